@@ -1,0 +1,79 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** The project's root folder (where package.json is). */
+export const projectRoot = path.resolve(__dirname, '..');
+
+/** Where `scripts/stack up` records the environment of the local stack. */
+export const stackEnvFile = path.join(process.env.MO_STACK_DIR ?? path.join(projectRoot, '.stack'), 'env');
+
+/** A configuration value that is missing; the message names the variable and how to get it. */
+export class MissingConfigError extends Error {
+  constructor(readonly variable: string) {
+    super(`environment variable ${variable} is not set: run \`npm run stack up\` (it writes ${stackEnvFile}) or export it`);
+    this.name = 'MissingConfigError';
+  }
+}
+
+let stackEnv: Record<string, string> | undefined;
+
+/** Reads `.stack/env` (KEY=VALUE lines) once; absent file means an empty map. */
+function readStackEnv(): Record<string, string> {
+  if (stackEnv) return stackEnv;
+  stackEnv = {};
+  if (fs.existsSync(stackEnvFile)) {
+    for (const line of fs.readFileSync(stackEnvFile, 'utf8').split('\n')) {
+      const eq = line.indexOf('=');
+      if (eq > 0 && !line.startsWith('#')) stackEnv[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+    }
+  }
+  return stackEnv;
+}
+
+/** A variable from the process environment, else from the local stack's env file, else undefined. */
+export function optionalEnv(name: string): string | undefined {
+  const v = process.env[name];
+  if (v !== undefined && v !== '') return v;
+  return readStackEnv()[name];
+}
+
+/** Like `optionalEnv`, but a missing variable is an error naming it. */
+export function requireEnv(name: string): string {
+  const v = optionalEnv(name);
+  if (v === undefined) throw new MissingConfigError(name);
+  return v;
+}
+
+/** Everything the worker, the CLI and the tests need to reach the stack. */
+export interface StackConfig {
+  temporalAddress: string;
+  temporalNamespace: string;
+  temporalUiUrl: string;
+  taskQueue: string;
+  dockerHost: string | undefined;
+  nodeImage: string;
+  dataDir: string;
+}
+
+/** The stack configuration from the environment (process first, then `.stack/env`). */
+export function loadConfig(): StackConfig {
+  return {
+    temporalAddress: optionalEnv('TEMPORAL_ADDRESS') ?? '127.0.0.1:17233',
+    temporalNamespace: optionalEnv('TEMPORAL_NAMESPACE') ?? 'default',
+    temporalUiUrl: optionalEnv('TEMPORAL_UI_URL') ?? 'http://127.0.0.1:18233',
+    taskQueue: optionalEnv('MO_TASK_QUEUE') ?? 'migrations',
+    dockerHost: optionalEnv('DOCKER_HOST'),
+    nodeImage: optionalEnv('MO_NODE_IMAGE') ?? `migration-orchestrator/node-runtime:${process.versions.node}`,
+    dataDir: optionalEnv('MO_DATA_DIR') ?? path.join(projectRoot, '.stack', 'data'),
+  };
+}
+
+/** The Web UI page of one workflow. */
+export function workflowUiUrl(config: StackConfig, workflowId: string): string {
+  return `${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.temporalNamespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}
+
+/** Copies the local stack's variables into `process.env` where the process has none (activities read names). */
+export function applyStackEnv(): void {
+  for (const [k, v] of Object.entries(readStackEnv())) if (!process.env[k]) process.env[k] = v;
+}
