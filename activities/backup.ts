@@ -33,7 +33,8 @@ const safeName = (s: string) => s.replace(/[^A-Za-z0-9_.-]/g, '_');
  * Idempotent: a verified backup of the same migration and step is returned as it is.
  */
 export async function backupDatabase(input: BackupInput): Promise<BackupRecord> {
-  if (!/^[A-Za-z0-9_.-]+$/.test(input.step)) throw permanent(ErrorType.InvalidInput, `backup step "${input.step}" must be [A-Za-z0-9_.-]+`);
+  if (!/^[A-Za-z0-9_.-]+$/.test(input.step))
+    throw permanent(ErrorType.InvalidInput, `backup step "${input.step}" must be [A-Za-z0-9_.-]+`);
   const target = pgTargetFromEnv(input.databaseUrlEnv);
   const dir = path.resolve(input.backupDir, safeName(input.migrationId));
   const file = path.join(dir, `${input.step}.dump`);
@@ -57,7 +58,10 @@ export async function backupDatabase(input: BackupInput): Promise<BackupRecord> 
       onTick: () => heartbeat('dumping'),
     });
     if (dump.code !== 0) {
-      throw ApplicationFailure.create({ type: 'BackupFailed', message: `pg_dump exited ${dump.code}: ${dump.stderr.trim()}` });
+      throw ApplicationFailure.create({
+        type: 'BackupFailed',
+        message: `pg_dump exited ${dump.code}: ${dump.stderr.trim()}`,
+      });
     }
     await source.query('commit');
   } finally {
@@ -83,19 +87,31 @@ export async function backupDatabase(input: BackupInput): Promise<BackupRecord> 
 }
 
 /** Restores `file` into a scratch database and compares its row counts with `expected`; drops the scratch database. */
-export async function verifyRestore(url: string, file: string, expected: Record<string, number>, key: string): Promise<void> {
+export async function verifyRestore(
+  url: string,
+  file: string,
+  expected: Record<string, number>,
+  key: string,
+): Promise<void> {
   const scratch = `mo_verify_${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
   const admin = await connect(pgTarget(url, 'postgres'));
   try {
     await admin.query(`drop database if exists ${quoteIdent(scratch)} with (force)`);
     await admin.query(`create database ${quoteIdent(scratch)}`);
     const scratchTarget = pgTarget(url, scratch);
-    const restore = await runCommand('pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', '-d', scratch, file], {
-      env: scratchTarget.env,
-      onTick: () => heartbeat('verifying'),
-    });
+    const restore = await runCommand(
+      'pg_restore',
+      ['--no-owner', '--no-privileges', '--exit-on-error', '-d', scratch, file],
+      {
+        env: scratchTarget.env,
+        onTick: () => heartbeat('verifying'),
+      },
+    );
     if (restore.code !== 0) {
-      throw ApplicationFailure.create({ type: 'BackupVerificationFailed', message: `pg_restore exited ${restore.code}: ${restore.stderr.trim()}` });
+      throw ApplicationFailure.create({
+        type: 'BackupVerificationFailed',
+        message: `pg_restore exited ${restore.code}: ${restore.stderr.trim()}`,
+      });
     }
     const restored = await connect(scratchTarget);
     let actual: Record<string, number>;
@@ -108,7 +124,10 @@ export async function verifyRestore(url: string, file: string, expected: Record<
       .filter((t) => expected[t] !== actual[t])
       .map((t) => `${t}: source ${expected[t] ?? 'absent'}, restored ${actual[t] ?? 'absent'}`);
     if (diffs.length) {
-      throw ApplicationFailure.create({ type: 'BackupVerificationFailed', message: `restored row counts differ: ${diffs.join('; ')}` });
+      throw ApplicationFailure.create({
+        type: 'BackupVerificationFailed',
+        message: `restored row counts differ: ${diffs.join('; ')}`,
+      });
     }
   } finally {
     await admin.query(`drop database if exists ${quoteIdent(scratch)} with (force)`).catch(() => undefined);

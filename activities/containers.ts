@@ -30,7 +30,11 @@ export interface ContainerState {
 export const containerName = (project: string, service: string) => `${project}-${service}-1`;
 
 /** The equivalent of `docker compose up -d` for a project: creates missing containers and starts stopped ones. */
-export async function startContainers(docker: Docker, project: string, specs: ContainerSpec[]): Promise<ContainerState[]> {
+export async function startContainers(
+  docker: Docker,
+  project: string,
+  specs: ContainerSpec[],
+): Promise<ContainerState[]> {
   for (const spec of specs) {
     const name = containerName(project, spec.service);
     let container = docker.getContainer(name);
@@ -86,7 +90,7 @@ export async function listContainers(docker: Docker, project: string): Promise<C
 }
 
 function ignoreStatus(...codes: number[]) {
-  return (err: { statusCode?: number }) => {
+  return (err: Error & { statusCode?: number }) => {
     if (err.statusCode !== undefined && codes.includes(err.statusCode)) return;
     throw err;
   };

@@ -15,7 +15,8 @@ export interface PgTarget {
 /** Reads the database URL from the named environment variable (the plan names variables, never URLs). */
 export function pgTargetFromEnv(envName: string): PgTarget {
   const raw = process.env[envName];
-  if (!raw) throw permanent(ErrorType.MissingSecret, `environment variable ${envName} (database URL) is not set on the worker`);
+  if (!raw)
+    throw permanent(ErrorType.MissingSecret, `environment variable ${envName} (database URL) is not set on the worker`);
   return pgTarget(raw);
 }
 

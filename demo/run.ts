@@ -5,7 +5,7 @@ import { ensureDatabase } from '../lib/admin-db';
 import { applyStackEnv, loadConfig, requireEnv, workflowUiUrl } from '../lib/config';
 import { startWorkerProcess } from '../lib/worker-process';
 import { approveSignal, statusQuery } from '../workflows/definitions';
-import type { MigrationInput } from '../workflows/migration';
+import type { MigrationInput, migrationWorkflow } from '../workflows/migration';
 
 /** Walking-skeleton demo: a verified pg_dump backup of a demo database, an approval, done. */
 async function run(): Promise<void> {
@@ -28,7 +28,7 @@ async function run(): Promise<void> {
       backupDir: path.join(config.dataDir, 'backups'),
       goRoles: ['technical-lead'],
     };
-    const handle = await client.workflow.start('migrationWorkflow', {
+    const handle = await client.workflow.start<typeof migrationWorkflow>('migrationWorkflow', {
       taskQueue: config.taskQueue,
       workflowId,
       args: [input],
@@ -62,7 +62,9 @@ async function seed(url: string): Promise<void> {
   const db = new PgClient({ connectionString: url });
   await db.connect();
   try {
-    await db.query(`create table if not exists submissions (id bigserial primary key, title text not null, created_at timestamptz default now())`);
+    await db.query(
+      `create table if not exists submissions (id bigserial primary key, title text not null, created_at timestamptz default now())`,
+    );
     await db.query(`insert into submissions (title) select 'post ' || g from generate_series(1, 100) g`);
   } finally {
     await db.end();

@@ -10,7 +10,9 @@ export const stackEnvFile = path.join(process.env.MO_STACK_DIR ?? path.join(proj
 /** A configuration value that is missing; the message names the variable and how to get it. */
 export class MissingConfigError extends Error {
   constructor(readonly variable: string) {
-    super(`environment variable ${variable} is not set: run \`npm run stack up\` (it writes ${stackEnvFile}) or export it`);
+    super(
+      `environment variable ${variable} is not set: run \`npm run stack up\` (it writes ${stackEnvFile}) or export it`,
+    );
     this.name = 'MissingConfigError';
   }
 }

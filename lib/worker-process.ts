@@ -28,7 +28,9 @@ export function startWorkerProcess(logFile: string, env: NodeJS.ProcessEnv = {})
       seen += d.toString();
       if (seen.includes('worker started')) resolve();
     });
-    child.once('exit', (code) => reject(new Error(`worker exited with code ${code} before it was ready; see ${logFile}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`worker exited with code ${code} before it was ready; see ${logFile}`)),
+    );
   });
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;

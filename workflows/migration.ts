@@ -7,7 +7,7 @@ import {
   allHandlersFinished,
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
-import type { ApproveArgs, AuditEntry, BackupRecord, MigrationStatus, Phase } from './definitions';
+import type { ApproveArgs, BackupRecord, MigrationStatus, Phase } from './definitions';
 import { abortSignal, approveSignal, migrationNameKey, migrationPhaseKey, statusQuery } from './definitions';
 
 /** Input of the migration workflow: names and paths only, never credentials. */
@@ -94,7 +94,9 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   audit('backup', `${backup.file} sha256=${backup.sha256} verified`);
 
   enter('gate:go');
-  await condition(() => aborted !== undefined || input.goRoles.every((r) => status.approvals.some((a) => a.role === r)));
+  await condition(
+    () => aborted !== undefined || input.goRoles.every((r) => status.approvals.some((a) => a.role === r)),
+  );
   if (aborted) {
     enter('aborted');
     throw ApplicationFailure.create({

@@ -1,0 +1,38 @@
+import { dockerClient } from '../../activities/docker';
+import { containerName, listContainers, startContainers, stopContainers } from '../../activities/containers';
+import { config, uniq } from '../helpers/stack';
+
+describe('containers through dockerode against the real Docker engine', () => {
+  const docker = dockerClient(config.dockerHost);
+  const project = `mo-smoke-${uniq()}`;
+
+  afterAll(async () => {
+    await stopContainers(docker, project);
+  });
+
+  it('starts a container from the locally built image, sees it running, stops and removes it', async () => {
+    const spec = {
+      service: 'sleeper',
+      image: config.nodeImage,
+      command: ['-e', 'setInterval(() => {}, 1000)'],
+      networkMode: 'none',
+    };
+    const started = await startContainers(docker, project, [spec]);
+    expect(started).toHaveLength(1);
+    expect(started[0]).toMatchObject({ name: containerName(project, 'sleeper'), running: true });
+    const inspected = await docker.getContainer(started[0]!.id).inspect();
+    expect(inspected.State.Running).toBe(true);
+    expect(inspected.Config.Labels['com.docker.compose.project']).toBe(project);
+
+    // Starting again is a no-op: same container, still one.
+    const again = await startContainers(docker, project, [spec]);
+    expect(again.map((c) => c.id)).toEqual([started[0]!.id]);
+
+    const stopped = await stopContainers(docker, project);
+    expect(stopped.map((c) => c.id)).toEqual([started[0]!.id]);
+    expect(await listContainers(docker, project)).toEqual([]);
+    await expect(docker.getContainer(started[0]!.id).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    // Stopping what is already gone is a success.
+    expect(await stopContainers(docker, project)).toEqual([]);
+  });
+});
