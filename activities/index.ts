@@ -1,11 +1,35 @@
 import type Docker from 'dockerode';
+import type { Client } from '@temporalio/client';
+import type { UnifiedContainerSpec } from '../workflows/plan';
+import { archiveLegacyScripts, restoreArchivedScripts } from './archive';
 import { backupDatabase } from './backup';
-import type { ContainerSpec } from './containers';
-import { listContainers, startContainers, stopContainers } from './containers';
+import { evaluateMetrics, runChecks } from './checks';
+import { compareOutputs } from './compare';
+import { listContainers, startContainers, stopContainers, type ContainerSpec } from './containers';
+import { ErrorType, permanent } from './errors';
+import { notify } from './notify';
+import { writeCompletionReport, writeRollbackReport } from './reports';
+import { createSchedulerActivities } from './scheduler';
+import { getTrafficPercent, setTrafficPercent } from './traffic';
 
 /** What the activities need from the worker: built once, passed in (tests pass the same real dependencies). */
 export interface ActivityDeps {
   docker: Docker;
+  /** Temporal client, for the Temporal Schedules scheduler adapter. */
+  client: Client;
+}
+
+/** Container specs with `envFrom` resolved from the worker's environment (values never pass through history). */
+export function resolveContainers(containers: UnifiedContainerSpec[]): ContainerSpec[] {
+  return containers.map((c) => {
+    const env: Record<string, string> = { ...(c.env ?? {}) };
+    for (const [name, from] of Object.entries(c.envFrom ?? {})) {
+      const v = process.env[from];
+      if (v === undefined) throw permanent(ErrorType.MissingSecret, `environment variable ${from} (for ${c.service}.${name}) is not set on the worker`);
+      env[name] = v;
+    }
+    return { service: c.service, image: c.image, command: c.command, env, ...(c.mounts ? { mounts: c.mounts } : {}) };
+  });
 }
 
 /** All activities of the orchestrator, bound to their dependencies. */
@@ -13,8 +37,21 @@ export function createActivities(deps: ActivityDeps) {
   return {
     backupDatabase,
     startContainers: (project: string, specs: ContainerSpec[]) => startContainers(deps.docker, project, specs),
+    deployUnified: (input: { project: string; containers: UnifiedContainerSpec[] }) =>
+      startContainers(deps.docker, input.project, resolveContainers(input.containers)),
     stopContainers: (project: string) => stopContainers(deps.docker, project),
     listContainers: (project: string) => listContainers(deps.docker, project),
+    runChecks,
+    evaluateMetrics,
+    compareOutputs,
+    setTrafficPercent,
+    getTrafficPercent,
+    ...createSchedulerActivities({ client: deps.client }),
+    archiveLegacyScripts,
+    restoreArchivedScripts,
+    notify,
+    writeCompletionReport,
+    writeRollbackReport,
   };
 }
 

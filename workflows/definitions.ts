@@ -1,25 +1,59 @@
 import { defineSearchAttributeKey } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { Comparator, GateName, RouterSpec, SchedulerSpec, JobSpec } from './plan';
 
-/** The phases of a migration, in runbook order, plus its end states. */
-export type Phase = 'started' | 'backup' | 'gate:go' | 'complete' | 'aborted';
+/** The phases of a migration, in runbook order, then its end states. */
+export const PHASES = [
+  'preflight',
+  'gate:go',
+  'backup',
+  'deploy',
+  'parallel-run',
+  'traffic-shift',
+  'gate:cutover',
+  'cutover',
+  'soak',
+  'archive',
+  'gate:sign-off',
+  'complete',
+  'rolling-back',
+  'rolled-back',
+  'aborted',
+  'failed',
+] as const;
+export type Phase = (typeof PHASES)[number];
 
 /** Payload of the `approve` signal. */
 export interface ApproveArgs {
-  gate?: string;
+  gate?: GateName;
   role: string;
   approver: string;
   comment?: string;
 }
 
-/** One entry of the audit log: every decision and rejected request, with when it happened. */
+/** Payload of the `reject` signal: a gate rejection rolls the migration back. */
+export interface RejectArgs {
+  gate?: GateName;
+  role: string;
+  approver: string;
+  reason: string;
+}
+
+/** Payload of `abort`, `rollback`, `pause` and `resume`. */
+export interface OperatorArgs {
+  reason?: string;
+  requestedBy: string;
+}
+
+/** One entry of the audit log: every decision and every rejected request, with when it happened. */
 export interface AuditEntry {
   at: string;
   kind: string;
   detail: string;
+  actor?: string;
 }
 
-/** What the backup activity produced, as recorded in the workflow (paths and checksums, never credentials). */
+/** What a verified backup produced (paths and checksums, never credentials). */
 export interface BackupRecord {
   step: string;
   file: string;
@@ -30,21 +64,81 @@ export interface BackupRecord {
   verifiedAt: string;
 }
 
+/** One reading of one metric. `passed: null` means no data (inconclusive). */
+export interface MetricReading {
+  name: string;
+  value: number | null;
+  op: Comparator;
+  threshold: number;
+  unit?: string;
+  passed: boolean | null;
+  detail: string;
+  at: string;
+}
+
+/** A metric reading with where in the runbook it was taken. */
+export interface GateEvaluation {
+  phase: Phase;
+  step: string;
+  at: string;
+  readings: MetricReading[];
+  passed: boolean;
+}
+
+/** How to undo one production-changing step: plain data, undone in reverse order by the rollback workflow. */
+export type Compensation =
+  | { kind: 'containers'; project: string; at: string }
+  | { kind: 'traffic'; router: RouterSpec; databaseUrlEnv: string; restorePercent: number; at: string }
+  | { kind: 'unified-job'; scheduler: SchedulerSpec; job: JobSpec; at: string }
+  | { kind: 'legacy-jobs'; scheduler: SchedulerSpec; jobs: JobSpec[]; at: string }
+  | { kind: 'archive'; repository: string; commit: string; at: string };
+
+/** A gate's state as the status shows it. */
+export interface GateState {
+  name: GateName;
+  open: boolean;
+  requiredRoles: string[];
+  signatures: (ApproveArgs & { at: string })[];
+  outcome?: 'approved' | 'rejected' | 'timed-out' | 'aborted';
+  openedAt?: string;
+  decidedAt?: string;
+}
+
 /** Answer of the `status` query. */
 export interface MigrationStatus {
   migrationId: string;
+  name: string;
   phase: Phase;
+  paused: boolean;
+  trafficPercent: number;
+  gates: Partial<Record<GateName, GateState>>;
+  lastReadings: Record<string, MetricReading>;
+  evaluations: GateEvaluation[];
   backups: BackupRecord[];
-  approvals: ApproveArgs[];
+  compensations: Compensation[];
+  reports: Record<string, string>;
   audit: AuditEntry[];
+  phaseTimeline: { phase: Phase; at: string }[];
+  /** When the current wait (bake, window, soak interval) ends, for progress bars. */
+  waitingUntil?: string;
+  failure?: string;
   startedAt: string;
   updatedAt: string;
+  /** Continue-as-new runs so far (the soak rolls its history over). */
+  runs: number;
 }
 
 export const approveSignal = defineSignal<[ApproveArgs]>('approve');
-export const abortSignal = defineSignal<[{ reason: string; requestedBy: string }]>('abort');
+export const rejectSignal = defineSignal<[RejectArgs]>('reject');
+export const pauseSignal = defineSignal<[OperatorArgs]>('pause');
+export const resumeSignal = defineSignal<[OperatorArgs]>('resume');
+export const abortSignal = defineSignal<[OperatorArgs]>('abort');
+export const rollbackSignal = defineSignal<[OperatorArgs]>('rollback');
 export const statusQuery = defineQuery<MigrationStatus>('status');
 
 export const migrationNameKey = defineSearchAttributeKey('MigrationName', 'KEYWORD');
 export const migrationPhaseKey = defineSearchAttributeKey('MigrationPhase', 'KEYWORD');
 export const trafficPercentKey = defineSearchAttributeKey('TrafficPercent', 'INT');
+
+/** The rollback workflow's ID for a migration: deterministic, so a second start finds the first. */
+export const rollbackWorkflowId = (migrationId: string) => `${migrationId}-rollback`;

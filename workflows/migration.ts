@@ -1,111 +1,553 @@
 import {
   ApplicationFailure,
+  ContinueAsNew,
+  ParentClosePolicy,
+  allHandlersFinished,
   condition,
+  continueAsNew,
+  log,
   proxyActivities,
   setHandler,
+  startChild,
   upsertSearchAttributes,
-  allHandlersFinished,
+  workflowInfo,
 } from '@temporalio/workflow';
-import type { createActivities } from '../activities';
-import type { ApproveArgs, BackupRecord, MigrationStatus, Phase } from './definitions';
-import { abortSignal, approveSignal, migrationNameKey, migrationPhaseKey, statusQuery } from './definitions';
+import type { Activities } from '../activities';
+import type {
+  ApproveArgs,
+  Compensation,
+  GateEvaluation,
+  GateState,
+  MetricReading,
+  MigrationStatus,
+  OperatorArgs,
+  Phase,
+  RejectArgs,
+} from './definitions';
+import {
+  abortSignal,
+  approveSignal,
+  migrationNameKey,
+  migrationPhaseKey,
+  pauseSignal,
+  rejectSignal,
+  resumeSignal,
+  rollbackSignal,
+  rollbackWorkflowId,
+  statusQuery,
+  trafficPercentKey,
+} from './definitions';
+import type { GateName, Plan } from './plan';
+import type { RollbackResult } from './rollback';
+import { rollbackWorkflow } from './rollback';
 
-/** Input of the migration workflow: names and paths only, never credentials. */
+/** Input of the migration workflow: the validated plan (names and paths only, never credentials). */
 export interface MigrationInput {
   migrationId: string;
-  name: string;
-  /** Name of the environment variable (read by activities) that holds the target database URL. */
-  databaseUrlEnv: string;
-  backupDir: string;
-  /** Roles the `go` gate needs. */
-  goRoles: string[];
+  plan: Plan;
+  startedBy: string;
+  /** Set by continue-as-new during the soak: the state carried into the next run. */
+  carried?: CarriedState;
+  /** Soak checks per run before the history is rolled over with continue-as-new. */
+  soakChecksPerRun?: number;
 }
 
-/** Result of a finished migration. */
+/** State carried across continue-as-new (only the soak continues as new). */
+export interface CarriedState {
+  status: MigrationStatus;
+  soakStartedAt: number;
+  soakChecksDone: number;
+  failures: Record<string, { total: number; consecutive: number }>;
+}
+
+/** How a migration ended. */
 export interface MigrationResult {
+  migrationId: string;
   phase: Phase;
-  backups: BackupRecord[];
-  approvals: ApproveArgs[];
+  trafficPercent: number;
+  reports: Record<string, string>;
+  rollback?: RollbackResult;
+  status: MigrationStatus;
 }
 
-const { backupDatabase } = proxyActivities<ReturnType<typeof createActivities>>({
+const acts = proxyActivities<Activities>({
   startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
+  heartbeatTimeout: '1 minute',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    maximumAttempts: 8,
+    nonRetryableErrorTypes: ['InvalidInput', 'MissingSecret', 'PreconditionFailed'],
+  },
 });
 
-/** The migration runbook (walking skeleton): verified backup, then the `go` approval gate, then done. */
+const DEFAULT_SOAK_CHECKS_PER_RUN = 500;
+
+/** Raised inside the workflow body to leave the forward path for rollback or abort. */
+class Interrupt extends Error {
+  constructor(
+    readonly action: 'rollback' | 'abort',
+    readonly reason: string,
+    readonly requestedBy: string,
+  ) {
+    super(reason);
+  }
+}
+
+/** The migration runbook: preflight → go → backup → deploy → parallel run → traffic shift → cutover → soak → archive → sign-off. */
 export async function migrationWorkflow(input: MigrationInput): Promise<MigrationResult> {
+  const { plan, migrationId } = input;
   const now = () => new Date().toISOString();
-  const status: MigrationStatus = {
-    migrationId: input.migrationId,
-    phase: 'started',
+  const status: MigrationStatus = input.carried?.status ?? {
+    migrationId,
+    name: plan.name,
+    phase: 'preflight',
+    paused: false,
+    trafficPercent: 0,
+    gates: {},
+    lastReadings: {},
+    evaluations: [],
     backups: [],
-    approvals: [],
+    compensations: [],
+    reports: {},
     audit: [],
+    phaseTimeline: [],
     startedAt: now(),
     updatedAt: now(),
+    runs: 0,
   };
-  const audit = (kind: string, detail: string) => {
-    status.audit.push({ at: now(), kind, detail });
+  const failures = input.carried?.failures ?? {};
+  let interrupt: Interrupt | undefined;
+  let rolledBack: RollbackResult | undefined;
+
+  const audit = (kind: string, detail: string, actor?: string) => {
+    status.audit.push({ at: now(), kind, detail, ...(actor ? { actor } : {}) });
     status.updatedAt = now();
   };
   const enter = (phase: Phase) => {
     status.phase = phase;
+    status.phaseTimeline.push({ phase, at: now() });
     audit('phase', phase);
     upsertSearchAttributes([{ key: migrationPhaseKey, value: phase }]);
+    log.info('migration phase', { migrationId, phase });
   };
-  let aborted: { reason: string; requestedBy: string } | undefined;
+  const notify = async (event: string, subject: string, text: string, data?: Record<string, unknown>) => {
+    if (!plan.notifications.webhook && !plan.notifications.email) return;
+    try {
+      await acts.notify({ migrationId, event, subject: `[${plan.name}] ${subject}`, text, data, channels: plan.notifications });
+    } catch (err) {
+      // A notification that cannot be delivered never stops or rolls back a migration; it is recorded.
+      audit('notify-failed', `${event}: ${(err as Error).message}`);
+    }
+  };
+  const record = (c: Compensation) => {
+    status.compensations.push(c);
+    audit('compensation', `recorded undo: ${c.kind}`);
+  };
 
-  setHandler(statusQuery, () => status);
-  setHandler(approveSignal, (args) => {
-    // Handlers only validate and record; the main body decides what happens next.
-    const gate = args.gate ?? 'go';
-    if (status.phase !== `gate:${gate}`) {
-      audit('rejected', `approval by ${args.approver} for gate ${gate}: gate is not open (phase ${status.phase})`);
+  // ---------- signal handlers: validate and record; the body decides ----------
+  const openGate = (): GateState | undefined => Object.values(status.gates).find((g) => g?.open);
+  const gateFor = (args: { gate?: GateName }, kind: string, actor: string): GateState | undefined => {
+    const gate = openGate();
+    if (!gate || (args.gate && args.gate !== gate.name)) {
+      audit('rejected', `${kind} by ${actor} for gate ${args.gate ?? '(any)'}: gate is not open (phase ${status.phase})`, actor);
+      return undefined;
+    }
+    return gate;
+  };
+  const roleCheck = (gate: GateState, role: string, approver: string, kind: string): boolean => {
+    const spec = plan.approvals.gates[gate.name].roles.find((r) => r.role === role);
+    if (!spec) {
+      audit('rejected', `${kind} by ${approver}: gate ${gate.name} does not need role ${role} (needs ${gate.requiredRoles.join(', ')})`, approver);
+      return false;
+    }
+    if (spec.approvers && !spec.approvers.includes(approver)) {
+      audit('rejected', `${kind} by ${approver}: not on the allow-list of role ${role}`, approver);
+      return false;
+    }
+    return true;
+  };
+  setHandler(approveSignal, (args: ApproveArgs) => {
+    if (!args || typeof args.role !== 'string' || typeof args.approver !== 'string' || !args.role || !args.approver) {
+      audit('rejected', `malformed approval: ${JSON.stringify(args)}`);
       return;
     }
-    if (!input.goRoles.includes(args.role)) {
-      audit('rejected', `approval by ${args.approver}: role ${args.role} is not one of ${input.goRoles.join(', ')}`);
+    const gate = gateFor(args, 'approval', args.approver);
+    if (!gate || !roleCheck(gate, args.role, args.approver, 'approval')) return;
+    if (gate.signatures.some((s) => s.role === args.role)) {
+      audit('rejected', `approval by ${args.approver}: role ${args.role} already signed gate ${gate.name}`, args.approver);
       return;
     }
-    if (status.approvals.some((a) => a.role === args.role)) {
-      audit('rejected', `approval by ${args.approver}: role ${args.role} already signed`);
+    if (plan.approvals.separationOfDuties && gate.signatures.some((s) => s.approver === args.approver)) {
+      audit('rejected', `approval by ${args.approver} as ${args.role}: already signed gate ${gate.name} for another role (separation of duties)`, args.approver);
       return;
     }
-    status.approvals.push({ ...args, gate });
-    audit('approved', `${args.role} ${args.approver} approved gate ${gate}`);
+    gate.signatures.push({ ...args, gate: gate.name, at: now() });
+    audit('approved', `${args.role} ${args.approver} approved gate ${gate.name}${args.comment ? `: ${args.comment}` : ''}`, args.approver);
+  });
+  setHandler(rejectSignal, (args: RejectArgs) => {
+    if (!args || typeof args.role !== 'string' || typeof args.approver !== 'string' || typeof args.reason !== 'string') {
+      audit('rejected', `malformed rejection: ${JSON.stringify(args)}`);
+      return;
+    }
+    const gate = gateFor(args, 'rejection', args.approver);
+    if (!gate || !roleCheck(gate, args.role, args.approver, 'rejection')) return;
+    gate.outcome = 'rejected';
+    audit('gate-rejected', `${args.role} ${args.approver} rejected gate ${gate.name}: ${args.reason}`, args.approver);
+    interrupt ??= new Interrupt('rollback', `gate ${gate.name} rejected by ${args.approver}: ${args.reason}`, args.approver);
+  });
+  const operator = (kind: string, args: OperatorArgs): boolean => {
+    if (!args || typeof args.requestedBy !== 'string' || !args.requestedBy) {
+      audit('rejected', `malformed ${kind}: ${JSON.stringify(args)}`);
+      return false;
+    }
+    if (isFinal(status.phase) || status.phase === 'rolling-back') {
+      audit('rejected', `${kind} by ${args.requestedBy}: migration is ${status.phase}`, args.requestedBy);
+      return false;
+    }
+    return true;
+  };
+  setHandler(pauseSignal, (args) => {
+    if (!operator('pause', args)) return;
+    if (status.paused) return audit('rejected', `pause by ${args.requestedBy}: already paused`, args.requestedBy);
+    status.paused = true;
+    audit('paused', args.reason ?? 'paused', args.requestedBy);
+  });
+  setHandler(resumeSignal, (args) => {
+    if (!operator('resume', args)) return;
+    if (!status.paused) return audit('rejected', `resume by ${args.requestedBy}: not paused`, args.requestedBy);
+    status.paused = false;
+    audit('resumed', args.reason ?? 'resumed', args.requestedBy);
   });
   setHandler(abortSignal, (args) => {
-    aborted = args;
-    audit('abort', `${args.requestedBy}: ${args.reason}`);
+    if (!operator('abort', args)) return;
+    audit('abort-requested', args.reason ?? 'abort', args.requestedBy);
+    interrupt ??= new Interrupt('abort', args.reason ?? 'aborted by operator', args.requestedBy);
   });
-
-  upsertSearchAttributes([{ key: migrationNameKey, value: input.name }]);
-
-  enter('backup');
-  const backup = await backupDatabase({
-    migrationId: input.migrationId,
-    step: 'pre-go',
-    databaseUrlEnv: input.databaseUrlEnv,
-    backupDir: input.backupDir,
+  setHandler(rollbackSignal, (args) => {
+    if (!operator('rollback', args)) return;
+    audit('rollback-requested', args.reason ?? 'rollback', args.requestedBy);
+    interrupt ??= new Interrupt('rollback', args.reason ?? 'rollback requested', args.requestedBy);
   });
-  status.backups.push(backup);
-  audit('backup', `${backup.file} sha256=${backup.sha256} verified`);
+  setHandler(statusQuery, () => status);
 
-  enter('gate:go');
-  await condition(
-    () => aborted !== undefined || input.goRoles.every((r) => status.approvals.some((a) => a.role === r)),
-  );
-  if (aborted) {
-    enter('aborted');
-    throw ApplicationFailure.create({
-      type: 'MigrationAborted',
-      message: `aborted by ${aborted.requestedBy}: ${aborted.reason}`,
-      nonRetryable: true,
+  // ---------- helpers for the body ----------
+  /** Between steps: stop here while paused, leave the forward path on abort/rollback. */
+  const checkpoint = async () => {
+    await condition(() => !status.paused || interrupt !== undefined);
+    if (interrupt) throw interrupt;
+  };
+  /** A durable, interruptible wait (bake, parallel run, monitoring window, soak interval). */
+  const hold = async (ms: number, what: string) => {
+    status.waitingUntil = new Date(Date.now() + ms).toISOString();
+    audit('wait', `${what}: ${Math.round(ms / 1000)} s`);
+    await condition(() => interrupt !== undefined, ms);
+    status.waitingUntil = undefined;
+    await checkpoint();
+  };
+  const gate = async (name: GateName) => {
+    const spec = plan.approvals.gates[name];
+    const state: GateState = {
+      name,
+      open: true,
+      requiredRoles: spec.roles.map((r) => r.role),
+      signatures: [],
+      openedAt: now(),
+    };
+    status.gates[name] = state;
+    enter(`gate:${name}`);
+    await notify(
+      'gate-open',
+      `approval needed: ${name}`,
+      `Gate ${name} needs: ${state.requiredRoles.join(', ')}.\n` +
+        state.requiredRoles.map((r) => `  migrate approve ${migrationId} --gate ${name} --role ${r} --as <you>`).join('\n'),
+      { gate: name, roles: state.requiredRoles },
+    );
+    const signed = () => state.requiredRoles.every((r) => state.signatures.some((s) => s.role === r));
+    for (;;) {
+      const done = await condition(() => signed() || interrupt !== undefined, spec.timeoutMs);
+      if (done) break;
+      if (spec.onTimeout === 'abort') {
+        state.outcome = 'timed-out';
+        state.open = false;
+        interrupt ??= new Interrupt('abort', `gate ${name} timed out`, 'timeout');
+        break;
+      }
+      audit('gate-timeout', `gate ${name} still waiting for ${state.requiredRoles.filter((r) => !state.signatures.some((s) => s.role === r)).join(', ')}`);
+      await notify('gate-reminder', `still waiting: ${name}`, `Gate ${name} is still open.`, { gate: name });
+    }
+    state.open = false;
+    state.decidedAt = now();
+    if (interrupt) {
+      state.outcome ??= 'aborted';
+      throw interrupt;
+    }
+    state.outcome = 'approved';
+    audit('gate-approved', `gate ${name} approved by ${state.signatures.map((s) => `${s.role}=${s.approver}`).join(', ')}`);
+    await checkpoint();
+  };
+  /** Evaluates every metric; records the evaluation; a metric past its failure limits throws a rollback. */
+  const evaluateGate = async (step: string, since: number) => {
+    const readings: MetricReading[] = await acts.evaluateMetrics({
+      migrationId,
+      metrics: plan.metrics,
+      databaseUrlEnv: plan.target.databaseUrlEnv,
+      repository: plan.target.repository,
+      since: new Date(since).toISOString(),
     });
+    const failed: string[] = [];
+    for (const r of readings) {
+      status.lastReadings[r.name] = r;
+      const spec = plan.metrics.find((m) => m.name === r.name);
+      const f = (failures[r.name] ??= { total: 0, consecutive: 0 });
+      if (r.passed === false) {
+        f.total++;
+        f.consecutive++;
+      } else if (r.passed === true) f.consecutive = 0;
+      if (spec && r.passed === false && (f.total > spec.failureLimit || f.consecutive > spec.consecutiveFailureLimit)) {
+        failed.push(`${r.name} = ${r.value ?? 'no data'} (needs ${r.op} ${r.threshold})`);
+      }
+    }
+    const evaluation: GateEvaluation = { phase: status.phase, step, at: now(), readings, passed: failed.length === 0 };
+    status.evaluations.push(evaluation);
+    // Keep the status (and so the carried state) bounded over a long soak.
+    if (status.evaluations.length > 200) status.evaluations.splice(0, status.evaluations.length - 200);
+    audit('gate-evaluation', `${step}: ${readings.map((r) => `${r.name}=${r.value ?? 'no data'}${r.passed === false ? ' FAIL' : ''}`).join(', ')}`);
+    if (failed.length) throw new Interrupt('rollback', `metric gate failed at ${step}: ${failed.join('; ')}`, 'metric-gate');
+  };
+  const setTraffic = async (percent: number, actor: string) => {
+    const res = await acts.setTrafficPercent({
+      migrationId,
+      router: plan.traffic.router,
+      databaseUrlEnv: plan.target.databaseUrlEnv,
+      percent,
+      actor,
+      reason: `migration ${migrationId}`,
+    });
+    status.trafficPercent = res.current;
+    upsertSearchAttributes([{ key: trafficPercentKey, value: res.current }]);
+    audit('traffic', `unified ${res.previous}% → ${res.current}%`);
+  };
+  const backup = async (step: string) => {
+    enter('backup');
+    const rec = await acts.backupDatabase({
+      migrationId,
+      step,
+      databaseUrlEnv: plan.target.databaseUrlEnv,
+      backupDir: plan.target.backupDir,
+    });
+    // The activity verifies by restore; the workflow refuses to go on with anything less.
+    if (!rec.verified) throw ApplicationFailure.create({ type: 'BackupNotVerified', message: `backup ${step} is not verified`, nonRetryable: true });
+    if (!status.backups.some((b) => b.step === step)) status.backups.push(rec);
+    audit('backup', `${step}: ${rec.file} sha256=${rec.sha256} (${Object.values(rec.tables).reduce((a, b) => a + b, 0)} rows) verified`);
+  };
+
+  // ---------- the runbook ----------
+  upsertSearchAttributes([{ key: migrationNameKey, value: plan.name }]);
+  try {
+    if (!input.carried) {
+      status.runs = 0;
+      upsertSearchAttributes([{ key: trafficPercentKey, value: 0 }]);
+      audit('started', `migration ${plan.name} started by ${input.startedBy}`, input.startedBy);
+      enter('preflight');
+      const preflight = await acts.runChecks({
+        migrationId,
+        title: `Pre-production validation: ${plan.name}`,
+        kind: 'validation',
+        checks: plan.preflight,
+        databaseUrlEnv: plan.target.databaseUrlEnv,
+        repository: plan.target.repository,
+        reportDir: plan.target.reportDir,
+      });
+      status.reports.validation = preflight.markdownFile;
+      if (!preflight.passed) {
+        const failed = preflight.results.filter((r) => !r.passed).map((r) => `${r.name} = ${r.value ?? r.error ?? 'no value'} (needs ${r.op} ${r.threshold})`);
+        status.failure = `preflight failed: ${failed.join('; ')}`;
+        enter('failed');
+        await notify('failed', 'preflight failed', status.failure, { report: preflight.markdownFile });
+        await condition(allHandlersFinished);
+        return result();
+      }
+      await notify('phase', 'preflight passed', `Validation report: ${preflight.markdownFile}`);
+      await checkpoint();
+
+      await gate('go');
+      // No production change before a verified backup exists.
+      await backup('initial');
+      await checkpoint();
+
+      enter('deploy');
+      const containers = await acts.deployUnified({ project: plan.target.composeProject, containers: plan.unifiedJob.containers });
+      record({ kind: 'containers', project: plan.target.composeProject, at: now() });
+      audit('deploy', `running: ${containers.map((c) => c.name).join(', ')}`);
+      await checkpoint();
+
+      enter('parallel-run');
+      const parallelStart = Date.now();
+      await hold(plan.durations.parallelRunMs, 'parallel run');
+      const cmp = await acts.compareOutputs({
+        databaseUrlEnv: plan.target.databaseUrlEnv,
+        comparisonQuery: plan.parallelRun.comparisonQuery,
+        mismatchQuery: plan.parallelRun.mismatchQuery,
+        since: new Date(parallelStart).toISOString(),
+      });
+      audit('parallel-run', `compared ${cmp.total} items: ${cmp.matched} match (ratio ${cmp.ratio ?? 'n/a'})`);
+      if (cmp.ratio === null || cmp.ratio < plan.parallelRun.minMatchRatio) {
+        throw new Interrupt('rollback', `parallel run: match ratio ${cmp.ratio ?? 'n/a (no items)'} below ${plan.parallelRun.minMatchRatio}; sample: ${JSON.stringify(cmp.mismatches.slice(0, 3))}`, 'parallel-run');
+      }
+      await checkpoint();
+
+      enter('traffic-shift');
+      record({ kind: 'traffic', router: plan.traffic.router, databaseUrlEnv: plan.target.databaseUrlEnv, restorePercent: 0, at: now() });
+      for (const percent of plan.traffic.steps) {
+        const stepStart = Date.now();
+        await setTraffic(percent, 'migration-workflow');
+        await notify('traffic', `traffic at ${percent}% unified`, `Holding for ${Math.round(plan.durations.bakeMs / 1000)} s before the gate.`);
+        await hold(plan.durations.bakeMs, `bake at ${percent}%`);
+        await evaluateGate(`traffic ${percent}%`, stepStart);
+      }
+
+      await gate('cutover');
+      await backup('pre-cutover');
+      await checkpoint();
+
+      enter('cutover');
+      const cutoverStart = Date.now();
+      await acts.installUnifiedJob({ migrationId, scheduler: plan.scheduler, job: plan.unifiedJob, backupDir: plan.target.backupDir });
+      record({ kind: 'unified-job', scheduler: plan.scheduler, job: plan.unifiedJob, at: now() });
+      await acts.disableLegacyJobs({ migrationId, scheduler: plan.scheduler, jobs: plan.legacyJobs, backupDir: plan.target.backupDir });
+      record({ kind: 'legacy-jobs', scheduler: plan.scheduler, jobs: plan.legacyJobs, at: now() });
+      audit('cutover', `scheduler switched (${plan.scheduler.kind}); legacy jobs disabled and restorable`);
+      await notify('cutover', 'cutover done', 'Scheduler switched to the unified job; legacy jobs disabled (restorable).');
+      await hold(plan.durations.monitoringWindowMs, 'monitoring window');
+      await evaluateGate('monitoring window', cutoverStart);
+      enter('soak');
+    }
+    await soak();
+
+    enter('archive');
+    const archived = await acts.archiveLegacyScripts({
+      migrationId,
+      repository: plan.target.repository,
+      scripts: plan.legacyJobs.flatMap((j) => (j.script ? [j.script] : [])),
+      docs: plan.archive.docs,
+      date: new Date().toISOString().slice(0, 10).replace(/-/g, ''),
+      reason: plan.archive.reason,
+      replacement: `${plan.unifiedJob.name} (${plan.unifiedJob.containers.map((c) => c.image).join(', ')})`,
+      rollbackProcedure: rollbackProcedure(),
+    });
+    record({ kind: 'archive', repository: plan.target.repository, commit: archived.commit, at: now() });
+    audit('archive', `commit ${archived.commit}: ${archived.moved.map((m) => `${m.from} → ${m.to}`).join(', ')}`);
+    await checkpoint();
+
+    await gate('sign-off');
+    const report = await acts.writeCompletionReport({
+      migrationId,
+      plan,
+      status,
+      codeLinesRemoved: archived.moved.reduce((a, m) => a + m.lines, 0),
+    });
+    status.reports.completion = report.markdownFile;
+    enter('complete');
+    await notify('complete', 'migration complete', `Completion report: ${report.markdownFile}`, { report: report.markdownFile });
+  } catch (err) {
+    // Rolling the soak's history over is not a failure.
+    if (err instanceof ContinueAsNew) throw err;
+    if (!(err instanceof Interrupt)) {
+      // An activity that failed for good (after its retries) leaves production as it is and rolls back what changed.
+      const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+      interrupt = new Interrupt('rollback', `step ${status.phase} failed: ${message}`, 'migration-workflow');
+      status.failure = interrupt.reason;
+    }
+    await compensate(interrupt ?? (err as Interrupt));
   }
-  enter('complete');
   await condition(allHandlersFinished);
-  return { phase: status.phase, backups: status.backups, approvals: status.approvals };
+  return result();
+
+  // ---------- pieces of the body ----------
+  async function soak(): Promise<void> {
+    const carried = input.carried;
+    const soakStartedAt = carried?.soakStartedAt ?? Date.now();
+    let checksDone = carried?.soakChecksDone ?? 0;
+    const total = Math.max(1, Math.ceil(plan.durations.soakMs / plan.durations.soakIntervalMs));
+    const perRun = input.soakChecksPerRun ?? DEFAULT_SOAK_CHECKS_PER_RUN;
+    let inThisRun = 0;
+    while (checksDone < total) {
+      if (inThisRun >= perRun || workflowInfo().continueAsNewSuggested) {
+        // Roll the history over; the soak goes on in a new run with the same workflow ID.
+        status.runs++;
+        await condition(allHandlersFinished);
+        await continueAsNew<typeof migrationWorkflow>({
+          ...input,
+          carried: { status, soakStartedAt, soakChecksDone: checksDone, failures },
+        });
+      }
+      const since = Date.now();
+      await hold(plan.durations.soakIntervalMs, `soak check ${checksDone + 1}/${total}`);
+      try {
+        await evaluateGate(`soak check ${checksDone + 1}`, since);
+      } catch (err) {
+        if (!(err instanceof Interrupt) || err.requestedBy !== 'metric-gate' || plan.soak.onFailure !== 'pause') throw err;
+        // Per plan, a failed soak check waits for a person: resume goes on, rollback rolls back.
+        status.paused = true;
+        audit('paused', `${err.reason}; waiting for a decision (migrate resume | migrate rollback)`);
+        await notify('soak-paused', 'soak check failed: decision needed', err.reason);
+        await checkpoint();
+      }
+      checksDone++;
+      inThisRun++;
+    }
+    audit('soak', `soak complete: ${checksDone} checks over ${Math.round((Date.now() - soakStartedAt) / 3_600_000)} h`);
+  }
+
+  async function compensate(why: Interrupt): Promise<void> {
+    const fromPhase = status.phase;
+    if (why.action === 'abort' && status.compensations.length === 0) {
+      status.failure ??= `aborted by ${why.requestedBy}: ${why.reason}`;
+      enter('aborted');
+      await notify('aborted', 'migration aborted', status.failure);
+      return;
+    }
+    status.failure ??= why.reason;
+    enter('rolling-back');
+    await notify('rollback', 'rolling back', `From phase ${fromPhase}: ${why.reason}`);
+    // Its own workflow, so it survives this one (and can be started by hand for a stuck or terminated migration).
+    const child = await startChild(rollbackWorkflow, {
+      workflowId: rollbackWorkflowId(migrationId),
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      args: [{ migrationId, plan, compensations: status.compensations, reason: why.reason, requestedBy: why.requestedBy, fromPhase }],
+    });
+    const rollback = await child.result();
+    status.reports.rollback = rollback.reportFile;
+    status.trafficPercent = 0;
+    upsertSearchAttributes([{ key: trafficPercentKey, value: 0 }]);
+    rolledBack = rollback;
+    enter(rollback.verified ? 'rolled-back' : 'failed');
+    if (!rollback.verified) status.failure = `rollback verification failed: ${rollback.failedChecks.join('; ')}`;
+  }
+
+  function rollbackProcedure(): string {
+    return [
+      `Start the rollback workflow: \`migrate rollback ${migrationId} --reason "<why>"\``,
+      `(or \`temporal workflow signal --workflow-id ${migrationId} --name rollback --input '{"reason":"<why>","requestedBy":"<you>"}'\` while the migration runs).`,
+      'It stops the unified containers, restores the legacy crontab lines / schedules, puts traffic back on the legacy path, restores these scripts with git revert, and verifies.',
+      'Restoring the database from a backup is never automatic: see the operator runbook.',
+    ].join('\n');
+  }
+
+  function result(): MigrationResult {
+    return {
+      migrationId,
+      phase: status.phase,
+      trafficPercent: status.trafficPercent,
+      reports: status.reports,
+      ...(rolledBack ? { rollback: rolledBack } : {}),
+      status,
+    };
+  }
+}
+
+function isFinal(phase: Phase): boolean {
+  return phase === 'complete' || phase === 'rolled-back' || phase === 'aborted' || phase === 'failed';
 }

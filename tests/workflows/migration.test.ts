@@ -1,25 +1,29 @@
-import { WorkflowFailedError } from '@temporalio/client';
+import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import type { Activities } from '../../activities';
-import type { BackupRecord } from '../../workflows/definitions';
-import { abortSignal, approveSignal, statusQuery } from '../../workflows/definitions';
-import type { MigrationInput } from '../../workflows/migration';
-import { migrationWorkflow } from '../../workflows';
+import { loadPlan } from '../../client/plan';
+import type { MigrationStatus, Phase } from '../../workflows/definitions';
+import {
+  abortSignal,
+  approveSignal,
+  pauseSignal,
+  rejectSignal,
+  resumeSignal,
+  rollbackSignal,
+  rollbackWorkflowId,
+  statusQuery,
+} from '../../workflows/definitions';
+import { migrationWorkflow, type MigrationResult } from '../../workflows/migration';
+import type { Plan } from '../../workflows/plan';
+import { drive } from '../helpers/drive';
 import { uniq } from '../helpers/stack';
-import { bundleWorkflows, createTimeSkippingEnv, eventually, firstTaskCompleted } from '../helpers/temporal';
+import { stubActivities, type StubActivities } from '../helpers/stub-activities';
+import { bundleWorkflows, createTimeSkippingEnv, firstTaskCompleted } from '../helpers/temporal';
 
-const backup: BackupRecord = {
-  step: 'pre-go',
-  file: '/backups/m/pre-go.dump',
-  sha256: 'abc',
-  bytes: 10,
-  tables: { 'public.t': 1 },
-  verified: true,
-  verifiedAt: '2026-01-01T00:00:00.000Z',
-};
+const productionPlan = loadPlan(path.join(__dirname, '..', '..', 'plans', 'production.example.yaml'));
+const DAY = 86_400_000;
 
-describe('migration workflow logic (stubbed activities, time-skipping server)', () => {
+describe('migration workflow on the production plan (stubbed activities, time-skipping server)', () => {
   let env: TestWorkflowEnvironment;
   let bundle: WorkflowBundleWithSourceMap;
 
@@ -30,99 +34,246 @@ describe('migration workflow logic (stubbed activities, time-skipping server)', 
     await env?.teardown();
   });
 
-  function stubActivities() {
-    const backupDatabase = jest.fn<
-      ReturnType<Activities['backupDatabase']>,
-      Parameters<Activities['backupDatabase']>
-    >();
-    backupDatabase.mockResolvedValue(backup);
-    return { backupDatabase } as unknown as Activities & { backupDatabase: typeof backupDatabase };
-  }
-
-  async function withWorker<T>(activities: Activities, fn: (taskQueue: string) => Promise<T>): Promise<T> {
-    const taskQueue = `test-${uniq()}`;
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: bundle,
-      activities,
-    });
-    return worker.runUntil(fn(taskQueue));
-  }
-
-  const input = (id: string): MigrationInput => ({
-    migrationId: id,
-    name: 'unit',
-    databaseUrlEnv: 'TARGET_DATABASE_URL',
-    backupDir: '/backups',
-    goRoles: ['technical-lead', 'product-owner'],
-  });
-
-  it('takes the verified backup first, then waits for every role of the go gate, rejecting what does not fit', async () => {
-    const acts = stubActivities();
-    const result = await withWorker(acts, async (taskQueue) => {
-      const id = `wf-${uniq()}`;
+  /** Starts a migration with stubbed activities and drives it to its end. */
+  async function run(
+    acts: StubActivities,
+    opts: Parameters<typeof drive>[3] & { plan?: Plan; soakChecksPerRun?: number } = {},
+  ): Promise<{ result: MigrationResult; status: MigrationStatus; id: string; elapsedMs: number }> {
+    const plan = opts.plan ?? productionPlan;
+    const taskQueue = `wf-${uniq()}`;
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: acts });
+    return worker.runUntil(async () => {
+      const id = `migration-${uniq()}`;
+      const t0 = await env.currentTimeMs();
       const handle = await env.client.workflow.start(migrationWorkflow, {
         taskQueue,
         workflowId: id,
-        args: [input(id)],
+        args: [{ migrationId: id, plan, startedBy: 'test', soakChecksPerRun: opts.soakChecksPerRun }],
       });
       await firstTaskCompleted(handle);
-      await eventually(
-        () => handle.query(statusQuery),
-        (s) => s.phase === 'gate:go',
-      );
-
-      await handle.signal(approveSignal, { role: 'stakeholder', approver: 'eve' });
-      await handle.signal(approveSignal, { gate: 'sign-off', role: 'technical-lead', approver: 'tina' });
-      await handle.signal(approveSignal, { role: 'technical-lead', approver: 'tina' });
-      await handle.signal(approveSignal, { role: 'technical-lead', approver: 'tom' });
-      const mid = await handle.query(statusQuery);
-      expect(mid.phase).toBe('gate:go');
-      expect(mid.approvals.map((a) => a.approver)).toEqual(['tina']);
-      expect(mid.audit.filter((a) => a.kind === 'rejected').map((a) => a.detail)).toEqual([
-        expect.stringContaining('role stakeholder is not one of'),
-        expect.stringContaining('gate sign-off: gate is not open'),
-        expect.stringContaining('role technical-lead already signed'),
-      ]);
-
-      await handle.signal(approveSignal, { role: 'product-owner', approver: 'paula', comment: 'ok' });
-      return handle.result();
+      const status = await drive(env, handle, plan, opts);
+      const result = await handle.result();
+      return { result, status, id, elapsedMs: (await env.currentTimeMs()) - t0 };
     });
-    expect(acts.backupDatabase).toHaveBeenCalledTimes(1);
-    expect(acts.backupDatabase.mock.calls[0]![0]).toMatchObject({
-      step: 'pre-go',
-      databaseUrlEnv: 'TARGET_DATABASE_URL',
-    });
+  }
+
+  const phasesOf = (s: MigrationStatus) => s.phaseTimeline.map((p) => p.phase);
+  const trafficCalls = (a: StubActivities) => a.setTrafficPercent.mock.calls.map((c) => c[0].percent);
+
+  it('runs every phase in order with the real durations (24 h parallel run, bakes, 2 h window, 7-day soak)', async () => {
+    const acts = stubActivities(productionPlan.metrics);
+    const { result, status, elapsedMs } = await run(acts);
     expect(result.phase).toBe('complete');
-    expect(result.backups).toEqual([backup]);
-    expect(result.approvals.map((a) => `${a.role}:${a.approver}`)).toEqual([
-      'technical-lead:tina',
-      'product-owner:paula',
-    ]);
+    expect([...new Set(phasesOf(status))]).toEqual([
+      'preflight', 'gate:go', 'backup', 'deploy', 'parallel-run', 'traffic-shift', 'gate:cutover', 'cutover', 'soak',
+      'archive', 'gate:sign-off', 'complete',
+    ] satisfies Phase[]);
+    // 24 h + 4 × 8 h + 2 h + 7 d of plan time passed in virtual time.
+    expect(elapsedMs).toBeGreaterThanOrEqual(DAY + 4 * 8 * 3_600_000 + 2 * 3_600_000 + 7 * DAY);
+    expect(trafficCalls(acts)).toEqual([10, 25, 50, 100]);
+    expect(acts.backupDatabase.mock.calls.map((c) => c[0].step)).toEqual(['initial', 'pre-cutover']);
+    // 4 traffic steps + monitoring window + 7 daily soak checks.
+    expect(acts.evaluateMetrics).toHaveBeenCalledTimes(4 + 1 + 7);
+    expect(status.gates['sign-off']?.signatures.map((s) => s.role)).toEqual(['technical-lead', 'product-owner', 'engineering-manager', 'stakeholder']);
+    expect(status.compensations.map((c) => c.kind)).toEqual(['containers', 'traffic', 'unified-job', 'legacy-jobs', 'archive']);
+    expect(result.reports.completion).toBe('/reports/completion.md');
+    expect(acts.writeCompletionReport.mock.calls[0]![0].codeLinesRemoved).toBe(120);
+    // Production changes come only after the verified initial backup.
+    const backupOrder = acts.backupDatabase.mock.invocationCallOrder[0]!;
+    for (const changing of [acts.deployUnified, acts.setTrafficPercent, acts.installUnifiedJob, acts.disableLegacyJobs, acts.archiveLegacyScripts]) {
+      expect(changing.mock.invocationCallOrder[0]).toBeGreaterThan(backupOrder);
+    }
+    expect(acts.stopContainers).not.toHaveBeenCalled();
   });
 
-  it('ends as aborted when the abort signal arrives at the gate', async () => {
-    const acts = stubActivities();
-    const err = await withWorker(acts, async (taskQueue) => {
-      const id = `wf-${uniq()}`;
-      const handle = await env.client.workflow.start(migrationWorkflow, {
-        taskQueue,
-        workflowId: id,
-        args: [input(id)],
-      });
-      await firstTaskCompleted(handle);
-      await eventually(
-        () => handle.query(statusQuery),
-        (s) => s.phase === 'gate:go',
-      );
-      await handle.signal(abortSignal, { reason: 'not today', requestedBy: 'olga' });
-      return handle.result().catch((e: unknown) => e);
+  it('stops at a failed preflight check before any production change', async () => {
+    const acts = stubActivities(productionPlan.metrics);
+    acts.runChecks.mockImplementationOnce(async (i) => ({
+      kind: i.kind,
+      title: i.title,
+      passed: false,
+      results: [{ name: 'test-coverage', value: 71, op: '>', threshold: 90, passed: false, detail: 'coverage: 71%', durationMs: 1 }],
+      markdownFile: '/reports/validation.md',
+      jsonFile: '/reports/validation.json',
+      at: '',
+    }));
+    const { result, status } = await run(acts);
+    expect(result.phase).toBe('failed');
+    expect(status.failure).toContain('test-coverage = 71');
+    expect(acts.backupDatabase).not.toHaveBeenCalled();
+    expect(acts.deployUnified).not.toHaveBeenCalled();
+    expect(status.compensations).toEqual([]);
+  });
+
+  it('rolls back automatically when a metric gate fails during the traffic shift', async () => {
+    const acts = stubActivities(productionPlan.metrics);
+    let evaluations = 0;
+    acts.evaluateMetrics.mockImplementation(async (i) =>
+      i.metrics.map((m) => {
+        const bad = m.name === 'error-rate' && ++evaluations === 3;
+        return { name: m.name, value: bad ? 0.2 : m.threshold, op: m.op, threshold: m.threshold, passed: !bad, detail: '', at: '' };
+      }),
+    );
+    const { result, status } = await run(acts);
+    expect(result.phase).toBe('rolled-back');
+    expect(trafficCalls(acts)).toEqual([10, 25, 50, 0]);
+    expect(status.failure).toMatch(/metric gate failed at traffic 50%: error-rate = 0.2/);
+    expect(acts.stopContainers).toHaveBeenCalledWith('unified-pipeline');
+    // Undone newest first: traffic back to legacy before the containers stop.
+    expect(acts.setTrafficPercent.mock.invocationCallOrder[3]).toBeLessThan(acts.stopContainers.mock.invocationCallOrder[0]!);
+    expect(result.rollback?.verified).toBe(true);
+    expect(result.rollback?.undone.map((u) => u.kind)).toEqual(['traffic', 'containers']);
+    const child = await env.client.workflow.getHandle(rollbackWorkflowId(result.migrationId)).describe();
+    expect(child.status.name).toBe('COMPLETED');
+  });
+
+  // Rollback requested by a person from every phase that changes production.
+  const rollbackCases: [Phase, string[], (a: StubActivities) => void][] = [
+    [
+      'deploy',
+      ['containers'],
+      // Deploy is an activity, not a wait: make it take long enough for the signal to land while it runs.
+      (a) =>
+        a.deployUnified.mockImplementation(async () => {
+          await new Promise((r) => setTimeout(r, 500));
+          return [];
+        }),
+    ],
+    ['parallel-run', ['containers'], () => undefined],
+    ['traffic-shift', ['traffic', 'containers'], () => undefined],
+    ['cutover', ['legacy-jobs', 'unified-job', 'traffic', 'containers'], () => undefined],
+    ['soak', ['legacy-jobs', 'unified-job', 'traffic', 'containers'], () => undefined],
+    ['gate:sign-off', ['archive', 'legacy-jobs', 'unified-job', 'traffic', 'containers'], () => undefined],
+  ];
+  it.each(rollbackCases)('a rollback signal during %s undoes %j in reverse order and verifies', async (phase, undone, setup) => {
+    const acts = stubActivities(productionPlan.metrics);
+    setup(acts);
+    let sent = false;
+    const { result, status } = await run(acts, {
+      onStatus: async (s) => {
+        if (sent || s.phase !== phase) return false;
+        sent = true;
+        await env.client.workflow.getHandle(s.migrationId).signal(rollbackSignal, { reason: `test from ${phase}`, requestedBy: 'oncall' });
+        return true;
+      },
     });
-    expect(err).toBeInstanceOf(WorkflowFailedError);
-    expect((err as WorkflowFailedError).cause).toMatchObject({
-      type: 'MigrationAborted',
-      message: expect.stringContaining('not today'),
+    expect(sent).toBe(true);
+    expect(result.phase).toBe('rolled-back');
+    expect(result.rollback?.undone.map((u) => u.kind)).toEqual(undone);
+    expect(result.rollback?.undone.every((u) => u.ok)).toBe(true);
+    expect(status.audit.some((a) => a.kind === 'rollback-requested' && a.actor === 'oncall')).toBe(true);
+    if (undone.includes('traffic')) expect(trafficCalls(acts).at(-1)).toBe(0);
+    if (undone.includes('legacy-jobs')) expect(acts.enableLegacyJobs).toHaveBeenCalledTimes(1);
+    if (undone.includes('archive')) expect(acts.restoreArchivedScripts).toHaveBeenCalledTimes(1);
+    expect(acts.runChecks.mock.calls.at(-1)![0].kind).toBe('rollback-verification');
+  });
+
+  it('rejects approvals that do not fit and changes nothing else; pause holds the runbook until resume', async () => {
+    const plan: Plan = {
+      ...productionPlan,
+      approvals: {
+        ...productionPlan.approvals,
+        gates: {
+          ...productionPlan.approvals.gates,
+          go: { ...productionPlan.approvals.gates.go, roles: [{ role: 'technical-lead', approvers: ['tina', 'tom'] }, { role: 'engineering-manager' }] },
+        },
+      },
+    };
+    const acts = stubActivities(plan.metrics);
+    let stage = 0;
+    let atGate: MigrationStatus | undefined;
+    let afterBad: MigrationStatus | undefined;
+    const { status } = await run(acts, {
+      plan,
+      approve: (gate) => gate !== 'go',
+      onStatus: async (s) => {
+        const h = env.client.workflow.getHandle(s.migrationId);
+        if (stage === 0 && s.phase === 'gate:go') {
+          stage = 1;
+          atGate = s;
+          await h.signal(resumeSignal, { requestedBy: 'olga' }); // resume without pause
+          await h.signal(approveSignal, { gate: 'cutover', role: 'technical-lead', approver: 'tina' }); // gate not open
+          await h.signal(approveSignal, { role: 'stakeholder', approver: 'sam' }); // role not needed
+          await h.signal(approveSignal, { role: 'technical-lead', approver: 'mallory' }); // not on allow-list
+          await h.signal(approveSignal, { role: 'technical-lead', approver: 'tina' }); // ok
+          await h.signal(approveSignal, { role: 'technical-lead', approver: 'tom' }); // duplicate role
+          await h.signal(approveSignal, { role: 'engineering-manager', approver: 'tina' }); // separation of duties
+          await h.signal(approveSignal, { approver: 'x' } as never); // malformed
+          afterBad = await h.query(statusQuery);
+          await h.signal(pauseSignal, { requestedBy: 'olga', reason: 'change freeze' });
+          await h.signal(approveSignal, { role: 'engineering-manager', approver: 'erin' });
+          return true;
+        }
+        if (stage === 1 && s.paused) {
+          stage = 2;
+          // Paused after the gate: no backup may start until resume.
+          expect(acts.backupDatabase).not.toHaveBeenCalled();
+          await h.signal(resumeSignal, { requestedBy: 'olga' });
+          return true;
+        }
+        return false;
+      },
     });
+    expect(status.phase).toBe('complete');
+    const rejected = afterBad!.audit.filter((a) => a.kind === 'rejected').map((a) => a.detail);
+    expect(rejected).toEqual([
+      expect.stringContaining('resume by olga: not paused'),
+      expect.stringContaining('gate cutover: gate is not open'),
+      expect.stringContaining('does not need role stakeholder'),
+      expect.stringContaining('mallory: not on the allow-list of role technical-lead'),
+      expect.stringContaining('role technical-lead already signed'),
+      expect.stringContaining('separation of duties'),
+      expect.stringContaining('malformed approval'),
+    ]);
+    // The rejected requests changed nothing but the audit log.
+    expect(afterBad!.gates.go?.signatures.map((x) => x.approver)).toEqual(['tina']);
+    expect({ ...afterBad, audit: [], updatedAt: '' }).toEqual({ ...atGate, audit: [], updatedAt: '', gates: afterBad!.gates });
+    expect(status.gates.go?.signatures.map((x) => `${x.role}:${x.approver}`)).toEqual(['technical-lead:tina', 'engineering-manager:erin']);
+    expect(status.audit.some((a) => a.kind === 'paused' && a.detail === 'change freeze')).toBe(true);
+  });
+
+  it('a reject at the cutover gate rolls back what the traffic shift changed', async () => {
+    const acts = stubActivities(productionPlan.metrics);
+    const { result, status } = await run(acts, {
+      approve: (gate) => gate !== 'cutover',
+      onStatus: async (s) => {
+        if (s.phase !== 'gate:cutover' || s.gates.cutover?.outcome) return false;
+        await env.client.workflow
+          .getHandle(s.migrationId)
+          .signal(rejectSignal, { gate: 'cutover', role: 'product-owner', approver: 'paula', reason: 'numbers look off' });
+        return true;
+      },
+    });
+    expect(result.phase).toBe('rolled-back');
+    expect(status.gates.cutover?.outcome).toBe('rejected');
+    expect(result.rollback?.undone.map((u) => u.kind)).toEqual(['traffic', 'containers']);
+    expect(acts.backupDatabase.mock.calls.map((c) => c[0].step)).toEqual(['initial']);
+  });
+
+  it('abort before any production change ends as aborted with nothing to undo', async () => {
+    const acts = stubActivities(productionPlan.metrics);
+    const { result } = await run(acts, {
+      approve: () => false,
+      onStatus: async (s) => {
+        if (s.phase !== 'gate:go') return false;
+        await env.client.workflow.getHandle(s.migrationId).signal(abortSignal, { requestedBy: 'olga', reason: 'postponed' });
+        return true;
+      },
+    });
+    expect(result.phase).toBe('aborted');
+    expect(acts.backupDatabase).not.toHaveBeenCalled();
+    expect(result.rollback).toBeUndefined();
+  });
+
+  it('rolls the soak history over with continue-as-new and keeps its state', async () => {
+    const acts = stubActivities(productionPlan.metrics);
+    const plan: Plan = { ...productionPlan, durations: { ...productionPlan.durations, soakIntervalMs: 3_600_000, soakMs: 12 * 3_600_000 } };
+    const { result, status } = await run(acts, { plan, soakChecksPerRun: 5 });
+    expect(result.phase).toBe('complete');
+    expect(status.runs).toBe(2);
+    expect(acts.evaluateMetrics).toHaveBeenCalledTimes(4 + 1 + 12);
+    // State from the first run survived the roll-over.
+    expect(status.backups.map((b) => b.step)).toEqual(['initial', 'pre-cutover']);
+    expect(status.compensations.map((c) => c.kind)).toEqual(['containers', 'traffic', 'unified-job', 'legacy-jobs', 'archive']);
   });
 });

@@ -1,0 +1,131 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { MigrationStatus, Phase } from '../workflows/definitions';
+import type { Plan } from '../workflows/plan';
+import type { RollbackResult } from '../workflows/rollback';
+import { evaluate, measure, type CheckResult } from './checks';
+
+/** Paths of a written report. */
+export interface ReportFiles {
+  markdownFile: string;
+  jsonFile: string;
+}
+
+/** One row of the completion report's success-metrics table. */
+export interface SuccessRow {
+  metric: string;
+  target: string;
+  actual: string;
+  value: number | null;
+  passed: boolean | null;
+}
+
+const fmt = (v: number | null | undefined, unit?: string) => (v === null || v === undefined ? 'no data' : `${Number(v.toFixed(4))}${unit ? ` ${unit}` : ''}`);
+
+/** Writes `<reportDir>/<migrationId>/<kind>.md|.json` (overwriting: a retried activity writes the same files). */
+export async function writeReportFiles(reportDir: string, migrationId: string, kind: string, markdown: string, data: unknown): Promise<ReportFiles> {
+  const dir = path.join(reportDir, migrationId.replace(/[^A-Za-z0-9_.-]/g, '_'));
+  await fs.mkdir(dir, { recursive: true });
+  const markdownFile = path.join(dir, `${kind}.md`);
+  const jsonFile = path.join(dir, `${kind}.json`);
+  await fs.writeFile(markdownFile, markdown);
+  await fs.writeFile(jsonFile, JSON.stringify(data, null, 2));
+  return { markdownFile, jsonFile };
+}
+
+/** Completion report: success metrics measured now against their targets, timeline, approvals, audit log. */
+export async function writeCompletionReport(input: {
+  migrationId: string;
+  plan: Plan;
+  status: MigrationStatus;
+  codeLinesRemoved: number;
+}): Promise<ReportFiles & { rows: SuccessRow[] }> {
+  const { plan, status } = input;
+  const rows: SuccessRow[] = [
+    { metric: 'Code reduction (legacy lines archived)', target: '> 0 lines', actual: `${input.codeLinesRemoved} lines`, value: input.codeLinesRemoved, passed: input.codeLinesRemoved > 0 },
+  ];
+  for (const m of plan.successMetrics) {
+    const { value, detail } = await measure(m.measure, { databaseUrlEnv: plan.target.databaseUrlEnv, repository: plan.target.repository }).catch(
+      (err: Error) => ({ value: null, detail: `error: ${err.message}` }),
+    );
+    rows.push({
+      metric: m.description ?? m.name,
+      target: `${m.op} ${m.threshold}${m.unit ? ` ${m.unit}` : ''}`,
+      actual: value === null ? detail : fmt(value, m.unit),
+      value,
+      passed: value === null ? null : evaluate(value, m.op, m.threshold),
+    });
+  }
+  const md = [
+    `# Migration complete: ${plan.name}`,
+    '',
+    `Migration \`${input.migrationId}\`, started ${status.startedAt}, completed ${new Date().toISOString()}.`,
+    '',
+    '## Success metrics',
+    '',
+    '| Metric | Target | Actual | Result |',
+    '|---|---|---|---|',
+    ...rows.map((r) => `| ${r.metric} | ${r.target} | ${r.actual} | ${r.passed === null ? 'no data' : r.passed ? 'pass' : 'FAIL'} |`),
+    '',
+    '## Timeline',
+    '',
+    ...status.phaseTimeline.map((p) => `- ${p.at} ${p.phase}`),
+    '',
+    '## Approvals',
+    '',
+    ...Object.values(status.gates).flatMap((g) => (g ? g.signatures.map((s) => `- ${g.name}: ${s.role} ${s.approver} at ${s.at}${s.comment ? ` (${s.comment})` : ''}`) : [])),
+    '',
+    '## Gate evaluations',
+    '',
+    ...status.evaluations.map((e) => `- ${e.at} ${e.step}: ${e.readings.map((r) => `${r.name}=${fmt(r.value, r.unit)}${r.passed === false ? ' FAIL' : ''}`).join(', ')}`),
+    '',
+    '## Backups',
+    '',
+    ...status.backups.map((b) => `- ${b.step}: ${b.file} (sha256 ${b.sha256}, verified ${b.verifiedAt})`),
+    '',
+    '## Audit log',
+    '',
+    ...status.audit.map((a) => `- ${a.at} [${a.kind}] ${a.detail}`),
+    '',
+  ].join('\n');
+  const files = await writeReportFiles(plan.target.reportDir, input.migrationId, 'completion', md, { migrationId: input.migrationId, plan: plan.name, rows, status });
+  return { ...files, rows };
+}
+
+/** Rollback report: why, from where, what was undone and how long each undo took, and the verification. */
+export async function writeRollbackReport(input: {
+  migrationId: string;
+  plan: Plan;
+  reason: string;
+  requestedBy: string;
+  fromPhase: Phase | 'unknown';
+  result: Omit<RollbackResult, 'reportFile'>;
+  verification: CheckResult[];
+}): Promise<ReportFiles> {
+  const { result } = input;
+  const md = [
+    `# Rollback ${result.verified ? 'verified' : 'NOT VERIFIED'}: ${input.plan.name}`,
+    '',
+    `Migration \`${input.migrationId}\` rolled back from phase **${input.fromPhase}**, requested by ${input.requestedBy}.`,
+    '',
+    `Reason: ${input.reason}`,
+    '',
+    `Started ${result.startedAt}, finished ${result.finishedAt}: **${(result.durationMs / 1000).toFixed(2)} s**.`,
+    '',
+    '## Undone (newest first)',
+    '',
+    '| Step | Result | Attempts | Time |',
+    '|---|---|---|---|',
+    ...result.undone.map((u) => `| ${u.kind} | ${u.ok ? 'undone' : `FAILED: ${u.error}`} | ${u.attempts} | ${u.durationMs} ms |`),
+    '',
+    '## Verification of the legacy path',
+    '',
+    '| Check | Value | Threshold | Result |',
+    '|---|---|---|---|',
+    ...input.verification.map((r) => `| ${r.name} | ${r.value ?? r.error ?? 'no data'} | ${r.op} ${r.threshold} | ${r.passed ? 'pass' : 'FAIL'} |`),
+    '',
+    'The database was not restored: restoring from a backup is a separate, explicitly approved step (see the operator runbook).',
+    '',
+  ].join('\n');
+  return writeReportFiles(input.plan.target.reportDir, input.migrationId, 'rollback', md, { ...input, plan: input.plan.name });
+}

@@ -1,0 +1,39 @@
+'use strict';
+// Submission generator: inserts Reddit-like posts at a steady rate.
+// `node generate.js --rate 20 --seconds 60` (rate per second), or `--count 500` for a burst.
+const { withDb } = require('./pipeline');
+
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const SUBS = ['programming', 'dataengineering', 'postgres', 'news', 'AskReddit', 'typescript'];
+
+async function insert(db, n) {
+  if (n <= 0) return;
+  await db.query(
+    `insert into submissions (title, body, subreddit, score)
+     select 'Post ' || g || ' ' || md5(random()::text), repeat('word ', (random() * 80)::int), ($2::text[])[1 + (random() * 5)::int],
+            (random() * 2000)::int
+       from generate_series(1, $1) g`,
+    [n, SUBS],
+  );
+}
+
+withDb(async (db) => {
+  const count = arg('count', 0);
+  if (count) return insert(db, count);
+  const rate = arg('rate', 10);
+  const seconds = arg('seconds', 60);
+  const until = Date.now() + seconds * 1000;
+  let stop = false;
+  process.on('SIGTERM', () => (stop = true));
+  process.on('SIGINT', () => (stop = true));
+  while (!stop && Date.now() < until) {
+    await insert(db, Math.max(1, Math.round(rate / 4)));
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}).catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,49 @@
+import type { WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { MigrationStatus, Phase } from '../../workflows/definitions';
+import { approveSignal, statusQuery } from '../../workflows/definitions';
+import type { GateName, Plan } from '../../workflows/plan';
+
+export const FINAL: Phase[] = ['complete', 'rolled-back', 'aborted', 'failed'];
+
+/** One distinct approver per role, so separation of duties holds. */
+export function approversFor(plan: Plan, gate: GateName): { role: string; approver: string }[] {
+  return plan.approvals.gates[gate].roles.map((r) => ({ role: r.role, approver: r.approvers?.[0] ?? `${r.role}-person` }));
+}
+
+/**
+ * Drives a migration on the time-skipping server without letting virtual time run past a gate: time stays locked
+ * (see createTimeSkippingEnv); at a durable wait the driver sleeps exactly to its end, at an open gate it signs
+ * every role (unless `approve` says otherwise), and `onStatus` may act (send a signal) at any point.
+ */
+export async function drive(
+  env: TestWorkflowEnvironment,
+  handle: WorkflowHandle,
+  plan: Plan,
+  opts: { approve?: (gate: GateName) => boolean; onStatus?: (s: MigrationStatus) => Promise<boolean | void>; timeoutMs?: number } = {},
+): Promise<MigrationStatus> {
+  const signed = new Set<string>();
+  const deadline = Date.now() + (opts.timeoutMs ?? 90_000);
+  for (;;) {
+    if (Date.now() > deadline) throw new Error(`migration ${handle.workflowId} did not finish in time`);
+    const s = await handle.query(statusQuery);
+    if (FINAL.includes(s.phase)) return s;
+    // onStatus returning true means it acted: read the status again before anything else.
+    if (opts.onStatus && (await opts.onStatus(s))) continue;
+    const gate = Object.values(s.gates).find((g) => g?.open);
+    const key = gate && `${gate.name}:${s.runs}:${s.phaseTimeline.length}`;
+    if (gate && key && !signed.has(key) && (opts.approve?.(gate.name) ?? true)) {
+      signed.add(key);
+      for (const a of approversFor(plan, gate.name)) await handle.signal(approveSignal, { gate: gate.name, ...a });
+      continue;
+    }
+    if (s.waitingUntil) {
+      const d = Date.parse(s.waitingUntil) - (await env.currentTimeMs());
+      if (d > 0) {
+        await env.sleep(d);
+        continue;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
