@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import type { Client } from '@temporalio/client';
-import type { UnifiedContainerSpec } from '../workflows/plan';
+import type { JobSpec, UnifiedContainerSpec } from '../workflows/plan';
 import { archiveLegacyScripts, restoreArchivedScripts } from './archive';
 import { backupDatabase } from './backup';
 import { evaluateMetrics, runChecks } from './checks';
@@ -8,6 +8,7 @@ import { compareOutputs } from './compare';
 import { listContainers, startContainers, stopContainers, type ContainerSpec } from './containers';
 import { ErrorType, permanent } from './errors';
 import { notify } from './notify';
+import { runCommand } from './process';
 import { writeCompletionReport, writeRollbackReport } from './reports';
 import { createSchedulerActivities } from './scheduler';
 import { getTrafficPercent, setTrafficPercent } from './traffic';
@@ -17,6 +18,8 @@ export interface ActivityDeps {
   docker: Docker;
   /** Temporal client, for the Temporal Schedules scheduler adapter. */
   client: Client;
+  /** Task queue the job schedules start their workflows on. */
+  taskQueue?: string;
 }
 
 /** Container specs with `envFrom` resolved from the worker's environment (values never pass through history). */
@@ -30,6 +33,14 @@ export function resolveContainers(containers: UnifiedContainerSpec[]): Container
     }
     return { service: c.service, image: c.image, command: c.command, env, ...(c.mounts ? { mounts: c.mounts } : {}) };
   });
+}
+
+/** Runs a scheduled job's command once (no shell); a non-zero exit fails the run. */
+export async function runJob(job: JobSpec): Promise<{ code: number; output: string }> {
+  const [cmd, ...args] = job.command;
+  const r = await runCommand(cmd!, args, { timeoutMs: 3_600_000 });
+  if (r.code !== 0) throw new Error(`job ${job.name} exited ${r.code}: ${r.stderr.trim().slice(-500)}`);
+  return { code: 0, output: r.stdout.slice(-2000) };
 }
 
 /** All activities of the orchestrator, bound to their dependencies. */
@@ -46,10 +57,11 @@ export function createActivities(deps: ActivityDeps) {
     compareOutputs,
     setTrafficPercent,
     getTrafficPercent,
-    ...createSchedulerActivities({ client: deps.client }),
+    ...createSchedulerActivities({ client: deps.client, taskQueue: deps.taskQueue }),
     archiveLegacyScripts,
     restoreArchivedScripts,
     notify,
+    runJob,
     writeCompletionReport,
     writeRollbackReport,
   };

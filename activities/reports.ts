@@ -1,15 +1,8 @@
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import type { MigrationStatus, Phase } from '../workflows/definitions';
 import type { Plan } from '../workflows/plan';
 import type { RollbackResult } from '../workflows/rollback';
 import { evaluate, measure, type CheckResult } from './checks';
-
-/** Paths of a written report. */
-export interface ReportFiles {
-  markdownFile: string;
-  jsonFile: string;
-}
+import { writeReportFiles, type ReportFiles } from './report-files';
 
 /** One row of the completion report's success-metrics table. */
 export interface SuccessRow {
@@ -21,17 +14,6 @@ export interface SuccessRow {
 }
 
 const fmt = (v: number | null | undefined, unit?: string) => (v === null || v === undefined ? 'no data' : `${Number(v.toFixed(4))}${unit ? ` ${unit}` : ''}`);
-
-/** Writes `<reportDir>/<migrationId>/<kind>.md|.json` (overwriting: a retried activity writes the same files). */
-export async function writeReportFiles(reportDir: string, migrationId: string, kind: string, markdown: string, data: unknown): Promise<ReportFiles> {
-  const dir = path.join(reportDir, migrationId.replace(/[^A-Za-z0-9_.-]/g, '_'));
-  await fs.mkdir(dir, { recursive: true });
-  const markdownFile = path.join(dir, `${kind}.md`);
-  const jsonFile = path.join(dir, `${kind}.json`);
-  await fs.writeFile(markdownFile, markdown);
-  await fs.writeFile(jsonFile, JSON.stringify(data, null, 2));
-  return { markdownFile, jsonFile };
-}
 
 /** Completion report: success metrics measured now against their targets, timeline, approvals, audit log. */
 export async function writeCompletionReport(input: {

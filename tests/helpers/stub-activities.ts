@@ -58,6 +58,7 @@ export function stubActivities(metrics: MetricSpec[]): StubActivities {
     removeUnifiedJob: jest.fn(async () => ({})),
     disableLegacyJobs: jest.fn(async () => ({})),
     enableLegacyJobs: jest.fn(async () => ({})),
+    readSchedule: jest.fn(async () => []),
     archiveLegacyScripts: jest.fn(async () => ({
       commit: 'abc123',
       archiveDir: 'scripts/archive/monoliths_20260101',
@@ -67,6 +68,7 @@ export function stubActivities(metrics: MetricSpec[]): StubActivities {
     })),
     restoreArchivedScripts: jest.fn(async () => ({ commit: 'def456', alreadyDone: false })),
     notify: jest.fn(async () => ({ delivered: [] })),
+    runJob: jest.fn(async () => ({ code: 0, output: '' })),
     writeCompletionReport: jest.fn(async () => ({ markdownFile: '/reports/completion.md', jsonFile: '/reports/completion.json', rows: [] })),
     writeRollbackReport: jest.fn(async () => ({ markdownFile: '/reports/rollback.md', jsonFile: '/reports/rollback.json' })),
   };

@@ -1,0 +1,20 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+
+/** Paths of a written report. */
+export interface ReportFiles {
+  markdownFile: string;
+  jsonFile: string;
+}
+
+/** Writes `<reportDir>/<migrationId>/<kind>.md|.json` (overwriting: a retried activity writes the same files). */
+export async function writeReportFiles(reportDir: string, migrationId: string, kind: string, markdown: string, data: unknown): Promise<ReportFiles> {
+  const dir = path.join(reportDir, migrationId.replace(/[^A-Za-z0-9_.-]/g, '_'));
+  await fs.mkdir(dir, { recursive: true });
+  const markdownFile = path.join(dir, `${kind}.md`);
+  const jsonFile = path.join(dir, `${kind}.json`);
+  await fs.writeFile(markdownFile, markdown);
+  await fs.writeFile(jsonFile, JSON.stringify(data, null, 2));
+  return { markdownFile, jsonFile };
+}
+

@@ -1,0 +1,161 @@
+import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { connectClient } from '../client/connection';
+import { loadPlan } from '../client/plan';
+import { applyStackEnv, loadConfig, projectRoot, requireEnv, workflowUiUrl } from '../lib/config';
+import { startWorkerProcess } from '../lib/worker-process';
+import type { MigrationStatus } from '../workflows/definitions';
+import { approveSignal, statusQuery } from '../workflows/definitions';
+import type { migrationWorkflow } from '../workflows/migration';
+import type { GateName } from '../workflows/plan';
+import { integrity, setupDemoTarget, startProcess, stopProcess, withDb } from './target';
+
+const FAULTS = ['error-spike', 'slow', 'divergent'] as const;
+type Fault = (typeof FAULTS)[number];
+
+function parseArgs(argv: string[]): { manual: boolean; fault?: Fault; plan: string } {
+  const out: { manual: boolean; fault?: Fault; plan: string } = { manual: false, plan: path.join(projectRoot, 'plans', 'demo.yaml') };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--manual') out.manual = true;
+    else if (a === '--fault') {
+      const f = argv[++i] as Fault;
+      if (!FAULTS.includes(f)) throw new Error(`--fault expects one of ${FAULTS.join(', ')}, got ${String(argv[i])}`);
+      out.fault = f;
+    } else if (a === '--plan') out.plan = path.resolve(argv[++i] ?? '');
+    else throw new Error(`unknown option ${a}; usage: npm run demo -- [--manual] [--fault ${FAULTS.join('|')}] [--plan FILE]`);
+  }
+  return out;
+}
+
+/** Options of one demo run. */
+export interface DemoOptions {
+  plan: string;
+  manual?: boolean;
+  fault?: Fault;
+  /** Where progress lines go (stdout by default). */
+  print?: (line: string) => void;
+  /** Submissions generated per second while the migration runs. */
+  rate?: number;
+}
+
+/** What a demo run leaves behind, for the caller (and the end-to-end test) to check. */
+export interface DemoOutcome {
+  workflowId: string;
+  phase: string;
+  status: MigrationStatus;
+  reports: Record<string, string>;
+  databaseUrl: string;
+  repository: string;
+  crontabUser: string;
+  composeProject: string;
+}
+
+/** Migrates the demo scorer from its legacy cron monoliths to the unified container pipeline. */
+export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
+  const console = { log: args.print ?? ((line: string) => process.stdout.write(`${line}\n`)) };
+  applyStackEnv();
+  const config = loadConfig();
+  const plan = loadPlan(args.plan);
+  const logs = path.join(config.dataDir, 'logs');
+
+  console.log(`preparing the demo system (database, git repository ${plan.target.repository}, crontab of ${plan.scheduler.kind === 'crontab' ? plan.scheduler.user : '?'})`);
+  const target = await setupDemoTarget(plan, requireEnv('DATABASE_URL'), 'mo_demo_target', config.dockerHost);
+  // The plan names DEMO_DATABASE_URL; the worker and the demo system read the URL from their environment.
+  process.env[plan.target.databaseUrlEnv] = target.databaseUrl;
+  const systemEnv = { DATABASE_URL: target.databaseUrl };
+  if (args.fault) {
+    await withDb(target.databaseUrl, (db) => db.query('insert into demo_faults (name, enabled) values ($1, true)', [args.fault]));
+    console.log(`fault switched on in the unified pipeline: ${args.fault}`);
+  }
+
+  const background: ChildProcess[] = [
+    startProcess('generate.js', ['--rate', String(args.rate ?? 20), '--seconds', '3600'], systemEnv, path.join(logs, 'demo-generator.log')),
+    startProcess('cron-runner.js', ['--user', target.crontabUser, '--every', '1'], systemEnv, path.join(logs, 'demo-cron.log')),
+  ];
+  const worker = startWorkerProcess(path.join(logs, 'demo-worker.log'));
+  const client = await connectClient(config);
+  try {
+    await worker.ready;
+    const workflowId = `${plan.name}-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
+    const handle = await client.workflow.start<typeof migrationWorkflow>('migrationWorkflow', {
+      taskQueue: config.taskQueue,
+      workflowId,
+      args: [{ migrationId: workflowId, plan, startedBy: 'demo' }],
+      staticSummary: `Migration ${plan.name} (demo)`,
+    });
+    console.log(`started migration ${workflowId}\n  Temporal UI: ${workflowUiUrl(config, workflowId)}\n`);
+
+    const final = await watch(handle.workflowId, async (s) => {
+      const gate = Object.values(s.gates).find((g) => g?.open);
+      if (!gate) return;
+      const missing = gate.requiredRoles.filter((r) => !gate.signatures.some((x) => x.role === r));
+      for (const role of missing) {
+        const approver = `${role}-demo`;
+        const cmd = `migrate approve ${workflowId} --gate ${gate.name} --role ${role} --as ${approver}`;
+        const raw = `temporal workflow signal --address ${config.temporalAddress} --workflow-id ${workflowId} --name approve --input '${JSON.stringify({ gate: gate.name, role, approver })}'`;
+        if (args.manual) {
+          console.log(`  waiting for ${role} on gate ${gate.name}:\n    ${raw}`);
+        } else {
+          console.log(`  demo approver: ${cmd}`);
+          await handle.signal(approveSignal, { gate: gate.name as GateName, role, approver });
+        }
+      }
+      if (args.manual) await new Promise((r) => setTimeout(r, 5000));
+    });
+
+    const result = await handle.result();
+    await Promise.all(background.map((p) => stopProcess(p)));
+    const check = await integrity(target.databaseUrl);
+    const routing = await withDb(target.databaseUrl, (db) =>
+      db.query<{ percent: number }>("select percent from migration_routing where route = 'unified'").then((r) => r.rows[0]?.percent ?? 0),
+    );
+    console.log(`\nmigration ${result.phase}${final.failure ? `: ${final.failure}` : ''}`);
+    console.log(`  submissions ${check.submissions}, scored ${check.scored} (${Object.entries(check.byPipeline).map(([k, v]) => `${k} ${v}`).join(', ')}), missing ${check.missing}, scored twice ${check.duplicates}`);
+    console.log(`  routing: unified ${routing}%, legacy ${100 - routing}%`);
+    for (const [kind, file] of Object.entries(result.reports)) console.log(`  ${kind} report: ${file}`);
+    const archive = final.compensations.find((c) => c.kind === 'archive');
+    if (archive?.kind === 'archive' && result.phase === 'complete') console.log(`  archive commit: ${archive.commit} in ${archive.repository}`);
+    console.log(`  Temporal UI: ${workflowUiUrl(config, workflowId)}`);
+    return {
+      workflowId,
+      phase: result.phase,
+      status: final,
+      reports: result.reports,
+      databaseUrl: target.databaseUrl,
+      repository: target.repository,
+      crontabUser: target.crontabUser,
+      composeProject: plan.target.composeProject,
+    };
+  } finally {
+    await Promise.all(background.map((p) => stopProcess(p)));
+    await client.connection.close();
+    await worker.stop();
+  }
+
+  async function watch(workflowId: string, onStatus: (s: MigrationStatus) => Promise<void>): Promise<MigrationStatus> {
+    const handle = client.workflow.getHandle(workflowId);
+    let seen = 0;
+    let evaluations = 0;
+    for (;;) {
+      const s = await handle.query(statusQuery);
+      for (const p of s.phaseTimeline.slice(seen)) console.log(`[${p.at.slice(11, 19)}] phase ${p.phase}${p.phase === 'traffic-shift' ? '' : ''}`);
+      seen = s.phaseTimeline.length;
+      for (const e of s.evaluations.slice(evaluations)) {
+        console.log(`    gate ${e.step}: ${e.passed ? 'pass' : 'FAIL'} — ${e.readings.map((r) => `${r.name} ${r.value === null ? 'no data' : Number(r.value.toFixed(3))}`).join(', ')}`);
+      }
+      evaluations = s.evaluations.length;
+      if (['complete', 'rolled-back', 'aborted', 'failed'].includes(s.phase)) return s;
+      await onStatus(s);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+}
+
+if (require.main === module) {
+  runDemo(parseArgs(process.argv.slice(2))).catch((err) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}
+

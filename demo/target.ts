@@ -1,0 +1,125 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Client as PgClient } from 'pg';
+import { stopContainers } from '../activities/containers';
+import { dockerClient } from '../activities/docker';
+import { enableLegacyJobs } from '../activities/scheduler';
+import { ensureDatabase } from '../lib/admin-db';
+import { projectRoot } from '../lib/config';
+import type { Plan } from '../workflows/plan';
+
+const SYSTEM = path.join(projectRoot, 'demo', 'system');
+
+/** What a prepared demo target consists of. */
+export interface DemoTarget {
+  databaseUrl: string;
+  repository: string;
+  crontabUser: string;
+}
+
+/**
+ * Prepares the system the demo migrates, from scratch: its database (schema, no rows), the git repository holding
+ * the legacy scripts and the docs that mention them, and the crontab that runs the legacy jobs.
+ */
+export async function setupDemoTarget(plan: Plan, adminUrl: string, databaseName: string, dockerHost?: string): Promise<DemoTarget> {
+  if (plan.scheduler.kind !== 'crontab') throw new Error('the demo target runs its legacy jobs from a crontab');
+  const crontabUser = plan.scheduler.user ?? 'root';
+  const databaseUrl = await ensureDatabase(adminUrl, databaseName, { recreate: true });
+  await withDb(databaseUrl, (db) => db.query(fs.readFileSync(path.join(SYSTEM, 'schema.sql'), 'utf8')));
+
+  const repo = plan.target.repository;
+  fs.rmSync(repo, { recursive: true, force: true });
+  fs.mkdirSync(path.join(repo, 'scripts', 'legacy'), { recursive: true });
+  fs.mkdirSync(path.join(repo, 'docs'), { recursive: true });
+  for (const f of ['pipeline.js', 'unified.js', 'checks.js', 'generate.js']) fs.copyFileSync(path.join(SYSTEM, f), path.join(repo, 'scripts', f));
+  for (const f of fs.readdirSync(path.join(SYSTEM, 'legacy'))) fs.copyFileSync(path.join(SYSTEM, 'legacy', f), path.join(repo, 'scripts', 'legacy', f));
+  fs.writeFileSync(
+    path.join(repo, 'docs', 'operations.md'),
+    [
+      '# Scoring operations',
+      '',
+      'Submissions are scored every minute by two cron jobs:',
+      '',
+      '- `scripts/legacy/batch_scorer.js`: the database batch scorer (quality score).',
+      '- `scripts/legacy/api_ingest_trust.js`: the API-ingest trust scorer (trust score).',
+      '',
+      'If scoring falls behind, run `node scripts/legacy/batch_scorer.js` by hand.',
+      '',
+    ].join('\n'),
+  );
+  fs.writeFileSync(path.join(repo, 'README.md'), '# Scoring pipelines\n\nSee docs/operations.md.\n');
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, stdio: 'pipe' });
+  git('init', '-q', '-b', 'main');
+  git('config', 'user.name', 'Demo Setup');
+  git('config', 'user.email', 'demo@example.com');
+  git('add', '-A');
+  git('commit', '-q', '-m', 'Legacy scoring monoliths');
+
+  for (const dir of [plan.target.backupDir, plan.target.reportDir]) fs.rmSync(dir, { recursive: true, force: true });
+  await stopContainers(dockerClient(dockerHost), plan.target.composeProject);
+  ensureUser(crontabUser);
+  try {
+    execFileSync('crontab', ['-r', '-u', crontabUser], { stdio: 'ignore' });
+  } catch {
+    // No crontab yet.
+  }
+  await enableLegacyJobs({ migrationId: 'demo-setup', scheduler: plan.scheduler, jobs: plan.legacyJobs, backupDir: plan.target.backupDir });
+  return { databaseUrl, repository: repo, crontabUser };
+}
+
+/** Creates a system user for the demo crontab if it does not exist. */
+function ensureUser(user: string): void {
+  try {
+    execFileSync('id', [user], { stdio: 'ignore' });
+  } catch {
+    execFileSync('useradd', ['--system', '--no-create-home', user], { stdio: 'ignore' });
+  }
+}
+
+/** Runs `fn` on a connection to `url`. */
+export async function withDb<T>(url: string, fn: (db: PgClient) => Promise<T>): Promise<T> {
+  const db = new PgClient({ connectionString: url });
+  await db.connect();
+  try {
+    return await fn(db);
+  } finally {
+    await db.end();
+  }
+}
+
+/** A background process of the demo system (generator, cron runner). */
+export function startProcess(script: string, args: string[], env: NodeJS.ProcessEnv, logFile: string): ChildProcess {
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
+  const out = fs.openSync(logFile, 'a');
+  return spawn(process.execPath, [path.join(SYSTEM, script), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', out, out] });
+}
+
+/** Stops a background process and waits for it. */
+export async function stopProcess(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** Whole-run integrity of the demo system: every submission scored exactly once, by whom. */
+export async function integrity(url: string): Promise<{ submissions: number; scored: number; missing: number; duplicates: number; byPipeline: Record<string, number> }> {
+  return withDb(url, async (db) => {
+    const r = await db.query<{ submissions: string; scored: string; missing: string; duplicates: string }>(
+      `select (select count(*) from submissions) as submissions,
+              (select count(*) from scores) as scored,
+              (select count(*) from submissions s where not exists (select 1 from scores c where c.submission_id = s.id)) as missing,
+              (select count(*) from (select submission_id from item_runs where status = 'ok' group by submission_id having count(*) > 1) d) as duplicates`,
+    );
+    const by = await db.query<{ pipeline: string; n: string }>('select pipeline, count(*) as n from scores group by 1');
+    const row = r.rows[0]!;
+    return {
+      submissions: Number(row.submissions),
+      scored: Number(row.scored),
+      missing: Number(row.missing),
+      duplicates: Number(row.duplicates),
+      byPipeline: Object.fromEntries(by.rows.map((x) => [x.pipeline, Number(x.n)])),
+    };
+  });
+}
