@@ -43,6 +43,10 @@ export function runCommand(command: string, args: string[], opts: RunOptions = {
       clearInterval(ticker);
       resolve({ code, signal, stdout, stderr });
     });
-    child.stdin.end(opts.stdin ?? '');
+    if (child.stdin) {
+      // A child that exits without reading its input must not crash the worker with EPIPE.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(opts.stdin);
+    }
   });
 }

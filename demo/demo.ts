@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
+import { getTrafficPercent } from '../activities/traffic';
 import { connectClient } from '../client/connection';
 import { loadPlan } from '../client/plan';
 import { applyStackEnv, loadConfig, projectRoot, requireEnv, workflowUiUrl } from '../lib/config';
@@ -59,6 +60,12 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
   const plan = loadPlan(args.plan);
   const logs = path.join(config.dataDir, 'logs');
 
+  const client = await connectClient(config);
+  // A demo run from before (interrupted) would go on migrating the target this run prepares afresh: end it first.
+  for await (const wf of client.workflow.list({ query: `MigrationName = '${plan.name}' AND ExecutionStatus = 'Running'` })) {
+    await client.workflow.getHandle(wf.workflowId).terminate('superseded by a new demo run');
+    console.log(`terminated the earlier demo migration ${wf.workflowId}`);
+  }
   console.log(`preparing the demo system (database, git repository ${plan.target.repository}, crontab of ${plan.scheduler.kind === 'crontab' ? plan.scheduler.user : '?'})`);
   const target = await setupDemoTarget(plan, requireEnv('DATABASE_URL'), 'mo_demo_target', config.dockerHost);
   // The plan names DEMO_DATABASE_URL; the worker and the demo system read the URL from their environment.
@@ -74,7 +81,6 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
     startProcess('cron-runner.js', ['--user', target.crontabUser, '--every', '1'], systemEnv, path.join(logs, 'demo-cron.log')),
   ];
   const worker = startWorkerProcess(path.join(logs, 'demo-worker.log'));
-  const client = await connectClient(config);
   try {
     await worker.ready;
     const workflowId = `${plan.name}-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
@@ -105,17 +111,18 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
     });
 
     const result = await handle.result();
+    // Stop the input, then let whichever pipeline owns the traffic finish what is queued.
+    await stopProcess(background[0]);
+    for (let i = 0; i < 60 && (await integrity(target.databaseUrl)).missing > 0; i++) await new Promise((r) => setTimeout(r, 500));
     await Promise.all(background.map((p) => stopProcess(p)));
     const check = await integrity(target.databaseUrl);
-    const routing = await withDb(target.databaseUrl, (db) =>
-      db.query<{ percent: number }>("select percent from migration_routing where route = 'unified'").then((r) => r.rows[0]?.percent ?? 0),
-    );
+    const routing = await getTrafficPercent({ router: plan.traffic.router, databaseUrlEnv: plan.target.databaseUrlEnv });
     console.log(`\nmigration ${result.phase}${final.failure ? `: ${final.failure}` : ''}`);
     console.log(`  submissions ${check.submissions}, scored ${check.scored} (${Object.entries(check.byPipeline).map(([k, v]) => `${k} ${v}`).join(', ')}), missing ${check.missing}, scored twice ${check.duplicates}`);
     console.log(`  routing: unified ${routing}%, legacy ${100 - routing}%`);
     for (const [kind, file] of Object.entries(result.reports)) console.log(`  ${kind} report: ${file}`);
-    const archive = final.compensations.find((c) => c.kind === 'archive');
-    if (archive?.kind === 'archive' && result.phase === 'complete') console.log(`  archive commit: ${archive.commit} in ${archive.repository}`);
+    const archive = final.audit.find((a) => a.kind === 'archive');
+    if (archive && result.phase === 'complete') console.log(`  archive: ${archive.detail} in ${target.repository}`);
     console.log(`  Temporal UI: ${workflowUiUrl(config, workflowId)}`);
     return {
       workflowId,

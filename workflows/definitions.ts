@@ -91,7 +91,7 @@ export type Compensation =
   | { kind: 'traffic'; router: RouterSpec; databaseUrlEnv: string; restorePercent: number; at: string }
   | { kind: 'unified-job'; scheduler: SchedulerSpec; job: JobSpec; at: string }
   | { kind: 'legacy-jobs'; scheduler: SchedulerSpec; jobs: JobSpec[]; at: string }
-  | { kind: 'archive'; repository: string; commit: string; at: string };
+  | { kind: 'archive'; repository: string; at: string };
 
 /** A gate's state as the status shows it. */
 export interface GateState {

@@ -378,8 +378,13 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       await checkpoint();
 
       enter('deploy');
-      const containers = await acts.deployUnified({ project: plan.target.composeProject, containers: plan.unifiedJob.containers });
+      // The undo is recorded before each change: a step that fails half-way (a container created, not started)
+      // is still undone, and every undo is idempotent, so undoing what never happened is harmless.
+      record({ kind: 'traffic', router: plan.traffic.router, databaseUrlEnv: plan.target.databaseUrlEnv, restorePercent: 0, at: now() });
+      // Blue-green starts with the routing in place (created if absent) and every item on the legacy path.
+      await setTraffic(0, 'migration-workflow');
       record({ kind: 'containers', project: plan.target.composeProject, at: now() });
+      const containers = await acts.deployUnified({ project: plan.target.composeProject, containers: plan.unifiedJob.containers });
       audit('deploy', `running: ${containers.map((c) => c.name).join(', ')}`);
       await checkpoint();
 
@@ -399,6 +404,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       await checkpoint();
 
       enter('traffic-shift');
+      // Recorded again so the undo puts traffic back on the legacy path before the containers stop.
       record({ kind: 'traffic', router: plan.traffic.router, databaseUrlEnv: plan.target.databaseUrlEnv, restorePercent: 0, at: now() });
       for (const percent of plan.traffic.steps) {
         const stepStart = Date.now();
@@ -414,10 +420,10 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
 
       enter('cutover');
       const cutoverStart = Date.now();
-      await acts.installUnifiedJob({ migrationId, scheduler: plan.scheduler, job: plan.unifiedJob, backupDir: plan.target.backupDir });
       record({ kind: 'unified-job', scheduler: plan.scheduler, job: plan.unifiedJob, at: now() });
-      await acts.disableLegacyJobs({ migrationId, scheduler: plan.scheduler, jobs: plan.legacyJobs, backupDir: plan.target.backupDir });
+      await acts.installUnifiedJob({ migrationId, scheduler: plan.scheduler, job: plan.unifiedJob, backupDir: plan.target.backupDir });
       record({ kind: 'legacy-jobs', scheduler: plan.scheduler, jobs: plan.legacyJobs, at: now() });
+      await acts.disableLegacyJobs({ migrationId, scheduler: plan.scheduler, jobs: plan.legacyJobs, backupDir: plan.target.backupDir });
       audit('cutover', `scheduler switched (${plan.scheduler.kind}); legacy jobs disabled and restorable`);
       await notify('cutover', 'cutover done', 'Scheduler switched to the unified job; legacy jobs disabled (restorable).');
       await hold(plan.durations.monitoringWindowMs, 'monitoring window');
@@ -427,6 +433,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     await soak();
 
     enter('archive');
+    record({ kind: 'archive', repository: plan.target.repository, at: now() });
     const archived = await acts.archiveLegacyScripts({
       migrationId,
       repository: plan.target.repository,
@@ -437,7 +444,6 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       replacement: `${plan.unifiedJob.name} (${plan.unifiedJob.containers.map((c) => c.image).join(', ')})`,
       rollbackProcedure: rollbackProcedure(),
     });
-    record({ kind: 'archive', repository: plan.target.repository, commit: archived.commit, at: now() });
     audit('archive', `commit ${archived.commit}: ${archived.moved.map((m) => `${m.from} → ${m.to}`).join(', ')}`);
     await checkpoint();
 

@@ -49,7 +49,7 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackRe
   // Several records of the same kind (e.g. traffic at each step) need one undo: the oldest holds the original state.
   const seen = new Set<string>();
   const steps = [...input.compensations].reverse().filter((c) => {
-    const key = c.kind === 'archive' ? `archive:${c.commit}` : c.kind;
+    const key = c.kind;
     if (seen.has(key)) return false;
     seen.add(key);
     return true;

@@ -50,7 +50,7 @@ switch (which) {
     break;
   }
   case 'cost': {
-    const perItemLegacy = 0.0009;
+    const perItemLegacy = 0.00091;
     const perItemUnified = 0.0005;
     const itemsPerYear = 1000 * 24 * 365;
     console.log(`savings $${((perItemLegacy - perItemUnified) * itemsPerYear).toFixed(2)}`);

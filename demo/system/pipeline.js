@@ -51,7 +51,7 @@ async function scoreBatch(db, pipeline, job, limit) {
       const t0 = Date.now();
       const error = f.has('error-spike') && Number(s.id) % 4 === 0;
       const slowMs = f.has('slow') ? 8000 : 0;
-      const cost = pipeline === 'legacy' ? 0.0009 : 0.0005;
+      const cost = pipeline === 'legacy' ? 0.00091 : 0.0005;
       if (!error) {
         const q = qualityScore(s) + (f.has('divergent') ? 1 : 0);
         const trust = pipeline === 'unified' ? trustScore(s) : null;

@@ -70,12 +70,12 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
     ] satisfies Phase[]);
     // 24 h + 4 × 8 h + 2 h + 7 d of plan time passed in virtual time.
     expect(elapsedMs).toBeGreaterThanOrEqual(DAY + 4 * 8 * 3_600_000 + 2 * 3_600_000 + 7 * DAY);
-    expect(trafficCalls(acts)).toEqual([10, 25, 50, 100]);
+    expect(trafficCalls(acts)).toEqual([0, 10, 25, 50, 100]);
     expect(acts.backupDatabase.mock.calls.map((c) => c[0].step)).toEqual(['initial', 'pre-cutover']);
     // 4 traffic steps + monitoring window + 7 daily soak checks.
     expect(acts.evaluateMetrics).toHaveBeenCalledTimes(4 + 1 + 7);
     expect(status.gates['sign-off']?.signatures.map((s) => s.role)).toEqual(['technical-lead', 'product-owner', 'engineering-manager', 'stakeholder']);
-    expect(status.compensations.map((c) => c.kind)).toEqual(['containers', 'traffic', 'unified-job', 'legacy-jobs', 'archive']);
+    expect(status.compensations.map((c) => c.kind)).toEqual(['traffic', 'containers', 'traffic', 'unified-job', 'legacy-jobs', 'archive']);
     expect(result.reports.completion).toBe('/reports/completion.md');
     expect(acts.writeCompletionReport.mock.calls[0]![0].codeLinesRemoved).toBe(120);
     // Production changes come only after the verified initial backup.
@@ -116,11 +116,11 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
     );
     const { result, status } = await run(acts);
     expect(result.phase).toBe('rolled-back');
-    expect(trafficCalls(acts)).toEqual([10, 25, 50, 0]);
+    expect(trafficCalls(acts)).toEqual([0, 10, 25, 50, 0]);
     expect(status.failure).toMatch(/metric gate failed at traffic 50%: error-rate = 0.2/);
     expect(acts.stopContainers).toHaveBeenCalledWith('unified-pipeline');
     // Undone newest first: traffic back to legacy before the containers stop.
-    expect(acts.setTrafficPercent.mock.invocationCallOrder[3]).toBeLessThan(acts.stopContainers.mock.invocationCallOrder[0]!);
+    expect(acts.setTrafficPercent.mock.invocationCallOrder[4]).toBeLessThan(acts.stopContainers.mock.invocationCallOrder[0]!);
     expect(result.rollback?.verified).toBe(true);
     expect(result.rollback?.undone.map((u) => u.kind)).toEqual(['traffic', 'containers']);
     const child = await env.client.workflow.getHandle(rollbackWorkflowId(result.migrationId)).describe();
@@ -131,7 +131,7 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
   const rollbackCases: [Phase, string[], (a: StubActivities) => void][] = [
     [
       'deploy',
-      ['containers'],
+      ['containers', 'traffic'],
       // Deploy is an activity, not a wait: make it take long enough for the signal to land while it runs.
       (a) =>
         a.deployUnified.mockImplementation(async () => {
@@ -139,7 +139,7 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
           return [];
         }),
     ],
-    ['parallel-run', ['containers'], () => undefined],
+    ['parallel-run', ['containers', 'traffic'], () => undefined],
     ['traffic-shift', ['traffic', 'containers'], () => undefined],
     ['cutover', ['legacy-jobs', 'unified-job', 'traffic', 'containers'], () => undefined],
     ['soak', ['legacy-jobs', 'unified-job', 'traffic', 'containers'], () => undefined],
@@ -274,6 +274,6 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
     expect(acts.evaluateMetrics).toHaveBeenCalledTimes(4 + 1 + 12);
     // State from the first run survived the roll-over.
     expect(status.backups.map((b) => b.step)).toEqual(['initial', 'pre-cutover']);
-    expect(status.compensations.map((c) => c.kind)).toEqual(['containers', 'traffic', 'unified-job', 'legacy-jobs', 'archive']);
+    expect(status.compensations.map((c) => c.kind)).toEqual(['traffic', 'containers', 'traffic', 'unified-job', 'legacy-jobs', 'archive']);
   });
 });
