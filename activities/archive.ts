@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { ErrorType, permanent } from './errors';
 import { runCommand } from './process';
@@ -44,20 +45,28 @@ async function inside(repo: string, rel: string, field: string): Promise<string>
   return abs;
 }
 
-async function ensureClean(repo: string, ours?: (file: string) => boolean): Promise<void> {
+async function ensureClean(repo: string): Promise<void> {
   const status = await git(repo, 'status', '--porcelain', '--untracked-files=all');
-  const paths = status
-    .split('\n')
-    .filter(Boolean)
-    .flatMap((l) => l.slice(3).split(' -> '));
-  if (ours && paths.length && paths.every(ours)) {
-    // Only this step's own uncommitted work from an attempt that died before its commit: start it again.
-    await git(repo, 'reset', '-q', '--hard', 'HEAD');
-    await git(repo, 'clean', '-q', '-fd', '--', ...new Set(paths.filter((p) => !p.includes('..')).map((p) => path.dirname(p))));
-    return;
-  }
   if (status.trim()) {
     throw permanent(ErrorType.PreconditionFailed, `repository ${repo} has uncommitted changes; commit or stash them first:\n${status.trim().split('\n').slice(0, 10).join('\n')}`);
+  }
+}
+
+/**
+ * Makes a commit in a throw-away worktree of HEAD, then fast-forwards the repository to it. A worker killed half-way
+ * leaves the repository untouched (only a stale worktree, pruned on the next attempt), so a retry starts clean.
+ */
+async function commitOffTree(repo: string, work: (wt: string) => Promise<void>): Promise<string> {
+  await git(repo, 'worktree', 'prune');
+  const wt = await fs.mkdtemp(path.join(os.tmpdir(), 'mo-archive-'));
+  await git(repo, 'worktree', 'add', '-q', '--detach', wt, 'HEAD');
+  try {
+    await work(wt);
+    const sha = (await git(wt, 'rev-parse', 'HEAD')).trim();
+    await git(repo, 'merge', '-q', '--ff-only', sha);
+    return sha;
+  } finally {
+    await git(repo, 'worktree', 'remove', '--force', wt).catch(() => fs.rm(wt, { recursive: true, force: true }));
   }
 }
 
@@ -90,6 +99,8 @@ export async function archiveLegacyScripts(input: {
       .filter((p) => p[0]?.startsWith('R'))
       .map((p) => ({ from: p[1]!, to: p[2]!, lines: 0 }));
     for (const m of moved) m.lines = (await git(repo, 'show', `${done}:${m.to}`)).split('\n').filter((l, i, a) => l !== '' || i < a.length - 1).length;
+    const order = (m: { from: string }) => input.scripts.map((x) => path.normalize(x)).indexOf(m.from);
+    moved.sort((a, b) => order(a) - order(b));
     const docs = files.map((l) => l.split('\t')).filter((p) => p[0] === 'M').map((p) => p[1]!);
     return { commit: done, archiveDir, moved, docsUpdated: docs, alreadyDone: true };
   }
@@ -99,72 +110,73 @@ export async function archiveLegacyScripts(input: {
   await ensureClean(repo, (f) => f.startsWith(`${archiveDir}/`) || scripts.includes(f) || docs.includes(f));
 
   const moved: ArchiveResult['moved'] = [];
-  const names = new Set<string>();
-  for (const from of scripts) {
-    const text = await fs.readFile(path.join(repo, from), 'utf8');
-    const lines = text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
-    // Keep the file name; when two scripts share one, keep their relative folders.
-    const to = names.has(path.basename(from)) ? path.posix.join(archiveDir, from) : path.posix.join(archiveDir, path.basename(from));
-    names.add(path.basename(from));
-    await fs.mkdir(path.join(repo, path.dirname(to)), { recursive: true });
-    await git(repo, 'mv', from, to);
-    moved.push({ from, to, lines });
-  }
-  const readme = [
-    `# Archived legacy monoliths (${input.date.slice(0, 4)}-${input.date.slice(4, 6)}-${input.date.slice(6)})`,
-    '',
-    `Archived by migration \`${input.migrationId}\` on ${new Date().toISOString()}.`,
-    '',
-    `**Why:** ${input.reason}`,
-    '',
-    `**Replaced by:** ${input.replacement}`,
-    '',
-    '## Original files',
-    '',
-    '| Original path | Archived as | Lines |',
-    '|---|---|---|',
-    ...moved.map((m) => `| \`${m.from}\` | \`${m.to}\` | ${m.lines} |`),
-    `| **Total** | | **${moved.reduce((a, m) => a + m.lines, 0)}** |`,
-    '',
-    '## Rollback procedure',
-    '',
-    input.rollbackProcedure,
-    '',
-    'To restore only these files by hand:',
-    '',
-    '```sh',
-    `git revert <the commit that added this README>   # its message ends with "${TRAILER}: ${input.migrationId}"`,
-    ...moved.map((m) => `# or: git mv ${m.to} ${m.from}`),
-    '```',
-    '',
-  ].join('\n');
-  await fs.writeFile(path.join(repo, archiveDir, 'README.md'), readme);
-  await git(repo, 'add', path.posix.join(archiveDir, 'README.md'));
-
   const docsUpdated: string[] = [];
-  for (const doc of docs) {
-    const file = path.join(repo, doc);
-    const before = await fs.readFile(file, 'utf8');
-    let after = moved.reduce((t, m) => t.split(m.from).join(m.to), before);
-    if (after !== before) {
-      after += `\n> Note: the legacy scripts above were archived on ${input.date} by migration ${input.migrationId}; see \`${archiveDir}/README.md\`.\n`;
-      await fs.writeFile(file, after);
-      await git(repo, 'add', doc);
-      docsUpdated.push(doc);
+  const commit = await commitOffTree(repo, async (wt) => {
+    const names = new Set<string>();
+    for (const from of scripts) {
+      const text = await fs.readFile(path.join(wt, from), 'utf8');
+      const lines = text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
+      // Keep the file name; when two scripts share one, keep their relative folders.
+      const to = names.has(path.basename(from)) ? path.posix.join(archiveDir, from) : path.posix.join(archiveDir, path.basename(from));
+      names.add(path.basename(from));
+      await fs.mkdir(path.join(wt, path.dirname(to)), { recursive: true });
+      await git(wt, 'mv', from, to);
+      moved.push({ from, to, lines });
     }
-  }
-  const message = [
-    `Archive legacy monoliths into ${archiveDir}`,
-    '',
-    `${input.reason}. Replaced by ${input.replacement}.`,
-    '',
-    ...moved.map((m) => `- ${m.from} -> ${m.to} (${m.lines} lines)`),
-    ...(docsUpdated.length ? ['', `References updated in: ${docsUpdated.join(', ')}`] : []),
-    '',
-    `${TRAILER}: ${input.migrationId}`,
-  ].join('\n');
-  await git(repo, ...authorArgs(input.author ?? AUTHOR), 'commit', '-q', '-m', message);
-  const commit = (await git(repo, 'rev-parse', 'HEAD')).trim();
+    const readme = [
+      `# Archived legacy monoliths (${input.date.slice(0, 4)}-${input.date.slice(4, 6)}-${input.date.slice(6)})`,
+      '',
+      `Archived by migration \`${input.migrationId}\` on ${new Date().toISOString()}.`,
+      '',
+      `**Why:** ${input.reason}`,
+      '',
+      `**Replaced by:** ${input.replacement}`,
+      '',
+      '## Original files',
+      '',
+      '| Original path | Archived as | Lines |',
+      '|---|---|---|',
+      ...moved.map((m) => `| \`${m.from}\` | \`${m.to}\` | ${m.lines} |`),
+      `| **Total** | | **${moved.reduce((a, m) => a + m.lines, 0)}** |`,
+      '',
+      '## Rollback procedure',
+      '',
+      input.rollbackProcedure,
+      '',
+      'To restore only these files by hand:',
+      '',
+      '```sh',
+      `git revert <the commit that added this README>   # its message ends with "${TRAILER}: ${input.migrationId}"`,
+      ...moved.map((m) => `# or: git mv ${m.to} ${m.from}`),
+      '```',
+      '',
+    ].join('\n');
+    await fs.writeFile(path.join(wt, archiveDir, 'README.md'), readme);
+    await git(wt, 'add', path.posix.join(archiveDir, 'README.md'));
+
+    for (const doc of docs) {
+      const file = path.join(wt, doc);
+      const before = await fs.readFile(file, 'utf8');
+      let after = moved.reduce((t, m) => t.split(m.from).join(m.to), before);
+      if (after !== before) {
+        after += `\n> Note: the legacy scripts above were archived on ${input.date} by migration ${input.migrationId}; see \`${archiveDir}/README.md\`.\n`;
+        await fs.writeFile(file, after);
+        await git(wt, 'add', doc);
+        docsUpdated.push(doc);
+      }
+    }
+    const message = [
+      `Archive legacy monoliths into ${archiveDir}`,
+      '',
+      `${input.reason}. Replaced by ${input.replacement}.`,
+      '',
+      ...moved.map((m) => `- ${m.from} -> ${m.to} (${m.lines} lines)`),
+      ...(docsUpdated.length ? ['', `References updated in: ${docsUpdated.join(', ')}`] : []),
+      '',
+      `${TRAILER}: ${input.migrationId}`,
+    ].join('\n');
+    await git(wt, ...authorArgs(input.author ?? AUTHOR), 'commit', '-q', '-m', message);
+  });
   return { commit, archiveDir, moved, docsUpdated, alreadyDone: false };
 }
 
@@ -180,8 +192,10 @@ export async function restoreArchivedScripts(input: {
   const archived = await commitWithTrailer(repo, TRAILER, input.migrationId);
   if (!archived) return { commit: null, alreadyDone: true };
   await ensureClean(repo);
-  await git(repo, ...authorArgs(input.author ?? AUTHOR), 'revert', '--no-edit', archived);
-  const subject = (await git(repo, 'log', '-1', '--format=%B')).trim();
-  await git(repo, ...authorArgs(input.author ?? AUTHOR), 'commit', '--amend', '-q', '-m', `${subject}\n\n${REVERT_TRAILER}: ${input.migrationId}`);
-  return { commit: (await git(repo, 'rev-parse', 'HEAD')).trim(), alreadyDone: false };
+  const commit = await commitOffTree(repo, async (wt) => {
+    await git(wt, ...authorArgs(input.author ?? AUTHOR), 'revert', '--no-edit', archived);
+    const subject = (await git(wt, 'log', '-1', '--format=%B')).trim();
+    await git(wt, ...authorArgs(input.author ?? AUTHOR), 'commit', '--amend', '-q', '-m', `${subject}\n\n${REVERT_TRAILER}: ${input.migrationId}`);
+  });
+  return { commit, alreadyDone: false };
 }
