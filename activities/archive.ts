@@ -107,7 +107,7 @@ export async function archiveLegacyScripts(input: {
   // Refuse before changing anything: every path inside the repository, the repository clean.
   const scripts = await Promise.all(input.scripts.map((s, i) => inside(repo, s, `scripts[${i}]`).then(() => path.normalize(s))));
   const docs = await Promise.all(input.docs.map((d, i) => inside(repo, d, `docs[${i}]`).then(() => path.normalize(d))));
-  await ensureClean(repo, (f) => f.startsWith(`${archiveDir}/`) || scripts.includes(f) || docs.includes(f));
+  await ensureClean(repo);
 
   const moved: ArchiveResult['moved'] = [];
   const docsUpdated: string[] = [];

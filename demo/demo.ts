@@ -38,6 +38,8 @@ export interface DemoOptions {
   print?: (line: string) => void;
   /** Submissions generated per second while the migration runs. */
   rate?: number;
+  /** Sends one approval (default: an `approve` signal through the client). */
+  approve?: (workflowId: string, approval: { gate: GateName; role: string; approver: string }) => Promise<void>;
 }
 
 /** What a demo run leaves behind, for the caller (and the end-to-end test) to check. */
@@ -104,7 +106,8 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
           console.log(`  waiting for ${role} on gate ${gate.name}:\n    ${raw}`);
         } else {
           console.log(`  demo approver: ${cmd}`);
-          await handle.signal(approveSignal, { gate: gate.name as GateName, role, approver });
+          const approval = { gate: gate.name, role, approver };
+          await (args.approve ? args.approve(workflowId, approval) : handle.signal(approveSignal, approval));
         }
       }
       if (args.manual) await new Promise((r) => setTimeout(r, 5000));
