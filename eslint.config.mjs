@@ -5,21 +5,45 @@ import importX from 'eslint-plugin-import-x';
 export default tseslint.config(
   { ignores: ['node_modules/**', '.stack/**', 'jest.config.js', 'eslint.config.mjs'] },
   js.configs.recommended,
-  ...tseslint.configs.recommendedTypeChecked,
+  ...tseslint.configs.recommendedTypeChecked.map((c) => ({ ...c, files: ['**/*.ts'] })),
   {
+    files: ['**/*.ts'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     plugins: { 'import-x': importX },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', ignoreRestSiblings: true }],
       'import-x/no-cycle': 'error',
     },
   },
   {
-    // Jest's asymmetric matchers (expect.stringContaining, …) are typed `any`.
+    // Jest's asymmetric matchers (expect.stringContaining, …) are typed `any`; table-driven plan cases mutate
+    // untyped YAML trees; stubbed activities are async functions that return at once.
     files: ['tests/**/*.ts'],
-    rules: { '@typescript-eslint/no-unsafe-assignment': 'off' },
+    rules: {
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/require-await': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+    },
+  },
+  {
+    // The demo system's pipelines are plain CommonJS that also runs inside the container, without a build.
+    files: ['demo/system/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: {
+        require: 'readonly',
+        module: 'writable',
+        process: 'readonly',
+        console: 'readonly',
+        setTimeout: 'readonly',
+      },
+    },
+    rules: {},
   },
   {
     // Workflow code is bundled into a deterministic sandbox: no Node built-ins, drivers or path aliases.

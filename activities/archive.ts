@@ -48,7 +48,10 @@ async function inside(repo: string, rel: string, field: string): Promise<string>
 async function ensureClean(repo: string): Promise<void> {
   const status = await git(repo, 'status', '--porcelain', '--untracked-files=all');
   if (status.trim()) {
-    throw permanent(ErrorType.PreconditionFailed, `repository ${repo} has uncommitted changes; commit or stash them first:\n${status.trim().split('\n').slice(0, 10).join('\n')}`);
+    throw permanent(
+      ErrorType.PreconditionFailed,
+      `repository ${repo} has uncommitted changes; commit or stash them first:\n${status.trim().split('\n').slice(0, 10).join('\n')}`,
+    );
   }
 }
 
@@ -98,14 +101,22 @@ export async function archiveLegacyScripts(input: {
       .map((l) => l.split('\t'))
       .filter((p) => p[0]?.startsWith('R'))
       .map((p) => ({ from: p[1]!, to: p[2]!, lines: 0 }));
-    for (const m of moved) m.lines = (await git(repo, 'show', `${done}:${m.to}`)).split('\n').filter((l, i, a) => l !== '' || i < a.length - 1).length;
+    for (const m of moved)
+      m.lines = (await git(repo, 'show', `${done}:${m.to}`))
+        .split('\n')
+        .filter((l, i, a) => l !== '' || i < a.length - 1).length;
     const order = (m: { from: string }) => input.scripts.map((x) => path.normalize(x)).indexOf(m.from);
     moved.sort((a, b) => order(a) - order(b));
-    const docs = files.map((l) => l.split('\t')).filter((p) => p[0] === 'M').map((p) => p[1]!);
+    const docs = files
+      .map((l) => l.split('\t'))
+      .filter((p) => p[0] === 'M')
+      .map((p) => p[1]!);
     return { commit: done, archiveDir, moved, docsUpdated: docs, alreadyDone: true };
   }
   // Refuse before changing anything: every path inside the repository, the repository clean.
-  const scripts = await Promise.all(input.scripts.map((s, i) => inside(repo, s, `scripts[${i}]`).then(() => path.normalize(s))));
+  const scripts = await Promise.all(
+    input.scripts.map((s, i) => inside(repo, s, `scripts[${i}]`).then(() => path.normalize(s))),
+  );
   const docs = await Promise.all(input.docs.map((d, i) => inside(repo, d, `docs[${i}]`).then(() => path.normalize(d))));
   await ensureClean(repo);
 
@@ -117,7 +128,9 @@ export async function archiveLegacyScripts(input: {
       const text = await fs.readFile(path.join(wt, from), 'utf8');
       const lines = text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
       // Keep the file name; when two scripts share one, keep their relative folders.
-      const to = names.has(path.basename(from)) ? path.posix.join(archiveDir, from) : path.posix.join(archiveDir, path.basename(from));
+      const to = names.has(path.basename(from))
+        ? path.posix.join(archiveDir, from)
+        : path.posix.join(archiveDir, path.basename(from));
       names.add(path.basename(from));
       await fs.mkdir(path.join(wt, path.dirname(to)), { recursive: true });
       await git(wt, 'mv', from, to);
@@ -195,7 +208,15 @@ export async function restoreArchivedScripts(input: {
   const commit = await commitOffTree(repo, async (wt) => {
     await git(wt, ...authorArgs(input.author ?? AUTHOR), 'revert', '--no-edit', archived);
     const subject = (await git(wt, 'log', '-1', '--format=%B')).trim();
-    await git(wt, ...authorArgs(input.author ?? AUTHOR), 'commit', '--amend', '-q', '-m', `${subject}\n\n${REVERT_TRAILER}: ${input.migrationId}`);
+    await git(
+      wt,
+      ...authorArgs(input.author ?? AUTHOR),
+      'commit',
+      '--amend',
+      '-q',
+      '-m',
+      `${subject}\n\n${REVERT_TRAILER}: ${input.migrationId}`,
+    );
   });
   return { commit, alreadyDone: false };
 }

@@ -105,7 +105,11 @@ export async function measure(m: Measurement, ctx: MeasureContext): Promise<Meas
     case 'command': {
       const cwd = m.cwd || ctx.repository ? path.resolve(ctx.repository ?? '.', m.cwd ?? '.') : undefined;
       const [cmd, args] = m.shell ? ['/bin/sh', ['-c', m.command.join(' ')]] : [m.command[0]!, m.command.slice(1)];
-      const r = await runCommand(cmd, args, { cwd, timeoutMs: m.timeoutMs ?? 60_000, onTick: () => heartbeat(`running ${m.command[0]}`) });
+      const r = await runCommand(cmd, args, {
+        cwd,
+        timeoutMs: m.timeoutMs ?? 60_000,
+        onTick: () => heartbeat(`running ${m.command[0]}`),
+      });
       if (r.signal === 'SIGKILL') throw new Error(`command timed out after ${m.timeoutMs ?? 60_000} ms`);
       if (r.code !== 0) throw new Error(`command exited ${r.code}: ${r.stderr.trim().slice(-300)}`);
       const value = extract(r.stdout, m.pattern, 'command output');
@@ -124,10 +128,22 @@ export async function measure(m: Measurement, ctx: MeasureContext): Promise<Meas
 /** Measures one check and compares it with its threshold; an error is a failed check, never a passed one. */
 export async function runCheck(check: CheckSpec, ctx: MeasureContext): Promise<CheckResult> {
   const t0 = Date.now();
-  const base = { name: check.name, ...(check.description ? { description: check.description } : {}), op: check.op, threshold: check.threshold, ...(check.unit ? { unit: check.unit } : {}) };
+  const base = {
+    name: check.name,
+    ...(check.description ? { description: check.description } : {}),
+    op: check.op,
+    threshold: check.threshold,
+    ...(check.unit ? { unit: check.unit } : {}),
+  };
   try {
     const { value, detail } = await measure(check.measure, ctx);
-    return { ...base, value, passed: value !== null && evaluate(value, check.op, check.threshold), detail, durationMs: Date.now() - t0 };
+    return {
+      ...base,
+      value,
+      passed: value !== null && evaluate(value, check.op, check.threshold),
+      detail,
+      durationMs: Date.now() - t0,
+    };
   } catch (err) {
     const error = (err as Error).message;
     return { ...base, value: null, passed: false, error, detail: error, durationMs: Date.now() - t0 };
@@ -136,7 +152,8 @@ export async function runCheck(check: CheckSpec, ctx: MeasureContext): Promise<C
 
 /** Markdown of a check report: one table row per check. */
 export function renderCheckReport(r: Omit<CheckReport, 'markdownFile' | 'jsonFile'>, migrationId: string): string {
-  const fmt = (c: CheckResult) => (c.value === null ? (c.error ? `error: ${c.error}` : 'no data') : `${c.value}${c.unit ? ` ${c.unit}` : ''}`);
+  const fmt = (c: CheckResult) =>
+    c.value === null ? (c.error ? `error: ${c.error}` : 'no data') : `${c.value}${c.unit ? ` ${c.unit}` : ''}`;
   return [
     `# ${r.title}`,
     '',
@@ -144,7 +161,10 @@ export function renderCheckReport(r: Omit<CheckReport, 'markdownFile' | 'jsonFil
     '',
     '| Check | Value | Threshold | Result |',
     '|---|---|---|---|',
-    ...r.results.map((c) => `| ${c.description ?? c.name} | ${fmt(c).replace(/\|/g, '\\|')} | ${c.op} ${c.threshold}${c.unit ? ` ${c.unit}` : ''} | ${c.passed ? 'pass' : 'FAIL'} |`),
+    ...r.results.map(
+      (c) =>
+        `| ${c.description ?? c.name} | ${fmt(c).replace(/\|/g, '\\|')} | ${c.op} ${c.threshold}${c.unit ? ` ${c.unit}` : ''} | ${c.passed ? 'pass' : 'FAIL'} |`,
+    ),
     '',
   ].join('\n');
 }
@@ -165,8 +185,20 @@ export async function runChecks(input: {
     heartbeat(`check ${c.name}`);
     results.push(await runCheck(c, input));
   }
-  const report = { kind: input.kind, title: input.title, passed: results.every((r) => r.passed), results, at: new Date().toISOString() };
-  const files = await writeReportFiles(input.reportDir, input.migrationId, input.kind, renderCheckReport(report, input.migrationId), report);
+  const report = {
+    kind: input.kind,
+    title: input.title,
+    passed: results.every((r) => r.passed),
+    results,
+    at: new Date().toISOString(),
+  };
+  const files = await writeReportFiles(
+    input.reportDir,
+    input.migrationId,
+    input.kind,
+    renderCheckReport(report, input.migrationId),
+    report,
+  );
   return { ...report, ...files };
 }
 

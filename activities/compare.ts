@@ -23,12 +23,18 @@ export async function compareOutputs(input: {
   const db = await connect(pgTargetFromEnv(input.databaseUrlEnv));
   const params = (q: string) => (q.includes('$1') ? [input.since] : []);
   try {
-    const r = await db.query<{ total: string | null; matched: string | null }>(input.comparisonQuery, params(input.comparisonQuery));
+    const r = await db.query<{ total: string | null; matched: string | null }>(
+      input.comparisonQuery,
+      params(input.comparisonQuery),
+    );
     const total = Number(r.rows[0]?.total ?? 0);
     const matched = Number(r.rows[0]?.matched ?? 0);
     let mismatches: Record<string, unknown>[] = [];
     if (input.mismatchQuery) {
-      const m = await db.query<Record<string, unknown>>(`select * from (${input.mismatchQuery}) m limit ${Math.max(1, input.sampleSize ?? 10)}`, params(input.mismatchQuery));
+      const m = await db.query<Record<string, unknown>>(
+        `select * from (${input.mismatchQuery}) m limit ${Math.max(1, input.sampleSize ?? 10)}`,
+        params(input.mismatchQuery),
+      );
       mismatches = m.rows;
     }
     return { total, matched, ratio: total > 0 ? matched / total : null, mismatches };

@@ -28,7 +28,11 @@ export function resolveContainers(containers: UnifiedContainerSpec[]): Container
     const env: Record<string, string> = { ...(c.env ?? {}) };
     for (const [name, from] of Object.entries(c.envFrom ?? {})) {
       const v = process.env[from];
-      if (v === undefined) throw permanent(ErrorType.MissingSecret, `environment variable ${from} (for ${c.service}.${name}) is not set on the worker`);
+      if (v === undefined)
+        throw permanent(
+          ErrorType.MissingSecret,
+          `environment variable ${from} (for ${c.service}.${name}) is not set on the worker`,
+        );
       env[name] = v;
     }
     return { service: c.service, image: c.image, command: c.command, env, ...(c.mounts ? { mounts: c.mounts } : {}) };

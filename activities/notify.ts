@@ -39,7 +39,13 @@ function scrub(message: string, secrets: string[]): string {
 export async function notify(input: NotifyInput): Promise<{ delivered: Delivery[] }> {
   const delivered: Delivery[] = [];
   const secrets: string[] = [];
-  const body = { migrationId: input.migrationId, event: input.event, subject: input.subject, text: input.text, data: input.data ?? {} };
+  const body = {
+    migrationId: input.migrationId,
+    event: input.event,
+    subject: input.subject,
+    text: input.text,
+    data: input.data ?? {},
+  };
   const { webhook, email } = input.channels;
   if (webhook) {
     const url = secret(webhook.urlEnv, 'webhook URL');
@@ -56,7 +62,12 @@ export async function notify(input: NotifyInput): Promise<{ delivered: Delivery[
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(10_000),
       });
-      delivered.push({ channel: 'webhook', ok: res.ok, status: res.status, ...(res.ok ? {} : { error: `HTTP ${res.status}` }) });
+      delivered.push({
+        channel: 'webhook',
+        ok: res.ok,
+        status: res.status,
+        ...(res.ok ? {} : { error: `HTTP ${res.status}` }),
+      });
     } catch (err) {
       delivered.push({ channel: 'webhook', ok: false, error: scrub((err as Error).message, secrets) });
     }
@@ -88,6 +99,9 @@ export async function notify(input: NotifyInput): Promise<{ delivered: Delivery[
     }
   }
   const failed = delivered.filter((d) => !d.ok);
-  if (failed.length) throw new Error(`notification ${input.event} not delivered: ${failed.map((d) => `${d.channel}: ${d.error}`).join('; ')}`);
+  if (failed.length)
+    throw new Error(
+      `notification ${input.event} not delivered: ${failed.map((d) => `${d.channel}: ${d.error}`).join('; ')}`,
+    );
   return { delivered };
 }

@@ -8,7 +8,13 @@ export interface ReportFiles {
 }
 
 /** Writes `<reportDir>/<migrationId>/<kind>.md|.json` (overwriting: a retried activity writes the same files). */
-export async function writeReportFiles(reportDir: string, migrationId: string, kind: string, markdown: string, data: unknown): Promise<ReportFiles> {
+export async function writeReportFiles(
+  reportDir: string,
+  migrationId: string,
+  kind: string,
+  markdown: string,
+  data: unknown,
+): Promise<ReportFiles> {
   const dir = path.join(reportDir, migrationId.replace(/[^A-Za-z0-9_.-]/g, '_'));
   await fs.mkdir(dir, { recursive: true });
   const markdownFile = path.join(dir, `${kind}.md`);
@@ -17,4 +23,3 @@ export async function writeReportFiles(reportDir: string, migrationId: string, k
   await fs.writeFile(jsonFile, JSON.stringify(data, null, 2));
   return { markdownFile, jsonFile };
 }
-

@@ -13,7 +13,8 @@ export interface SuccessRow {
   passed: boolean | null;
 }
 
-const fmt = (v: number | null | undefined, unit?: string) => (v === null || v === undefined ? 'no data' : `${Number(v.toFixed(4))}${unit ? ` ${unit}` : ''}`);
+const fmt = (v: number | null | undefined, unit?: string) =>
+  v === null || v === undefined ? 'no data' : `${Number(v.toFixed(4))}${unit ? ` ${unit}` : ''}`;
 
 /** Completion report: success metrics measured now against their targets, timeline, approvals, audit log. */
 export async function writeCompletionReport(input: {
@@ -24,12 +25,19 @@ export async function writeCompletionReport(input: {
 }): Promise<ReportFiles & { rows: SuccessRow[] }> {
   const { plan, status } = input;
   const rows: SuccessRow[] = [
-    { metric: 'Code reduction (legacy lines archived)', target: '> 0 lines', actual: `${input.codeLinesRemoved} lines`, value: input.codeLinesRemoved, passed: input.codeLinesRemoved > 0 },
+    {
+      metric: 'Code reduction (legacy lines archived)',
+      target: '> 0 lines',
+      actual: `${input.codeLinesRemoved} lines`,
+      value: input.codeLinesRemoved,
+      passed: input.codeLinesRemoved > 0,
+    },
   ];
   for (const m of plan.successMetrics) {
-    const { value, detail } = await measure(m.measure, { databaseUrlEnv: plan.target.databaseUrlEnv, repository: plan.target.repository }).catch(
-      (err: Error) => ({ value: null, detail: `error: ${err.message}` }),
-    );
+    const { value, detail } = await measure(m.measure, {
+      databaseUrlEnv: plan.target.databaseUrlEnv,
+      repository: plan.target.repository,
+    }).catch((err: Error) => ({ value: null, detail: `error: ${err.message}` }));
     rows.push({
       metric: m.description ?? m.name,
       target: `${m.op} ${m.threshold}${m.unit ? ` ${m.unit}` : ''}`,
@@ -47,7 +55,10 @@ export async function writeCompletionReport(input: {
     '',
     '| Metric | Target | Actual | Result |',
     '|---|---|---|---|',
-    ...rows.map((r) => `| ${r.metric} | ${r.target} | ${r.actual} | ${r.passed === null ? 'no data' : r.passed ? 'pass' : 'FAIL'} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.metric} | ${r.target} | ${r.actual} | ${r.passed === null ? 'no data' : r.passed ? 'pass' : 'FAIL'} |`,
+    ),
     '',
     '## Timeline',
     '',
@@ -55,11 +66,20 @@ export async function writeCompletionReport(input: {
     '',
     '## Approvals',
     '',
-    ...Object.values(status.gates).flatMap((g) => (g ? g.signatures.map((s) => `- ${g.name}: ${s.role} ${s.approver} at ${s.at}${s.comment ? ` (${s.comment})` : ''}`) : [])),
+    ...Object.values(status.gates).flatMap((g) =>
+      g
+        ? g.signatures.map(
+            (s) => `- ${g.name}: ${s.role} ${s.approver} at ${s.at}${s.comment ? ` (${s.comment})` : ''}`,
+          )
+        : [],
+    ),
     '',
     '## Gate evaluations',
     '',
-    ...status.evaluations.map((e) => `- ${e.at} ${e.step}: ${e.readings.map((r) => `${r.name}=${fmt(r.value, r.unit)}${r.passed === false ? ' FAIL' : ''}`).join(', ')}`),
+    ...status.evaluations.map(
+      (e) =>
+        `- ${e.at} ${e.step}: ${e.readings.map((r) => `${r.name}=${fmt(r.value, r.unit)}${r.passed === false ? ' FAIL' : ''}`).join(', ')}`,
+    ),
     '',
     '## Backups',
     '',
@@ -70,7 +90,12 @@ export async function writeCompletionReport(input: {
     ...status.audit.map((a) => `- ${a.at} [${a.kind}] ${a.detail}`),
     '',
   ].join('\n');
-  const files = await writeReportFiles(plan.target.reportDir, input.migrationId, 'completion', md, { migrationId: input.migrationId, plan: plan.name, rows, status });
+  const files = await writeReportFiles(plan.target.reportDir, input.migrationId, 'completion', md, {
+    migrationId: input.migrationId,
+    plan: plan.name,
+    rows,
+    status,
+  });
   return { ...files, rows };
 }
 
@@ -98,16 +123,24 @@ export async function writeRollbackReport(input: {
     '',
     '| Step | Result | Attempts | Time |',
     '|---|---|---|---|',
-    ...result.undone.map((u) => `| ${u.kind} | ${u.ok ? 'undone' : `FAILED: ${u.error}`} | ${u.attempts} | ${u.durationMs} ms |`),
+    ...result.undone.map(
+      (u) => `| ${u.kind} | ${u.ok ? 'undone' : `FAILED: ${u.error}`} | ${u.attempts} | ${u.durationMs} ms |`,
+    ),
     '',
     '## Verification of the legacy path',
     '',
     '| Check | Value | Threshold | Result |',
     '|---|---|---|---|',
-    ...input.verification.map((r) => `| ${r.name} | ${r.value ?? r.error ?? 'no data'} | ${r.op} ${r.threshold} | ${r.passed ? 'pass' : 'FAIL'} |`),
+    ...input.verification.map(
+      (r) =>
+        `| ${r.name} | ${r.value ?? r.error ?? 'no data'} | ${r.op} ${r.threshold} | ${r.passed ? 'pass' : 'FAIL'} |`,
+    ),
     '',
     'The database was not restored: restoring from a backup is a separate, explicitly approved step (see the operator runbook).',
     '',
   ].join('\n');
-  return writeReportFiles(input.plan.target.reportDir, input.migrationId, 'rollback', md, { ...input, plan: input.plan.name });
+  return writeReportFiles(input.plan.target.reportDir, input.migrationId, 'rollback', md, {
+    ...input,
+    plan: input.plan.name,
+  });
 }

@@ -113,7 +113,14 @@ const removeLine: LineEdit = (lines, job) => {
 };
 
 /** Applies an edit to each job's line; saves the previous crontab once per migration and operation; writes once. */
-async function editCrontab(s: SchedulerSpec, migrationId: string, op: string, jobs: JobSpec[], backupDir: string, edit: LineEdit): Promise<SchedulerChange> {
+async function editCrontab(
+  s: SchedulerSpec,
+  migrationId: string,
+  op: string,
+  jobs: JobSpec[],
+  backupDir: string,
+  edit: LineEdit,
+): Promise<SchedulerChange> {
   const before = await readCrontab(s);
   const lines = before.split('\n').filter((l, i, all) => l !== '' || i < all.length - 1);
   const changed: string[] = [];
@@ -148,7 +155,8 @@ export function parseCrontab(text: string): ScheduleEntry[] {
 // ---------- Temporal Schedules ----------
 
 /** Schedule ID of a job. */
-export const scheduleId = (s: SchedulerSpec, job: JobSpec) => `${(s.kind === 'temporal-schedule' && s.idPrefix) || 'job'}-${job.name}`;
+export const scheduleId = (s: SchedulerSpec, job: JobSpec) =>
+  `${(s.kind === 'temporal-schedule' && s.idPrefix) || 'job'}-${job.name}`;
 
 /** The workflow a job schedule starts (it runs the job's command on the worker). */
 export const SCHEDULED_JOB_WORKFLOW = 'scheduledJobWorkflow';
@@ -162,7 +170,14 @@ async function schedulePaused(client: Client, id: string): Promise<boolean | und
   }
 }
 
-async function setSchedulePaused(client: Client, s: SchedulerSpec, job: JobSpec, paused: boolean, note: string, taskQueue: string): Promise<boolean> {
+async function setSchedulePaused(
+  client: Client,
+  s: SchedulerSpec,
+  job: JobSpec,
+  paused: boolean,
+  note: string,
+  taskQueue: string,
+): Promise<boolean> {
   const id = scheduleId(s, job);
   const state = await schedulePaused(client, id);
   if (state === undefined) {
@@ -188,10 +203,16 @@ async function setSchedulePaused(client: Client, s: SchedulerSpec, job: JobSpec,
 /** Scheduler activities for both adapters (crontab, Temporal Schedules), bound to a Temporal client. */
 export function createSchedulerActivities(deps: { client: Client; taskQueue?: string }) {
   const taskQueue = deps.taskQueue ?? 'migrations';
-  const temporal = async (s: SchedulerSpec, jobs: JobSpec[], paused: boolean, note: string): Promise<SchedulerChange> => {
+  const temporal = async (
+    s: SchedulerSpec,
+    jobs: JobSpec[],
+    paused: boolean,
+    note: string,
+  ): Promise<SchedulerChange> => {
     const changed: string[] = [];
     const unchanged: string[] = [];
-    for (const job of jobs) ((await setSchedulePaused(deps.client, s, job, paused, note, taskQueue)) ? changed : unchanged).push(job.name);
+    for (const job of jobs)
+      ((await setSchedulePaused(deps.client, s, job, paused, note, taskQueue)) ? changed : unchanged).push(job.name);
     return { kind: 'temporal-schedule', changed, unchanged };
   };
   return {
@@ -221,7 +242,8 @@ export function createSchedulerActivities(deps: { client: Client; taskQueue?: st
       const out: ScheduleEntry[] = [];
       for (const job of i.jobs) {
         const paused = await schedulePaused(deps.client, scheduleId(i.scheduler, job));
-        if (paused !== undefined) out.push({ name: job.name, schedule: job.schedule, command: job.command.join(' '), enabled: !paused });
+        if (paused !== undefined)
+          out.push({ name: job.name, schedule: job.schedule, command: job.command.join(' '), enabled: !paused });
       }
       return out;
     },

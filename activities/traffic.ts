@@ -78,7 +78,10 @@ export async function setTrafficPercent(input: {
     await ensureTable(db, table);
     await db.query('begin');
     // Row lock: two concurrent changes serialise, and the history records each exactly once.
-    const cur = await db.query<{ percent: number }>(`select percent from ${quoteIdent(table)} where route = $1 for update`, [UNIFIED_ROUTE]);
+    const cur = await db.query<{ percent: number }>(
+      `select percent from ${quoteIdent(table)} where route = $1 for update`,
+      [UNIFIED_ROUTE],
+    );
     const previous = cur.rows[0]?.percent ?? 0;
     if (cur.rowCount && previous === input.percent) {
       await db.query('commit');
@@ -119,7 +122,9 @@ export async function getTrafficPercent(input: { router: RouterSpec; databaseUrl
     const table = input.router.kind === 'table' ? input.router.table : ROUTER_STATE;
     const exists = await db.query<{ ok: boolean }>('select to_regclass($1) is not null as ok', [table]);
     if (!exists.rows[0]?.ok) return 0;
-    const r = await db.query<{ percent: number }>(`select percent from ${quoteIdent(table)} where route = $1`, [UNIFIED_ROUTE]);
+    const r = await db.query<{ percent: number }>(`select percent from ${quoteIdent(table)} where route = $1`, [
+      UNIFIED_ROUTE,
+    ]);
     return r.rows[0]?.percent ?? 0;
   } finally {
     await db.end();

@@ -33,7 +33,14 @@ export class PlanValidationError extends Error {
   }
 }
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+const DURATION_UNITS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
 const NAME = /^[a-z0-9][a-z0-9_.-]*$/i;
 const SHELL_META = /[|;&<>`]|\$\(|\$\{/;
@@ -69,26 +76,39 @@ class Reader {
   }
 
   object(v: unknown, p: string, allowed: string[], required: string[] = []): Obj | undefined {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) return this.fail(p, `expected a mapping, got ${describe(v)}`);
+    if (v === null || typeof v !== 'object' || Array.isArray(v))
+      return this.fail(p, `expected a mapping, got ${describe(v)}`);
     const o = v as Obj;
-    for (const k of Object.keys(o)) if (!allowed.includes(k)) this.fail(join(p, k), `unknown field (allowed here: ${allowed.join(', ')})`);
+    for (const k of Object.keys(o))
+      if (!allowed.includes(k)) this.fail(join(p, k), `unknown field (allowed here: ${allowed.join(', ')})`);
     for (const k of required) if (o[k] === undefined) this.fail(join(p, k), 'is required');
     return o;
   }
 
-  string(v: unknown, p: string, opts: { pattern?: RegExp; expected?: string; optional?: boolean } = {}): string | undefined {
+  string(
+    v: unknown,
+    p: string,
+    opts: { pattern?: RegExp; expected?: string; optional?: boolean } = {},
+  ): string | undefined {
     if (v === undefined && opts.optional) return undefined;
-    if (typeof v !== 'string' || v.length === 0) return this.fail(p, `expected ${opts.expected ?? 'a non-empty string'}, got ${describe(v)}`);
-    if (opts.pattern && !opts.pattern.test(v)) return this.fail(p, `expected ${opts.expected ?? `a string matching ${opts.pattern}`}, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'string' || v.length === 0)
+      return this.fail(p, `expected ${opts.expected ?? 'a non-empty string'}, got ${describe(v)}`);
+    if (opts.pattern && !opts.pattern.test(v))
+      return this.fail(p, `expected ${opts.expected ?? `a string matching ${opts.pattern}`}, got ${JSON.stringify(v)}`);
     return v;
   }
 
-  number(v: unknown, p: string, opts: { min?: number; max?: number; integer?: boolean; exclusiveMin?: number; optional?: boolean } = {}): number | undefined {
+  number(
+    v: unknown,
+    p: string,
+    opts: { min?: number; max?: number; integer?: boolean; exclusiveMin?: number; optional?: boolean } = {},
+  ): number | undefined {
     if (v === undefined && opts.optional) return undefined;
     if (typeof v !== 'number' || !Number.isFinite(v)) return this.fail(p, `expected a number, got ${describe(v)}`);
     if (opts.integer && !Number.isInteger(v)) return this.fail(p, `expected a whole number, got ${v}`);
     if (opts.min !== undefined && v < opts.min) return this.fail(p, `expected a number >= ${opts.min}, got ${v}`);
-    if (opts.exclusiveMin !== undefined && v <= opts.exclusiveMin) return this.fail(p, `expected a number > ${opts.exclusiveMin}, got ${v}`);
+    if (opts.exclusiveMin !== undefined && v <= opts.exclusiveMin)
+      return this.fail(p, `expected a number > ${opts.exclusiveMin}, got ${v}`);
     if (opts.max !== undefined && v > opts.max) return this.fail(p, `expected a number <= ${opts.max}, got ${v}`);
     return v;
   }
@@ -109,18 +129,30 @@ class Reader {
   envName(v: unknown, p: string, optional = false): string | undefined {
     if (v === undefined && optional) return undefined;
     if (typeof v === 'string' && CREDENTIAL_URL.test(v)) {
-      return this.fail(p, 'expected the NAME of an environment variable (e.g. TARGET_DATABASE_URL), got an inline URL with credentials: secrets are never written in a plan');
+      return this.fail(
+        p,
+        'expected the NAME of an environment variable (e.g. TARGET_DATABASE_URL), got an inline URL with credentials: secrets are never written in a plan',
+      );
     }
-    return this.string(v, p, { pattern: ENV_NAME, expected: 'the name of an environment variable (UPPER_CASE_WITH_UNDERSCORES)' });
+    return this.string(v, p, {
+      pattern: ENV_NAME,
+      expected: 'the name of an environment variable (UPPER_CASE_WITH_UNDERSCORES)',
+    });
   }
 
   oneOf<T extends string>(v: unknown, p: string, values: readonly T[], fallback?: T): T | undefined {
     if (v === undefined && fallback !== undefined) return fallback;
-    if (typeof v !== 'string' || !values.includes(v as T)) return this.fail(p, `expected one of ${values.join(', ')}, got ${describe(v)}`);
+    if (typeof v !== 'string' || !values.includes(v as T))
+      return this.fail(p, `expected one of ${values.join(', ')}, got ${describe(v)}`);
     return v as T;
   }
 
-  array<T>(v: unknown, p: string, item: (x: unknown, p: string) => T | undefined, opts: { nonEmpty?: boolean; optional?: boolean } = {}): T[] {
+  array<T>(
+    v: unknown,
+    p: string,
+    item: (x: unknown, p: string) => T | undefined,
+    opts: { nonEmpty?: boolean; optional?: boolean } = {},
+  ): T[] {
     if (v === undefined && opts.optional) return [];
     if (!Array.isArray(v)) return this.fail(p, `expected a list, got ${describe(v)}`) ?? [];
     if (opts.nonEmpty && v.length === 0) this.fail(p, 'expected at least one entry');
@@ -143,17 +175,26 @@ class Reader {
     const s = this.string(v, p, { expected: 'a path inside the target repository' });
     if (s === undefined) return undefined;
     if (path.isAbsolute(s) || path.normalize(s).split(path.sep).includes('..')) {
-      return this.fail(p, `expected a relative path inside the target repository, got ${JSON.stringify(s)} (escapes the repository)`);
+      return this.fail(
+        p,
+        `expected a relative path inside the target repository, got ${JSON.stringify(s)} (escapes the repository)`,
+      );
     }
     return path.normalize(s);
   }
 
   command(v: unknown, p: string, shell: boolean): string[] | undefined {
-    const args = this.array(v, p, (x, q) => this.string(x, q, { expected: 'a command argument (string)' }), { nonEmpty: true });
+    const args = this.array(v, p, (x, q) => this.string(x, q, { expected: 'a command argument (string)' }), {
+      nonEmpty: true,
+    });
     if (!Array.isArray(v) || args.length !== v.length) return undefined;
     if (!shell) {
       args.forEach((a, i) => {
-        if (SHELL_META.test(a)) this.fail(`${p}[${i}]`, `contains a shell metacharacter (${JSON.stringify(a)}) but no shell was declared: split it into arguments or set shell: true`);
+        if (SHELL_META.test(a))
+          this.fail(
+            `${p}[${i}]`,
+            `contains a shell metacharacter (${JSON.stringify(a)}) but no shell was declared: split it into arguments or set shell: true`,
+          );
       });
     }
     return args;
@@ -170,17 +211,25 @@ function describe(v: unknown): string {
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
   if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
-  return `${typeof v} ${String(v)}`;
+  return `${typeof v} ${JSON.stringify(v)}`;
 }
 
 /** Any string anywhere that looks like an inline secret (a URL with a password, or a value under a secret-named key). */
 function findInlineSecrets(v: unknown, p: string, r: Reader): void {
   if (typeof v === 'string') {
-    if (CREDENTIAL_URL.test(v)) r.fail(p, 'contains a URL with credentials: name an environment variable instead (secrets are never written in a plan)');
+    if (CREDENTIAL_URL.test(v))
+      r.fail(
+        p,
+        'contains a URL with credentials: name an environment variable instead (secrets are never written in a plan)',
+      );
   } else if (Array.isArray(v)) v.forEach((x, i) => findInlineSecrets(x, `${p}[${i}]`, r));
   else if (v && typeof v === 'object') {
     for (const [k, x] of Object.entries(v)) {
-      if (SECRET_KEY.test(k)) r.fail(join(p, k), 'a secret written in the plan: reference an environment variable with a field ending in Env instead');
+      if (SECRET_KEY.test(k))
+        r.fail(
+          join(p, k),
+          'a secret written in the plan: reference an environment variable with a field ending in Env instead',
+        );
       else findInlineSecrets(x, join(p, k), r);
     }
   }
@@ -188,7 +237,11 @@ function findInlineSecrets(v: unknown, p: string, r: Reader): void {
 
 function readMeasurement(r: Reader, o: Obj, p: string): Measurement | undefined {
   const kinds = ['sql', 'command', 'http'].filter((k) => o[k] !== undefined);
-  if (kinds.length !== 1) return r.fail(p, `expected exactly one of sql, command or http, got ${kinds.length ? kinds.join(' and ') : 'none'}`);
+  if (kinds.length !== 1)
+    return r.fail(
+      p,
+      `expected exactly one of sql, command or http, got ${kinds.length ? kinds.join(' and ') : 'none'}`,
+    );
   if (o.sql !== undefined) {
     const query = r.string(o.sql, join(p, 'sql'), { expected: 'an SQL query' });
     const databaseUrlEnv = r.envName(o.databaseUrlEnv, join(p, 'databaseUrlEnv'), true);
@@ -197,7 +250,9 @@ function readMeasurement(r: Reader, o: Obj, p: string): Measurement | undefined 
   if (o.command !== undefined) {
     const shell = r.boolean(o.shell, join(p, 'shell'), false);
     const command = shell
-      ? [r.string(o.command, join(p, 'command'), { expected: 'a shell command line (shell: true)' })].filter((x): x is string => x !== undefined)
+      ? [r.string(o.command, join(p, 'command'), { expected: 'a shell command line (shell: true)' })].filter(
+          (x): x is string => x !== undefined,
+        )
       : r.command(o.command, join(p, 'command'), false);
     const pattern = r.string(o.pattern, join(p, 'pattern'), { optional: true });
     if (pattern !== undefined) {
@@ -210,16 +265,46 @@ function readMeasurement(r: Reader, o: Obj, p: string): Measurement | undefined 
     const timeoutMs = o.timeout === undefined ? undefined : r.duration(o.timeout, join(p, 'timeout'));
     const cwd = o.cwd === undefined ? undefined : r.repoPath(o.cwd, join(p, 'cwd'));
     if (!command?.length) return undefined;
-    return { kind: 'command', command, ...(shell ? { shell } : {}), ...(pattern ? { pattern } : {}), ...(timeoutMs ? { timeoutMs } : {}), ...(cwd ? { cwd } : {}) };
+    return {
+      kind: 'command',
+      command,
+      ...(shell ? { shell } : {}),
+      ...(pattern ? { pattern } : {}),
+      ...(timeoutMs ? { timeoutMs } : {}),
+      ...(cwd ? { cwd } : {}),
+    };
   }
   const url = r.string(o.http, join(p, 'http'), { pattern: /^https?:\/\//, expected: 'an http(s) URL' });
   const pattern = r.string(o.pattern, join(p, 'pattern'), { optional: true });
   const jsonPath = r.string(o.jsonPath, join(p, 'jsonPath'), { optional: true });
   const timeoutMs = o.timeout === undefined ? undefined : r.duration(o.timeout, join(p, 'timeout'));
-  return url === undefined ? undefined : { kind: 'http', url, ...(pattern ? { pattern } : {}), ...(jsonPath ? { jsonPath } : {}), ...(timeoutMs ? { timeoutMs } : {}) };
+  return url === undefined
+    ? undefined
+    : {
+        kind: 'http',
+        url,
+        ...(pattern ? { pattern } : {}),
+        ...(jsonPath ? { jsonPath } : {}),
+        ...(timeoutMs ? { timeoutMs } : {}),
+      };
 }
 
-const CHECK_FIELDS = ['name', 'description', 'sql', 'databaseUrlEnv', 'command', 'shell', 'pattern', 'timeout', 'cwd', 'http', 'jsonPath', 'op', 'threshold', 'unit'];
+const CHECK_FIELDS = [
+  'name',
+  'description',
+  'sql',
+  'databaseUrlEnv',
+  'command',
+  'shell',
+  'pattern',
+  'timeout',
+  'cwd',
+  'http',
+  'jsonPath',
+  'op',
+  'threshold',
+  'unit',
+];
 
 function readCheck(r: Reader, v: unknown, p: string, extra: string[] = []): (CheckSpec & { raw: Obj }) | undefined {
   const o = r.object(v, p, [...CHECK_FIELDS, ...extra], ['name', 'op', 'threshold']);
@@ -266,50 +351,135 @@ function readJob(r: Reader, v: unknown, p: string, extra: string[] = []): (JobSp
 export function validatePlan(doc: unknown, file = '<plan>', baseDir = process.cwd()): Plan {
   const r = new Reader(baseDir);
   findInlineSecrets(doc, '', r);
-  const top = r.object(doc, '', [
-    'name', 'description', 'target', 'legacyJobs', 'unifiedJob', 'scheduler', 'traffic', 'parallelRun', 'metrics',
-    'preflight', 'durations', 'approvals', 'soak', 'notifications', 'archive', 'rollback', 'successMetrics',
-  ], ['name', 'target', 'legacyJobs', 'unifiedJob', 'traffic', 'parallelRun', 'metrics', 'preflight', 'durations', 'approvals', 'rollback']);
+  const top = r.object(
+    doc,
+    '',
+    [
+      'name',
+      'description',
+      'target',
+      'legacyJobs',
+      'unifiedJob',
+      'scheduler',
+      'traffic',
+      'parallelRun',
+      'metrics',
+      'preflight',
+      'durations',
+      'approvals',
+      'soak',
+      'notifications',
+      'archive',
+      'rollback',
+      'successMetrics',
+    ],
+    [
+      'name',
+      'target',
+      'legacyJobs',
+      'unifiedJob',
+      'traffic',
+      'parallelRun',
+      'metrics',
+      'preflight',
+      'durations',
+      'approvals',
+      'rollback',
+    ],
+  );
   if (!top) throw new PlanValidationError(file, r.issues);
 
   const name = r.string(top.name, 'name', { pattern: NAME, expected: 'a migration name (letters, digits, _ . -)' });
   const description = r.string(top.description, 'description', { optional: true });
 
-  const t = r.object(top.target, 'target', ['databaseUrlEnv', 'repository', 'composeProject', 'backupDir', 'reportDir'], ['databaseUrlEnv', 'repository', 'composeProject', 'backupDir', 'reportDir']);
+  const t = r.object(
+    top.target,
+    'target',
+    ['databaseUrlEnv', 'repository', 'composeProject', 'backupDir', 'reportDir'],
+    ['databaseUrlEnv', 'repository', 'composeProject', 'backupDir', 'reportDir'],
+  );
   const target = t && {
     databaseUrlEnv: r.envName(t.databaseUrlEnv, 'target.databaseUrlEnv'),
     repository: r.localPath(t.repository, 'target.repository'),
-    composeProject: r.string(t.composeProject, 'target.composeProject', { pattern: /^[a-z0-9][a-z0-9_-]*$/, expected: 'a compose project name (lower-case letters, digits, _ -)' }),
+    composeProject: r.string(t.composeProject, 'target.composeProject', {
+      pattern: /^[a-z0-9][a-z0-9_-]*$/,
+      expected: 'a compose project name (lower-case letters, digits, _ -)',
+    }),
     backupDir: r.localPath(t.backupDir, 'target.backupDir'),
     reportDir: r.localPath(t.reportDir, 'target.reportDir'),
   };
 
-  const legacyJobs = r.array(top.legacyJobs, 'legacyJobs', (x, q) => readJob(r, x, q), { nonEmpty: true }).map(({ raw: _raw, ...j }) => j);
+  const legacyJobs = r
+    .array(top.legacyJobs, 'legacyJobs', (x, q) => readJob(r, x, q), { nonEmpty: true })
+    .map(({ raw: _raw, ...j }) => j);
   uniqueNames(r, legacyJobs, 'legacyJobs');
 
   const uj = readJob(r, top.unifiedJob, 'unifiedJob', ['containers']);
   const containers = uj
-    ? r.array(uj.raw.containers, 'unifiedJob.containers', (x, q): UnifiedContainerSpec | undefined => {
-        const c = r.object(x, q, ['service', 'image', 'command', 'env', 'envFrom', 'mounts'], ['service', 'image', 'command']);
-        if (!c) return undefined;
-        const service = r.string(c.service, join(q, 'service'), { pattern: /^[a-z0-9][a-z0-9_-]*$/, expected: 'a service name' });
-        const image = r.string(c.image, join(q, 'image'), { expected: 'an image reference' });
-        const command = r.array(c.command, join(q, 'command'), (a, qq) => r.string(a, qq, { expected: 'a string' }));
-        const envFrom = c.envFrom === undefined ? undefined : stringMap(r, c.envFrom, join(q, 'envFrom'), (vv, qq) => r.envName(vv, qq));
-        const env = c.env === undefined ? undefined : stringMap(r, c.env, join(q, 'env'), (vv, qq) => r.string(vv, qq, { expected: 'a string value' }));
-        const mounts = c.mounts === undefined ? undefined : stringMap(r, c.mounts, join(q, 'mounts'), (vv, qq) => r.string(vv, qq, { pattern: /^\//, expected: 'an absolute path inside the container' }), (k) => path.resolve(baseDir, k));
-        if (!service || !image) return undefined;
-        return { service, image, command, ...(env ? { env } : {}), ...(envFrom ? { envFrom } : {}), ...(mounts ? { mounts } : {}) };
-      }, { nonEmpty: true })
+    ? r.array(
+        uj.raw.containers,
+        'unifiedJob.containers',
+        (x, q): UnifiedContainerSpec | undefined => {
+          const c = r.object(
+            x,
+            q,
+            ['service', 'image', 'command', 'env', 'envFrom', 'mounts'],
+            ['service', 'image', 'command'],
+          );
+          if (!c) return undefined;
+          const service = r.string(c.service, join(q, 'service'), {
+            pattern: /^[a-z0-9][a-z0-9_-]*$/,
+            expected: 'a service name',
+          });
+          const image = r.string(c.image, join(q, 'image'), { expected: 'an image reference' });
+          const command = r.array(c.command, join(q, 'command'), (a, qq) => r.string(a, qq, { expected: 'a string' }));
+          const envFrom =
+            c.envFrom === undefined
+              ? undefined
+              : stringMap(r, c.envFrom, join(q, 'envFrom'), (vv, qq) => r.envName(vv, qq));
+          const env =
+            c.env === undefined
+              ? undefined
+              : stringMap(r, c.env, join(q, 'env'), (vv, qq) => r.string(vv, qq, { expected: 'a string value' }));
+          const mounts =
+            c.mounts === undefined
+              ? undefined
+              : stringMap(
+                  r,
+                  c.mounts,
+                  join(q, 'mounts'),
+                  (vv, qq) => r.string(vv, qq, { pattern: /^\//, expected: 'an absolute path inside the container' }),
+                  (k) => path.resolve(baseDir, k),
+                );
+          if (!service || !image) return undefined;
+          return {
+            service,
+            image,
+            command,
+            ...(env ? { env } : {}),
+            ...(envFrom ? { envFrom } : {}),
+            ...(mounts ? { mounts } : {}),
+          };
+        },
+        { nonEmpty: true },
+      )
     : [];
-  if (uj && legacyJobs.some((j) => j.name === uj.name)) r.fail('unifiedJob.name', `duplicate job name ${JSON.stringify(uj.name)} (also a legacy job)`);
+  if (uj && legacyJobs.some((j) => j.name === uj.name))
+    r.fail('unifiedJob.name', `duplicate job name ${JSON.stringify(uj.name)} (also a legacy job)`);
 
-  const s = top.scheduler === undefined ? { kind: 'crontab' } : r.object(top.scheduler, 'scheduler', ['kind', 'user', 'idPrefix'], ['kind']);
+  const s =
+    top.scheduler === undefined
+      ? { kind: 'crontab' }
+      : r.object(top.scheduler, 'scheduler', ['kind', 'user', 'idPrefix'], ['kind']);
   let scheduler: SchedulerSpec | undefined;
   if (s) {
     const kind = r.oneOf(s.kind, 'scheduler.kind', ['crontab', 'temporal-schedule'] as const);
     if (kind === 'crontab') {
-      const user = r.string(s.user, 'scheduler.user', { optional: true, pattern: /^[a-z_][a-z0-9_-]*$/, expected: 'a user name' });
+      const user = r.string(s.user, 'scheduler.user', {
+        optional: true,
+        pattern: /^[a-z_][a-z0-9_-]*$/,
+        expected: 'a user name',
+      });
       if (s.idPrefix !== undefined) r.fail('scheduler.idPrefix', 'only for kind temporal-schedule');
       scheduler = { kind, ...(user ? { user } : {}) };
     } else if (kind === 'temporal-schedule') {
@@ -327,7 +497,13 @@ export function validatePlan(doc: unknown, file = '<plan>', baseDir = process.cw
       const ro = r.object(tr.router, 'traffic.router', ['kind', 'table', 'command'], ['kind']);
       const kind = ro && r.oneOf(ro.kind, 'traffic.router.kind', ['table', 'command'] as const);
       if (ro && kind === 'table') {
-        const table = ro.table === undefined ? 'migration_routing' : r.string(ro.table, 'traffic.router.table', { pattern: /^[a-z_][a-z0-9_]*$/, expected: 'a table name (lower-case, _)' });
+        const table =
+          ro.table === undefined
+            ? 'migration_routing'
+            : r.string(ro.table, 'traffic.router.table', {
+                pattern: /^[a-z_][a-z0-9_]*$/,
+                expected: 'a table name (lower-case, _)',
+              });
         router = table ? { kind, table } : undefined;
       } else if (ro && kind === 'command') {
         const command = r.command(ro.command, 'traffic.router.command', false);
@@ -335,39 +511,68 @@ export function validatePlan(doc: unknown, file = '<plan>', baseDir = process.cw
       } else router = undefined;
     }
     if (tr.steps !== undefined) {
-      steps = r.array(tr.steps, 'traffic.steps', (x, q) => r.number(x, q, { integer: true, exclusiveMin: 0, max: 100 }), { nonEmpty: true });
+      steps = r.array(
+        tr.steps,
+        'traffic.steps',
+        (x, q) => r.number(x, q, { integer: true, exclusiveMin: 0, max: 100 }),
+        { nonEmpty: true },
+      );
       steps.forEach((x, i) => {
-        if (i > 0 && x <= steps[i - 1]!) r.fail(`traffic.steps[${i}]`, `expected steps to increase, got ${x} after ${steps[i - 1]}`);
+        if (i > 0 && x <= steps[i - 1]!)
+          r.fail(`traffic.steps[${i}]`, `expected steps to increase, got ${x} after ${steps[i - 1]}`);
       });
-      if (steps.length && steps[steps.length - 1] !== 100) r.fail('traffic.steps', `expected the last step to be 100, got ${steps[steps.length - 1]}`);
+      if (steps.length && steps[steps.length - 1] !== 100)
+        r.fail('traffic.steps', `expected the last step to be 100, got ${steps[steps.length - 1]}`);
     }
   }
 
-  const pr = r.object(top.parallelRun, 'parallelRun', ['comparisonSql', 'mismatchSql', 'minMatchRatio'], ['comparisonSql', 'minMatchRatio']);
+  const pr = r.object(
+    top.parallelRun,
+    'parallelRun',
+    ['comparisonSql', 'mismatchSql', 'minMatchRatio'],
+    ['comparisonSql', 'minMatchRatio'],
+  );
   const parallelRun = pr && {
-    comparisonQuery: r.string(pr.comparisonSql, 'parallelRun.comparisonSql', { expected: 'an SQL query returning (total, matched)' }),
+    comparisonQuery: r.string(pr.comparisonSql, 'parallelRun.comparisonSql', {
+      expected: 'an SQL query returning (total, matched)',
+    }),
     mismatchQuery: r.string(pr.mismatchSql, 'parallelRun.mismatchSql', { optional: true }),
     minMatchRatio: r.number(pr.minMatchRatio, 'parallelRun.minMatchRatio', { exclusiveMin: 0, max: 1 }),
   };
 
-  const metrics: MetricSpec[] = r
-    .array(top.metrics, 'metrics', (x, q) => {
+  const metrics: MetricSpec[] = r.array(
+    top.metrics,
+    'metrics',
+    (x, q) => {
       const c = readCheck(r, x, q, ['failureLimit', 'consecutiveFailureLimit']);
       if (!c) return undefined;
       const failureLimit = r.number(c.raw.failureLimit ?? 0, join(q, 'failureLimit'), { integer: true, min: 0 });
-      const consecutiveFailureLimit = r.number(c.raw.consecutiveFailureLimit ?? 0, join(q, 'consecutiveFailureLimit'), { integer: true, min: 0 });
+      const consecutiveFailureLimit = r.number(c.raw.consecutiveFailureLimit ?? 0, join(q, 'consecutiveFailureLimit'), {
+        integer: true,
+        min: 0,
+      });
       const { raw: _raw, ...spec } = c;
-      return failureLimit === undefined || consecutiveFailureLimit === undefined ? undefined : { ...spec, failureLimit, consecutiveFailureLimit };
-    }, { nonEmpty: true });
+      return failureLimit === undefined || consecutiveFailureLimit === undefined
+        ? undefined
+        : { ...spec, failureLimit, consecutiveFailureLimit };
+    },
+    { nonEmpty: true },
+  );
   uniqueNames(r, metrics, 'metrics');
   // A rate, a time or a cost is never negative: a negative threshold is a sign error in the plan.
   metrics.forEach((m, i) => {
-    if (m.threshold < 0) r.fail(`metrics[${i}].threshold`, `expected a threshold >= 0 for ${m.name}, got ${m.threshold}`);
+    if (m.threshold < 0)
+      r.fail(`metrics[${i}].threshold`, `expected a threshold >= 0 for ${m.name}, got ${m.threshold}`);
   });
 
   const preflight = checks(r, top.preflight, 'preflight', { nonEmpty: true });
 
-  const d = r.object(top.durations, 'durations', ['parallelRun', 'bake', 'monitoringWindow', 'soak', 'soakInterval'], ['parallelRun', 'bake', 'monitoringWindow', 'soak', 'soakInterval']);
+  const d = r.object(
+    top.durations,
+    'durations',
+    ['parallelRun', 'bake', 'monitoringWindow', 'soak', 'soakInterval'],
+    ['parallelRun', 'bake', 'monitoringWindow', 'soak', 'soakInterval'],
+  );
   const durations = d && {
     parallelRunMs: r.duration(d.parallelRun, 'durations.parallelRun'),
     bakeMs: r.duration(d.bake, 'durations.bake'),
@@ -385,29 +590,45 @@ export function validatePlan(doc: unknown, file = '<plan>', baseDir = process.cw
     const g = r.object(a.gates, 'approvals.gates', GATES, GATES);
     for (const gname of GATES) {
       const q = `approvals.gates.${gname}`;
-      const go = g?.[gname] === undefined ? undefined : r.object(g[gname], q, ['roles', 'timeout', 'onTimeout'], ['roles']);
+      const go =
+        g?.[gname] === undefined ? undefined : r.object(g[gname], q, ['roles', 'timeout', 'onTimeout'], ['roles']);
       if (!go) continue;
-      const roles = r.array(go.roles, `${q}.roles`, (x, qq): RoleSpec | undefined => {
-        if (typeof x === 'string') return r.string(x, qq, { pattern: NAME }) ? { role: x } : undefined;
-        const ro = r.object(x, qq, ['role', 'approvers'], ['role']);
-        const role = ro && r.string(ro.role, join(qq, 'role'), { pattern: NAME, expected: 'a role name' });
-        const approvers = ro?.approvers === undefined ? undefined : r.array(ro.approvers, join(qq, 'approvers'), (y, qqq) => r.string(y, qqq), { nonEmpty: true });
-        return role ? { role, ...(approvers ? { approvers } : {}) } : undefined;
-      }, { nonEmpty: true });
+      const roles = r.array(
+        go.roles,
+        `${q}.roles`,
+        (x, qq): RoleSpec | undefined => {
+          if (typeof x === 'string') return r.string(x, qq, { pattern: NAME }) ? { role: x } : undefined;
+          const ro = r.object(x, qq, ['role', 'approvers'], ['role']);
+          const role = ro && r.string(ro.role, join(qq, 'role'), { pattern: NAME, expected: 'a role name' });
+          const approvers =
+            ro?.approvers === undefined
+              ? undefined
+              : r.array(ro.approvers, join(qq, 'approvers'), (y, qqq) => r.string(y, qqq), { nonEmpty: true });
+          return role ? { role, ...(approvers ? { approvers } : {}) } : undefined;
+        },
+        { nonEmpty: true },
+      );
       const seen = new Set<string>();
       roles.forEach((x, i) => {
         if (seen.has(x.role)) r.fail(`${q}.roles[${i}]`, `duplicate role ${JSON.stringify(x.role)}`);
         seen.add(x.role);
       });
       const timeoutMs = go.timeout === undefined ? 7 * 86_400_000 : r.duration(go.timeout, `${q}.timeout`);
-      const onTimeout = r.oneOf(go.onTimeout, `${q}.onTimeout`, ['abort', 'notify-and-wait'] as const, 'notify-and-wait');
+      const onTimeout = r.oneOf(
+        go.onTimeout,
+        `${q}.onTimeout`,
+        ['abort', 'notify-and-wait'] as const,
+        'notify-and-wait',
+      );
       if (timeoutMs && onTimeout) gates[gname] = { roles, timeoutMs, onTimeout };
     }
   }
   const separationOfDuties = a ? r.boolean(a.separationOfDuties, 'approvals.separationOfDuties', true) : true;
 
   const so = top.soak === undefined ? {} : r.object(top.soak, 'soak', ['onFailure']);
-  const soak = { onFailure: r.oneOf(so?.onFailure, 'soak.onFailure', ['rollback', 'pause'] as const, 'rollback') ?? 'rollback' };
+  const soak = {
+    onFailure: r.oneOf(so?.onFailure, 'soak.onFailure', ['rollback', 'pause'] as const, 'rollback') ?? 'rollback',
+  };
 
   const n = top.notifications === undefined ? {} : r.object(top.notifications, 'notifications', ['webhook', 'email']);
   const notifications: Plan['notifications'] = {};
@@ -422,14 +643,22 @@ export function validatePlan(doc: unknown, file = '<plan>', baseDir = process.cw
     const email = /^[^@\s]+@[^@\s]+$/;
     const smtpUrlEnv = e && r.envName(e.smtpUrlEnv, 'notifications.email.smtpUrlEnv');
     const from = e && r.string(e.from, 'notifications.email.from', { pattern: email, expected: 'an e-mail address' });
-    const to = e ? r.array(e.to, 'notifications.email.to', (x, q) => r.string(x, q, { pattern: email, expected: 'an e-mail address' }), { nonEmpty: true }) : [];
+    const to = e
+      ? r.array(
+          e.to,
+          'notifications.email.to',
+          (x, q) => r.string(x, q, { pattern: email, expected: 'an e-mail address' }),
+          { nonEmpty: true },
+        )
+      : [];
     if (smtpUrlEnv && from) notifications.email = { smtpUrlEnv, from, to };
   }
 
   const ar = top.archive === undefined ? {} : r.object(top.archive, 'archive', ['docs', 'reason']);
   const archive = {
     docs: r.array(ar?.docs, 'archive.docs', (x, q) => r.repoPath(x, q), { optional: true }),
-    reason: ar?.reason === undefined ? 'Replaced by the unified pipeline' : (r.string(ar.reason, 'archive.reason') ?? ''),
+    reason:
+      ar?.reason === undefined ? 'Replaced by the unified pipeline' : (r.string(ar.reason, 'archive.reason') ?? ''),
   };
 
   const rb = r.object(top.rollback, 'rollback', ['checks', 'budget'], ['checks']);
@@ -441,7 +670,7 @@ export function validatePlan(doc: unknown, file = '<plan>', baseDir = process.cw
 
   if (r.issues.length) throw new PlanValidationError(file, r.issues);
   // `{repository}` in a job's command stands for the target repository's absolute path.
-  const repo = (cmd: string[]) => cmd.map((a) => a.split('{repository}').join(target!.repository!));
+  const repo = (cmd: string[]) => cmd.map((a) => a.split('{repository}').join(target!.repository as string));
   for (const j of legacyJobs) j.command = repo(j.command);
   uj!.command = repo(uj!.command);
   // Every field was checked above; the non-null assertions only restate that.
@@ -450,7 +679,13 @@ export function validatePlan(doc: unknown, file = '<plan>', baseDir = process.cw
     ...(description ? { description } : {}),
     target: target as Plan['target'],
     legacyJobs,
-    unifiedJob: { name: uj!.name, schedule: uj!.schedule, command: uj!.command, ...(uj!.script ? { script: uj!.script } : {}), containers },
+    unifiedJob: {
+      name: uj!.name,
+      schedule: uj!.schedule,
+      command: uj!.command,
+      ...(uj!.script ? { script: uj!.script } : {}),
+      containers,
+    },
     scheduler: scheduler!,
     traffic: { router: router!, steps },
     parallelRun: parallelRun as Plan['parallelRun'],
@@ -466,8 +701,15 @@ export function validatePlan(doc: unknown, file = '<plan>', baseDir = process.cw
   };
 }
 
-function stringMap(r: Reader, v: unknown, p: string, value: (v: unknown, p: string) => string | undefined, key: (k: string) => string = (k) => k): Record<string, string> | undefined {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return r.fail(p, `expected a mapping, got ${describe(v)}`);
+function stringMap(
+  r: Reader,
+  v: unknown,
+  p: string,
+  value: (v: unknown, p: string) => string | undefined,
+  key: (k: string) => string = (k) => k,
+): Record<string, string> | undefined {
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    return r.fail(p, `expected a mapping, got ${describe(v)}`);
   const out: Record<string, string> = {};
   for (const [k, x] of Object.entries(v)) {
     const s = value(x, join(p, k));

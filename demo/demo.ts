@@ -15,7 +15,10 @@ const FAULTS = ['error-spike', 'slow', 'divergent'] as const;
 type Fault = (typeof FAULTS)[number];
 
 function parseArgs(argv: string[]): { manual: boolean; fault?: Fault; plan: string } {
-  const out: { manual: boolean; fault?: Fault; plan: string } = { manual: false, plan: path.join(projectRoot, 'plans', 'demo.yaml') };
+  const out: { manual: boolean; fault?: Fault; plan: string } = {
+    manual: false,
+    plan: path.join(projectRoot, 'plans', 'demo.yaml'),
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--manual') out.manual = true;
@@ -24,7 +27,10 @@ function parseArgs(argv: string[]): { manual: boolean; fault?: Fault; plan: stri
       if (!FAULTS.includes(f)) throw new Error(`--fault expects one of ${FAULTS.join(', ')}, got ${String(argv[i])}`);
       out.fault = f;
     } else if (a === '--plan') out.plan = path.resolve(argv[++i] ?? '');
-    else throw new Error(`unknown option ${a}; usage: npm run demo -- [--manual] [--fault ${FAULTS.join('|')}] [--plan FILE]`);
+    else
+      throw new Error(
+        `unknown option ${a}; usage: npm run demo -- [--manual] [--fault ${FAULTS.join('|')}] [--plan FILE]`,
+      );
   }
   return out;
 }
@@ -64,23 +70,39 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
 
   const client = await connectClient(config);
   // A demo run from before (interrupted) would go on migrating the target this run prepares afresh: end it first.
-  for await (const wf of client.workflow.list({ query: `MigrationName = '${plan.name}' AND ExecutionStatus = 'Running'` })) {
+  for await (const wf of client.workflow.list({
+    query: `MigrationName = '${plan.name}' AND ExecutionStatus = 'Running'`,
+  })) {
     await client.workflow.getHandle(wf.workflowId).terminate('superseded by a new demo run');
     console.log(`terminated the earlier demo migration ${wf.workflowId}`);
   }
-  console.log(`preparing the demo system (database, git repository ${plan.target.repository}, crontab of ${plan.scheduler.kind === 'crontab' ? plan.scheduler.user : '?'})`);
+  console.log(
+    `preparing the demo system (database, git repository ${plan.target.repository}, crontab of ${plan.scheduler.kind === 'crontab' ? plan.scheduler.user : '?'})`,
+  );
   const target = await setupDemoTarget(plan, requireEnv('DATABASE_URL'), 'mo_demo_target', config.dockerHost);
   // The plan names DEMO_DATABASE_URL; the worker and the demo system read the URL from their environment.
   process.env[plan.target.databaseUrlEnv] = target.databaseUrl;
   const systemEnv = { DATABASE_URL: target.databaseUrl };
   if (args.fault) {
-    await withDb(target.databaseUrl, (db) => db.query('insert into demo_faults (name, enabled) values ($1, true)', [args.fault]));
+    await withDb(target.databaseUrl, (db) =>
+      db.query('insert into demo_faults (name, enabled) values ($1, true)', [args.fault]),
+    );
     console.log(`fault switched on in the unified pipeline: ${args.fault}`);
   }
 
   const background: ChildProcess[] = [
-    startProcess('generate.js', ['--rate', String(args.rate ?? 20), '--seconds', '3600'], systemEnv, path.join(logs, 'demo-generator.log')),
-    startProcess('cron-runner.js', ['--user', target.crontabUser, '--every', '1'], systemEnv, path.join(logs, 'demo-cron.log')),
+    startProcess(
+      'generate.js',
+      ['--rate', String(args.rate ?? 20), '--seconds', '3600'],
+      systemEnv,
+      path.join(logs, 'demo-generator.log'),
+    ),
+    startProcess(
+      'cron-runner.js',
+      ['--user', target.crontabUser, '--every', '1'],
+      systemEnv,
+      path.join(logs, 'demo-cron.log'),
+    ),
   ];
   const worker = startWorkerProcess(path.join(logs, 'demo-worker.log'));
   try {
@@ -116,12 +138,20 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
     const result = await handle.result();
     // Stop the input, then let whichever pipeline owns the traffic finish what is queued.
     await stopProcess(background[0]);
-    for (let i = 0; i < 60 && (await integrity(target.databaseUrl)).missing > 0; i++) await new Promise((r) => setTimeout(r, 500));
+    for (let i = 0; i < 60 && (await integrity(target.databaseUrl)).missing > 0; i++)
+      await new Promise((r) => setTimeout(r, 500));
     await Promise.all(background.map((p) => stopProcess(p)));
     const check = await integrity(target.databaseUrl);
-    const routing = await getTrafficPercent({ router: plan.traffic.router, databaseUrlEnv: plan.target.databaseUrlEnv });
+    const routing = await getTrafficPercent({
+      router: plan.traffic.router,
+      databaseUrlEnv: plan.target.databaseUrlEnv,
+    });
     console.log(`\nmigration ${result.phase}${final.failure ? `: ${final.failure}` : ''}`);
-    console.log(`  submissions ${check.submissions}, scored ${check.scored} (${Object.entries(check.byPipeline).map(([k, v]) => `${k} ${v}`).join(', ')}), missing ${check.missing}, scored twice ${check.duplicates}`);
+    console.log(
+      `  submissions ${check.submissions}, scored ${check.scored} (${Object.entries(check.byPipeline)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}), missing ${check.missing}, scored twice ${check.duplicates}`,
+    );
     console.log(`  routing: unified ${routing}%, legacy ${100 - routing}%`);
     for (const [kind, file] of Object.entries(result.reports)) console.log(`  ${kind} report: ${file}`);
     const archive = final.audit.find((a) => a.kind === 'archive');
@@ -149,10 +179,13 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
     let evaluations = 0;
     for (;;) {
       const s = await handle.query(statusQuery);
-      for (const p of s.phaseTimeline.slice(seen)) console.log(`[${p.at.slice(11, 19)}] phase ${p.phase}${p.phase === 'traffic-shift' ? '' : ''}`);
+      for (const p of s.phaseTimeline.slice(seen))
+        console.log(`[${p.at.slice(11, 19)}] phase ${p.phase}${p.phase === 'traffic-shift' ? '' : ''}`);
       seen = s.phaseTimeline.length;
       for (const e of s.evaluations.slice(evaluations)) {
-        console.log(`    gate ${e.step}: ${e.passed ? 'pass' : 'FAIL'} — ${e.readings.map((r) => `${r.name} ${r.value === null ? 'no data' : Number(r.value.toFixed(3))}`).join(', ')}`);
+        console.log(
+          `    gate ${e.step}: ${e.passed ? 'pass' : 'FAIL'} — ${e.readings.map((r) => `${r.name} ${r.value === null ? 'no data' : Number(r.value.toFixed(3))}`).join(', ')}`,
+        );
       }
       evaluations = s.evaluations.length;
       if (['complete', 'rolled-back', 'aborted', 'failed'].includes(s.phase)) return s;
@@ -168,4 +201,3 @@ if (require.main === module) {
     process.exit(1);
   });
 }
-

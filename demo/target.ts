@@ -22,7 +22,12 @@ export interface DemoTarget {
  * Prepares the system the demo migrates, from scratch: its database (schema, no rows), the git repository holding
  * the legacy scripts and the docs that mention them, and the crontab that runs the legacy jobs.
  */
-export async function setupDemoTarget(plan: Plan, adminUrl: string, databaseName: string, dockerHost?: string): Promise<DemoTarget> {
+export async function setupDemoTarget(
+  plan: Plan,
+  adminUrl: string,
+  databaseName: string,
+  dockerHost?: string,
+): Promise<DemoTarget> {
   if (plan.scheduler.kind !== 'crontab') throw new Error('the demo target runs its legacy jobs from a crontab');
   const crontabUser = plan.scheduler.user ?? 'root';
   const databaseUrl = await ensureDatabase(adminUrl, databaseName, { recreate: true });
@@ -32,8 +37,10 @@ export async function setupDemoTarget(plan: Plan, adminUrl: string, databaseName
   fs.rmSync(repo, { recursive: true, force: true });
   fs.mkdirSync(path.join(repo, 'scripts', 'legacy'), { recursive: true });
   fs.mkdirSync(path.join(repo, 'docs'), { recursive: true });
-  for (const f of ['pipeline.js', 'unified.js', 'checks.js', 'generate.js']) fs.copyFileSync(path.join(SYSTEM, f), path.join(repo, 'scripts', f));
-  for (const f of fs.readdirSync(path.join(SYSTEM, 'legacy'))) fs.copyFileSync(path.join(SYSTEM, 'legacy', f), path.join(repo, 'scripts', 'legacy', f));
+  for (const f of ['pipeline.js', 'unified.js', 'checks.js', 'generate.js'])
+    fs.copyFileSync(path.join(SYSTEM, f), path.join(repo, 'scripts', f));
+  for (const f of fs.readdirSync(path.join(SYSTEM, 'legacy')))
+    fs.copyFileSync(path.join(SYSTEM, 'legacy', f), path.join(repo, 'scripts', 'legacy', f));
   fs.writeFileSync(
     path.join(repo, 'docs', 'operations.md'),
     [
@@ -64,7 +71,12 @@ export async function setupDemoTarget(plan: Plan, adminUrl: string, databaseName
   } catch {
     // No crontab yet.
   }
-  await enableLegacyJobs({ migrationId: 'demo-setup', scheduler: plan.scheduler, jobs: plan.legacyJobs, backupDir: plan.target.backupDir });
+  await enableLegacyJobs({
+    migrationId: 'demo-setup',
+    scheduler: plan.scheduler,
+    jobs: plan.legacyJobs,
+    backupDir: plan.target.backupDir,
+  });
   return { databaseUrl, repository: repo, crontabUser };
 }
 
@@ -92,7 +104,10 @@ export async function withDb<T>(url: string, fn: (db: PgClient) => Promise<T>): 
 export function startProcess(script: string, args: string[], env: NodeJS.ProcessEnv, logFile: string): ChildProcess {
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const out = fs.openSync(logFile, 'a');
-  return spawn(process.execPath, [path.join(SYSTEM, script), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', out, out] });
+  return spawn(process.execPath, [path.join(SYSTEM, script), ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', out, out],
+  });
 }
 
 /** Stops a background process and waits for it. */
@@ -104,7 +119,13 @@ export async function stopProcess(child: ChildProcess | undefined): Promise<void
 }
 
 /** Whole-run integrity of the demo system: every submission scored exactly once, by whom. */
-export async function integrity(url: string): Promise<{ submissions: number; scored: number; missing: number; duplicates: number; byPipeline: Record<string, number> }> {
+export async function integrity(url: string): Promise<{
+  submissions: number;
+  scored: number;
+  missing: number;
+  duplicates: number;
+  byPipeline: Record<string, number>;
+}> {
   return withDb(url, async (db) => {
     const r = await db.query<{ submissions: string; scored: string; missing: string; duplicates: string }>(
       `select (select count(*) from submissions) as submissions,

@@ -135,7 +135,14 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   const notify = async (event: string, subject: string, text: string, data?: Record<string, unknown>) => {
     if (!plan.notifications.webhook && !plan.notifications.email) return;
     try {
-      await acts.notify({ migrationId, event, subject: `[${plan.name}] ${subject}`, text, data, channels: plan.notifications });
+      await acts.notify({
+        migrationId,
+        event,
+        subject: `[${plan.name}] ${subject}`,
+        text,
+        data,
+        channels: plan.notifications,
+      });
     } catch (err) {
       // A notification that cannot be delivered never stops or rolls back a migration; it is recorded.
       audit('notify-failed', `${event}: ${(err as Error).message}`);
@@ -151,7 +158,11 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   const gateFor = (args: { gate?: GateName }, kind: string, actor: string): GateState | undefined => {
     const gate = openGate();
     if (!gate || (args.gate && args.gate !== gate.name)) {
-      audit('rejected', `${kind} by ${actor} for gate ${args.gate ?? '(any)'}: gate is not open (phase ${status.phase})`, actor);
+      audit(
+        'rejected',
+        `${kind} by ${actor} for gate ${args.gate ?? '(any)'}: gate is not open (phase ${status.phase})`,
+        actor,
+      );
       return undefined;
     }
     return gate;
@@ -159,7 +170,11 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   const roleCheck = (gate: GateState, role: string, approver: string, kind: string): boolean => {
     const spec = plan.approvals.gates[gate.name].roles.find((r) => r.role === role);
     if (!spec) {
-      audit('rejected', `${kind} by ${approver}: gate ${gate.name} does not need role ${role} (needs ${gate.requiredRoles.join(', ')})`, approver);
+      audit(
+        'rejected',
+        `${kind} by ${approver}: gate ${gate.name} does not need role ${role} (needs ${gate.requiredRoles.join(', ')})`,
+        approver,
+      );
       return false;
     }
     if (spec.approvers && !spec.approvers.includes(approver)) {
@@ -176,18 +191,35 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     const gate = gateFor(args, 'approval', args.approver);
     if (!gate || !roleCheck(gate, args.role, args.approver, 'approval')) return;
     if (gate.signatures.some((s) => s.role === args.role)) {
-      audit('rejected', `approval by ${args.approver}: role ${args.role} already signed gate ${gate.name}`, args.approver);
+      audit(
+        'rejected',
+        `approval by ${args.approver}: role ${args.role} already signed gate ${gate.name}`,
+        args.approver,
+      );
       return;
     }
     if (plan.approvals.separationOfDuties && gate.signatures.some((s) => s.approver === args.approver)) {
-      audit('rejected', `approval by ${args.approver} as ${args.role}: already signed gate ${gate.name} for another role (separation of duties)`, args.approver);
+      audit(
+        'rejected',
+        `approval by ${args.approver} as ${args.role}: already signed gate ${gate.name} for another role (separation of duties)`,
+        args.approver,
+      );
       return;
     }
     gate.signatures.push({ ...args, gate: gate.name, at: now() });
-    audit('approved', `${args.role} ${args.approver} approved gate ${gate.name}${args.comment ? `: ${args.comment}` : ''}`, args.approver);
+    audit(
+      'approved',
+      `${args.role} ${args.approver} approved gate ${gate.name}${args.comment ? `: ${args.comment}` : ''}`,
+      args.approver,
+    );
   });
   setHandler(rejectSignal, (args: RejectArgs) => {
-    if (!args || typeof args.role !== 'string' || typeof args.approver !== 'string' || typeof args.reason !== 'string') {
+    if (
+      !args ||
+      typeof args.role !== 'string' ||
+      typeof args.approver !== 'string' ||
+      typeof args.reason !== 'string'
+    ) {
       audit('rejected', `malformed rejection: ${JSON.stringify(args)}`);
       return;
     }
@@ -195,7 +227,11 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     if (!gate || !roleCheck(gate, args.role, args.approver, 'rejection')) return;
     gate.outcome = 'rejected';
     audit('gate-rejected', `${args.role} ${args.approver} rejected gate ${gate.name}: ${args.reason}`, args.approver);
-    interrupt ??= new Interrupt('rollback', `gate ${gate.name} rejected by ${args.approver}: ${args.reason}`, args.approver);
+    interrupt ??= new Interrupt(
+      'rollback',
+      `gate ${gate.name} rejected by ${args.approver}: ${args.reason}`,
+      args.approver,
+    );
   });
   const operator = (kind: string, args: OperatorArgs): boolean => {
     if (!args || typeof args.requestedBy !== 'string' || !args.requestedBy) {
@@ -261,7 +297,9 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       'gate-open',
       `approval needed: ${name}`,
       `Gate ${name} needs: ${state.requiredRoles.join(', ')}.\n` +
-        state.requiredRoles.map((r) => `  migrate approve ${migrationId} --gate ${name} --role ${r} --as <you>`).join('\n'),
+        state.requiredRoles
+          .map((r) => `  migrate approve ${migrationId} --gate ${name} --role ${r} --as <you>`)
+          .join('\n'),
       { gate: name, roles: state.requiredRoles },
     );
     const signed = () => state.requiredRoles.every((r) => state.signatures.some((s) => s.role === r));
@@ -274,7 +312,10 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
         interrupt ??= new Interrupt('abort', `gate ${name} timed out`, 'timeout');
         break;
       }
-      audit('gate-timeout', `gate ${name} still waiting for ${state.requiredRoles.filter((r) => !state.signatures.some((s) => s.role === r)).join(', ')}`);
+      audit(
+        'gate-timeout',
+        `gate ${name} still waiting for ${state.requiredRoles.filter((r) => !state.signatures.some((s) => s.role === r)).join(', ')}`,
+      );
       await notify('gate-reminder', `still waiting: ${name}`, `Gate ${name} is still open.`, { gate: name });
     }
     state.open = false;
@@ -284,7 +325,10 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       throw interrupt;
     }
     state.outcome = 'approved';
-    audit('gate-approved', `gate ${name} approved by ${state.signatures.map((s) => `${s.role}=${s.approver}`).join(', ')}`);
+    audit(
+      'gate-approved',
+      `gate ${name} approved by ${state.signatures.map((s) => `${s.role}=${s.approver}`).join(', ')}`,
+    );
     await checkpoint();
   };
   /** Evaluates every metric; records the evaluation; a metric past its failure limits throws a rollback. */
@@ -313,8 +357,12 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     status.evaluations.push(evaluation);
     // Keep the status (and so the carried state) bounded over a long soak.
     if (status.evaluations.length > 200) status.evaluations.splice(0, status.evaluations.length - 200);
-    audit('gate-evaluation', `${step}: ${readings.map((r) => `${r.name}=${r.value ?? 'no data'}${r.passed === false ? ' FAIL' : ''}`).join(', ')}`);
-    if (failed.length) throw new Interrupt('rollback', `metric gate failed at ${step}: ${failed.join('; ')}`, 'metric-gate');
+    audit(
+      'gate-evaluation',
+      `${step}: ${readings.map((r) => `${r.name}=${r.value ?? 'no data'}${r.passed === false ? ' FAIL' : ''}`).join(', ')}`,
+    );
+    if (failed.length)
+      throw new Interrupt('rollback', `metric gate failed at ${step}: ${failed.join('; ')}`, 'metric-gate');
   };
   const setTraffic = async (percent: number, actor: string) => {
     const res = await acts.setTrafficPercent({
@@ -338,9 +386,17 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       backupDir: plan.target.backupDir,
     });
     // The activity verifies by restore; the workflow refuses to go on with anything less.
-    if (!rec.verified) throw ApplicationFailure.create({ type: 'BackupNotVerified', message: `backup ${step} is not verified`, nonRetryable: true });
+    if (!rec.verified)
+      throw ApplicationFailure.create({
+        type: 'BackupNotVerified',
+        message: `backup ${step} is not verified`,
+        nonRetryable: true,
+      });
     if (!status.backups.some((b) => b.step === step)) status.backups.push(rec);
-    audit('backup', `${step}: ${rec.file} sha256=${rec.sha256} (${Object.values(rec.tables).reduce((a, b) => a + b, 0)} rows) verified`);
+    audit(
+      'backup',
+      `${step}: ${rec.file} sha256=${rec.sha256} (${Object.values(rec.tables).reduce((a, b) => a + b, 0)} rows) verified`,
+    );
   };
 
   // ---------- the runbook ----------
@@ -362,7 +418,9 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       });
       status.reports.validation = preflight.markdownFile;
       if (!preflight.passed) {
-        const failed = preflight.results.filter((r) => !r.passed).map((r) => `${r.name} = ${r.value ?? r.error ?? 'no value'} (needs ${r.op} ${r.threshold})`);
+        const failed = preflight.results
+          .filter((r) => !r.passed)
+          .map((r) => `${r.name} = ${r.value ?? r.error ?? 'no value'} (needs ${r.op} ${r.threshold})`);
         status.failure = `preflight failed: ${failed.join('; ')}`;
         enter('failed');
         await notify('failed', 'preflight failed', status.failure, { report: preflight.markdownFile });
@@ -380,11 +438,20 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       enter('deploy');
       // The undo is recorded before each change: a step that fails half-way (a container created, not started)
       // is still undone, and every undo is idempotent, so undoing what never happened is harmless.
-      record({ kind: 'traffic', router: plan.traffic.router, databaseUrlEnv: plan.target.databaseUrlEnv, restorePercent: 0, at: now() });
+      record({
+        kind: 'traffic',
+        router: plan.traffic.router,
+        databaseUrlEnv: plan.target.databaseUrlEnv,
+        restorePercent: 0,
+        at: now(),
+      });
       // Blue-green starts with the routing in place (created if absent) and every item on the legacy path.
       await setTraffic(0, 'migration-workflow');
       record({ kind: 'containers', project: plan.target.composeProject, at: now() });
-      const containers = await acts.deployUnified({ project: plan.target.composeProject, containers: plan.unifiedJob.containers });
+      const containers = await acts.deployUnified({
+        project: plan.target.composeProject,
+        containers: plan.unifiedJob.containers,
+      });
       audit('deploy', `running: ${containers.map((c) => c.name).join(', ')}`);
       await checkpoint();
 
@@ -399,17 +466,31 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       });
       audit('parallel-run', `compared ${cmp.total} items: ${cmp.matched} match (ratio ${cmp.ratio ?? 'n/a'})`);
       if (cmp.ratio === null || cmp.ratio < plan.parallelRun.minMatchRatio) {
-        throw new Interrupt('rollback', `parallel run: match ratio ${cmp.ratio ?? 'n/a (no items)'} below ${plan.parallelRun.minMatchRatio}; sample: ${JSON.stringify(cmp.mismatches.slice(0, 3))}`, 'parallel-run');
+        throw new Interrupt(
+          'rollback',
+          `parallel run: match ratio ${cmp.ratio ?? 'n/a (no items)'} below ${plan.parallelRun.minMatchRatio}; sample: ${JSON.stringify(cmp.mismatches.slice(0, 3))}`,
+          'parallel-run',
+        );
       }
       await checkpoint();
 
       enter('traffic-shift');
       // Recorded again so the undo puts traffic back on the legacy path before the containers stop.
-      record({ kind: 'traffic', router: plan.traffic.router, databaseUrlEnv: plan.target.databaseUrlEnv, restorePercent: 0, at: now() });
+      record({
+        kind: 'traffic',
+        router: plan.traffic.router,
+        databaseUrlEnv: plan.target.databaseUrlEnv,
+        restorePercent: 0,
+        at: now(),
+      });
       for (const percent of plan.traffic.steps) {
         const stepStart = Date.now();
         await setTraffic(percent, 'migration-workflow');
-        await notify('traffic', `traffic at ${percent}% unified`, `Holding for ${Math.round(plan.durations.bakeMs / 1000)} s before the gate.`);
+        await notify(
+          'traffic',
+          `traffic at ${percent}% unified`,
+          `Holding for ${Math.round(plan.durations.bakeMs / 1000)} s before the gate.`,
+        );
         await hold(plan.durations.bakeMs, `bake at ${percent}%`);
         await evaluateGate(`traffic ${percent}%`, stepStart);
       }
@@ -421,11 +502,25 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       enter('cutover');
       const cutoverStart = Date.now();
       record({ kind: 'unified-job', scheduler: plan.scheduler, job: plan.unifiedJob, at: now() });
-      await acts.installUnifiedJob({ migrationId, scheduler: plan.scheduler, job: plan.unifiedJob, backupDir: plan.target.backupDir });
+      await acts.installUnifiedJob({
+        migrationId,
+        scheduler: plan.scheduler,
+        job: plan.unifiedJob,
+        backupDir: plan.target.backupDir,
+      });
       record({ kind: 'legacy-jobs', scheduler: plan.scheduler, jobs: plan.legacyJobs, at: now() });
-      await acts.disableLegacyJobs({ migrationId, scheduler: plan.scheduler, jobs: plan.legacyJobs, backupDir: plan.target.backupDir });
+      await acts.disableLegacyJobs({
+        migrationId,
+        scheduler: plan.scheduler,
+        jobs: plan.legacyJobs,
+        backupDir: plan.target.backupDir,
+      });
       audit('cutover', `scheduler switched (${plan.scheduler.kind}); legacy jobs disabled and restorable`);
-      await notify('cutover', 'cutover done', 'Scheduler switched to the unified job; legacy jobs disabled (restorable).');
+      await notify(
+        'cutover',
+        'cutover done',
+        'Scheduler switched to the unified job; legacy jobs disabled (restorable).',
+      );
       await hold(plan.durations.monitoringWindowMs, 'monitoring window');
       await evaluateGate('monitoring window', cutoverStart);
       enter('soak');
@@ -456,13 +551,16 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     });
     status.reports.completion = report.markdownFile;
     enter('complete');
-    await notify('complete', 'migration complete', `Completion report: ${report.markdownFile}`, { report: report.markdownFile });
+    await notify('complete', 'migration complete', `Completion report: ${report.markdownFile}`, {
+      report: report.markdownFile,
+    });
   } catch (err) {
     // Rolling the soak's history over is not a failure.
     if (err instanceof ContinueAsNew) throw err;
     if (!(err instanceof Interrupt)) {
       // An activity that failed for good (after its retries) leaves production as it is and rolls back what changed.
-      const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+      const message =
+        err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
       interrupt = new Interrupt('rollback', `step ${status.phase} failed: ${message}`, 'migration-workflow');
       status.failure = interrupt.reason;
     }
@@ -494,7 +592,8 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       try {
         await evaluateGate(`soak check ${checksDone + 1}`, since);
       } catch (err) {
-        if (!(err instanceof Interrupt) || err.requestedBy !== 'metric-gate' || plan.soak.onFailure !== 'pause') throw err;
+        if (!(err instanceof Interrupt) || err.requestedBy !== 'metric-gate' || plan.soak.onFailure !== 'pause')
+          throw err;
         // Per plan, a failed soak check waits for a person: resume goes on, rollback rolls back.
         status.paused = true;
         audit('paused', `${err.reason}; waiting for a decision (migrate resume | migrate rollback)`);
@@ -522,7 +621,16 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     const child = await startChild(rollbackWorkflow, {
       workflowId: rollbackWorkflowId(migrationId),
       parentClosePolicy: ParentClosePolicy.ABANDON,
-      args: [{ migrationId, plan, compensations: status.compensations, reason: why.reason, requestedBy: why.requestedBy, fromPhase }],
+      args: [
+        {
+          migrationId,
+          plan,
+          compensations: status.compensations,
+          reason: why.reason,
+          requestedBy: why.requestedBy,
+          fromPhase,
+        },
+      ],
     });
     const rollback = await child.result();
     status.reports.rollback = rollback.reportFile;

@@ -38,7 +38,12 @@ export interface RollbackResult {
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 5 },
+  retry: {
+    initialInterval: '200 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
+    maximumAttempts: 5,
+  },
 });
 
 /** Undoes a migration's recorded steps in reverse order, verifies the legacy path, writes the report, notifies. */
@@ -69,7 +74,13 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackRe
         log.warn('undo failed', { migrationId, kind: c.kind, error });
       }
     }
-    undone.push({ kind: c.kind, ok: error === undefined, attempts: Math.min(attempts, 2), ...(error ? { error } : {}), durationMs: Date.now() - t0 });
+    undone.push({
+      kind: c.kind,
+      ok: error === undefined,
+      attempts: Math.min(attempts, 2),
+      ...(error ? { error } : {}),
+      durationMs: Date.now() - t0,
+    });
   }
 
   const checks = await acts.runChecks({
@@ -81,7 +92,9 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackRe
     repository: plan.target.repository,
     reportDir: plan.target.reportDir,
   });
-  const failedChecks = checks.results.filter((r) => !r.passed).map((r) => `${r.name} = ${r.value ?? r.error ?? 'no value'}`);
+  const failedChecks = checks.results
+    .filter((r) => !r.passed)
+    .map((r) => `${r.name} = ${r.value ?? r.error ?? 'no value'}`);
   const undoFailed = undone.filter((u) => !u.ok).map((u) => `undo ${u.kind}: ${u.error}`);
   const finished = Date.now();
   const result: Omit<RollbackResult, 'reportFile'> = {
@@ -132,10 +145,20 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackRe
         await acts.stopContainers(c.project);
         return;
       case 'unified-job':
-        await acts.removeUnifiedJob({ migrationId, scheduler: c.scheduler, job: c.job, backupDir: plan.target.backupDir });
+        await acts.removeUnifiedJob({
+          migrationId,
+          scheduler: c.scheduler,
+          job: c.job,
+          backupDir: plan.target.backupDir,
+        });
         return;
       case 'legacy-jobs':
-        await acts.enableLegacyJobs({ migrationId, scheduler: c.scheduler, jobs: c.jobs, backupDir: plan.target.backupDir });
+        await acts.enableLegacyJobs({
+          migrationId,
+          scheduler: c.scheduler,
+          jobs: c.jobs,
+          backupDir: plan.target.backupDir,
+        });
         return;
       case 'archive':
         await acts.restoreArchivedScripts({ migrationId, repository: c.repository });

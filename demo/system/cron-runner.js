@@ -13,7 +13,10 @@ const everyMs = Number(arg('every', '2')) * 1000;
 function enabledCommands() {
   let text = '';
   try {
-    text = execFileSync('crontab', user ? ['-l', '-u', user] : ['-l'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    text = execFileSync('crontab', user ? ['-l', '-u', user] : ['-l'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
   } catch {
     return [];
   }

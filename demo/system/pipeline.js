@@ -7,19 +7,22 @@ const { Client } = require('pg');
 /** Quality of a submission: deterministic, depends on its title, body and votes. */
 function qualityScore(s) {
   const words = s.body.split(/\s+/).filter(Boolean).length;
-  return Math.round((Math.log10(Math.max(s.score, 0) + 1) * 10 + Math.min(words, 200) / 20 + (s.title.length % 7)) * 1000) / 1000;
+  return (
+    Math.round((Math.log10(Math.max(s.score, 0) + 1) * 10 + Math.min(words, 200) / 20 + (s.title.length % 7)) * 1000) /
+    1000
+  );
 }
 
 /** Trust of a submission: deterministic, depends on its subreddit and age of the text. */
 function trustScore(s) {
   let h = 0;
   for (const ch of s.subreddit) h = (h * 31 + ch.charCodeAt(0)) % 1000;
-  return Math.round(((h / 10) + (s.title.match(/!/g) || []).length * -5 + 50) * 1000) / 1000;
+  return Math.round((h / 10 + (s.title.match(/!/g) || []).length * -5 + 50) * 1000) / 1000;
 }
 
 const OWNED = {
-  legacy: 'unified_share(s.id) >= coalesce((select percent from migration_routing where route = \'unified\'), 0)',
-  unified: 'unified_share(s.id) < coalesce((select percent from migration_routing where route = \'unified\'), 0)',
+  legacy: "unified_share(s.id) >= coalesce((select percent from migration_routing where route = 'unified'), 0)",
+  unified: "unified_share(s.id) < coalesce((select percent from migration_routing where route = 'unified'), 0)",
 };
 
 async function faults(db) {
@@ -83,7 +86,10 @@ async function trustBatch(db, limit) {
     [limit],
   );
   for (const s of rows.rows) {
-    await db.query('update scores set trust_score = $2 where submission_id = $1 and trust_score is null', [s.id, trustScore(s)]);
+    await db.query('update scores set trust_score = $2 where submission_id = $1 and trust_score is null', [
+      s.id,
+      trustScore(s),
+    ]);
   }
   return rows.rowCount;
 }

@@ -34,8 +34,18 @@ describe('the demo migrates a real system end to end (worker process, dev server
         approve: async (workflowId, a) => {
           if (a.gate !== 'go') return client.workflow.getHandle(workflowId).signal(approveSignal, a);
           await exec(requireEnv('TEMPORAL_CLI_PATH'), [
-            'workflow', 'signal', '--address', config.temporalAddress, '--namespace', config.temporalNamespace,
-            '--workflow-id', workflowId, '--name', 'approve', '--input', JSON.stringify(a),
+            'workflow',
+            'signal',
+            '--address',
+            config.temporalAddress,
+            '--namespace',
+            config.temporalNamespace,
+            '--workflow-id',
+            workflowId,
+            '--name',
+            'approve',
+            '--input',
+            JSON.stringify(a),
           ]);
         },
       });
@@ -50,12 +60,18 @@ describe('the demo migrates a real system end to end (worker process, dev server
     expect(check.byPipeline.legacy).toBeGreaterThan(0);
     expect(check.byPipeline.unified).toBeGreaterThan(0);
     // The parallel run compared real outputs.
-    const shadow = await withDb(outcome.databaseUrl, (db) => db.query<{ n: string }>('select count(*) as n from shadow_scores'));
+    const shadow = await withDb(outcome.databaseUrl, (db) =>
+      db.query<{ n: string }>('select count(*) as n from shadow_scores'),
+    );
     expect(Number(shadow.rows[0]!.n)).toBeGreaterThan(0);
 
-    const routing = await withDb(outcome.databaseUrl, (db) => db.query('select percent, updated_by from migration_routing'));
+    const routing = await withDb(outcome.databaseUrl, (db) =>
+      db.query('select percent, updated_by from migration_routing'),
+    );
     expect(routing.rows).toEqual([{ percent: 100, updated_by: 'migration-workflow' }]);
-    const steps = await withDb(outcome.databaseUrl, (db) => db.query<{ new_percent: number }>('select new_percent from migration_routing_history order by id'));
+    const steps = await withDb(outcome.databaseUrl, (db) =>
+      db.query<{ new_percent: number }>('select new_percent from migration_routing_history order by id'),
+    );
     expect(steps.rows.map((r) => r.new_percent)).toEqual([0, 10, 25, 50, 100]);
 
     const containers = await listContainers(docker, outcome.composeProject);
@@ -71,16 +87,24 @@ describe('the demo migrates a real system end to end (worker process, dev server
     const git = (...a: string[]) => execFileSync('git', a, { cwd: outcome.repository, encoding: 'utf8' });
     expect(git('log', '-1', '--format=%B')).toContain(`Migration-Id: ${outcome.workflowId}`);
     const archived = git('ls-files', 'scripts/archive').split('\n').filter(Boolean);
-    expect(archived.map((f) => path.basename(f)).sort()).toEqual(['README.md', 'api_ingest_trust.js', 'batch_scorer.js']);
+    expect(archived.map((f) => path.basename(f)).sort()).toEqual([
+      'README.md',
+      'api_ingest_trust.js',
+      'batch_scorer.js',
+    ]);
     expect(fs.existsSync(path.join(outcome.repository, 'scripts/legacy/batch_scorer.js'))).toBe(false);
-    expect(fs.readFileSync(path.join(outcome.repository, 'docs/operations.md'), 'utf8')).toContain('scripts/archive/monoliths_');
+    expect(fs.readFileSync(path.join(outcome.repository, 'docs/operations.md'), 'utf8')).toContain(
+      'scripts/archive/monoliths_',
+    );
 
     // Two verified backups, each restorable with the row counts it recorded.
     expect(outcome.status.backups.map((b) => b.step)).toEqual(['initial', 'pre-cutover']);
     const backup = outcome.status.backups[1]!;
     const restored = await scratchDatabase('mo_e2e_restore');
     try {
-      const r = await runCommand('pg_restore', ['--no-owner', '-d', restored.name, backup.file], { env: pgTarget(restored.url).env });
+      const r = await runCommand('pg_restore', ['--no-owner', '-d', restored.name, backup.file], {
+        env: pgTarget(restored.url).env,
+      });
       expect(r.code).toBe(0);
       expect(await withPg(restored.url, tableRowCounts)).toEqual(backup.tables);
     } finally {
@@ -88,10 +112,20 @@ describe('the demo migrates a real system end to end (worker process, dev server
     }
 
     const completion = fs.readFileSync(outcome.reports.completion!, 'utf8');
-    for (const metric of ['Code reduction', 'Processing time per item', 'Throughput', 'Error rate', 'Annual cost savings', 'Test coverage']) {
+    for (const metric of [
+      'Code reduction',
+      'Processing time per item',
+      'Throughput',
+      'Error rate',
+      'Annual cost savings',
+      'Test coverage',
+    ]) {
       expect(completion).toMatch(new RegExp(`\\| ${metric}[^|]*\\| [^|]+ \\| [0-9.]+[^|]* \\| pass \\|`));
     }
-    expect(outcome.status.gates.go?.signatures.map((s) => s.approver)).toEqual(['technical-lead-demo', 'engineering-manager-demo']);
+    expect(outcome.status.gates.go?.signatures.map((s) => s.approver)).toEqual([
+      'technical-lead-demo',
+      'engineering-manager-demo',
+    ]);
 
     // The database URL's password is in no workflow history.
     const c2 = await connectClient(config);
@@ -110,9 +144,13 @@ describe('the demo migrates a real system end to end (worker process, dev server
     expect(outcome.status.failure).toMatch(/metric gate failed at traffic 10%: error-rate/);
     const check = await integrity(outcome.databaseUrl);
     expect(check).toMatchObject({ missing: 0, duplicates: 0, scored: check.submissions });
-    const errors = await withDb(outcome.databaseUrl, (db) => db.query<{ n: string }>("select count(*) as n from item_runs where status = 'error'"));
+    const errors = await withDb(outcome.databaseUrl, (db) =>
+      db.query<{ n: string }>("select count(*) as n from item_runs where status = 'error'"),
+    );
     expect(Number(errors.rows[0]!.n)).toBeGreaterThan(0);
-    const routing = await withDb(outcome.databaseUrl, (db) => db.query<{ percent: number }>('select percent from migration_routing'));
+    const routing = await withDb(outcome.databaseUrl, (db) =>
+      db.query<{ percent: number }>('select percent from migration_routing'),
+    );
     expect(routing.rows).toEqual([{ percent: 0 }]);
     expect(await listContainers(docker, outcome.composeProject)).toEqual([]);
     const cron = parseCrontab(execFileSync('crontab', ['-l', '-u', outcome.crontabUser], { encoding: 'utf8' }));

@@ -8,7 +8,10 @@ export const FINAL: Phase[] = ['complete', 'rolled-back', 'aborted', 'failed'];
 
 /** One distinct approver per role, so separation of duties holds. */
 export function approversFor(plan: Plan, gate: GateName): { role: string; approver: string }[] {
-  return plan.approvals.gates[gate].roles.map((r) => ({ role: r.role, approver: r.approvers?.[0] ?? `${r.role}-person` }));
+  return plan.approvals.gates[gate].roles.map((r) => ({
+    role: r.role,
+    approver: r.approvers?.[0] ?? `${r.role}-person`,
+  }));
 }
 
 /**
@@ -20,7 +23,11 @@ export async function drive(
   env: TestWorkflowEnvironment,
   handle: WorkflowHandle,
   plan: Plan,
-  opts: { approve?: (gate: GateName) => boolean; onStatus?: (s: MigrationStatus) => Promise<boolean | void>; timeoutMs?: number } = {},
+  opts: {
+    approve?: (gate: GateName) => boolean;
+    onStatus?: (s: MigrationStatus) => Promise<boolean | void>;
+    timeoutMs?: number;
+  } = {},
 ): Promise<MigrationStatus> {
   const signed = new Set<string>();
   const deadline = Date.now() + (opts.timeoutMs ?? 90_000);

@@ -3,7 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 
 /** A local webhook receiver that records every request. */
-export async function webhookReceiver(): Promise<{ url: string; requests: { headers: http.IncomingHttpHeaders; body: string }[]; close: () => Promise<void> }> {
+export async function webhookReceiver(): Promise<{
+  url: string;
+  requests: { headers: http.IncomingHttpHeaders; body: string }[];
+  close: () => Promise<void>;
+}> {
   const requests: { headers: http.IncomingHttpHeaders; body: string }[] = [];
   const server = http.createServer((req, res) => {
     let body = '';
@@ -22,7 +26,10 @@ export async function webhookReceiver(): Promise<{ url: string; requests: { head
 }
 
 /** A local SMTP sink (with authentication) that records every message. */
-export async function smtpSink(user: string, pass: string): Promise<{ port: number; messages: { from: string; to: string[]; raw: string }[]; close: () => Promise<void> }> {
+export async function smtpSink(
+  user: string,
+  pass: string,
+): Promise<{ port: number; messages: { from: string; to: string[]; raw: string }[]; close: () => Promise<void> }> {
   const messages: { from: string; to: string[]; raw: string }[] = [];
   const server = new SMTPServer({
     secure: false,

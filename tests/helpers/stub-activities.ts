@@ -4,7 +4,9 @@ import type { MetricSpec } from '../../workflows/plan';
 
 type Fn = (...args: never[]) => unknown;
 /** Every activity replaced by a `jest.fn` typed against the real factory: a renamed activity breaks compilation. */
-export type StubActivities = { [K in keyof Activities]: jest.Mock<ReturnType<Activities[K]>, Parameters<Activities[K]>> };
+export type StubActivities = {
+  [K in keyof Activities]: jest.Mock<ReturnType<Activities[K]>, Parameters<Activities[K]>>;
+};
 
 /** Readings that pass every metric (value = threshold, which every inclusive comparator accepts). */
 export function passingReadings(metrics: MetricSpec[]): MetricReading[] {
@@ -34,7 +36,9 @@ export function stubActivities(metrics: MetricSpec[]): StubActivities {
   const stubs: { [K in keyof Activities]: Fn } = {
     backupDatabase: jest.fn(async (i: { step: string }) => backup(i.step)),
     startContainers: jest.fn(async () => []),
-    deployUnified: jest.fn(async () => [{ name: 'scorer-1', id: 'c1', service: 'scorer', running: true, status: 'Up' }]),
+    deployUnified: jest.fn(async () => [
+      { name: 'scorer-1', id: 'c1', service: 'scorer', running: true, status: 'Up' },
+    ]),
     stopContainers: jest.fn(async () => []),
     listContainers: jest.fn(async () => []),
     runChecks: jest.fn(async (i: { kind: string; title: string; checks: { name: string }[] }) => ({
@@ -69,8 +73,15 @@ export function stubActivities(metrics: MetricSpec[]): StubActivities {
     restoreArchivedScripts: jest.fn(async () => ({ commit: 'def456', alreadyDone: false })),
     notify: jest.fn(async () => ({ delivered: [] })),
     runJob: jest.fn(async () => ({ code: 0, output: '' })),
-    writeCompletionReport: jest.fn(async () => ({ markdownFile: '/reports/completion.md', jsonFile: '/reports/completion.json', rows: [] })),
-    writeRollbackReport: jest.fn(async () => ({ markdownFile: '/reports/rollback.md', jsonFile: '/reports/rollback.json' })),
+    writeCompletionReport: jest.fn(async () => ({
+      markdownFile: '/reports/completion.md',
+      jsonFile: '/reports/completion.json',
+      rows: [],
+    })),
+    writeRollbackReport: jest.fn(async () => ({
+      markdownFile: '/reports/rollback.md',
+      jsonFile: '/reports/rollback.json',
+    })),
   };
   return stubs as unknown as StubActivities;
 }

@@ -51,10 +51,14 @@ describe('archive in a real git repository', () => {
       'scripts/archive/monoliths_20261125/legacy_batch.py',
     ]);
     const readme = fs.readFileSync(path.join(repo, 'scripts/archive/monoliths_20261125/README.md'), 'utf8');
-    expect(readme).toContain('| `scripts/legacy_batch.py` | `scripts/archive/monoliths_20261125/legacy_batch.py` | 4 |');
+    expect(readme).toContain(
+      '| `scripts/legacy_batch.py` | `scripts/archive/monoliths_20261125/legacy_batch.py` | 4 |',
+    );
     expect(readme).toContain('**Total** | | **5**');
     expect(readme).toContain('## Rollback procedure');
-    expect(fs.readFileSync(path.join(repo, 'docs/operations.md'), 'utf8')).toContain('`scripts/archive/monoliths_20261125/legacy_batch.py` hourly');
+    expect(fs.readFileSync(path.join(repo, 'docs/operations.md'), 'utf8')).toContain(
+      '`scripts/archive/monoliths_20261125/legacy_batch.py` hourly',
+    );
     expect(gitIn(repo, 'status', '--porcelain')).toBe('');
 
     const again = await archiveLegacyScripts(input(repo));
@@ -65,20 +69,32 @@ describe('archive in a real git repository', () => {
     expect(restored.alreadyDone).toBe(false);
     expect(fs.readFileSync(path.join(repo, 'scripts/legacy_batch.py'), 'utf8')).toContain('score(row)');
     expect(fs.existsSync(path.join(repo, 'scripts/archive'))).toBe(false);
-    expect(await restoreArchivedScripts({ migrationId: 'm-arch', repository: repo })).toEqual({ commit: restored.commit, alreadyDone: true });
+    expect(await restoreArchivedScripts({ migrationId: 'm-arch', repository: repo })).toEqual({
+      commit: restored.commit,
+      alreadyDone: true,
+    });
     expect(gitIn(repo, 'rev-list', '--count', 'HEAD').trim()).toBe('3');
   });
 
   it('refuses a dirty repository and paths outside it, before changing anything', async () => {
     const repo = makeRepo();
     fs.appendFileSync(path.join(repo, 'docs/operations.md'), 'local edit\n');
-    await expect(archiveLegacyScripts(input(repo))).rejects.toMatchObject({ type: 'PreconditionFailed', message: expect.stringContaining('uncommitted changes') });
+    await expect(archiveLegacyScripts(input(repo))).rejects.toMatchObject({
+      type: 'PreconditionFailed',
+      message: expect.stringContaining('uncommitted changes'),
+    });
     gitIn(repo, 'checkout', '--', 'docs/operations.md');
-    await expect(archiveLegacyScripts({ ...input(repo), scripts: ['../etc/passwd'] })).rejects.toMatchObject({ type: 'InvalidInput', message: expect.stringContaining('outside the repository') });
+    await expect(archiveLegacyScripts({ ...input(repo), scripts: ['../etc/passwd'] })).rejects.toMatchObject({
+      type: 'InvalidInput',
+      message: expect.stringContaining('outside the repository'),
+    });
     fs.symlinkSync('/etc', path.join(repo, 'scripts', 'escape'));
     gitIn(repo, 'add', '-A');
     gitIn(repo, 'commit', '-q', '-m', 'symlink');
-    await expect(archiveLegacyScripts({ ...input(repo), scripts: ['scripts/escape/hostname'] })).rejects.toMatchObject({ type: 'InvalidInput', message: expect.stringContaining('resolves outside') });
+    await expect(archiveLegacyScripts({ ...input(repo), scripts: ['scripts/escape/hostname'] })).rejects.toMatchObject({
+      type: 'InvalidInput',
+      message: expect.stringContaining('resolves outside'),
+    });
     expect(gitIn(repo, 'rev-list', '--count', 'HEAD').trim()).toBe('2');
     expect(fs.existsSync(path.join(repo, 'scripts/archive'))).toBe(false);
   });

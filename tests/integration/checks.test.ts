@@ -24,7 +24,9 @@ describe('checks, metric readings and the parallel-run comparison against real P
       await c.query(`create table legacy_out (id int primary key, v int)`);
       await c.query(`create table unified_out (id int primary key, v int, at timestamptz default now())`);
       await c.query(`insert into legacy_out select g, g * 2 from generate_series(1, 100) g`);
-      await c.query(`insert into unified_out (id, v) select g, case when g in (7, 42) then -1 else g * 2 end from generate_series(1, 100) g`);
+      await c.query(
+        `insert into unified_out (id, v) select g, case when g in (7, 42) then -1 else g * 2 end from generate_series(1, 100) g`,
+      );
     });
     server = http.createServer((req, res) => {
       if (req.url === '/metrics') res.end('# HELP x\nqueue_depth 17\nerror_ratio 0.004\n');
@@ -41,18 +43,67 @@ describe('checks, metric readings and the parallel-run comparison against real P
   });
 
   const checks: CheckSpec[] = [
-    { name: 'error-rate', measure: { kind: 'sql', query: `select avg((status = 'error')::int) from item_runs where finished_at >= $1` }, op: '<=', threshold: 0.01 },
-    { name: 'coverage', measure: { kind: 'command', command: [process.execPath, '-e', "console.log('All files | coverage: 93.5% lines')"], pattern: 'coverage: ([0-9.]+)%' }, op: '>', threshold: 90, unit: '%' },
-    { name: 'http-pattern', measure: { kind: 'http', url: '', pattern: 'error_ratio ([0-9.]+)' }, op: '<', threshold: 0.01 },
+    {
+      name: 'error-rate',
+      measure: { kind: 'sql', query: `select avg((status = 'error')::int) from item_runs where finished_at >= $1` },
+      op: '<=',
+      threshold: 0.01,
+    },
+    {
+      name: 'coverage',
+      measure: {
+        kind: 'command',
+        command: [process.execPath, '-e', "console.log('All files | coverage: 93.5% lines')"],
+        pattern: 'coverage: ([0-9.]+)%',
+      },
+      op: '>',
+      threshold: 90,
+      unit: '%',
+    },
+    {
+      name: 'http-pattern',
+      measure: { kind: 'http', url: '', pattern: 'error_ratio ([0-9.]+)' },
+      op: '<',
+      threshold: 0.01,
+    },
     { name: 'http-json', measure: { kind: 'http', url: '', jsonPath: 'data.coverage.pct' }, op: '>=', threshold: 90 },
-    { name: 'slow', measure: { kind: 'command', command: [process.execPath, '-e', 'setTimeout(() => {}, 10000)'], timeoutMs: 300 }, op: '>', threshold: 0 },
-    { name: 'exit', measure: { kind: 'command', command: [process.execPath, '-e', 'process.exit(3)'] }, op: '>', threshold: 0 },
-    { name: 'literal', measure: { kind: 'command', command: [process.execPath, '-e', 'console.log(process.argv[1].length)', '$(echo 12345)'] }, op: '==', threshold: 13 },
+    {
+      name: 'slow',
+      measure: { kind: 'command', command: [process.execPath, '-e', 'setTimeout(() => {}, 10000)'], timeoutMs: 300 },
+      op: '>',
+      threshold: 0,
+    },
+    {
+      name: 'exit',
+      measure: { kind: 'command', command: [process.execPath, '-e', 'process.exit(3)'] },
+      op: '>',
+      threshold: 0,
+    },
+    {
+      name: 'literal',
+      measure: {
+        kind: 'command',
+        command: [process.execPath, '-e', 'console.log(process.argv[1].length)', '$(echo 12345)'],
+      },
+      op: '==',
+      threshold: 13,
+    },
   ];
 
   it('measures SQL, command and HTTP checks, fails errors and time-outs, and writes the report', async () => {
-    const list = checks.map((c) => (c.measure.kind === 'http' ? { ...c, measure: { ...c.measure, url: `${base}${c.name === 'http-json' ? '/json' : '/metrics'}` } } : c));
-    const report = await runChecks({ migrationId: 'm-checks', title: 'Validation', kind: 'validation', checks: list, ...ctx, since: new Date(Date.now() - 3_600_000).toISOString() });
+    const list = checks.map((c) =>
+      c.measure.kind === 'http'
+        ? { ...c, measure: { ...c.measure, url: `${base}${c.name === 'http-json' ? '/json' : '/metrics'}` } }
+        : c,
+    );
+    const report = await runChecks({
+      migrationId: 'm-checks',
+      title: 'Validation',
+      kind: 'validation',
+      checks: list,
+      ...ctx,
+      since: new Date(Date.now() - 3_600_000).toISOString(),
+    });
     const by = Object.fromEntries(report.results.map((r) => [r.name, r]));
     expect(by['error-rate']).toMatchObject({ value: 0.02, passed: false });
     expect(by.coverage).toMatchObject({ value: 93.5, passed: true });
@@ -70,30 +121,55 @@ describe('checks, metric readings and the parallel-run comparison against real P
   });
 
   it('reads metrics over a window: no data is inconclusive, an unmeasurable metric fails the activity for a retry', async () => {
-    const metric = (name: string, query: string): MetricSpec => ({ name, measure: { kind: 'sql', query }, op: '<=', threshold: 0.05, failureLimit: 0, consecutiveFailureLimit: 0 });
+    const metric = (name: string, query: string): MetricSpec => ({
+      name,
+      measure: { kind: 'sql', query },
+      op: '<=',
+      threshold: 0.05,
+      failureLimit: 0,
+      consecutiveFailureLimit: 0,
+    });
     const readings = await evaluateMetrics({
       migrationId: 'm',
       databaseUrlEnv: 'MO_TEST_CHECKS_URL',
       since: new Date(Date.now() - 3_600_000).toISOString(),
-      metrics: [metric('errors', `select avg((status = 'error')::int) from item_runs where finished_at >= $1`), metric('none', `select avg(duration_ms) from item_runs where pipeline = 'nobody'`)],
+      metrics: [
+        metric('errors', `select avg((status = 'error')::int) from item_runs where finished_at >= $1`),
+        metric('none', `select avg(duration_ms) from item_runs where pipeline = 'nobody'`),
+      ],
     });
     expect(readings.map((r) => [r.name, r.value, r.passed])).toEqual([
       ['errors', 0.02, true],
       ['none', null, null],
     ]);
     await expect(
-      evaluateMetrics({ migrationId: 'm', databaseUrlEnv: 'MO_TEST_CHECKS_URL', since: new Date().toISOString(), metrics: [metric('broken', 'select * from no_such_table')] }),
+      evaluateMetrics({
+        migrationId: 'm',
+        databaseUrlEnv: 'MO_TEST_CHECKS_URL',
+        since: new Date().toISOString(),
+        metrics: [metric('broken', 'select * from no_such_table')],
+      }),
     ).rejects.toThrow(/metric broken could not be measured: .*no_such_table/);
   });
 
   it('compares both pipelines outputs in SQL with a ratio and a sample of mismatches', async () => {
     const cmp = await compareOutputs({
       databaseUrlEnv: 'MO_TEST_CHECKS_URL',
-      comparisonQuery: 'select count(*) as total, count(*) filter (where l.v = u.v) as matched from legacy_out l join unified_out u using (id) where u.at >= $1',
-      mismatchQuery: 'select id, l.v as legacy, u.v as unified from legacy_out l join unified_out u using (id) where l.v <> u.v order by id',
+      comparisonQuery:
+        'select count(*) as total, count(*) filter (where l.v = u.v) as matched from legacy_out l join unified_out u using (id) where u.at >= $1',
+      mismatchQuery:
+        'select id, l.v as legacy, u.v as unified from legacy_out l join unified_out u using (id) where l.v <> u.v order by id',
       since: new Date(Date.now() - 3_600_000).toISOString(),
     });
-    expect(cmp).toEqual({ total: 100, matched: 98, ratio: 0.98, mismatches: [{ id: 7, legacy: 14, unified: -1 }, { id: 42, legacy: 84, unified: -1 }] });
+    expect(cmp).toEqual({
+      total: 100,
+      matched: 98,
+      ratio: 0.98,
+      mismatches: [
+        { id: 7, legacy: 14, unified: -1 },
+        { id: 42, legacy: 84, unified: -1 },
+      ],
+    });
     const none = await compareOutputs({
       databaseUrlEnv: 'MO_TEST_CHECKS_URL',
       comparisonQuery: 'select count(*) as total, 0 as matched from unified_out where at >= $1',

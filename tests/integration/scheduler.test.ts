@@ -7,7 +7,11 @@ import { config, tempDir, uniq } from '../helpers/stack';
 
 const USER = 'mo-crontest';
 const legacy: JobSpec[] = [
-  { name: 'batch-scorer', schedule: '*/15 * * * *', command: ['/usr/bin/python3', '/srv/scripts/batch_scorer.py', '--limit', '100%'] },
+  {
+    name: 'batch-scorer',
+    schedule: '*/15 * * * *',
+    command: ['/usr/bin/python3', '/srv/scripts/batch_scorer.py', '--limit', '100%'],
+  },
   { name: 'trust-scorer', schedule: '5 * * * *', command: ['/usr/bin/python3', '/srv/scripts/trust.py', "it's"] },
 ];
 const unified: JobSpec = { name: 'unified', schedule: '*/5 * * * *', command: ['/usr/local/bin/unified', '--once'] };
@@ -23,7 +27,10 @@ describe('scheduler adapters: a real crontab and real Temporal Schedules', () =>
     } catch {
       execFileSync('useradd', ['--system', '--no-create-home', USER]);
     }
-    client = new Client({ connection: await Connection.connect({ address: config.temporalAddress }), namespace: config.temporalNamespace });
+    client = new Client({
+      connection: await Connection.connect({ address: config.temporalAddress }),
+      namespace: config.temporalNamespace,
+    });
     acts = createSchedulerActivities({ client });
   });
   afterAll(async () => {
@@ -50,8 +57,18 @@ describe('scheduler adapters: a real crontab and real Temporal Schedules', () =>
     const text = execFileSync('crontab', ['-l', '-u', USER], { encoding: 'utf8' });
     expect(text.startsWith('MAILTO=ops@example.com\n# scoring jobs\n')).toBe(true);
     expect(parseCrontab(text)).toEqual([
-      { name: 'batch-scorer', schedule: '*/15 * * * *', command: "/usr/bin/python3 /srv/scripts/batch_scorer.py --limit '100\\%'", enabled: false },
-      { name: 'trust-scorer', schedule: '5 * * * *', command: "/usr/bin/python3 /srv/scripts/trust.py 'it'\\''s'", enabled: false },
+      {
+        name: 'batch-scorer',
+        schedule: '*/15 * * * *',
+        command: "/usr/bin/python3 /srv/scripts/batch_scorer.py --limit '100\\%'",
+        enabled: false,
+      },
+      {
+        name: 'trust-scorer',
+        schedule: '5 * * * *',
+        command: "/usr/bin/python3 /srv/scripts/trust.py 'it'\\''s'",
+        enabled: false,
+      },
       { name: 'unified', schedule: '*/5 * * * *', command: '/usr/local/bin/unified --once', enabled: true },
     ]);
     expect(await acts.readSchedule({ scheduler: cron, jobs: legacy })).toHaveLength(3);
@@ -70,7 +87,8 @@ describe('scheduler adapters: a real crontab and real Temporal Schedules', () =>
   it('pauses and unpauses Temporal schedules for the legacy jobs and the unified job, idempotently', async () => {
     const sched: SchedulerSpec = { kind: 'temporal-schedule', idPrefix: `test-${uniq()}` };
     const io = { migrationId: 'm-sched', scheduler: sched, backupDir };
-    const paused = async (job: JobSpec) => (await client.schedule.getHandle(scheduleId(sched, job)).describe()).state.paused;
+    const paused = async (job: JobSpec) =>
+      (await client.schedule.getHandle(scheduleId(sched, job)).describe()).state.paused;
     try {
       await acts.enableLegacyJobs({ ...io, jobs: legacy });
       expect(await paused(legacy[0]!)).toBe(false);
@@ -90,7 +108,11 @@ describe('scheduler adapters: a real crontab and real Temporal Schedules', () =>
         expect.objectContaining({ name: 'unified', enabled: false }),
       ]);
     } finally {
-      for (const job of [...legacy, unified]) await client.schedule.getHandle(scheduleId(sched, job)).delete().catch(() => undefined);
+      for (const job of [...legacy, unified])
+        await client.schedule
+          .getHandle(scheduleId(sched, job))
+          .delete()
+          .catch(() => undefined);
     }
   });
 });

@@ -16,7 +16,14 @@ describe('traffic router against the real PostgreSQL', () => {
   afterAll(() => db.drop());
 
   const set = (percent: number, router: RouterSpec = table) =>
-    setTrafficPercent({ migrationId: 'm-traffic', router, databaseUrlEnv: 'MO_TEST_TRAFFIC_URL', percent, actor: 'tester', reason: 'test' });
+    setTrafficPercent({
+      migrationId: 'm-traffic',
+      router,
+      databaseUrlEnv: 'MO_TEST_TRAFFIC_URL',
+      percent,
+      actor: 'tester',
+      reason: 'test',
+    });
 
   it('creates the routing table, records each change with who and when, and treats the same percent as a no-op', async () => {
     expect(await getTrafficPercent({ router: table, databaseUrlEnv: 'MO_TEST_TRAFFIC_URL' })).toBe(0);
@@ -25,7 +32,9 @@ describe('traffic router against the real PostgreSQL', () => {
     expect(await set(25)).toEqual({ previous: 25, current: 25, changed: false });
     const rows = await withPg(db.url, async (c) => {
       const route = await c.query('select route, percent, updated_by, migration_id from migration_routing');
-      const hist = await c.query('select old_percent, new_percent, changed_by from migration_routing_history order by id');
+      const hist = await c.query(
+        'select old_percent, new_percent, changed_by from migration_routing_history order by id',
+      );
       return { route: route.rows, hist: hist.rows };
     });
     expect(rows.route).toEqual([{ route: 'unified', percent: 25, updated_by: 'tester', migration_id: 'm-traffic' }]);
@@ -45,7 +54,12 @@ describe('traffic router against the real PostgreSQL', () => {
     const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mo-router-')), 'calls.log');
     const router: RouterSpec = {
       kind: 'command',
-      command: [process.execPath, '-e', `require('fs').appendFileSync(${JSON.stringify(out)}, process.argv[1] + '\\n')`, '{percent}'],
+      command: [
+        process.execPath,
+        '-e',
+        `require('fs').appendFileSync(${JSON.stringify(out)}, process.argv[1] + '\\n')`,
+        '{percent}',
+      ],
     };
     await set(50, router);
     await set(50, router);
@@ -56,7 +70,9 @@ describe('traffic router against the real PostgreSQL', () => {
 
   it('computes ownership the same way in TypeScript and SQL, and raising the percent only moves items to unified', async () => {
     const sql = await withPg(db.url, (c) =>
-      c.query<{ id: string; share: number }>(`select id::text, ${UNIFIED_SHARE_SQL}::int as share from generate_series(1, 1000) as id`),
+      c.query<{ id: string; share: number }>(
+        `select id::text, ${UNIFIED_SHARE_SQL}::int as share from generate_series(1, 1000) as id`,
+      ),
     );
     for (const r of sql.rows) expect(itemShare(r.id)).toBe(r.share);
     const ids = sql.rows.map((r) => r.id);

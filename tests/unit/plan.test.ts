@@ -4,10 +4,10 @@ import YAML from 'yaml';
 import { loadPlan, parseDuration, PlanValidationError, validatePlan } from '../../client/plan';
 
 const planFile = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
-const base = () => YAML.parse(fs.readFileSync(planFile, 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const base = () => YAML.parse(fs.readFileSync(planFile, 'utf8')) as Record<string, any>;
 
 /** Validates a mutated copy of the demo plan and returns the issues (none: the plan was accepted). */
-function issuesOf(mutate: (p: Record<string, any>) => void): { path: string; message: string }[] { // eslint-disable-line @typescript-eslint/no-explicit-any
+function issuesOf(mutate: (p: Record<string, any>) => void): { path: string; message: string }[] {
   const doc = base();
   mutate(doc);
   try {
@@ -26,9 +26,20 @@ describe('plan validation', () => {
     expect(path.isAbsolute(demo.target.repository)).toBe(true);
     expect(demo.legacyJobs[0]!.command[1]).toBe(path.join(demo.target.repository, 'scripts/legacy/batch_scorer.js'));
     const prod = loadPlan(path.join(__dirname, '..', '..', 'plans', 'production.example.yaml'));
-    expect(prod.durations).toEqual({ parallelRunMs: 86_400_000, bakeMs: 8 * 3_600_000, monitoringWindowMs: 7_200_000, soakMs: 7 * 86_400_000, soakIntervalMs: 86_400_000 });
+    expect(prod.durations).toEqual({
+      parallelRunMs: 86_400_000,
+      bakeMs: 8 * 3_600_000,
+      monitoringWindowMs: 7_200_000,
+      soakMs: 7 * 86_400_000,
+      soakIntervalMs: 86_400_000,
+    });
     expect(prod.traffic.steps).toEqual([10, 25, 50, 100]);
-    expect(prod.approvals.gates['sign-off'].roles.map((r) => r.role)).toEqual(['technical-lead', 'product-owner', 'engineering-manager', 'stakeholder']);
+    expect(prod.approvals.gates['sign-off'].roles.map((r) => r.role)).toEqual([
+      'technical-lead',
+      'product-owner',
+      'engineering-manager',
+      'stakeholder',
+    ]);
   });
 
   it('parses durations', () => {
@@ -40,51 +51,146 @@ describe('plan validation', () => {
   });
 
   // [case, mutation, field path, message fragment]
-  const cases: [string, (p: Record<string, any>) => void, string, string][] = [ // eslint-disable-line @typescript-eslint/no-explicit-any
+  const cases: [string, (p: Record<string, any>) => void, string, string][] = [
     ['missing name', (p) => delete p.name, 'name', 'is required'],
     ['name of the wrong type', (p) => (p.name = 42), 'name', 'expected a migration name'],
     ['unknown top-level field', (p) => (p.rollout = {}), 'rollout', 'unknown field'],
     ['unknown nested field', (p) => (p.target.databaseURL = 'x'), 'target.databaseURL', 'unknown field'],
     ['missing target', (p) => delete p.target, 'target', 'is required'],
-    ['database URL written inline', (p) => (p.target.databaseUrlEnv = 'postgres://app:s3cret@db:5432/prod'), 'target.databaseUrlEnv', 'secrets are never written'],
-    ['env name in lower case', (p) => (p.target.databaseUrlEnv = 'demo_url'), 'target.databaseUrlEnv', 'name of an environment variable'],
-    ['password field in the plan', (p) => (p.notifications = { webhook: { urlEnv: 'HOOK', password: 'x' } }), 'notifications.webhook.password', 'secret written in the plan'],
-    ['token URL inline in a check', (p) => (p.preflight[0].http = 'https://user:pw@example.com/x'), 'preflight[0].http', 'URL with credentials'],
+    [
+      'database URL written inline',
+      (p) => (p.target.databaseUrlEnv = 'postgres://app:s3cret@db:5432/prod'),
+      'target.databaseUrlEnv',
+      'secrets are never written',
+    ],
+    [
+      'env name in lower case',
+      (p) => (p.target.databaseUrlEnv = 'demo_url'),
+      'target.databaseUrlEnv',
+      'name of an environment variable',
+    ],
+    [
+      'password field in the plan',
+      (p) => (p.notifications = { webhook: { urlEnv: 'HOOK', password: 'x' } }),
+      'notifications.webhook.password',
+      'secret written in the plan',
+    ],
+    [
+      'token URL inline in a check',
+      (p) => (p.preflight[0].http = 'https://user:pw@example.com/x'),
+      'preflight[0].http',
+      'URL with credentials',
+    ],
     ['zero duration', (p) => (p.durations.bake = '0s'), 'durations.bake', 'greater than zero'],
     ['negative duration', (p) => (p.durations.soak = '-1d'), 'durations.soak', 'expected a duration'],
     ['duration as a number', (p) => (p.durations.parallelRun = 3600), 'durations.parallelRun', 'expected a duration'],
-    ['soak interval longer than the soak', (p) => (p.durations.soakInterval = '1h'), 'durations.soakInterval', 'no longer than durations.soak'],
+    [
+      'soak interval longer than the soak',
+      (p) => (p.durations.soakInterval = '1h'),
+      'durations.soakInterval',
+      'no longer than durations.soak',
+    ],
     ['missing duration', (p) => delete p.durations.monitoringWindow, 'durations.monitoringWindow', 'is required'],
-    ['steps not increasing', (p) => (p.traffic.steps = [10, 50, 25, 100]), 'traffic.steps[2]', 'expected steps to increase'],
+    [
+      'steps not increasing',
+      (p) => (p.traffic.steps = [10, 50, 25, 100]),
+      'traffic.steps[2]',
+      'expected steps to increase',
+    ],
     ['step over 100', (p) => (p.traffic.steps = [10, 50, 150]), 'traffic.steps[2]', '<= 100'],
     ['last step not 100', (p) => (p.traffic.steps = [10, 50]), 'traffic.steps', 'last step to be 100'],
     ['step of zero', (p) => (p.traffic.steps = [0, 100]), 'traffic.steps[0]', '> 0'],
     ['fractional step', (p) => (p.traffic.steps = [12.5, 100]), 'traffic.steps[0]', 'whole number'],
-    ['unknown router kind', (p) => (p.traffic.router = { kind: 'nginx' }), 'traffic.router.kind', 'one of table, command'],
+    [
+      'unknown router kind',
+      (p) => (p.traffic.router = { kind: 'nginx' }),
+      'traffic.router.kind',
+      'one of table, command',
+    ],
     ['negative metric threshold', (p) => (p.metrics[0].threshold = -0.01), 'metrics[0].threshold', 'threshold >= 0'],
     ['threshold as text', (p) => (p.metrics[1].threshold = '7s'), 'metrics[1].threshold', 'expected a number'],
     ['unknown comparator', (p) => (p.metrics[0].op = '=<'), 'metrics[0].op', 'one of'],
-    ['metric with two sources', (p) => (p.metrics[0].command = ['node', 'x.js']), 'metrics[0]', 'exactly one of sql, command or http'],
+    [
+      'metric with two sources',
+      (p) => (p.metrics[0].command = ['node', 'x.js']),
+      'metrics[0]',
+      'exactly one of sql, command or http',
+    ],
     ['negative failure limit', (p) => (p.metrics[0].failureLimit = -1), 'metrics[0].failureLimit', '>= 0'],
     ['duplicate metric name', (p) => (p.metrics[1].name = p.metrics[0].name), 'metrics[1].name', 'duplicate name'],
-    ['duplicate legacy job name', (p) => (p.legacyJobs[1].name = p.legacyJobs[0].name), 'legacyJobs[1].name', 'duplicate name'],
-    ['unified job named like a legacy job', (p) => (p.unifiedJob.name = 'batch-scorer'), 'unifiedJob.name', 'duplicate job name'],
-    ['bad cron expression', (p) => (p.legacyJobs[0].schedule = 'every minute'), 'legacyJobs[0].schedule', 'five-field cron'],
-    ['script escaping the repository', (p) => (p.legacyJobs[0].script = '../../etc/passwd'), 'legacyJobs[0].script', 'escapes the repository'],
+    [
+      'duplicate legacy job name',
+      (p) => (p.legacyJobs[1].name = p.legacyJobs[0].name),
+      'legacyJobs[1].name',
+      'duplicate name',
+    ],
+    [
+      'unified job named like a legacy job',
+      (p) => (p.unifiedJob.name = 'batch-scorer'),
+      'unifiedJob.name',
+      'duplicate job name',
+    ],
+    [
+      'bad cron expression',
+      (p) => (p.legacyJobs[0].schedule = 'every minute'),
+      'legacyJobs[0].schedule',
+      'five-field cron',
+    ],
+    [
+      'script escaping the repository',
+      (p) => (p.legacyJobs[0].script = '../../etc/passwd'),
+      'legacyJobs[0].script',
+      'escapes the repository',
+    ],
     ['absolute doc path', (p) => (p.archive.docs = ['/etc/hosts']), 'archive.docs[0]', 'escapes the repository'],
-    ['check cwd escaping the repository', (p) => (p.preflight[0].cwd = '../..'), 'preflight[0].cwd', 'escapes the repository'],
-    ['shell metacharacters without a shell', (p) => (p.preflight[0].command = ['node', 'x.js', '|', 'tail', '-1']), 'preflight[0].command[2]', 'no shell was declared'],
-    ['command substitution without a shell', (p) => (p.legacyJobs[0].command = ['node', '$(whoami).js']), 'legacyJobs[0].command[1]', 'shell metacharacter'],
+    [
+      'check cwd escaping the repository',
+      (p) => (p.preflight[0].cwd = '../..'),
+      'preflight[0].cwd',
+      'escapes the repository',
+    ],
+    [
+      'shell metacharacters without a shell',
+      (p) => (p.preflight[0].command = ['node', 'x.js', '|', 'tail', '-1']),
+      'preflight[0].command[2]',
+      'no shell was declared',
+    ],
+    [
+      'command substitution without a shell',
+      (p) => (p.legacyJobs[0].command = ['node', '$(whoami).js']),
+      'legacyJobs[0].command[1]',
+      'shell metacharacter',
+    ],
     ['command not a list', (p) => (p.legacyJobs[0].command = 'node x.js'), 'legacyJobs[0].command', 'expected a list'],
     ['no legacy jobs', (p) => (p.legacyJobs = []), 'legacyJobs', 'at least one entry'],
     ['unknown gate', (p) => (p.approvals.gates.launch = { roles: ['x'] }), 'approvals.gates.launch', 'unknown field'],
     ['missing gate', (p) => delete p.approvals.gates['sign-off'], 'approvals.gates.sign-off', 'is required'],
     ['gate without roles', (p) => (p.approvals.gates.go.roles = []), 'approvals.gates.go.roles', 'at least one entry'],
-    ['duplicate role in a gate', (p) => (p.approvals.gates.go.roles = ['technical-lead', 'technical-lead']), 'approvals.gates.go.roles[1]', 'duplicate role'],
-    ['unknown gate timeout outcome', (p) => (p.approvals.gates.go.onTimeout = 'approve'), 'approvals.gates.go.onTimeout', 'one of abort, notify-and-wait'],
+    [
+      'duplicate role in a gate',
+      (p) => (p.approvals.gates.go.roles = ['technical-lead', 'technical-lead']),
+      'approvals.gates.go.roles[1]',
+      'duplicate role',
+    ],
+    [
+      'unknown gate timeout outcome',
+      (p) => (p.approvals.gates.go.onTimeout = 'approve'),
+      'approvals.gates.go.onTimeout',
+      'one of abort, notify-and-wait',
+    ],
     ['match ratio over 1', (p) => (p.parallelRun.minMatchRatio = 100), 'parallelRun.minMatchRatio', '<= 1'],
-    ['bad e-mail address', (p) => (p.notifications = { email: { smtpUrlEnv: 'SMTP_URL', from: 'ops', to: ['a@b.c'] } }), 'notifications.email.from', 'e-mail address'],
-    ['scheduler kind unknown', (p) => (p.scheduler.kind = 'systemd'), 'scheduler.kind', 'one of crontab, temporal-schedule'],
+    [
+      'bad e-mail address',
+      (p) => (p.notifications = { email: { smtpUrlEnv: 'SMTP_URL', from: 'ops', to: ['a@b.c'] } }),
+      'notifications.email.from',
+      'e-mail address',
+    ],
+    [
+      'scheduler kind unknown',
+      (p) => (p.scheduler.kind = 'systemd'),
+      'scheduler.kind',
+      'one of crontab, temporal-schedule',
+    ],
     ['rollback without checks', (p) => (p.rollback.checks = []), 'rollback.checks', 'at least one entry'],
   ];
 
@@ -99,7 +205,9 @@ describe('plan validation', () => {
       p.traffic.steps = [50, 25];
       delete p.rollback;
     });
-    expect(issues.map((i) => i.path)).toEqual(expect.arrayContaining(['durations.bake', 'traffic.steps[1]', 'traffic.steps', 'rollback']));
+    expect(issues.map((i) => i.path)).toEqual(
+      expect.arrayContaining(['durations.bake', 'traffic.steps[1]', 'traffic.steps', 'rollback']),
+    );
     const err = new PlanValidationError('plan.yaml', issues);
     expect(err.message).toContain('durations.bake: expected a duration such as 90s, 2h or 7d, got the string "soon"');
   });

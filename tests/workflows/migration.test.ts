@@ -41,7 +41,12 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
   ): Promise<{ result: MigrationResult; status: MigrationStatus; id: string; elapsedMs: number }> {
     const plan = opts.plan ?? productionPlan;
     const taskQueue = `wf-${uniq()}`;
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: acts });
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: bundle,
+      activities: acts,
+    });
     return worker.runUntil(async () => {
       const id = `migration-${uniq()}`;
       const t0 = await env.currentTimeMs();
@@ -65,8 +70,18 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
     const { result, status, elapsedMs } = await run(acts);
     expect(result.phase).toBe('complete');
     expect([...new Set(phasesOf(status))]).toEqual([
-      'preflight', 'gate:go', 'backup', 'deploy', 'parallel-run', 'traffic-shift', 'gate:cutover', 'cutover', 'soak',
-      'archive', 'gate:sign-off', 'complete',
+      'preflight',
+      'gate:go',
+      'backup',
+      'deploy',
+      'parallel-run',
+      'traffic-shift',
+      'gate:cutover',
+      'cutover',
+      'soak',
+      'archive',
+      'gate:sign-off',
+      'complete',
     ] satisfies Phase[]);
     // 24 h + 4 × 8 h + 2 h + 7 d of plan time passed in virtual time.
     expect(elapsedMs).toBeGreaterThanOrEqual(DAY + 4 * 8 * 3_600_000 + 2 * 3_600_000 + 7 * DAY);
@@ -74,13 +89,31 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
     expect(acts.backupDatabase.mock.calls.map((c) => c[0].step)).toEqual(['initial', 'pre-cutover']);
     // 4 traffic steps + monitoring window + 7 daily soak checks.
     expect(acts.evaluateMetrics).toHaveBeenCalledTimes(4 + 1 + 7);
-    expect(status.gates['sign-off']?.signatures.map((s) => s.role)).toEqual(['technical-lead', 'product-owner', 'engineering-manager', 'stakeholder']);
-    expect(status.compensations.map((c) => c.kind)).toEqual(['traffic', 'containers', 'traffic', 'unified-job', 'legacy-jobs', 'archive']);
+    expect(status.gates['sign-off']?.signatures.map((s) => s.role)).toEqual([
+      'technical-lead',
+      'product-owner',
+      'engineering-manager',
+      'stakeholder',
+    ]);
+    expect(status.compensations.map((c) => c.kind)).toEqual([
+      'traffic',
+      'containers',
+      'traffic',
+      'unified-job',
+      'legacy-jobs',
+      'archive',
+    ]);
     expect(result.reports.completion).toBe('/reports/completion.md');
     expect(acts.writeCompletionReport.mock.calls[0]![0].codeLinesRemoved).toBe(120);
     // Production changes come only after the verified initial backup.
     const backupOrder = acts.backupDatabase.mock.invocationCallOrder[0]!;
-    for (const changing of [acts.deployUnified, acts.setTrafficPercent, acts.installUnifiedJob, acts.disableLegacyJobs, acts.archiveLegacyScripts]) {
+    for (const changing of [
+      acts.deployUnified,
+      acts.setTrafficPercent,
+      acts.installUnifiedJob,
+      acts.disableLegacyJobs,
+      acts.archiveLegacyScripts,
+    ]) {
       expect(changing.mock.invocationCallOrder[0]).toBeGreaterThan(backupOrder);
     }
     expect(acts.stopContainers).not.toHaveBeenCalled();
@@ -92,7 +125,17 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
       kind: i.kind,
       title: i.title,
       passed: false,
-      results: [{ name: 'test-coverage', value: 71, op: '>', threshold: 90, passed: false, detail: 'coverage: 71%', durationMs: 1 }],
+      results: [
+        {
+          name: 'test-coverage',
+          value: 71,
+          op: '>',
+          threshold: 90,
+          passed: false,
+          detail: 'coverage: 71%',
+          durationMs: 1,
+        },
+      ],
       markdownFile: '/reports/validation.md',
       jsonFile: '/reports/validation.json',
       at: '',
@@ -111,7 +154,15 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
     acts.evaluateMetrics.mockImplementation(async (i) =>
       i.metrics.map((m) => {
         const bad = m.name === 'error-rate' && ++evaluations === 3;
-        return { name: m.name, value: bad ? 0.2 : m.threshold, op: m.op, threshold: m.threshold, passed: !bad, detail: '', at: '' };
+        return {
+          name: m.name,
+          value: bad ? 0.2 : m.threshold,
+          op: m.op,
+          threshold: m.threshold,
+          passed: !bad,
+          detail: '',
+          at: '',
+        };
       }),
     );
     const { result, status } = await run(acts);
@@ -120,7 +171,9 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
     expect(status.failure).toMatch(/metric gate failed at traffic 50%: error-rate = 0.2/);
     expect(acts.stopContainers).toHaveBeenCalledWith('unified-pipeline');
     // Undone newest first: traffic back to legacy before the containers stop.
-    expect(acts.setTrafficPercent.mock.invocationCallOrder[4]).toBeLessThan(acts.stopContainers.mock.invocationCallOrder[0]!);
+    expect(acts.setTrafficPercent.mock.invocationCallOrder[4]).toBeLessThan(
+      acts.stopContainers.mock.invocationCallOrder[0]!,
+    );
     expect(result.rollback?.verified).toBe(true);
     expect(result.rollback?.undone.map((u) => u.kind)).toEqual(['traffic', 'containers']);
     const child = await env.client.workflow.getHandle(rollbackWorkflowId(result.migrationId)).describe();
@@ -145,28 +198,33 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
     ['soak', ['legacy-jobs', 'unified-job', 'traffic', 'containers'], () => undefined],
     ['gate:sign-off', ['archive', 'legacy-jobs', 'unified-job', 'traffic', 'containers'], () => undefined],
   ];
-  it.each(rollbackCases)('a rollback signal during %s undoes %j in reverse order and verifies', async (phase, undone, setup) => {
-    const acts = stubActivities(productionPlan.metrics);
-    setup(acts);
-    let sent = false;
-    const { result, status } = await run(acts, {
-      onStatus: async (s) => {
-        if (sent || s.phase !== phase) return false;
-        sent = true;
-        await env.client.workflow.getHandle(s.migrationId).signal(rollbackSignal, { reason: `test from ${phase}`, requestedBy: 'oncall' });
-        return true;
-      },
-    });
-    expect(sent).toBe(true);
-    expect(result.phase).toBe('rolled-back');
-    expect(result.rollback?.undone.map((u) => u.kind)).toEqual(undone);
-    expect(result.rollback?.undone.every((u) => u.ok)).toBe(true);
-    expect(status.audit.some((a) => a.kind === 'rollback-requested' && a.actor === 'oncall')).toBe(true);
-    if (undone.includes('traffic')) expect(trafficCalls(acts).at(-1)).toBe(0);
-    if (undone.includes('legacy-jobs')) expect(acts.enableLegacyJobs).toHaveBeenCalledTimes(1);
-    if (undone.includes('archive')) expect(acts.restoreArchivedScripts).toHaveBeenCalledTimes(1);
-    expect(acts.runChecks.mock.calls.at(-1)![0].kind).toBe('rollback-verification');
-  });
+  it.each(rollbackCases)(
+    'a rollback signal during %s undoes %j in reverse order and verifies',
+    async (phase, undone, setup) => {
+      const acts = stubActivities(productionPlan.metrics);
+      setup(acts);
+      let sent = false;
+      const { result, status } = await run(acts, {
+        onStatus: async (s) => {
+          if (sent || s.phase !== phase) return false;
+          sent = true;
+          await env.client.workflow
+            .getHandle(s.migrationId)
+            .signal(rollbackSignal, { reason: `test from ${phase}`, requestedBy: 'oncall' });
+          return true;
+        },
+      });
+      expect(sent).toBe(true);
+      expect(result.phase).toBe('rolled-back');
+      expect(result.rollback?.undone.map((u) => u.kind)).toEqual(undone);
+      expect(result.rollback?.undone.every((u) => u.ok)).toBe(true);
+      expect(status.audit.some((a) => a.kind === 'rollback-requested' && a.actor === 'oncall')).toBe(true);
+      if (undone.includes('traffic')) expect(trafficCalls(acts).at(-1)).toBe(0);
+      if (undone.includes('legacy-jobs')) expect(acts.enableLegacyJobs).toHaveBeenCalledTimes(1);
+      if (undone.includes('archive')) expect(acts.restoreArchivedScripts).toHaveBeenCalledTimes(1);
+      expect(acts.runChecks.mock.calls.at(-1)![0].kind).toBe('rollback-verification');
+    },
+  );
 
   it('rejects approvals that do not fit and changes nothing else; pause holds the runbook until resume', async () => {
     const plan: Plan = {
@@ -175,7 +233,10 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
         ...productionPlan.approvals,
         gates: {
           ...productionPlan.approvals.gates,
-          go: { ...productionPlan.approvals.gates.go, roles: [{ role: 'technical-lead', approvers: ['tina', 'tom'] }, { role: 'engineering-manager' }] },
+          go: {
+            ...productionPlan.approvals.gates.go,
+            roles: [{ role: 'technical-lead', approvers: ['tina', 'tom'] }, { role: 'engineering-manager' }],
+          },
         },
       },
     };
@@ -227,8 +288,16 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
     ]);
     // The rejected requests changed nothing but the audit log.
     expect(afterBad!.gates.go?.signatures.map((x) => x.approver)).toEqual(['tina']);
-    expect({ ...afterBad, audit: [], updatedAt: '' }).toEqual({ ...atGate, audit: [], updatedAt: '', gates: afterBad!.gates });
-    expect(status.gates.go?.signatures.map((x) => `${x.role}:${x.approver}`)).toEqual(['technical-lead:tina', 'engineering-manager:erin']);
+    expect({ ...afterBad, audit: [], updatedAt: '' }).toEqual({
+      ...atGate,
+      audit: [],
+      updatedAt: '',
+      gates: afterBad!.gates,
+    });
+    expect(status.gates.go?.signatures.map((x) => `${x.role}:${x.approver}`)).toEqual([
+      'technical-lead:tina',
+      'engineering-manager:erin',
+    ]);
     expect(status.audit.some((a) => a.kind === 'paused' && a.detail === 'change freeze')).toBe(true);
   });
 
@@ -238,9 +307,12 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
       approve: (gate) => gate !== 'cutover',
       onStatus: async (s) => {
         if (s.phase !== 'gate:cutover' || s.gates.cutover?.outcome) return false;
-        await env.client.workflow
-          .getHandle(s.migrationId)
-          .signal(rejectSignal, { gate: 'cutover', role: 'product-owner', approver: 'paula', reason: 'numbers look off' });
+        await env.client.workflow.getHandle(s.migrationId).signal(rejectSignal, {
+          gate: 'cutover',
+          role: 'product-owner',
+          approver: 'paula',
+          reason: 'numbers look off',
+        });
         return true;
       },
     });
@@ -256,7 +328,9 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
       approve: () => false,
       onStatus: async (s) => {
         if (s.phase !== 'gate:go') return false;
-        await env.client.workflow.getHandle(s.migrationId).signal(abortSignal, { requestedBy: 'olga', reason: 'postponed' });
+        await env.client.workflow
+          .getHandle(s.migrationId)
+          .signal(abortSignal, { requestedBy: 'olga', reason: 'postponed' });
         return true;
       },
     });
@@ -267,13 +341,23 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
 
   it('rolls the soak history over with continue-as-new and keeps its state', async () => {
     const acts = stubActivities(productionPlan.metrics);
-    const plan: Plan = { ...productionPlan, durations: { ...productionPlan.durations, soakIntervalMs: 3_600_000, soakMs: 12 * 3_600_000 } };
+    const plan: Plan = {
+      ...productionPlan,
+      durations: { ...productionPlan.durations, soakIntervalMs: 3_600_000, soakMs: 12 * 3_600_000 },
+    };
     const { result, status } = await run(acts, { plan, soakChecksPerRun: 5 });
     expect(result.phase).toBe('complete');
     expect(status.runs).toBe(2);
     expect(acts.evaluateMetrics).toHaveBeenCalledTimes(4 + 1 + 12);
     // State from the first run survived the roll-over.
     expect(status.backups.map((b) => b.step)).toEqual(['initial', 'pre-cutover']);
-    expect(status.compensations.map((c) => c.kind)).toEqual(['traffic', 'containers', 'traffic', 'unified-job', 'legacy-jobs', 'archive']);
+    expect(status.compensations.map((c) => c.kind)).toEqual([
+      'traffic',
+      'containers',
+      'traffic',
+      'unified-job',
+      'legacy-jobs',
+      'archive',
+    ]);
   });
 });
