@@ -317,10 +317,7 @@ export function buildCli(): Command {
           rows,
           () =>
             rows
-              .map(
-                (r) =>
-                  `${r.id.padEnd(48)} ${String(r.phase).padEnd(14)} ${String(r.traffic ?? 0).padStart(3)}%  ${r.status}`,
-              )
+              .map((r) => `${r.id.padEnd(48)} ${r.phase.padEnd(14)} ${String(r.traffic).padStart(3)}%  ${r.status}`)
               .join('\n') || 'no migrations',
         );
       });
