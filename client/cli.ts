@@ -299,15 +299,15 @@ export function buildCli(): Command {
     .action(async (o: { phase?: string; json?: boolean }) => {
       await withClient(async (client) => {
         const query = `WorkflowType = 'migrationWorkflow'${o.phase ? ` AND MigrationPhase = '${o.phase.replace(/'/g, '')}'` : ''}`;
-        const rows: { id: string; name: unknown; phase: unknown; traffic: unknown; status: string; started: string }[] =
+        const rows: { id: string; name: string; phase: string; traffic: number; status: string; started: string }[] =
           [];
         for await (const wf of client.workflow.list({ query })) {
           const sa = wf.searchAttributes;
           rows.push({
             id: wf.workflowId,
-            name: sa.MigrationName?.[0],
-            phase: sa.MigrationPhase?.[0],
-            traffic: sa.TrafficPercent?.[0],
+            name: String(sa.MigrationName?.[0] ?? ''),
+            phase: String(sa.MigrationPhase?.[0] ?? ''),
+            traffic: Number(sa.TrafficPercent?.[0] ?? 0),
             status: wf.status.name,
             started: wf.startTime.toISOString(),
           });
