@@ -59,7 +59,33 @@ export async function startContainers(
     if (!info?.State.Running) await container.start().catch(ignoreStatus(304));
     heartbeat(`started ${name}`);
   }
+  for (const spec of specs) await waitHealthy(docker, containerName(project, spec.service));
   return listContainers(docker, project);
+}
+
+/**
+ * Waits until a container runs and, when its image defines a health check, reports healthy; a container that exits
+ * instead fails the step with the end of its log.
+ */
+export async function waitHealthy(docker: Docker, name: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const info = await docker.getContainer(name).inspect();
+    const health = info.State.Health?.Status;
+    if (info.State.Running && (health === undefined || health === 'healthy')) return;
+    if (!info.State.Running && info.State.Status !== 'created' && info.State.Status !== 'restarting') {
+      const logs = await docker.getContainer(name).logs({ stdout: true, stderr: true, tail: 20 });
+      throw new Error(
+        `container ${name} is ${info.State.Status} (exit ${info.State.ExitCode}): ${logs.toString('utf8').trim().slice(-800)}`,
+      );
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `container ${name} not healthy after ${timeoutMs} ms (state ${info.State.Status}, health ${health ?? 'none'})`,
+      );
+    heartbeat(`waiting for ${name}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 /** The equivalent of `docker compose down` for a project: stops and removes its containers; none left is success. */

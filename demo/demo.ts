@@ -5,8 +5,8 @@ import { connectClient } from '../client/connection';
 import { loadPlan } from '../client/plan';
 import { applyStackEnv, loadConfig, projectRoot, requireEnv, workflowUiUrl } from '../lib/config';
 import { startWorkerProcess } from '../lib/worker-process';
-import type { MigrationStatus } from '../workflows/definitions';
-import { approveSignal, statusQuery } from '../workflows/definitions';
+import type { MigrationStatus, Phase } from '../workflows/definitions';
+import { approveSignal, rollbackSignal, statusQuery } from '../workflows/definitions';
 import type { migrationWorkflow } from '../workflows/migration';
 import type { GateName } from '../workflows/plan';
 import { integrity, setupDemoTarget, startProcess, stopProcess, withDb } from './target';
@@ -44,6 +44,8 @@ export interface DemoOptions {
   print?: (line: string) => void;
   /** Submissions generated per second while the migration runs. */
   rate?: number;
+  /** Sends a `rollback` signal as soon as the migration reaches this phase (tests of the rollback from each phase). */
+  rollbackAt?: Phase;
   /** Sends one approval (default: an `approve` signal through the client). */
   approve?: (workflowId: string, approval: { gate: GateName; role: string; approver: string }) => Promise<void>;
 }
@@ -116,7 +118,17 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
     });
     console.log(`started migration ${workflowId}\n  Temporal UI: ${workflowUiUrl(config, workflowId)}\n`);
 
+    let rollbackSent = false;
     const final = await watch(handle.workflowId, async (s) => {
+      if (args.rollbackAt && s.phase === args.rollbackAt && !rollbackSent) {
+        rollbackSent = true;
+        console.log(`  operator: migrate rollback ${workflowId} --reason "rehearsed rollback from ${s.phase}"`);
+        await handle.signal(rollbackSignal, {
+          reason: `rehearsed rollback from ${s.phase}`,
+          requestedBy: 'demo-operator',
+        });
+        return;
+      }
       const gate = Object.values(s.gates).find((g) => g?.open);
       if (!gate) return;
       const missing = gate.requiredRoles.filter((r) => !gate.signatures.some((x) => x.role === r));

@@ -1,4 +1,4 @@
-import type { WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { MigrationStatus, Phase } from '../../workflows/definitions';
 import { approveSignal, statusQuery } from '../../workflows/definitions';
@@ -19,8 +19,29 @@ export function approversFor(plan: Plan, gate: GateName): { role: string; approv
  * (see createTimeSkippingEnv); at a durable wait the driver sleeps exactly to its end, at an open gate it signs
  * every role (unless `approve` says otherwise), and `onStatus` may act (send a signal) at any point.
  */
+/** How a driver reads and moves time: virtual (time-skipping server) or real (dev server). */
+export interface Clock {
+  now(): Promise<number>;
+  sleep(ms: number): Promise<void>;
+  client: Client;
+}
+
+/** The time-skipping server's clock. */
+export const virtualClock = (env: TestWorkflowEnvironment): Clock => ({
+  now: () => env.currentTimeMs(),
+  sleep: (ms) => env.sleep(ms),
+  client: env.client,
+});
+
+/** Real time, for the dev server: waits in short slices so the driver keeps reacting. */
+export const realClock = (client: Client): Clock => ({
+  now: () => Promise.resolve(Date.now()),
+  sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 50))),
+  client,
+});
+
 export async function drive(
-  env: TestWorkflowEnvironment,
+  env: Clock,
   handle: WorkflowHandle,
   plan: Plan,
   opts: {
@@ -30,9 +51,22 @@ export async function drive(
   } = {},
 ): Promise<MigrationStatus> {
   const signed = new Set<string>();
+  const started = new Set<string>();
   const deadline = Date.now() + (opts.timeoutMs ?? 90_000);
   for (;;) {
     if (Date.now() > deadline) throw new Error(`migration ${handle.workflowId} did not finish in time`);
+    // Seen on the Java test server: after continue-as-new the new run does not start until virtual time moves, and
+    // a query sent to it meanwhile never returns and holds time still. So query a run only once its first workflow
+    // task has completed; until then nudge virtual time by a millisecond.
+    const { runId, status } = await handle.describe();
+    if (status.name === 'RUNNING' && !started.has(runId)) {
+      const history = await env.client.workflow.getHandle(handle.workflowId, runId).fetchHistory();
+      if (!history.events?.some((e) => e.workflowTaskCompletedEventAttributes)) {
+        await env.sleep(1);
+        continue;
+      }
+      started.add(runId);
+    }
     const s = await handle.query(statusQuery);
     if (FINAL.includes(s.phase)) return s;
     // onStatus returning true means it acted: read the status again before anything else.
@@ -45,7 +79,7 @@ export async function drive(
       continue;
     }
     if (s.waitingUntil) {
-      const d = Date.parse(s.waitingUntil) - (await env.currentTimeMs());
+      const d = Date.parse(s.waitingUntil) - (await env.now());
       if (d > 0) {
         await env.sleep(d);
         continue;
