@@ -1,10 +1,9 @@
 import path from 'node:path';
-import { ApplicationFailure } from '@temporalio/common';
 import type { MetricReading } from '../workflows/definitions';
 import type { CheckSpec, Comparator, Measurement, MetricSpec } from '../workflows/plan';
 import { connect, pgTargetFromEnv } from './database';
 import { heartbeat } from './heartbeat';
-import { activitySignal, runBounded } from './process-group';
+import { runCommand } from './process';
 import { writeReportFiles } from './report-files';
 
 /** Where a measurement runs: the default database, the repository commands run in, the window start. */
@@ -63,150 +62,66 @@ export function evaluate(value: number, op: Comparator, threshold: number): bool
   }
 }
 
-/** The last number in a text (what a command check reads when it names no pattern). */
-const LAST_NUMBER = /(?:(?<!\w)-)?(?<![\d.])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?!.*\d)/s;
+const LAST_NUMBER = /-?\d+(?:\.\d+)?(?!.*-?\d)/s;
 
-/** `$1` as a placeholder (not `$10`): the window start is bound only to queries that use it. */
-export const usesSince = (query: string): boolean => /\$1(?!\d)/.test(query);
-
-const DEFAULT_COMMAND_TIMEOUT_MS = 60_000;
-const DEFAULT_HTTP_TIMEOUT_MS = 30_000;
-
-function extract(text: string, pattern: string | undefined, what: string): number {
-  let raw: string | undefined;
-  if (pattern) {
-    const m = new RegExp(pattern, 'm').exec(text);
-    // A pattern without a capture group reads its whole match.
-    raw = m ? (m[1] ?? m[0]) : undefined;
-  } else raw = LAST_NUMBER.exec(text)?.[0];
+function extract(text: string, pattern: string | undefined, what: string): number | null {
+  const m = pattern ? new RegExp(pattern, 'm').exec(text) : LAST_NUMBER.exec(text);
+  const raw = pattern ? m?.[1] : m?.[0];
   if (raw === undefined) throw new Error(`${what}: no number found${pattern ? ` by pattern ${pattern}` : ''}`);
-  const n = Number(raw.trim().replace(/,/g, ''));
-  if (raw.trim() === '' || !Number.isFinite(n)) throw new Error(`${what}: ${JSON.stringify(raw)} is not a number`);
+  const n = Number(raw.replace(/,/g, ''));
+  if (!Number.isFinite(n)) throw new Error(`${what}: ${JSON.stringify(raw)} is not a number`);
   return n;
 }
 
-/** The number at a dot path (`a.b.0.c`); JSON null is "no data", a missing key is an error (likely a typo). */
 function jsonAt(body: string, dotPath: string): number | null {
-  let v: unknown;
-  try {
-    v = JSON.parse(body);
-  } catch {
-    throw new Error(`response body is not JSON (jsonPath ${dotPath})`);
-  }
+  let v: unknown = JSON.parse(body);
   for (const key of dotPath.split('.').filter(Boolean)) {
-    if (v === null || typeof v !== 'object' || !(key in v)) throw new Error(`no value at jsonPath ${dotPath}`);
+    if (v === null || typeof v !== 'object') return null;
     v = (v as Record<string, unknown>)[key];
   }
-  if (v === null) return null;
-  const n = typeof v === 'string' && v.trim() === '' ? NaN : Number(v);
-  if (typeof v === 'object' || !Number.isFinite(n)) throw new Error(`value at jsonPath ${dotPath} is not a number`);
+  if (v === null || v === undefined) return null;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`value at ${dotPath} is not a number`);
   return n;
 }
 
-/** Values of the databases' URLs and passwords, hidden from anything a check returns (command output, errors). */
-function secretsOf(m: Measurement, ctx: MeasureContext): string[] {
-  const names = [ctx.databaseUrlEnv, ...(m.kind === 'sql' && m.databaseUrlEnv ? [m.databaseUrlEnv] : [])];
-  const out: string[] = [];
-  for (const name of names) {
-    const raw = process.env[name];
-    if (!raw) continue;
-    out.push(raw);
-    try {
-      const pw = decodeURIComponent(new URL(raw).password);
-      if (pw.length >= 4) out.push(pw, encodeURIComponent(pw));
-    } catch {
-      // Not a URL: the raw value is hidden all the same.
-    }
-  }
-  // Longest first, so a URL is replaced whole before its password.
-  return out.sort((a, b) => b.length - a.length);
-}
-
-/** Replaces every secret in `text` with `***`. */
-export function redact(text: string, secrets: string[]): string {
-  return secrets.reduce((t, s) => t.split(s).join('***'), text);
-}
-
-const oneLine = (s: string, max: number) => s.replace(/\s+/g, ' ').trim().slice(-max);
-
-async function measureSql(m: Extract<Measurement, { kind: 'sql' }>, ctx: MeasureContext): Promise<Measured> {
-  const db = await connect(pgTargetFromEnv(m.databaseUrlEnv ?? ctx.databaseUrlEnv));
-  try {
-    // Without a window (preflight), `$1` means "since the beginning".
-    const values = usesSince(m.query) ? [ctx.since ?? new Date(0).toISOString()] : [];
-    const r = await db.query<unknown[]>({ text: m.query, values, rowMode: 'array' });
-    const raw = r.rows[0]?.[0];
-    if (raw === null || raw === undefined) return { value: null, detail: r.rows.length ? 'NULL' : 'no rows' };
-    // numeric and bigint arrive as strings; a boolean reads as 1 or 0.
-    const n = typeof raw === 'string' && raw.trim() === '' ? NaN : Number(raw);
-    if (!Number.isFinite(n)) throw new Error(`query returned ${JSON.stringify(raw)}, not a number`);
-    return { value: n, detail: `${r.rows.length} row(s), first value ${n}` };
-  } finally {
-    await db.end().catch(() => undefined);
-  }
-}
-
-async function measureCommand(m: Extract<Measurement, { kind: 'command' }>, ctx: MeasureContext): Promise<Measured> {
-  if (!m.command.length || !m.command[0]) throw new Error('command is empty');
-  const cwd = m.cwd !== undefined || ctx.repository ? path.resolve(ctx.repository ?? '.', m.cwd ?? '.') : undefined;
-  // No shell unless the plan declares one: arguments such as `$(…)` or `;` reach the program literally.
-  const [cmd, args] = m.shell ? ['/bin/sh', ['-c', m.command.join(' ')]] : [m.command[0], m.command.slice(1)];
-  const timeoutMs = m.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
-  const r = await runBounded(cmd, args, {
-    cwd,
-    timeoutMs,
-    onTick: () => heartbeat(`running ${m.command[0]}`),
-    signal: activitySignal(),
-  });
-  if (r.cancelled) throw new Error('command cancelled');
-  if (r.timedOut) throw new Error(`command timed out after ${timeoutMs} ms`);
-  if (r.code !== 0) {
-    const how = r.code === null ? `was killed by ${r.signal}` : `exited ${r.code}`;
-    const tail = oneLine(r.stderr || r.stdout, 300);
-    throw new Error(`command ${how}${tail ? `: ${tail}` : ''}`);
-  }
-  const value = extract(r.stdout, m.pattern, 'command output');
-  return { value, detail: oneLine(r.stdout.trim().split('\n').at(-1) ?? '', 200) };
-}
-
-async function measureHttp(m: Extract<Measurement, { kind: 'http' }>): Promise<Measured> {
-  const timeoutMs = m.timeoutMs ?? DEFAULT_HTTP_TIMEOUT_MS;
-  const cancel = activitySignal();
-  const timeout = AbortSignal.timeout(timeoutMs);
-  // Only the origin is shown: a query string may carry a token.
-  const where = new URL(m.url).origin;
-  let res: Response;
-  let body: string;
-  try {
-    res = await fetch(m.url, { signal: cancel ? AbortSignal.any([timeout, cancel]) : timeout });
-    body = await res.text();
-  } catch (err) {
-    if (timeout.aborted) throw new Error(`HTTP request to ${where} timed out after ${timeoutMs} ms`);
-    const cause = (err as Error & { cause?: Error }).cause;
-    throw new Error(`HTTP request to ${where} failed: ${cause?.message ?? (err as Error).message}`);
-  }
-  if (!res.ok) throw new Error(`HTTP ${res.status} from ${where}`);
-  const value = m.jsonPath ? jsonAt(body, m.jsonPath) : extract(body, m.pattern, 'response body');
-  return { value, detail: `HTTP ${res.status} from ${where}` };
-}
-
-/** Reads one number: an SQL query, a command's output, or an HTTP response (null value: no data). */
+/** Reads one number: an SQL query, a command's output, or an HTTP response. */
 export async function measure(m: Measurement, ctx: MeasureContext): Promise<Measured> {
-  try {
-    const r =
-      m.kind === 'sql'
-        ? await measureSql(m, ctx)
-        : m.kind === 'command'
-          ? await measureCommand(m, ctx)
-          : await measureHttp(m);
-    return { ...r, detail: redact(r.detail, secretsOf(m, ctx)) };
-  } catch (err) {
-    const secrets = secretsOf(m, ctx);
-    if (err instanceof ApplicationFailure) {
-      err.message = redact(err.message, secrets);
-      throw err;
+  switch (m.kind) {
+    case 'sql': {
+      const db = await connect(pgTargetFromEnv(m.databaseUrlEnv ?? ctx.databaseUrlEnv));
+      try {
+        const params = m.query.includes('$1') ? [ctx.since ?? new Date(0).toISOString()] : [];
+        const r = await db.query({ text: m.query, values: params, rowMode: 'array' });
+        const raw = (r.rows[0] as unknown[] | undefined)?.[0];
+        if (raw === null || raw === undefined) return { value: null, detail: 'query returned no value' };
+        const n = Number(raw);
+        if (!Number.isFinite(n)) throw new Error(`query returned ${JSON.stringify(raw)}, not a number`);
+        return { value: n, detail: `sql: ${n}` };
+      } finally {
+        await db.end();
+      }
     }
-    throw new Error(redact((err as Error).message, secrets));
+    case 'command': {
+      const cwd = m.cwd || ctx.repository ? path.resolve(ctx.repository ?? '.', m.cwd ?? '.') : undefined;
+      const [cmd, args] = m.shell ? ['/bin/sh', ['-c', m.command.join(' ')]] : [m.command[0]!, m.command.slice(1)];
+      const r = await runCommand(cmd, args, {
+        cwd,
+        timeoutMs: m.timeoutMs ?? 60_000,
+        onTick: () => heartbeat(`running ${m.command[0]}`),
+      });
+      if (r.signal === 'SIGKILL') throw new Error(`command timed out after ${m.timeoutMs ?? 60_000} ms`);
+      if (r.code !== 0) throw new Error(`command exited ${r.code}: ${r.stderr.trim().slice(-300)}`);
+      const value = extract(r.stdout, m.pattern, 'command output');
+      return { value, detail: r.stdout.trim().split('\n').slice(-1)[0] ?? '' };
+    }
+    case 'http': {
+      const res = await fetch(m.url, { signal: AbortSignal.timeout(m.timeoutMs ?? 30_000) });
+      const body = await res.text();
+      if (!res.ok) throw new Error(`HTTP ${res.status} from ${new URL(m.url).origin}`);
+      const value = m.jsonPath ? jsonAt(body, m.jsonPath) : extract(body, m.pattern, 'response body');
+      return { value, detail: `HTTP ${res.status}` };
+    }
   }
 }
 
