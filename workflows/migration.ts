@@ -153,6 +153,16 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     audit('compensation', `recorded undo: ${c.kind}`);
   };
 
+  /** Undo of a routing change: every item back on the legacy path. */
+  const recordTrafficUndo = () =>
+    record({
+      kind: 'traffic',
+      router: plan.traffic.router,
+      databaseUrlEnv: plan.target.databaseUrlEnv,
+      restorePercent: 0,
+      at: now(),
+    });
+
   // ---------- signal handlers: validate and record; the body decides ----------
   const openGate = (): GateState | undefined => Object.values(status.gates).find((g) => g?.open);
   const gateFor = (args: { gate?: GateName }, kind: string, actor: string): GateState | undefined => {
@@ -438,13 +448,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       enter('deploy');
       // The undo is recorded before each change: a step that fails half-way (a container created, not started)
       // is still undone, and every undo is idempotent, so undoing what never happened is harmless.
-      record({
-        kind: 'traffic',
-        router: plan.traffic.router,
-        databaseUrlEnv: plan.target.databaseUrlEnv,
-        restorePercent: 0,
-        at: now(),
-      });
+      recordTrafficUndo();
       // Blue-green starts with the routing in place (created if absent) and every item on the legacy path.
       await setTraffic(0, 'migration-workflow');
       record({ kind: 'containers', project: plan.target.composeProject, at: now() });
@@ -476,13 +480,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
 
       enter('traffic-shift');
       // Recorded again so the undo puts traffic back on the legacy path before the containers stop.
-      record({
-        kind: 'traffic',
-        router: plan.traffic.router,
-        databaseUrlEnv: plan.target.databaseUrlEnv,
-        restorePercent: 0,
-        at: now(),
-      });
+      recordTrafficUndo();
       for (const percent of plan.traffic.steps) {
         const stepStart = Date.now();
         await setTraffic(percent, 'migration-workflow');
