@@ -1,9 +1,11 @@
 import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
 import type { MetricReading } from '../workflows/definitions';
 import type { CheckSpec, Comparator, Measurement, MetricSpec } from '../workflows/plan';
 import { connect, pgTargetFromEnv } from './database';
+import { ErrorType, permanent } from './errors';
 import { heartbeat } from './heartbeat';
-import { runCommand } from './process';
+import { activitySignal, runBounded } from './process';
 import { writeReportFiles } from './report-files';
 
 /** Where a measurement runs: the default database, the repository commands run in, the window start. */
@@ -44,7 +46,7 @@ export interface CheckReport {
   at: string;
 }
 
-/** `value op threshold`. */
+/** `value op threshold`; `==` and `!=` allow 1e-9 for floating-point noise. */
 export function evaluate(value: number, op: Comparator, threshold: number): boolean {
   switch (op) {
     case '<':
@@ -59,73 +61,181 @@ export function evaluate(value: number, op: Comparator, threshold: number): bool
       return Math.abs(value - threshold) < 1e-9;
     case '!=':
       return Math.abs(value - threshold) >= 1e-9;
+    default:
+      throw permanent(ErrorType.InvalidInput, `unknown comparator ${JSON.stringify(op satisfies never)}`);
   }
 }
 
-const LAST_NUMBER = /-?\d+(?:\.\d+)?(?!.*-?\d)/s;
+/** The last number in a text (what a command check reads when it names no pattern). */
+const LAST_NUMBER = /(?:(?<!\w)-)?(?<![\d.])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?!.*\d)/s;
 
-function extract(text: string, pattern: string | undefined, what: string): number | null {
-  const m = pattern ? new RegExp(pattern, 'm').exec(text) : LAST_NUMBER.exec(text);
-  const raw = pattern ? m?.[1] : m?.[0];
+/** `$1` as a placeholder (not `$10`): the window start is bound only to queries that use it. */
+export const usesSince = (query: string): boolean => /\$1(?!\d)/.test(query);
+
+const DEFAULT_COMMAND_TIMEOUT_MS = 60_000;
+const DEFAULT_HTTP_TIMEOUT_MS = 30_000;
+
+function extract(text: string, pattern: string | undefined, what: string): number {
+  let raw: string | undefined;
+  if (pattern) {
+    const m = new RegExp(pattern, 'm').exec(text);
+    // A pattern without a capture group reads its whole match.
+    raw = m ? (m[1] ?? m[0]) : undefined;
+  } else raw = LAST_NUMBER.exec(text)?.[0];
   if (raw === undefined) throw new Error(`${what}: no number found${pattern ? ` by pattern ${pattern}` : ''}`);
-  const n = Number(raw.replace(/,/g, ''));
-  if (!Number.isFinite(n)) throw new Error(`${what}: ${JSON.stringify(raw)} is not a number`);
+  const n = Number(raw.trim().replace(/,/g, ''));
+  if (raw.trim() === '' || !Number.isFinite(n)) throw new Error(`${what}: ${JSON.stringify(raw)} is not a number`);
   return n;
 }
 
+/** The number at a dot path (`a.b.0.c`); JSON null is "no data", a missing key is an error (likely a typo). */
 function jsonAt(body: string, dotPath: string): number | null {
-  let v: unknown = JSON.parse(body);
+  let v: unknown;
+  try {
+    v = JSON.parse(body);
+  } catch {
+    throw new Error(`response body is not JSON (jsonPath ${dotPath})`);
+  }
   for (const key of dotPath.split('.').filter(Boolean)) {
-    if (v === null || typeof v !== 'object') return null;
+    if (v === null || typeof v !== 'object' || !(key in v)) throw new Error(`no value at jsonPath ${dotPath}`);
     v = (v as Record<string, unknown>)[key];
   }
-  if (v === null || v === undefined) return null;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`value at ${dotPath} is not a number`);
+  if (v === null) return null;
+  const n = typeof v === 'string' && v.trim() === '' ? NaN : Number(v);
+  if (typeof v === 'object' || !Number.isFinite(n)) throw new Error(`value at jsonPath ${dotPath} is not a number`);
   return n;
 }
 
-/** Reads one number: an SQL query, a command's output, or an HTTP response. */
-export async function measure(m: Measurement, ctx: MeasureContext): Promise<Measured> {
-  switch (m.kind) {
-    case 'sql': {
-      const db = await connect(pgTargetFromEnv(m.databaseUrlEnv ?? ctx.databaseUrlEnv));
-      try {
-        const params = m.query.includes('$1') ? [ctx.since ?? new Date(0).toISOString()] : [];
-        const r = await db.query({ text: m.query, values: params, rowMode: 'array' });
-        const raw = (r.rows[0] as unknown[] | undefined)?.[0];
-        if (raw === null || raw === undefined) return { value: null, detail: 'query returned no value' };
-        const n = Number(raw);
-        if (!Number.isFinite(n)) throw new Error(`query returned ${JSON.stringify(raw)}, not a number`);
-        return { value: n, detail: `sql: ${n}` };
-      } finally {
-        await db.end();
-      }
+/** Values of the named environment variables (database URLs) and their passwords: never shown in a result or error. */
+export function envSecrets(envNames: string[]): string[] {
+  const out: string[] = [];
+  for (const name of envNames) {
+    const raw = process.env[name];
+    if (!raw) continue;
+    out.push(raw);
+    try {
+      const pw = decodeURIComponent(new URL(raw).password);
+      if (pw.length >= 4) out.push(pw, encodeURIComponent(pw));
+    } catch {
+      // Not a URL: the raw value is hidden all the same.
     }
-    case 'command': {
-      const cwd = m.cwd || ctx.repository ? path.resolve(ctx.repository ?? '.', m.cwd ?? '.') : undefined;
-      const [cmd, args] = m.shell ? ['/bin/sh', ['-c', m.command.join(' ')]] : [m.command[0]!, m.command.slice(1)];
-      const r = await runCommand(cmd, args, {
-        cwd,
-        timeoutMs: m.timeoutMs ?? 60_000,
-        onTick: () => heartbeat(`running ${m.command[0]}`),
-      });
-      if (r.signal === 'SIGKILL') throw new Error(`command timed out after ${m.timeoutMs ?? 60_000} ms`);
-      if (r.code !== 0) throw new Error(`command exited ${r.code}: ${r.stderr.trim().slice(-300)}`);
-      const value = extract(r.stdout, m.pattern, 'command output');
-      return { value, detail: r.stdout.trim().split('\n').slice(-1)[0] ?? '' };
-    }
-    case 'http': {
-      const res = await fetch(m.url, { signal: AbortSignal.timeout(m.timeoutMs ?? 30_000) });
-      const body = await res.text();
-      if (!res.ok) throw new Error(`HTTP ${res.status} from ${new URL(m.url).origin}`);
-      const value = m.jsonPath ? jsonAt(body, m.jsonPath) : extract(body, m.pattern, 'response body');
-      return { value, detail: `HTTP ${res.status}` };
-    }
+  }
+  // Longest first, so a URL is replaced whole before its password.
+  return out.sort((x, y) => y.length - x.length);
+}
+
+const secretsOf = (m: Measurement, ctx: MeasureContext) =>
+  envSecrets([ctx.databaseUrlEnv, ...(m.kind === 'sql' && m.databaseUrlEnv ? [m.databaseUrlEnv] : [])]);
+
+/** Replaces every secret in `text` with `***`. */
+export function redact(text: string, secrets: string[]): string {
+  return secrets.reduce((t, s) => t.split(s).join('***'), text);
+}
+
+/**
+ * Heartbeats every few seconds while `work` runs: one slow query (a comparison over a day of output) must not outlast
+ * the activity's heartbeat timeout while it is still making progress.
+ */
+export async function withHeartbeats<T>(detail: string, work: Promise<T>, everyMs = 5_000): Promise<T> {
+  heartbeat(detail);
+  const ticker = setInterval(() => heartbeat(detail), everyMs);
+  try {
+    return await work;
+  } finally {
+    clearInterval(ticker);
   }
 }
 
-/** Measures one check and compares it with its threshold; an error is a failed check, never a passed one. */
+const oneLine = (s: string, max: number) => s.replace(/\s+/g, ' ').trim().slice(-max);
+
+async function measureSql(m: Extract<Measurement, { kind: 'sql' }>, ctx: MeasureContext): Promise<Measured> {
+  const db = await connect(pgTargetFromEnv(m.databaseUrlEnv ?? ctx.databaseUrlEnv));
+  try {
+    // Without a window (preflight), `$1` means "since the beginning".
+    const values = usesSince(m.query) ? [ctx.since ?? new Date(0).toISOString()] : [];
+    const r = await withHeartbeats('sql query', db.query<unknown[]>({ text: m.query, values, rowMode: 'array' }));
+    const raw = r.rows[0]?.[0];
+    if (raw === null || raw === undefined) return { value: null, detail: r.rows.length ? 'NULL' : 'no rows' };
+    // numeric and bigint arrive as strings; a boolean reads as 1 or 0.
+    const n = typeof raw === 'string' && raw.trim() === '' ? NaN : Number(raw);
+    if (!Number.isFinite(n)) throw new Error(`query returned ${JSON.stringify(raw)}, not a number`);
+    return { value: n, detail: `${r.rows.length} row(s), first value ${n}` };
+  } finally {
+    await db.end().catch(() => undefined);
+  }
+}
+
+async function measureCommand(m: Extract<Measurement, { kind: 'command' }>, ctx: MeasureContext): Promise<Measured> {
+  if (!m.command.length || !m.command[0]) throw new Error('command is empty');
+  const cwd = m.cwd !== undefined || ctx.repository ? path.resolve(ctx.repository ?? '.', m.cwd ?? '.') : undefined;
+  // No shell unless the plan declares one: arguments such as `$(…)` or `;` reach the program literally.
+  const [cmd, args] = m.shell ? ['/bin/sh', ['-c', m.command.join(' ')]] : [m.command[0], m.command.slice(1)];
+  const timeoutMs = m.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  const r = await runBounded(cmd, args, {
+    cwd,
+    timeoutMs,
+    onTick: () => heartbeat(`running ${m.command[0]}`),
+    signal: activitySignal(),
+  });
+  if (r.cancelled) throw new Error('command cancelled');
+  if (r.timedOut) throw new Error(`command timed out after ${timeoutMs} ms`);
+  if (r.code !== 0) {
+    const how = r.code === null ? `was killed by ${r.signal}` : `exited ${r.code}`;
+    const tail = oneLine(r.stderr || r.stdout, 300);
+    throw new Error(`command ${how}${tail ? `: ${tail}` : ''}`);
+  }
+  const value = extract(r.stdout, m.pattern, 'command output');
+  return { value, detail: oneLine(r.stdout.trim().split('\n').at(-1) ?? '', 200) };
+}
+
+async function measureHttp(m: Extract<Measurement, { kind: 'http' }>): Promise<Measured> {
+  const timeoutMs = m.timeoutMs ?? DEFAULT_HTTP_TIMEOUT_MS;
+  const cancel = activitySignal();
+  const timeout = AbortSignal.timeout(timeoutMs);
+  // Only the origin is shown: a query string may carry a token.
+  const where = new URL(m.url).origin;
+  let res: Response;
+  let body: string;
+  try {
+    res = await fetch(m.url, { signal: cancel ? AbortSignal.any([timeout, cancel]) : timeout });
+    body = await res.text();
+  } catch (err) {
+    if (timeout.aborted) throw new Error(`HTTP request to ${where} timed out after ${timeoutMs} ms`);
+    const cause = (err as Error & { cause?: Error }).cause;
+    throw new Error(`HTTP request to ${where} failed: ${cause?.message ?? (err as Error).message}`);
+  }
+  if (!res.ok) throw new Error(`HTTP ${res.status} from ${where}`);
+  const value = m.jsonPath ? jsonAt(body, m.jsonPath) : extract(body, m.pattern, 'response body');
+  return { value, detail: `HTTP ${res.status} from ${where}` };
+}
+
+/** Reads one number: an SQL query, a command's output, or an HTTP response (null value: no data). */
+export async function measure(m: Measurement, ctx: MeasureContext): Promise<Measured> {
+  try {
+    const r =
+      m.kind === 'sql'
+        ? await measureSql(m, ctx)
+        : m.kind === 'command'
+          ? await measureCommand(m, ctx)
+          : await measureHttp(m);
+    return { ...r, detail: redact(r.detail, secretsOf(m, ctx)) };
+  } catch (err) {
+    const secrets = secretsOf(m, ctx);
+    if (err instanceof ApplicationFailure) {
+      err.message = redact(err.message, secrets);
+      throw err;
+    }
+    throw new Error(redact((err as Error).message, secrets));
+  }
+}
+
+/** A cancelled activity stops at once: its cancellation is not a failed check. */
+function throwIfCancelled(): void {
+  const signal = activitySignal();
+  if (signal?.aborted) throw signal.reason;
+}
+
+/** Measures one check and compares it with its threshold; an error or no data is a failed check, never a passed one. */
 export async function runCheck(check: CheckSpec, ctx: MeasureContext): Promise<CheckResult> {
   const t0 = Date.now();
   const base = {
@@ -145,31 +255,48 @@ export async function runCheck(check: CheckSpec, ctx: MeasureContext): Promise<C
       durationMs: Date.now() - t0,
     };
   } catch (err) {
+    throwIfCancelled();
     const error = (err as Error).message;
     return { ...base, value: null, passed: false, error, detail: error, durationMs: Date.now() - t0 };
   }
 }
 
-/** Markdown of a check report: one table row per check. */
+/** A Markdown table cell: one line, pipes escaped. */
+const cell = (s: string) => s.replace(/\s+/g, ' ').trim().replace(/\|/g, '\\|');
+
+/** Markdown of a check report: one table row per check (check, value, threshold, result), then the details. */
 export function renderCheckReport(r: Omit<CheckReport, 'markdownFile' | 'jsonFile'>, migrationId: string): string {
-  const fmt = (c: CheckResult) =>
-    c.value === null ? (c.error ? `error: ${c.error}` : 'no data') : `${c.value}${c.unit ? ` ${c.unit}` : ''}`;
-  return [
+  const unit = (c: CheckResult) => (c.unit ? ` ${c.unit}` : '');
+  const value = (c: CheckResult) => (c.value === null ? (c.error ? 'error' : 'no data') : `${c.value}${unit(c)}`);
+  const passed = r.results.filter((c) => c.passed).length;
+  const lines = [
     `# ${r.title}`,
     '',
-    `Migration \`${migrationId}\`, ${r.at}: **${r.passed ? 'PASSED' : 'FAILED'}** (${r.results.filter((c) => c.passed).length}/${r.results.length} checks passed).`,
+    `Migration \`${migrationId}\`, ${r.at}: **${r.passed ? 'PASSED' : 'FAILED'}** (${passed}/${r.results.length} checks passed).`,
     '',
     '| Check | Value | Threshold | Result |',
     '|---|---|---|---|',
     ...r.results.map(
       (c) =>
-        `| ${c.description ?? c.name} | ${fmt(c).replace(/\|/g, '\\|')} | ${c.op} ${c.threshold}${c.unit ? ` ${c.unit}` : ''} | ${c.passed ? 'pass' : 'FAIL'} |`,
+        `| ${cell(c.name)} | ${cell(value(c))} | ${cell(`${c.op} ${c.threshold}${unit(c)}`)} | ${c.passed ? 'pass' : 'FAIL'} |`,
     ),
     '',
-  ].join('\n');
+  ];
+  const notes = r.results.filter((c) => c.description || c.error || c.value === null);
+  if (notes.length) {
+    lines.push('## Details', '');
+    for (const c of notes) {
+      const what = c.error ? `error: ${c.error}` : c.value === null ? `no data (${c.detail})` : '';
+      lines.push(
+        `- **${cell(c.name)}**${c.description ? `: ${cell(c.description)}` : ''}${what ? ` — ${cell(what)}` : ''}`,
+      );
+    }
+    lines.push('');
+  }
+  return lines.join('\n');
 }
 
-/** Runs every check and writes the report (`<reportDir>/<migrationId>/<kind>.md|.json`). */
+/** Runs every check and writes the report (`<reportDir>/<migrationId>/<kind>.md|.json`, overwritten on a retry). */
 export async function runChecks(input: {
   migrationId: string;
   title: string;
@@ -183,6 +310,7 @@ export async function runChecks(input: {
   const results: CheckResult[] = [];
   for (const c of input.checks) {
     heartbeat(`check ${c.name}`);
+    throwIfCancelled();
     results.push(await runCheck(c, input));
   }
   const report = {
@@ -202,7 +330,10 @@ export async function runChecks(input: {
   return { ...report, ...files };
 }
 
-/** Reads every metric over the window since `since`; `passed: null` when there was no data. */
+/**
+ * Reads every metric over the window since `since` (no report files); `passed: null` when there was no data.
+ * A metric that cannot be measured fails the activity instead of producing a reading (see below).
+ */
 export async function evaluateMetrics(input: {
   migrationId: string;
   metrics: MetricSpec[];
@@ -212,18 +343,26 @@ export async function evaluateMetrics(input: {
 }): Promise<MetricReading[]> {
   const readings: MetricReading[] = [];
   for (const m of input.metrics) {
-    const r = await runCheck(m, input);
-    // A measurement that cannot be taken (database down, command failing) is retried by Temporal with backoff,
-    // never turned into a reading: a failed gate must not pass, and a blip must not roll back by itself.
-    if (r.error) throw new Error(`metric ${m.name} could not be measured: ${r.error}`);
+    heartbeat(`metric ${m.name}`);
+    let measured: Measured;
+    try {
+      measured = await measure(m.measure, input);
+    } catch (err) {
+      throwIfCancelled();
+      // Permanent failures (a missing secret) stay permanent. Anything else (database down, command failing) is
+      // retried by Temporal with backoff, never turned into a reading: a failed gate must not pass, and a blip must
+      // not roll back by itself.
+      if (err instanceof ApplicationFailure && err.nonRetryable) throw err;
+      throw new Error(`metric ${m.name} could not be measured: ${(err as Error).message}`);
+    }
     readings.push({
       name: m.name,
-      value: r.value,
+      value: measured.value,
       op: m.op,
       threshold: m.threshold,
       ...(m.unit ? { unit: m.unit } : {}),
-      passed: r.value === null ? null : r.passed,
-      detail: r.detail,
+      passed: measured.value === null ? null : evaluate(measured.value, m.op, m.threshold),
+      detail: measured.detail,
       at: new Date().toISOString(),
     });
   }

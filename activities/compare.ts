@@ -1,4 +1,6 @@
+import { usesSince, withHeartbeats } from './checks';
 import { connect, pgTargetFromEnv } from './database';
+import { ErrorType, permanent } from './errors';
 
 /** Outcome of the parallel run's comparison. */
 export interface Comparison {
@@ -9,9 +11,29 @@ export interface Comparison {
   mismatches: Record<string, unknown>[];
 }
 
+const DEFAULT_SAMPLE_SIZE = 10;
+const MAX_SAMPLE_SIZE = 1_000;
+
+/** A count column as a number ≥ 0 (`count(*)` arrives as a string; NULL, as from `sum` over nothing, is 0). */
+function count(raw: unknown, column: string): number {
+  const n = raw === null || raw === undefined ? 0 : Number(raw);
+  if (!Number.isFinite(n) || n < 0)
+    throw permanent(ErrorType.InvalidInput, `comparisonQuery: column ${column} is ${JSON.stringify(raw)}, not a count`);
+  return n;
+}
+
+/** A sample row as plain JSON data (workflow history holds it): dates as ISO strings, bytes as hex. */
+function plainRow(row: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row)) {
+    out[k] = v instanceof Date ? v.toISOString() : Buffer.isBuffer(v) ? `\\x${v.toString('hex')}` : v;
+  }
+  return out;
+}
+
 /**
  * Compares both pipelines' outputs in SQL: `comparisonQuery` returns one row `(total, matched)` for items since `$1`;
- * `mismatchQuery`, if given, returns sample rows that differ (at most `sampleSize`).
+ * `mismatchQuery`, if given, returns sample rows that differ (at most `sampleSize`, default 10). Read-only.
  */
 export async function compareOutputs(input: {
   databaseUrlEnv: string;
@@ -20,25 +42,53 @@ export async function compareOutputs(input: {
   since: string;
   sampleSize?: number;
 }): Promise<Comparison> {
+  const sampleSize = input.sampleSize ?? DEFAULT_SAMPLE_SIZE;
+  if (!Number.isInteger(sampleSize) || sampleSize < 0 || sampleSize > MAX_SAMPLE_SIZE)
+    throw permanent(ErrorType.InvalidInput, `sampleSize must be a whole number from 0 to ${MAX_SAMPLE_SIZE}`);
+  const params = (q: string) => (usesSince(q) ? [input.since] : []);
   const db = await connect(pgTargetFromEnv(input.databaseUrlEnv));
-  const params = (q: string) => (q.includes('$1') ? [input.since] : []);
   try {
-    const r = await db.query<{ total: string | null; matched: string | null }>(
-      input.comparisonQuery,
-      params(input.comparisonQuery),
+    // One snapshot for both queries, so the sample describes the same data as the counts; read-only by construction.
+    await db.query('begin transaction isolation level repeatable read read only');
+    const r = await withHeartbeats(
+      'comparing outputs',
+      db.query<Record<string, unknown>>(input.comparisonQuery, params(input.comparisonQuery)),
     );
-    const total = Number(r.rows[0]?.total ?? 0);
-    const matched = Number(r.rows[0]?.matched ?? 0);
+    const columns = r.fields.map((f) => f.name);
+    for (const c of ['total', 'matched'])
+      if (!columns.includes(c))
+        throw permanent(
+          ErrorType.InvalidInput,
+          `comparisonQuery must return columns total and matched; it returned ${columns.join(', ') || 'none'}`,
+        );
+    if (r.rows.length > 1)
+      throw permanent(ErrorType.InvalidInput, `comparisonQuery must return one row; it returned ${r.rows.length}`);
+    const total = count(r.rows[0]?.total, 'total');
+    const matched = count(r.rows[0]?.matched, 'matched');
+    // More matches than items means the query counts something else: a ratio above 1 must never pass the gate.
+    if (matched > total)
+      throw permanent(ErrorType.InvalidInput, `comparisonQuery: matched (${matched}) exceeds total (${total})`);
     let mismatches: Record<string, unknown>[] = [];
-    if (input.mismatchQuery) {
-      const m = await db.query<Record<string, unknown>>(
-        `select * from (${input.mismatchQuery}) m limit ${Math.max(1, input.sampleSize ?? 10)}`,
+    if (input.mismatchQuery && sampleSize > 0) {
+      // A cursor runs the plan's query as written (its own ORDER BY, a trailing `;` or comment) and reads only the
+      // sample, however many rows differ.
+      await db.query(
+        `declare mismatch_sample no scroll cursor for ${input.mismatchQuery}`,
         params(input.mismatchQuery),
       );
-      mismatches = m.rows;
+      const m = await withHeartbeats(
+        'sampling mismatches',
+        db.query<Record<string, unknown>>(`fetch forward ${sampleSize} from mismatch_sample`),
+      );
+      await db.query('close mismatch_sample');
+      mismatches = m.rows.map(plainRow);
     }
+    await db.query('commit');
     return { total, matched, ratio: total > 0 ? matched / total : null, mismatches };
+  } catch (err) {
+    await db.query('rollback').catch(() => undefined);
+    throw err;
   } finally {
-    await db.end();
+    await db.end().catch(() => undefined);
   }
 }

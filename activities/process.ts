@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { Context } from '@temporalio/activity';
 
 /** Outcome of a finished child process. */
 export interface CommandResult {
@@ -48,5 +49,116 @@ export function runCommand(command: string, args: string[], opts: RunOptions = {
       child.stdin.on('error', () => undefined);
       child.stdin.end(opts.stdin);
     }
+  });
+}
+
+/** Options of `runBounded`. */
+export interface BoundedOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs: number;
+  /** Called every `heartbeatMs` while the process runs. */
+  onTick?: () => void;
+  heartbeatMs?: number;
+  /** Aborting kills the process group (the activity's cancellation). */
+  signal?: AbortSignal;
+  /** Output kept per stream (the tail); default 1 MiB. */
+  maxOutputChars?: number;
+}
+
+/** A finished (or killed) bounded process. */
+export interface BoundedResult extends CommandResult {
+  timedOut: boolean;
+  cancelled: boolean;
+  durationMs: number;
+}
+
+/** How long the output may stay open after the program exited (a background grandchild holding stdout). */
+const DRAIN_MS = 2_000;
+
+/** The running activity's cancellation signal; undefined outside an activity (scripts, tests). */
+export function activitySignal(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Runs a program with an argument list (no shell) in its own process group, and on time-out or cancellation kills the
+ * whole group. `runCommand` kills only the direct child, and waits for its output to close, so a check such as
+ * `npm test` whose grandchildren hang would outlive its time limit while its heartbeats kept the activity alive.
+ */
+export function runBounded(command: string, args: string[], opts: BoundedOptions): Promise<BoundedResult> {
+  const started = Date.now();
+  const max = opts.maxOutputChars ?? 1 << 20;
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    let cancelled = false;
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    let settled = false;
+    const keep = (s: string) => (s.length > max ? s.slice(-max) : s);
+    child.stdout.on('data', (d: Buffer) => (stdout = keep(stdout + d.toString())));
+    child.stderr.on('data', (d: Buffer) => (stderr = keep(stderr + d.toString())));
+    const killGroup = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup();
+    }, opts.timeoutMs);
+    const ticker = opts.onTick ? setInterval(opts.onTick, opts.heartbeatMs ?? 2_000) : undefined;
+    const onAbort = () => {
+      cancelled = true;
+      killGroup();
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.signal?.aborted) onAbort();
+    let drain: NodeJS.Timeout | undefined;
+    const finish = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(drain);
+      clearInterval(ticker);
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (err) return reject(err);
+      resolve({
+        code: exit?.code ?? null,
+        signal: exit?.signal ?? null,
+        stdout,
+        stderr,
+        timedOut,
+        cancelled,
+        durationMs: Date.now() - started,
+      });
+    };
+    child.on('error', (err) => finish(err));
+    child.on('exit', (code, signal) => {
+      exit = { code, signal };
+      // A grandchild that left the group may still hold the pipes: stop waiting for them after a short drain.
+      drain = setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+        finish();
+      }, DRAIN_MS);
+    });
+    child.on('close', (code, signal) => {
+      exit ??= { code, signal };
+      finish();
+    });
   });
 }

@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Client } from 'pg';
 import type { RouterSpec } from '../workflows/plan';
+import { envSecrets, redact } from './checks';
 import { connect, pgTargetFromEnv, quoteIdent } from './database';
 import { ErrorType, permanent } from './errors';
-import { runCommand } from './process';
+import { heartbeat } from './heartbeat';
+import { activitySignal, runBounded } from './process';
 
 /** Result of a routing change. */
 export interface TrafficChange {
@@ -23,9 +25,22 @@ export function itemShare(itemId: string | number): number {
 /** SQL for the share of `id`, as the pipelines compute it (the demo schema wraps it as `unified_share(id)`). */
 export const UNIFIED_SHARE_SQL = `((('x' || substr(md5(id::text), 1, 8))::bit(32)::bigint) % 100)`;
 
+/** SQL true when the unified pipeline owns `id` at `percent` (both column names as written): `ownsItem` in SQL. */
+export const UNIFIED_OWNS_SQL = `(${UNIFIED_SHARE_SQL} < percent)`;
+
 /** Which pipeline owns an item at a given unified percent: a raised percent only ever moves items to unified. */
 export function ownsItem(itemId: string | number, percent: number): 'unified' | 'legacy' {
   return itemShare(itemId) < percent ? 'unified' : 'legacy';
+}
+
+const DEFAULT_ROUTING_TABLE = 'migration_routing';
+/** State table of the command router: the last percent it applied, so setting it twice is a no-op. */
+const ROUTER_STATE = 'migration_router_state';
+const ROUTER_COMMAND_TIMEOUT_MS = 60_000;
+
+/** The routing table a router writes: the plan's table, or the command router's state table. */
+function routerTable(router: RouterSpec): string {
+  return router.kind === 'table' ? router.table || DEFAULT_ROUTING_TABLE : ROUTER_STATE;
 }
 
 function checkPercent(percent: number): void {
@@ -38,7 +53,7 @@ async function ensureTable(db: Client, table: string): Promise<void> {
   const t = quoteIdent(table);
   const h = quoteIdent(`${table}_history`);
   await db.query(`create table if not exists ${t} (
-    route text primary key,
+    route text primary key default 'unified',
     percent integer not null check (percent between 0 and 100),
     migration_id text,
     updated_by text not null,
@@ -55,13 +70,11 @@ async function ensureTable(db: Client, table: string): Promise<void> {
     changed_at timestamptz not null default now())`);
 }
 
-/** State table of the command router: the last percent it applied, so setting it twice is a no-op. */
-const ROUTER_STATE = 'migration_router_state';
-
 /**
  * Sets the unified pipeline's share of traffic. Table router: one row in the routing table both pipelines read
- * (created if absent), each change appended to `<table>_history` with who and when. Command router: runs the plan's
- * command with `{percent}` substituted and records the percent. Setting the current percent again changes nothing.
+ * (created if absent), each change appended to `<table>_history` with who, when and why. Command router: runs the
+ * plan's command with `{percent}` substituted (no shell) and records the percent in `migration_router_state`.
+ * Setting the current percent again changes nothing (`changed: false`, no history row, no command).
  */
 export async function setTrafficPercent(input: {
   migrationId: string;
@@ -74,10 +87,12 @@ export async function setTrafficPercent(input: {
   checkPercent(input.percent);
   const db = await connect(pgTargetFromEnv(input.databaseUrlEnv));
   try {
-    const table = input.router.kind === 'table' ? input.router.table : ROUTER_STATE;
-    await ensureTable(db, table);
+    const table = routerTable(input.router);
     await db.query('begin');
-    // Row lock: two concurrent changes serialise, and the history records each exactly once.
+    // Two concurrent changes serialise (even the first, creating the tables, when there is no row to lock yet), so
+    // the history records each exactly once with the right previous value.
+    await db.query('select pg_advisory_xact_lock(hashtext($1))', [`migration-router:${table}`]);
+    await ensureTable(db, table);
     const cur = await db.query<{ percent: number }>(
       `select percent from ${quoteIdent(table)} where route = $1 for update`,
       [UNIFIED_ROUTE],
@@ -88,21 +103,36 @@ export async function setTrafficPercent(input: {
       return { previous, current: previous, changed: false };
     }
     if (input.router.kind === 'command') {
+      // Recorded only after the command succeeded: a failed or killed command leaves the state as it was, and the
+      // retry runs it again (router commands must be idempotent: setting the same percent twice is harmless).
       const [cmd, ...args] = input.router.command.map((a) => a.split('{percent}').join(String(input.percent)));
-      const r = await runCommand(cmd!, args, { timeoutMs: 60_000 });
-      if (r.code !== 0) {
-        await db.query('rollback');
-        throw new Error(`router command exited ${r.code}: ${r.stderr.trim().slice(0, 500)}`);
+      if (!cmd) throw permanent(ErrorType.InvalidInput, 'traffic.router.command is empty');
+      const r = await runBounded(cmd, args, {
+        timeoutMs: ROUTER_COMMAND_TIMEOUT_MS,
+        onTick: () => heartbeat(`router command ${cmd} ${input.percent}%`),
+        signal: activitySignal(),
+      });
+      if (r.cancelled) throw activitySignal()?.reason ?? new Error('router command cancelled');
+      if (r.code !== 0 || r.timedOut) {
+        const how = r.timedOut
+          ? `timed out after ${ROUTER_COMMAND_TIMEOUT_MS} ms`
+          : r.code === null
+            ? `was killed by ${r.signal}`
+            : `exited ${r.code}`;
+        const output = redact((r.stderr || r.stdout).trim(), envSecrets([input.databaseUrlEnv]));
+        throw new Error(`router command ${how}: ${output.slice(-500)}`);
       }
     }
     await db.query(
-      `insert into ${quoteIdent(table)} (route, percent, migration_id, updated_by, reason, updated_at) values ($1, $2, $3, $4, $5, now())
+      `insert into ${quoteIdent(table)} (route, percent, migration_id, updated_by, reason, updated_at)
+       values ($1, $2, $3, $4, $5, now())
        on conflict (route) do update set percent = excluded.percent, migration_id = excluded.migration_id,
          updated_by = excluded.updated_by, reason = excluded.reason, updated_at = now()`,
       [UNIFIED_ROUTE, input.percent, input.migrationId, input.actor, input.reason ?? null],
     );
     await db.query(
-      `insert into ${quoteIdent(`${table}_history`)} (route, old_percent, new_percent, migration_id, changed_by, reason) values ($1, $2, $3, $4, $5, $6)`,
+      `insert into ${quoteIdent(`${table}_history`)} (route, old_percent, new_percent, migration_id, changed_by, reason)
+       values ($1, $2, $3, $4, $5, $6)`,
       [UNIFIED_ROUTE, previous, input.percent, input.migrationId, input.actor, input.reason ?? null],
     );
     await db.query('commit');
@@ -111,22 +141,23 @@ export async function setTrafficPercent(input: {
     await db.query('rollback').catch(() => undefined);
     throw err;
   } finally {
-    await db.end();
+    await db.end().catch(() => undefined);
   }
 }
 
-/** The unified pipeline's current share (0 when nothing was ever routed). */
+/** The unified pipeline's current share (0 when nothing was ever routed); read-only, creates nothing. */
 export async function getTrafficPercent(input: { router: RouterSpec; databaseUrlEnv: string }): Promise<number> {
   const db = await connect(pgTargetFromEnv(input.databaseUrlEnv));
   try {
-    const table = input.router.kind === 'table' ? input.router.table : ROUTER_STATE;
-    const exists = await db.query<{ ok: boolean }>('select to_regclass($1) is not null as ok', [table]);
+    const table = routerTable(input.router);
+    // Quoted as the DDL quotes it, so the lookup and the table agree on case.
+    const exists = await db.query<{ ok: boolean }>('select to_regclass($1) is not null as ok', [quoteIdent(table)]);
     if (!exists.rows[0]?.ok) return 0;
     const r = await db.query<{ percent: number }>(`select percent from ${quoteIdent(table)} where route = $1`, [
       UNIFIED_ROUTE,
     ]);
     return r.rows[0]?.percent ?? 0;
   } finally {
-    await db.end();
+    await db.end().catch(() => undefined);
   }
 }

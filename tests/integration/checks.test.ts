@@ -1,48 +1,242 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { evaluateMetrics, runChecks } from '../../activities/checks';
-import { compareOutputs } from '../../activities/compare';
-import type { CheckSpec, MetricSpec } from '../../workflows/plan';
-import { scratchDatabase, tempDir, withPg } from '../helpers/stack';
+import path from 'node:path';
+import { CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import {
+  evaluate,
+  evaluateMetrics,
+  measure,
+  renderCheckReport,
+  runChecks,
+  withHeartbeats,
+} from '../../activities/checks';
+import type { CheckSpec, Measurement, MetricSpec } from '../../workflows/plan';
+import { scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
 
-describe('checks, metric readings and the parallel-run comparison against real PostgreSQL, processes and HTTP', () => {
+const node = process.execPath;
+
+describe('checks and metric readings against real PostgreSQL, processes and HTTP', () => {
   let db: Awaited<ReturnType<typeof scratchDatabase>>;
   let server: http.Server;
   let base: string;
+  const urlEnv = `MO_TEST_CHECKS_URL_${uniq()}`;
   const reportDir = tempDir('mo-checks');
-  const ctx = { databaseUrlEnv: 'MO_TEST_CHECKS_URL', reportDir, repository: reportDir };
+  const repository = tempDir('mo-checks-repo');
+  const ctx = { databaseUrlEnv: urlEnv, repository };
+  const hour = () => new Date(Date.now() - 3_600_000).toISOString();
 
   beforeAll(async () => {
     db = await scratchDatabase('mo_checks');
-    process.env.MO_TEST_CHECKS_URL = db.url;
+    process.env[urlEnv] = db.url;
     await withPg(db.url, async (c) => {
       await c.query(`create table item_runs (pipeline text, status text, duration_ms int, finished_at timestamptz)`);
+      // 200 runs in the window, 4 of them errors (2 %).
       await c.query(`insert into item_runs select 'unified', case when g % 50 = 0 then 'error' else 'ok' end, 100 + g, now() - interval '1 minute'
                        from generate_series(1, 200) g`);
+      // Outside the window: counted only by a query without `$1`.
       await c.query(`insert into item_runs values ('unified', 'error', 9000, now() - interval '2 days')`);
-      await c.query(`create table legacy_out (id int primary key, v int)`);
-      await c.query(`create table unified_out (id int primary key, v int, at timestamptz default now())`);
-      await c.query(`insert into legacy_out select g, g * 2 from generate_series(1, 100) g`);
-      await c.query(
-        `insert into unified_out (id, v) select g, case when g in (7, 42) then -1 else g * 2 end from generate_series(1, 100) g`,
-      );
     });
+    fs.mkdirSync(path.join(repository, 'sub'));
+    fs.writeFileSync(path.join(repository, 'sub', 'n.txt'), 'value: 7\n');
     server = http.createServer((req, res) => {
       if (req.url === '/metrics') res.end('# HELP x\nqueue_depth 17\nerror_ratio 0.004\n');
-      else if (req.url === '/json') res.end(JSON.stringify({ data: { coverage: { pct: 91.5 } } }));
+      else if (req.url === '/json')
+        res.end(JSON.stringify({ data: { coverage: { pct: 91.5 }, lag: null, list: [3, 4] } }));
+      else if (req.url === '/hang')
+        return; // never answers
       else res.writeHead(500).end('boom');
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
   afterAll(async () => {
+    server.closeAllConnections();
     server.close();
     await db.drop();
+    delete process.env[urlEnv];
     fs.rmSync(reportDir, { recursive: true, force: true });
+    fs.rmSync(repository, { recursive: true, force: true });
   });
 
-  const checks: CheckSpec[] = [
+  it('evaluates every comparator, with a tolerance for floating-point equality', () => {
+    expect([evaluate(1, '<', 2), evaluate(2, '<=', 2), evaluate(3, '>', 2), evaluate(2, '>=', 2)]).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ]);
+    expect([evaluate(0.1 + 0.2, '==', 0.3), evaluate(0.1 + 0.2, '!=', 0.3), evaluate(2, '<', 2)]).toEqual([
+      true,
+      false,
+      false,
+    ]);
+  });
+
+  it('reads SQL values: first column of the first row, `$1` bound only when used, no row or NULL as no data', async () => {
+    const sql = (query: string) => measure({ kind: 'sql', query }, { ...ctx, since: hour() });
+    expect((await sql(`select count(*) from item_runs where finished_at >= $1`)).value).toBe(200);
+    // No `$1`: nothing is bound (binding would fail: "bind message supplies 1 parameters").
+    expect((await sql(`select count(*), 'ignored' from item_runs`)).value).toBe(201);
+    expect((await sql(`select avg(duration_ms)::numeric(10,1) from item_runs where finished_at >= $1`)).value).toBe(
+      200.5,
+    );
+    expect((await sql(`select exists (select 1 from item_runs where status = 'error')`)).value).toBe(1);
+    expect(await sql(`select 1 from item_runs where false`)).toEqual({ value: null, detail: 'no rows' });
+    expect(await sql(`select max(duration_ms) from item_runs where pipeline = 'nobody'`)).toEqual({
+      value: null,
+      detail: 'NULL',
+    });
+    await expect(sql(`select 'abc'`)).rejects.toThrow('query returned "abc", not a number');
+    // The measurement's own database overrides the context's.
+    const r = await measure(
+      { kind: 'sql', query: 'select 5', databaseUrlEnv: urlEnv },
+      { databaseUrlEnv: 'MO_TEST_UNSET_URL' },
+    );
+    expect(r.value).toBe(5);
+    await expect(
+      measure({ kind: 'sql', query: 'select 5' }, { databaseUrlEnv: 'MO_TEST_UNSET_URL' }),
+    ).rejects.toMatchObject({ type: 'MissingSecret', nonRetryable: true });
+  });
+
+  it('runs commands without a shell unless declared, in the repository, reading the pattern or the last number', async () => {
+    const cmd = (command: string[], extra: Partial<Extract<Measurement, { kind: 'command' }>> = {}) =>
+      measure({ kind: 'command', command, ...extra }, ctx);
+    expect((await cmd([node, '-e', "console.log('coverage 93.5%')"], { pattern: 'coverage ([0-9.]+)%' })).value).toBe(
+      93.5,
+    );
+    expect((await cmd([node, '-e', "console.log('run 1 of 3: 12 failures, took 4.25 s')"])).value).toBe(4.25);
+    expect((await cmd([node, '-e', "console.log('delta -3')"])).value).toBe(-3);
+    // No shell: `$(echo hi)` and `;` reach the program as literal characters.
+    const literal = await cmd([
+      node,
+      '-e',
+      'console.log(JSON.stringify(process.argv[1]), process.argv[1].length)',
+      '$(echo hi); 1',
+    ]);
+    expect(literal).toEqual({ value: 13, detail: '"$(echo hi); 1" 13' });
+    // Declared shell: the same kind of text is expanded.
+    expect((await cmd(['echo', '$((6 * 7))'], { shell: true })).value).toBe(42);
+    // cwd is relative to the repository.
+    expect((await cmd(['cat', 'n.txt'], { cwd: 'sub', pattern: 'value: (\\d+)' })).value).toBe(7);
+    await expect(cmd([node, '-e', "console.log('no digits here')"])).rejects.toThrow('command output: no number found');
+    await expect(cmd([node, '-e', "console.log('x')"], { pattern: 'coverage ([0-9.]+)' })).rejects.toThrow(
+      'no number found by pattern',
+    );
+  });
+
+  it('fails a command on a non-zero exit, and on a time-out kills it with its children', async () => {
+    await expect(
+      measure({ kind: 'command', command: [node, '-e', "console.error('disk full'); process.exit(3)"] }, ctx),
+    ).rejects.toThrow('command exited 3: disk full');
+    await expect(measure({ kind: 'command', command: ['/nonexistent/tool'] }, ctx)).rejects.toThrow('ENOENT');
+
+    const pidFile = path.join(repository, `grandchild-${uniq()}.pid`);
+    const script = `const c = require('child_process').spawn('sleep', ['30'], { stdio: 'inherit' });
+      require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(c.pid));`;
+    const t0 = Date.now();
+    await expect(measure({ kind: 'command', command: [node, '-e', script], timeoutMs: 500 }, ctx)).rejects.toThrow(
+      'command timed out after 500 ms',
+    );
+    // The grandchild held stdout open: killing only the child would have waited the full 30 s.
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    // Killed: gone, or a zombie until the init process reaps it.
+    const state = () => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
+      } catch {
+        return 'gone';
+      }
+    };
+    expect(['gone', 'Z']).toContain(state());
+  });
+
+  it('heartbeats while a command runs, and a cancelled activity kills it and stops instead of failing a check', async () => {
+    const env = new MockActivityEnvironment();
+    const beats: unknown[] = [];
+    env.on('heartbeat', (d: unknown) => beats.push(d));
+    const pidFile = path.join(repository, `cancelled-${uniq()}.pid`);
+    const script = `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setTimeout(() => {}, 60000)`;
+    const slow: CheckSpec = {
+      name: 'slow',
+      measure: { kind: 'command', command: [node, '-e', script] },
+      op: '>',
+      threshold: 0,
+    };
+    const run = env.run(runChecks, {
+      migrationId: 'm-cancel',
+      title: 'T',
+      kind: 'k',
+      checks: [slow, slow],
+      ...ctx,
+      reportDir,
+    });
+    // The command heartbeats every 2 s while it runs; cancel after the first.
+    while (!beats.includes(`running ${node}`)) await new Promise((r) => setTimeout(r, 50));
+    env.cancel();
+    const t0 = Date.now();
+    await expect(run).rejects.toBeInstanceOf(CancelledFailure);
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    expect(beats).toContain('check slow');
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(() => process.kill(pid, 0)).toThrow();
+    // No report: a cancelled run decided nothing.
+    expect(fs.existsSync(path.join(reportDir, 'm-cancel'))).toBe(false);
+  }, 20_000);
+
+  it('keeps heartbeating while one slow query runs', async () => {
+    const env = new MockActivityEnvironment();
+    const beats: unknown[] = [];
+    env.on('heartbeat', (d: unknown) => beats.push(d));
+    const slow = () => withPg(db.url, async (c) => (await c.query('select pg_sleep(0.5)')).rowCount);
+    expect(await env.run(() => withHeartbeats('slow query', slow(), 100))).toBe(1);
+    expect(beats.filter((b) => b === 'slow query').length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('never shows the database URL or its password in a result', async () => {
+    const password = decodeURIComponent(new URL(db.url).password);
+    expect(password.length).toBeGreaterThanOrEqual(4);
+    const leak = `console.error('cannot connect to ' + process.env[${JSON.stringify(urlEnv)}]); process.exit(1)`;
+    const err = await measure({ kind: 'command', command: [node, '-e', leak] }, ctx).catch((e: Error) => e);
+    expect((err as Error).message).toContain('cannot connect to ***');
+    expect((err as Error).message).not.toContain(password);
+    const out = await measure(
+      { kind: 'command', command: [node, '-e', `console.log(process.env[${JSON.stringify(urlEnv)}], 1)`] },
+      ctx,
+    );
+    expect(out.detail).toBe('*** 1');
+  });
+
+  it('reads HTTP values by pattern or JSON path, and fails on errors, missing paths and time-outs', async () => {
+    const get = (url: string, extra: Partial<Extract<Measurement, { kind: 'http' }>> = {}) =>
+      measure({ kind: 'http', url: `${base}${url}`, ...extra }, ctx);
+    expect(await get('/metrics', { pattern: '^error_ratio ([0-9.]+)$' })).toEqual({
+      value: 0.004,
+      detail: `HTTP 200 from ${base}`,
+    });
+    expect((await get('/json', { jsonPath: 'data.coverage.pct' })).value).toBe(91.5);
+    expect((await get('/json', { jsonPath: 'data.list.1' })).value).toBe(4);
+    expect((await get('/json', { jsonPath: 'data.lag' })).value).toBeNull();
+    await expect(get('/json', { jsonPath: 'data.coverag.pct' })).rejects.toThrow(
+      'no value at jsonPath data.coverag.pct',
+    );
+    await expect(get('/json', { jsonPath: 'data' })).rejects.toThrow('is not a number');
+    await expect(get('/metrics', { jsonPath: 'a' })).rejects.toThrow('response body is not JSON');
+    await expect(get('/missing', { pattern: '(\\d+)' })).rejects.toThrow(`HTTP 500 from ${base}`);
+    await expect(get('/hang', { timeoutMs: 300 })).rejects.toThrow('timed out after 300 ms');
+    const probe = http.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const closedPort = (probe.address() as AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    await expect(measure({ kind: 'http', url: `http://127.0.0.1:${closedPort}/x` }, ctx)).rejects.toThrow(
+      /failed: .*ECONNREFUSED/,
+    );
+  });
+
+  const checks = (): CheckSpec[] => [
     {
       name: 'error-rate',
       measure: { kind: 'sql', query: `select avg((status = 'error')::int) from item_runs where finished_at >= $1` },
@@ -51,9 +245,10 @@ describe('checks, metric readings and the parallel-run comparison against real P
     },
     {
       name: 'coverage',
+      description: 'line coverage | all files',
       measure: {
         kind: 'command',
-        command: [process.execPath, '-e', "console.log('All files | coverage: 93.5% lines')"],
+        command: [node, '-e', "console.log('All files | coverage: 93.5% lines')"],
         pattern: 'coverage: ([0-9.]+)%',
       },
       op: '>',
@@ -62,119 +257,154 @@ describe('checks, metric readings and the parallel-run comparison against real P
     },
     {
       name: 'http-pattern',
-      measure: { kind: 'http', url: '', pattern: 'error_ratio ([0-9.]+)' },
+      measure: { kind: 'http', url: `${base}/metrics`, pattern: 'error_ratio ([0-9.]+)' },
       op: '<',
       threshold: 0.01,
     },
-    { name: 'http-json', measure: { kind: 'http', url: '', jsonPath: 'data.coverage.pct' }, op: '>=', threshold: 90 },
+    {
+      name: 'http-json',
+      measure: { kind: 'http', url: `${base}/json`, jsonPath: 'data.coverage.pct' },
+      op: '>=',
+      threshold: 90,
+    },
     {
       name: 'slow',
-      measure: { kind: 'command', command: [process.execPath, '-e', 'setTimeout(() => {}, 10000)'], timeoutMs: 300 },
+      measure: { kind: 'command', command: [node, '-e', 'setTimeout(() => {}, 10000)'], timeoutMs: 300 },
       op: '>',
       threshold: 0,
     },
     {
       name: 'exit',
-      measure: { kind: 'command', command: [process.execPath, '-e', 'process.exit(3)'] },
+      measure: { kind: 'command', command: [node, '-e', "console.error('line one\\nline | two'); process.exit(3)"] },
       op: '>',
       threshold: 0,
     },
     {
-      name: 'literal',
-      measure: {
-        kind: 'command',
-        command: [process.execPath, '-e', 'console.log(process.argv[1].length)', '$(echo 12345)'],
-      },
+      name: 'no-data',
+      measure: { kind: 'sql', query: `select max(duration_ms) from item_runs where pipeline = 'nobody'` },
+      op: '<',
+      threshold: 1000,
+    },
+    {
+      name: 'secret',
+      measure: { kind: 'sql', query: 'select 1', databaseUrlEnv: 'MO_TEST_UNSET_URL' },
       op: '==',
-      threshold: 13,
+      threshold: 1,
     },
   ];
 
-  it('measures SQL, command and HTTP checks, fails errors and time-outs, and writes the report', async () => {
-    const list = checks.map((c) =>
-      c.measure.kind === 'http'
-        ? { ...c, measure: { ...c.measure, url: `${base}${c.name === 'http-json' ? '/json' : '/metrics'}` } }
-        : c,
-    );
-    const report = await runChecks({
-      migrationId: 'm-checks',
+  it('runs a set of checks, fails errors, time-outs and no data, and writes the report files (overwriting)', async () => {
+    const input = {
+      migrationId: 'm-checks/1',
       title: 'Validation',
       kind: 'validation',
-      checks: list,
+      checks: checks(),
       ...ctx,
-      since: new Date(Date.now() - 3_600_000).toISOString(),
-    });
-    const by = Object.fromEntries(report.results.map((r) => [r.name, r]));
+      reportDir,
+      since: hour(),
+    };
+    const first = await runChecks(input);
+    const by = Object.fromEntries(first.results.map((r) => [r.name, r]));
     expect(by['error-rate']).toMatchObject({ value: 0.02, passed: false });
-    expect(by.coverage).toMatchObject({ value: 93.5, passed: true });
+    expect(by.coverage).toMatchObject({
+      value: 93.5,
+      passed: true,
+      unit: '%',
+      description: 'line coverage | all files',
+    });
     expect(by['http-pattern']).toMatchObject({ value: 0.004, passed: true });
     expect(by['http-json']).toMatchObject({ value: 91.5, passed: true });
-    expect(by.slow).toMatchObject({ passed: false, error: expect.stringContaining('timed out') });
-    expect(by.exit).toMatchObject({ passed: false, error: expect.stringContaining('exited 3') });
-    // No shell: `$(echo 12345)` reached the program as 13 literal characters.
-    expect(by.literal).toMatchObject({ value: 13, passed: true });
-    expect(report.passed).toBe(false);
-    const md = fs.readFileSync(report.markdownFile, 'utf8');
+    expect(by.slow).toMatchObject({ value: null, passed: false, error: 'command timed out after 300 ms' });
+    expect(by.exit).toMatchObject({ passed: false, error: 'command exited 3: line one line | two' });
+    expect(by['no-data']).toMatchObject({ value: null, passed: false, detail: 'NULL' });
+    expect(by['no-data']!.error).toBeUndefined();
+    expect(by.secret).toMatchObject({ passed: false, error: expect.stringContaining('MO_TEST_UNSET_URL') });
+    for (const r of first.results) expect(r.durationMs).toBeGreaterThanOrEqual(0);
+    expect(first.passed).toBe(false);
+
+    expect(first.markdownFile).toBe(path.join(reportDir, 'm-checks_1', 'validation.md'));
+    expect(first.jsonFile).toBe(path.join(reportDir, 'm-checks_1', 'validation.json'));
+    const md = fs.readFileSync(first.markdownFile, 'utf8');
+    expect(md).toContain('# Validation');
+    expect(md).toContain('**FAILED** (3/8 checks passed)');
+    expect(md).toContain('| Check | Value | Threshold | Result |');
     expect(md).toContain('| coverage | 93.5 % | > 90 % | pass |');
-    expect(md).toContain('**FAILED** (4/7 checks passed)');
-    expect(JSON.parse(fs.readFileSync(report.jsonFile, 'utf8')).results).toHaveLength(7);
+    expect(md).toContain('| error-rate | 0.02 | <= 0.01 | FAIL |');
+    expect(md).toContain('| slow | error | > 0 | FAIL |');
+    expect(md).toContain('| no-data | no data | < 1000 | FAIL |');
+    // Every table row has exactly five unescaped pipes: multi-line errors and pipes in text cannot break the table.
+    for (const line of md.split('\n').filter((l) => l.startsWith('| ')))
+      expect(line.split(/(?<!\\)\|/)).toHaveLength(6);
+    expect(md).toContain('- **exit** — error: command exited 3: line one line \\| two');
+    expect(md).toContain('- **coverage**: line coverage \\| all files');
+    const json = JSON.parse(fs.readFileSync(first.jsonFile, 'utf8'));
+    expect(json).toMatchObject({ kind: 'validation', title: 'Validation', passed: false, at: first.at });
+    expect(json.results).toEqual(first.results);
+    expect(renderCheckReport(first, input.migrationId)).toBe(md);
+
+    // A retry (or a later run) overwrites the same files.
+    const second = await runChecks({ ...input, checks: checks().slice(1, 2) });
+    expect(second.markdownFile).toBe(first.markdownFile);
+    expect(fs.readFileSync(second.markdownFile, 'utf8')).toContain('**PASSED** (1/1 checks passed)');
+    expect(JSON.parse(fs.readFileSync(second.jsonFile, 'utf8')).results).toHaveLength(1);
+    expect(fs.readdirSync(path.dirname(second.jsonFile)).sort()).toEqual(['validation.json', 'validation.md']);
   });
 
-  it('reads metrics over a window: no data is inconclusive, an unmeasurable metric fails the activity for a retry', async () => {
-    const metric = (name: string, query: string): MetricSpec => ({
-      name,
-      measure: { kind: 'sql', query },
-      op: '<=',
-      threshold: 0.05,
-      failureLimit: 0,
-      consecutiveFailureLimit: 0,
-    });
+  const metric = (name: string, query: string, databaseUrlEnv?: string): MetricSpec => ({
+    name,
+    measure: { kind: 'sql', query, ...(databaseUrlEnv ? { databaseUrlEnv } : {}) },
+    op: '<=',
+    threshold: 0.022,
+    unit: 'ratio',
+    failureLimit: 0,
+    consecutiveFailureLimit: 0,
+  });
+
+  it('reads metrics over a window: no data is inconclusive, an unmeasurable metric fails the activity', async () => {
     const readings = await evaluateMetrics({
       migrationId: 'm',
-      databaseUrlEnv: 'MO_TEST_CHECKS_URL',
-      since: new Date(Date.now() - 3_600_000).toISOString(),
+      databaseUrlEnv: urlEnv,
+      since: hour(),
       metrics: [
         metric('errors', `select avg((status = 'error')::int) from item_runs where finished_at >= $1`),
+        metric('errors-all-time', `select avg((status = 'error')::int) from item_runs`),
         metric('none', `select avg(duration_ms) from item_runs where pipeline = 'nobody'`),
       ],
     });
     expect(readings.map((r) => [r.name, r.value, r.passed])).toEqual([
       ['errors', 0.02, true],
+      ['errors-all-time', expect.closeTo(5 / 201, 6), false],
       ['none', null, null],
     ]);
+    expect(readings[0]).toEqual({
+      name: 'errors',
+      value: 0.02,
+      op: '<=',
+      threshold: 0.022,
+      unit: 'ratio',
+      passed: true,
+      detail: expect.any(String),
+      at: expect.any(String),
+    });
+    // No report files for metric readings.
+    expect(fs.existsSync(path.join(reportDir, 'm'))).toBe(false);
+    // A failing measurement is retried by Temporal (a plain error), never a reading.
     await expect(
       evaluateMetrics({
         migrationId: 'm',
-        databaseUrlEnv: 'MO_TEST_CHECKS_URL',
-        since: new Date().toISOString(),
+        databaseUrlEnv: urlEnv,
+        since: hour(),
         metrics: [metric('broken', 'select * from no_such_table')],
       }),
     ).rejects.toThrow(/metric broken could not be measured: .*no_such_table/);
-  });
-
-  it('compares both pipelines outputs in SQL with a ratio and a sample of mismatches', async () => {
-    const cmp = await compareOutputs({
-      databaseUrlEnv: 'MO_TEST_CHECKS_URL',
-      comparisonQuery:
-        'select count(*) as total, count(*) filter (where l.v = u.v) as matched from legacy_out l join unified_out u using (id) where u.at >= $1',
-      mismatchQuery:
-        'select id, l.v as legacy, u.v as unified from legacy_out l join unified_out u using (id) where l.v <> u.v order by id',
-      since: new Date(Date.now() - 3_600_000).toISOString(),
-    });
-    expect(cmp).toEqual({
-      total: 100,
-      matched: 98,
-      ratio: 0.98,
-      mismatches: [
-        { id: 7, legacy: 14, unified: -1 },
-        { id: 42, legacy: 84, unified: -1 },
-      ],
-    });
-    const none = await compareOutputs({
-      databaseUrlEnv: 'MO_TEST_CHECKS_URL',
-      comparisonQuery: 'select count(*) as total, 0 as matched from unified_out where at >= $1',
-      since: new Date(Date.now() + 3_600_000).toISOString(),
-    });
-    expect(none.ratio).toBeNull();
+    // A missing secret is permanent: retrying cannot fix it.
+    await expect(
+      evaluateMetrics({
+        migrationId: 'm',
+        databaseUrlEnv: urlEnv,
+        since: hour(),
+        metrics: [metric('unset', 'select 1', 'MO_TEST_UNSET_URL')],
+      }),
+    ).rejects.toMatchObject({ type: 'MissingSecret', nonRetryable: true });
   });
 });
