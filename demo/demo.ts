@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { getTrafficPercent } from '../activities/traffic';
@@ -35,6 +36,9 @@ function parseArgs(argv: string[]): { manual: boolean; fault?: Fault; plan: stri
   return out;
 }
 
+/** The placeholder a person replaces with their own name in the commands `--manual` prints. */
+export const MANUAL_APPROVER = '<your-name>';
+
 /** Options of one demo run. */
 export interface DemoOptions {
   plan: string;
@@ -64,7 +68,7 @@ export interface DemoOutcome {
 
 /** Migrates the demo scorer from its legacy cron monoliths to the unified container pipeline. */
 export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
-  const console = { log: args.print ?? ((line: string) => process.stdout.write(`${line}\n`)) };
+  const out = { log: args.print ?? ((line: string) => process.stdout.write(`${line}\n`)) };
   applyStackEnv();
   const config = loadConfig();
   const plan = loadPlan(args.plan);
@@ -76,9 +80,9 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
     query: `MigrationName = '${plan.name}' AND ExecutionStatus = 'Running'`,
   })) {
     await client.workflow.getHandle(wf.workflowId).terminate('superseded by a new demo run');
-    console.log(`terminated the earlier demo migration ${wf.workflowId}`);
+    out.log(`terminated the earlier demo migration ${wf.workflowId}`);
   }
-  console.log(
+  out.log(
     `preparing the demo system (database, git repository ${plan.target.repository}, crontab of ${plan.scheduler.kind === 'crontab' ? plan.scheduler.user : '?'})`,
   );
   const target = await setupDemoTarget(plan, requireEnv('DATABASE_URL'), 'mo_demo_target', config.dockerHost);
@@ -89,7 +93,7 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
     await withDb(target.databaseUrl, (db) =>
       db.query('insert into demo_faults (name, enabled) values ($1, true)', [args.fault]),
     );
-    console.log(`fault switched on in the unified pipeline: ${args.fault}`);
+    out.log(`fault switched on in the unified pipeline: ${args.fault}`);
   }
 
   const background: ChildProcess[] = [
@@ -116,13 +120,14 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
       args: [{ migrationId: workflowId, plan, startedBy: 'demo' }],
       staticSummary: `Migration ${plan.name} (demo)`,
     });
-    console.log(`started migration ${workflowId}\n  Temporal UI: ${workflowUiUrl(config, workflowId)}\n`);
+    out.log(`started migration ${workflowId}\n  Temporal UI: ${workflowUiUrl(config, workflowId)}\n`);
 
     let rollbackSent = false;
+    const asked = new Set<string>();
     const final = await watch(handle.workflowId, async (s) => {
       if (args.rollbackAt && s.phase === args.rollbackAt && !rollbackSent) {
         rollbackSent = true;
-        console.log(`  operator: migrate rollback ${workflowId} --reason "rehearsed rollback from ${s.phase}"`);
+        out.log(`  operator: migrate rollback ${workflowId} --reason "rehearsed rollback from ${s.phase}"`);
         await handle.signal(rollbackSignal, {
           reason: `rehearsed rollback from ${s.phase}`,
           requestedBy: 'demo-operator',
@@ -133,18 +138,23 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
       if (!gate) return;
       const missing = gate.requiredRoles.filter((r) => !gate.signatures.some((x) => x.role === r));
       for (const role of missing) {
-        const approver = `${role}-demo`;
-        const cmd = `migrate approve ${workflowId} --gate ${gate.name} --role ${role} --as ${approver}`;
-        const raw = `temporal workflow signal --address ${config.temporalAddress} --workflow-id ${workflowId} --name approve --input '${JSON.stringify({ gate: gate.name, role, approver })}'`;
+        const key = `${gate.name}:${gate.openedAt}:${role}`;
+        if (asked.has(key)) continue;
+        asked.add(key);
         if (args.manual) {
-          console.log(`  waiting for ${role} on gate ${gate.name}:\n    ${raw}`);
+          // Each role is a different person (separation of duties): each runs one of these, with their own name.
+          out.log(`  gate ${gate.name} waits for ${role}; run one of:`);
+          out.log(`    npx migrate approve ${workflowId} --gate ${gate.name} --role ${role} --as ${MANUAL_APPROVER}`);
+          out.log(
+            `    temporal workflow signal --address ${config.temporalAddress} --workflow-id ${workflowId} --name approve --input '${JSON.stringify({ gate: gate.name, role, approver: MANUAL_APPROVER })}'`,
+          );
         } else {
-          console.log(`  demo approver: ${cmd}`);
+          const approver = `${role}-demo`;
+          out.log(`  demo approver: migrate approve ${workflowId} --gate ${gate.name} --role ${role} --as ${approver}`);
           const approval = { gate: gate.name, role, approver };
           await (args.approve ? args.approve(workflowId, approval) : handle.signal(approveSignal, approval));
         }
       }
-      if (args.manual) await new Promise((r) => setTimeout(r, 5000));
     });
 
     const result = await handle.result();
@@ -158,17 +168,19 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
       router: plan.traffic.router,
       databaseUrlEnv: plan.target.databaseUrlEnv,
     });
-    console.log(`\nmigration ${result.phase}${final.failure ? `: ${final.failure}` : ''}`);
-    console.log(
+    out.log(`\nmigration ${result.phase}${final.failure ? `: ${final.failure}` : ''}`);
+    out.log(
       `  submissions ${check.submissions}, scored ${check.scored} (${Object.entries(check.byPipeline)
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')}), missing ${check.missing}, scored twice ${check.duplicates}`,
     );
-    console.log(`  routing: unified ${routing}%, legacy ${100 - routing}%`);
-    for (const [kind, file] of Object.entries(result.reports)) console.log(`  ${kind} report: ${file}`);
+    out.log(`  routing: unified ${routing}%, legacy ${100 - routing}%`);
+    for (const [kind, file] of Object.entries(result.reports)) out.log(`  ${kind} report: ${file}`);
+    if (result.reports.rollback && fs.existsSync(result.reports.rollback))
+      out.log(`\n${fs.readFileSync(result.reports.rollback, 'utf8').trim()}\n`);
     const archive = final.audit.find((a) => a.kind === 'archive');
-    if (archive && result.phase === 'complete') console.log(`  archive: ${archive.detail} in ${target.repository}`);
-    console.log(`  Temporal UI: ${workflowUiUrl(config, workflowId)}`);
+    if (archive && result.phase === 'complete') out.log(`  archive: ${archive.detail} in ${target.repository}`);
+    out.log(`  Temporal UI: ${workflowUiUrl(config, workflowId)}`);
     return {
       workflowId,
       phase: result.phase,
@@ -192,10 +204,10 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
     for (;;) {
       const s = await handle.query(statusQuery);
       for (const p of s.phaseTimeline.slice(seen))
-        console.log(`[${p.at.slice(11, 19)}] phase ${p.phase}${p.phase === 'traffic-shift' ? '' : ''}`);
+        out.log(`[${p.at.slice(11, 19)}] phase ${p.phase}${p.phase === 'traffic-shift' ? '' : ''}`);
       seen = s.phaseTimeline.length;
       for (const e of s.evaluations.slice(evaluations)) {
-        console.log(
+        out.log(
           `    gate ${e.step}: ${e.passed ? 'pass' : 'FAIL'} — ${e.readings.map((r) => `${r.name} ${r.value === null ? 'no data' : Number(r.value.toFixed(3))}`).join(', ')}`,
         );
       }

@@ -37,7 +37,7 @@ export async function setupDemoTarget(
   fs.rmSync(repo, { recursive: true, force: true });
   fs.mkdirSync(path.join(repo, 'scripts', 'legacy'), { recursive: true });
   fs.mkdirSync(path.join(repo, 'docs'), { recursive: true });
-  for (const f of ['pipeline.js', 'unified.js', 'checks.js', 'generate.js'])
+  for (const f of ['pipeline.js', 'unified.js', 'checks.js', 'generate.js', 'load.js', 'schema.sql'])
     fs.copyFileSync(path.join(SYSTEM, f), path.join(repo, 'scripts', f));
   for (const f of fs.readdirSync(path.join(SYSTEM, 'legacy')))
     fs.copyFileSync(path.join(SYSTEM, 'legacy', f), path.join(repo, 'scripts', 'legacy', f));

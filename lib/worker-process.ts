@@ -12,11 +12,19 @@ export interface WorkerProcess {
   stop: () => Promise<void>;
 }
 
-/** Starts `worker/main.ts` in a child process with the given extra environment. */
-export function startWorkerProcess(logFile: string, env: NodeJS.ProcessEnv = {}): WorkerProcess {
+/**
+ * Starts a worker entry point (default `worker/main.ts`) in a child process with the given extra environment. Node
+ * runs it with tsx's loader in-process (not through the tsx CLI, which would add a second process), so the child's
+ * PID is the worker's: signals reach it directly and its memory can be read from /proc.
+ */
+export function startWorkerProcess(
+  logFile: string,
+  env: NodeJS.ProcessEnv = {},
+  script = path.join(projectRoot, 'worker', 'main.ts'),
+): WorkerProcess {
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(process.execPath, [require.resolve('tsx/cli'), path.join(projectRoot, 'worker', 'main.ts')], {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: projectRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', out],

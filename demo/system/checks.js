@@ -45,8 +45,27 @@ switch (which) {
     break;
   }
   case 'load': {
-    const perItem = timePerItemMs(unified, items);
-    console.log(`sustained ${Math.round(3_600_000 / Math.max(perItem, 0.001))} items/h`);
+    // `load --database-url-env NAME [--rate items/s] [--seconds N]`: the plan names the variable, never the URL.
+    const opt = (name, dflt) =>
+      process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : dflt;
+    const envName = opt('database-url-env', 'DATABASE_URL');
+    const url = process.env[envName];
+    if (!url) {
+      console.error(`load: environment variable ${envName} (the database URL) is not set`);
+      process.exit(2);
+    }
+    require('./load')
+      .loadTest(url, { ratePerSecond: Number(opt('rate', 25)), seconds: Number(opt('seconds', 4)) })
+      .then((r) => {
+        console.log(
+          `offered ${r.offeredPerHour} items/h (${r.offered} items), scored ${r.scored}, backlog ${r.backlog}, errors ${r.errors}`,
+        );
+        console.log(`sustained ${r.sustainedPerHour} items/h`);
+      })
+      .catch((err) => {
+        console.error(`load: ${err.message}`);
+        process.exit(1);
+      });
     break;
   }
   case 'cost': {

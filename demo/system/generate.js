@@ -9,7 +9,8 @@ const arg = (name, dflt) => {
 };
 const SUBS = ['programming', 'dataengineering', 'postgres', 'news', 'AskReddit', 'typescript'];
 
-async function insert(db, n) {
+/** Inserts `n` random submissions in one statement. */
+async function insertSubmissions(db, n) {
   if (n <= 0) return;
   await db.query(
     `insert into submissions (title, body, subreddit, score)
@@ -20,20 +21,27 @@ async function insert(db, n) {
   );
 }
 
-withDb(async (db) => {
-  const count = arg('count', 0);
-  if (count) return insert(db, count);
-  const rate = arg('rate', 10);
-  const seconds = arg('seconds', 60);
-  const until = Date.now() + seconds * 1000;
-  let stop = false;
-  process.on('SIGTERM', () => (stop = true));
-  process.on('SIGINT', () => (stop = true));
-  while (!stop && Date.now() < until) {
-    await insert(db, Math.max(1, Math.round(rate / 4)));
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}).catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+async function main() {
+  return withDb(async (db) => {
+    const count = arg('count', 0);
+    if (count) return insertSubmissions(db, count);
+    const rate = arg('rate', 10);
+    const seconds = arg('seconds', 60);
+    const until = Date.now() + seconds * 1000;
+    let stop = false;
+    process.on('SIGTERM', () => (stop = true));
+    process.on('SIGINT', () => (stop = true));
+    while (!stop && Date.now() < until) {
+      await insertSubmissions(db, Math.max(1, Math.round(rate / 4)));
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  });
+}
+
+module.exports = { insertSubmissions };
+
+if (require.main === module)
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });

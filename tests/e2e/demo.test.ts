@@ -5,14 +5,18 @@ import { promisify } from 'node:util';
 import { pgTarget, tableRowCounts } from '../../activities/database';
 import { listContainers } from '../../activities/containers';
 import { dockerClient } from '../../activities/docker';
+import { runCheck } from '../../activities/checks';
 import { runCommand } from '../../activities/process';
 import { parseCrontab } from '../../activities/scheduler';
 import { connectClient } from '../../client/connection';
-import { runDemo, type DemoOutcome } from '../../demo/demo';
+import { loadPlan } from '../../client/plan';
+import { MANUAL_APPROVER, runDemo, type DemoOutcome } from '../../demo/demo';
 import { integrity, withDb } from '../../demo/target';
 import { requireEnv } from '../../lib/config';
 import { approveSignal } from '../../workflows/definitions';
-import { config, scratchDatabase, withPg } from '../helpers/stack';
+import type { CheckSpec } from '../../workflows/plan';
+import { config, scratchDatabase, tempDir, withPg } from '../helpers/stack';
+import { expectLegacyRestored } from '../helpers/legacy-restored';
 import { historyText } from '../helpers/temporal';
 
 const exec = promisify(execFile);
@@ -142,24 +146,112 @@ describe('the demo migrates a real system end to end (worker process, dev server
     const outcome = await runDemo({ plan: PLAN, print, fault: 'error-spike' });
     expect(outcome.phase).toBe('rolled-back');
     expect(outcome.status.failure).toMatch(/metric gate failed at traffic 10%: error-rate/);
-    const check = await integrity(outcome.databaseUrl);
-    expect(check).toMatchObject({ missing: 0, duplicates: 0, scored: check.submissions });
+    await expectLegacyRestored(outcome);
     const errors = await withDb(outcome.databaseUrl, (db) =>
       db.query<{ n: string }>("select count(*) as n from item_runs where status = 'error'"),
     );
     expect(Number(errors.rows[0]!.n)).toBeGreaterThan(0);
-    const routing = await withDb(outcome.databaseUrl, (db) =>
-      db.query<{ percent: number }>('select percent from migration_routing'),
-    );
-    expect(routing.rows).toEqual([{ percent: 0 }]);
-    expect(await listContainers(docker, outcome.composeProject)).toEqual([]);
-    const cron = parseCrontab(execFileSync('crontab', ['-l', '-u', outcome.crontabUser], { encoding: 'utf8' }));
-    expect(cron.map((e) => [e.name, e.enabled])).toEqual([
-      ['batch-scorer', true],
-      ['trust-scorer', true],
-    ]);
     const report = fs.readFileSync(outcome.reports.rollback!, 'utf8');
     expect(report).toContain('# Rollback verified');
     expect(report).toContain('| legacy-owns-all-traffic | 0 | == 0 | pass |');
   }, 300_000);
+
+  it.each([
+    ['slow', /metric gate failed at traffic 10%: processing-time/],
+    ['divergent', /parallel run: match ratio 0(\.\d+)? below 1/],
+  ] as const)(
+    'rolls back automatically on the %s fault and leaves the legacy path whole',
+    async (fault, failure) => {
+      const outcome = await runDemo({ plan: PLAN, print, fault });
+      expect(outcome.phase).toBe('rolled-back');
+      expect(outcome.status.failure).toMatch(failure);
+      await expectLegacyRestored(outcome);
+      const report = JSON.parse(fs.readFileSync(outcome.reports.rollback!.replace(/\.md$/, '.json'), 'utf8')) as {
+        result: { verified: boolean };
+      };
+      expect(report.result.verified).toBe(true);
+    },
+    300_000,
+  );
+
+  it('--manual waits at each gate and prints commands that a person can run to finish the migration', async () => {
+    const printed: string[] = [];
+    const ran = new Set<string>();
+    const people: Promise<void>[] = [];
+    // The "people": each runs the printed `migrate approve` command under their own name, once.
+    const person = (line: string) => {
+      printed.push(line);
+      const cmd = /npx migrate (approve .*)$/.exec(line.trim())?.[1];
+      if (!cmd || ran.has(cmd)) return;
+      ran.add(cmd);
+      const args = cmd.split(' ').map((a) => (a === MANUAL_APPROVER ? `${/--role (\S+)/.exec(cmd)![1]}-person` : a));
+      people.push(exec(path.join(__dirname, '..', '..', 'bin', 'migrate'), args).then(() => undefined));
+    };
+    const outcome = await runDemo({ plan: PLAN, print: person, manual: true });
+    await Promise.all(people);
+    expect(outcome.phase).toBe('complete');
+    // Every role of every gate was printed once, with its stock `temporal` equivalent, and signed by its person.
+    for (const gate of ['go', 'cutover', 'sign-off'] as const) {
+      const signatures = outcome.status.gates[gate]!.signatures;
+      expect(signatures.map((s) => s.approver)).toEqual(signatures.map((s) => `${s.role}-person`));
+      for (const s of signatures) {
+        expect(printed.filter((l) => l.includes(`--gate ${gate} --role ${s.role} `))).toHaveLength(1);
+        expect(
+          printed.some((l) => l.includes(`"gate":"${gate}","role":"${s.role}"`) && l.includes('--name approve')),
+        ).toBe(true);
+      }
+    }
+    const check = await integrity(outcome.databaseUrl);
+    expect(check).toMatchObject({ missing: 0, duplicates: 0, scored: check.submissions });
+  }, 300_000);
+
+  it('load-test check drives the generator into a scratch schema and leaves production rows alone', async () => {
+    const plan = loadPlan(PLAN);
+    const load = plan.preflight.find((c) => c.name === 'load-test')!;
+    const db = await scratchDatabase('mo_e2e_load');
+    try {
+      await withDb(db.url, (c) =>
+        c.query(fs.readFileSync(path.join(__dirname, '..', '..', 'demo/system/schema.sql'), 'utf8')),
+      );
+      process.env.MO_LOAD_TEST_URL = db.url;
+      const command = load.measure.kind === 'command' ? load.measure.command : [];
+      const args = command.slice(1).map((a) => (a === plan.target.databaseUrlEnv ? 'MO_LOAD_TEST_URL' : a));
+      // A repository whose scripts/ is the demo system, as the demo setup lays it out.
+      const repo = tempDir('load-repo');
+      fs.symlinkSync(path.join(__dirname, '..', '..', 'demo', 'system'), path.join(repo, 'scripts'));
+      const r = await runCommand('node', args, { cwd: repo });
+      expect(r.stderr).toBe('');
+      const m =
+        /offered (\d+) items\/h \((\d+) items\), scored (\d+), backlog (\d+), errors (\d+)\nsustained (\d+) items\/h/.exec(
+          r.stdout,
+        );
+      expect(m).not.toBeNull();
+      const [offeredPerHour, offered, scored, backlog, , sustained] = m!.slice(1).map(Number);
+      expect(offeredPerHour).toBeGreaterThanOrEqual(1000);
+      expect(scored).toBe(offered);
+      expect(backlog).toBe(0);
+      expect(sustained).toBeGreaterThanOrEqual(load.threshold);
+      // The same check as the preflight activity runs it, with its variable naming the database.
+      const checked = await runCheck(
+        {
+          ...load,
+          measure: { ...load.measure, command: [...command.slice(0, 3), '--database-url-env', 'MO_LOAD_TEST_URL'] },
+        } as CheckSpec,
+        { repository: repo, databaseUrlEnv: 'MO_LOAD_TEST_URL' },
+      );
+      expect(checked.error).toBeUndefined();
+      expect(checked.passed).toBe(true);
+      expect(checked.value).toBeGreaterThanOrEqual(1000);
+      // The load ran in its own schema, now gone; the target's own tables hold nothing from it.
+      const after = await withDb(db.url, (c) =>
+        c.query<{ subs: string; schemas: string }>(
+          "select (select count(*) from submissions) as subs, (select count(*) from pg_namespace where nspname like 'mo_loadtest_%') as schemas",
+        ),
+      );
+      expect(after.rows[0]).toEqual({ subs: '0', schemas: '0' });
+    } finally {
+      delete process.env.MO_LOAD_TEST_URL;
+      await db.drop();
+    }
+  }, 60_000);
 });

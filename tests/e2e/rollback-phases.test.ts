@@ -1,13 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { listContainers } from '../../activities/containers';
-import { dockerClient } from '../../activities/docker';
-import { parseCrontab } from '../../activities/scheduler';
 import { runDemo } from '../../demo/demo';
-import { integrity, withDb } from '../../demo/target';
 import type { Phase } from '../../workflows/definitions';
-import { config } from '../helpers/stack';
+import { expectLegacyRestored } from '../helpers/legacy-restored';
 
 const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
 
@@ -21,8 +17,6 @@ const phases: [Phase, string[]][] = [
 ];
 
 describe('rollback from every phase that changes production leaves the legacy path restored and verified', () => {
-  const docker = dockerClient(config.dockerHost);
-
   it.each(phases)(
     'from %s (undoes %j)',
     async (phase, undone) => {
@@ -37,26 +31,10 @@ describe('rollback from every phase that changes production leaves the legacy pa
       expect(report.result.verified).toBe(true);
       expect(report.result.undone.map((u) => [u.kind, u.ok])).toEqual(undone.map((k) => [k, true]));
 
-      // The legacy path owns everything again and has processed every submission exactly once.
-      const routing = await withDb(outcome.databaseUrl, (db) =>
-        db.query<{ percent: number }>('select percent from migration_routing'),
-      );
-      expect(routing.rows).toEqual([{ percent: 0 }]);
-      expect(await listContainers(docker, outcome.composeProject)).toEqual([]);
-      const cron = parseCrontab(execFileSync('crontab', ['-l', '-u', outcome.crontabUser], { encoding: 'utf8' }));
-      expect(cron.map((e) => [e.name, e.enabled])).toEqual([
-        ['batch-scorer', true],
-        ['trust-scorer', true],
-      ]);
-      for (const script of ['scripts/legacy/batch_scorer.js', 'scripts/legacy/api_ingest_trust.js']) {
-        expect(fs.existsSync(path.join(outcome.repository, script))).toBe(true);
-      }
+      await expectLegacyRestored(outcome);
       const log = execFileSync('git', ['log', '--format=%s'], { cwd: outcome.repository, encoding: 'utf8' });
       if (undone.includes('archive')) expect(log.split('\n')[0]).toMatch(/^Revert "Archive legacy monoliths/);
       else expect(log).not.toContain('Archive legacy monoliths');
-      const check = await integrity(outcome.databaseUrl);
-      expect(check).toMatchObject({ missing: 0, duplicates: 0, scored: check.submissions });
-      expect(check.byPipeline.legacy).toBeGreaterThan(0);
     },
     240_000,
   );
