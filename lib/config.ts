@@ -55,6 +55,10 @@ export interface StackConfig {
   dockerHost: string | undefined;
   nodeImage: string;
   dataDir: string;
+  /** Where the worker serves Prometheus metrics (`host:port`), or undefined for none (`MO_METRICS_ADDRESS=off`). */
+  metricsAddress: string | undefined;
+  /** How long a stopping worker lets running activities finish before cancelling them, in ms. */
+  shutdownGraceMs: number;
 }
 
 /** The stack configuration from the environment (process first, then `.stack/env`). */
@@ -67,7 +71,25 @@ export function loadConfig(): StackConfig {
     dockerHost: optionalEnv('DOCKER_HOST'),
     nodeImage: optionalEnv('MO_NODE_IMAGE') ?? `migration-orchestrator/node-runtime:${process.versions.node}`,
     dataDir: optionalEnv('MO_DATA_DIR') ?? path.join(projectRoot, '.stack', 'data'),
+    metricsAddress: metricsAddress(optionalEnv('MO_METRICS_ADDRESS')),
+    shutdownGraceMs: positiveInt('MO_SHUTDOWN_GRACE_MS', 30_000),
   };
+}
+
+function metricsAddress(raw: string | undefined): string | undefined {
+  if (raw === 'off') return undefined;
+  const v = raw ?? '127.0.0.1:9464';
+  if (!/^[\w.-]+:\d{1,5}$/.test(v))
+    throw new Error(`MO_METRICS_ADDRESS must be host:port or off, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function positiveInt(name: string, dflt: number): number {
+  const raw = optionalEnv(name);
+  if (raw === undefined) return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number of milliseconds, got ${raw}`);
+  return n;
 }
 
 /** The Web UI page of one workflow. */

@@ -26,7 +26,8 @@ export function startWorkerProcess(
   const out = fs.openSync(logFile, 'a');
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: projectRoot,
-    env: { ...process.env, ...env },
+    // Several workers may run at once here (tests, benchmarks): none serves metrics unless asked to.
+    env: { ...process.env, MO_METRICS_ADDRESS: process.env.MO_METRICS_ADDRESS ?? 'off', ...env },
     stdio: ['ignore', 'pipe', out],
   });
   const ready = new Promise<void>((resolve, reject) => {

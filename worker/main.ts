@@ -1,13 +1,41 @@
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogEntry } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { dockerClient } from '../activities/docker';
 import { applyStackEnv, loadConfig } from '../lib/config';
 
-/** Starts the worker: registers the workflows and activities on the task queue and runs until SIGTERM/SIGINT. */
+/** One JSON object per line (time, level, message, then the SDK's metadata: workflow, activity, task queue …). */
+function jsonLine(entry: LogEntry): void {
+  const line = JSON.stringify(
+    {
+      time: new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString(),
+      level: entry.level.toLowerCase(),
+      msg: entry.message,
+      ...entry.meta,
+    },
+    (_k, v: unknown) =>
+      typeof v === 'bigint' ? v.toString() : v instanceof Error ? { name: v.name, message: v.message } : v,
+  );
+  process.stdout.write(`${line}\n`);
+}
+
+/**
+ * Starts the worker: registers the workflows and activities on the task queue and runs until SIGTERM/SIGINT. Logs are
+ * JSON lines on stdout; metrics are served for Prometheus at `MO_METRICS_ADDRESS` (default 127.0.0.1:9464, `off` for
+ * none). On SIGTERM the worker stops polling and lets running activities finish for `MO_SHUTDOWN_GRACE_MS` (default
+ * 30 s) before cancelling them; a cancelled activity is retried by another worker, so nothing is lost either way.
+ */
 async function run(): Promise<void> {
   applyStackEnv();
   const config = loadConfig();
+  Runtime.install({
+    logger: new DefaultLogger((process.env.MO_LOG_LEVEL as 'INFO' | undefined) ?? 'INFO', jsonLine),
+    telemetryOptions: {
+      logging: { forward: {}, filter: { core: 'WARN', other: 'WARN' } },
+      ...(config.metricsAddress ? { metrics: { prometheus: { bindAddress: config.metricsAddress } } } : {}),
+    },
+  });
+  const log = Runtime.instance().logger;
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   // A client for the Temporal Schedules scheduler adapter.
   const clientConnection = await Connection.connect({ address: config.temporalAddress });
@@ -18,10 +46,17 @@ async function run(): Promise<void> {
     taskQueue: config.taskQueue,
     workflowsPath: require.resolve('../workflows'),
     activities: createActivities({ docker: dockerClient(config.dockerHost), client, taskQueue: config.taskQueue }),
+    shutdownGraceTime: config.shutdownGraceMs,
   });
-  console.log(JSON.stringify({ level: 'info', msg: 'worker started', taskQueue: config.taskQueue, pid: process.pid }));
-  // The SDK's runtime turns SIGTERM/SIGINT into a graceful shutdown: running activities finish or are cancelled.
+  log.info('worker started', {
+    taskQueue: config.taskQueue,
+    pid: process.pid,
+    metrics: config.metricsAddress ? `http://${config.metricsAddress}/metrics` : 'off',
+    shutdownGraceMs: config.shutdownGraceMs,
+  });
+  // The SDK turns SIGTERM/SIGINT into a graceful shutdown (see above); run() resolves once every task has drained.
   await worker.run();
+  log.info('worker stopped', { taskQueue: config.taskQueue });
   await clientConnection.close();
   await connection.close();
 }
