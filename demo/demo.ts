@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
+import type { WorkflowHandle } from '@temporalio/client';
 import { getTrafficPercent } from '../activities/traffic';
 import { connectClient } from '../client/connection';
 import { loadPlan } from '../client/plan';
@@ -9,7 +10,7 @@ import { startWorkerProcess } from '../lib/worker-process';
 import type { MigrationStatus, Phase } from '../workflows/definitions';
 import { approveSignal, rollbackSignal, statusQuery } from '../workflows/definitions';
 import type { migrationWorkflow } from '../workflows/migration';
-import type { GateName } from '../workflows/plan';
+import type { GateName, Plan } from '../workflows/plan';
 import { integrity, setupDemoTarget, startProcess, stopProcess, withDb } from './target';
 
 const FAULTS = ['error-spike', 'slow', 'divergent'] as const;
@@ -50,6 +51,10 @@ export interface DemoOptions {
   rate?: number;
   /** Sends a `rollback` signal as soon as the migration reaches this phase (tests of the rollback from each phase). */
   rollbackAt?: Phase;
+  /** Changes the loaded plan before the run (benchmarks shorten or lengthen its waits). */
+  adjustPlan?: (plan: Plan) => void;
+  /** Sees every status first; returning 'stop' ends the watch without waiting for the workflow's result. */
+  onStatus?: (status: MigrationStatus, handle: WorkflowHandle) => Promise<'stop' | void>;
   /** Sends one approval (default: an `approve` signal through the client). */
   approve?: (workflowId: string, approval: { gate: GateName; role: string; approver: string }) => Promise<void>;
 }
@@ -72,6 +77,7 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
   applyStackEnv();
   const config = loadConfig();
   const plan = loadPlan(args.plan);
+  args.adjustPlan?.(plan);
   const logs = path.join(config.dataDir, 'logs');
 
   const client = await connectClient(config);
@@ -124,7 +130,9 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
 
     let rollbackSent = false;
     const asked = new Set<string>();
+    let stopped = false;
     const final = await watch(handle.workflowId, async (s) => {
+      if (args.onStatus && (await args.onStatus(s, handle)) === 'stop') return (stopped = true);
       if (args.rollbackAt && s.phase === args.rollbackAt && !rollbackSent) {
         rollbackSent = true;
         out.log(`  operator: migrate rollback ${workflowId} --reason "rehearsed rollback from ${s.phase}"`);
@@ -157,7 +165,7 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
       }
     });
 
-    const result = await handle.result();
+    const result = stopped ? { phase: 'stopped', reports: {} as Record<string, string> } : await handle.result();
     // Stop the input, then let whichever pipeline owns the traffic finish what is queued.
     await stopProcess(background[0]);
     for (let i = 0; i < 60 && (await integrity(target.databaseUrl)).missing > 0; i++)
@@ -197,7 +205,11 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
     await worker.stop();
   }
 
-  async function watch(workflowId: string, onStatus: (s: MigrationStatus) => Promise<void>): Promise<MigrationStatus> {
+  /** Prints progress until the migration ends, or until `onStatus` returns true (stop watching). */
+  async function watch(
+    workflowId: string,
+    onStatus: (s: MigrationStatus) => Promise<unknown>,
+  ): Promise<MigrationStatus> {
     const handle = client.workflow.getHandle(workflowId);
     let seen = 0;
     let evaluations = 0;
@@ -213,7 +225,7 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
       }
       evaluations = s.evaluations.length;
       if (['complete', 'rolled-back', 'aborted', 'failed'].includes(s.phase)) return s;
-      await onStatus(s);
+      if ((await onStatus(s)) === true) return s;
       await new Promise((r) => setTimeout(r, 300));
     }
   }

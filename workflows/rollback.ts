@@ -1,4 +1,4 @@
-import { log, proxyActivities } from '@temporalio/workflow';
+import { log, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Compensation, Phase } from './definitions';
 import type { Plan } from './plan';
@@ -34,19 +34,41 @@ export interface RollbackResult {
   durationMs: number;
 }
 
-// Undo steps retry fast: a rollback must finish in seconds, and every undo is idempotent.
-const acts = proxyActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
-  heartbeatTimeout: '30 seconds',
-  retry: {
-    initialInterval: '200 milliseconds',
-    backoffCoefficient: 2,
-    maximumInterval: '10 seconds',
-    maximumAttempts: 5,
-  },
-});
+const retry = {
+  initialInterval: '200 milliseconds',
+  backoffCoefficient: 2,
+  maximumInterval: '10 seconds',
+  maximumAttempts: 5,
+} as const;
 
-/** Undoes a migration's recorded steps in reverse order, verifies the legacy path, writes the report, notifies. */
+// The undo steps, the verification and the report run as local activities: short, idempotent, and on the worker that
+// runs this workflow, so no step waits for a task queue round trip (a rollback must finish in seconds). A worker that
+// dies mid-step makes the next worker run that step again, which idempotence makes safe.
+const local = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  localRetryThreshold: '10 seconds',
+  retry,
+});
+// The notification goes out through the task queue: it may be slow (SMTP) and must not hold the workflow task.
+const acts = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: '30 seconds', retry });
+
+/**
+ * Undo steps that may run side by side. Within a lane the order is the reverse of the changes; lanes touch different
+ * systems: the schedule (crontab or Temporal Schedules), the traffic path (routing first, then the unified containers
+ * that served it), and the target repository.
+ */
+const LANE: Record<Compensation['kind'], 'schedule' | 'traffic' | 'repository'> = {
+  'legacy-jobs': 'schedule',
+  'unified-job': 'schedule',
+  traffic: 'traffic',
+  containers: 'traffic',
+  archive: 'repository',
+};
+
+/**
+ * Undoes a migration's recorded steps (in reverse order within each lane, the lanes side by side), verifies the legacy
+ * path, writes the report, notifies.
+ */
 export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackResult> {
   const started = Date.now();
   const { plan, migrationId } = input;
@@ -59,31 +81,20 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackRe
     seen.add(key);
     return true;
   });
-  for (const c of steps) {
-    const t0 = Date.now();
-    let attempts = 0;
-    let error: string | undefined;
-    // An undo that fails after its retries is logged and retried once more as a whole; it never hides the rest.
-    for (attempts = 1; attempts <= 2; attempts++) {
-      try {
-        await undo(c);
-        error = undefined;
-        break;
-      } catch (err) {
-        error = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
-        log.warn('undo failed', { migrationId, kind: c.kind, error });
-      }
-    }
-    undone.push({
-      kind: c.kind,
-      ok: error === undefined,
-      attempts: Math.min(attempts, 2),
-      ...(error ? { error } : {}),
-      durationMs: Date.now() - t0,
-    });
-  }
+  const lanes = new Map<string, Compensation[]>();
+  for (const c of steps) lanes.set(LANE[c.kind], [...(lanes.get(LANE[c.kind]) ?? []), c]);
+  const outcomes = await Promise.all(
+    [...lanes.values()].map(async (lane) => {
+      const out: UndoOutcome[] = [];
+      for (const c of lane) out.push(await undoStep(c));
+      return out;
+    }),
+  );
+  // Reported in the reverse order of the changes, whichever lane finished first.
+  const byKind = new Map(outcomes.flat().map((o) => [o.kind, o]));
+  for (const c of steps) undone.push(byKind.get(c.kind)!);
 
-  const checks = await acts.runChecks({
+  const checks = await local.runChecks({
     migrationId,
     title: `Rollback verification: ${plan.name}`,
     kind: 'rollback-verification',
@@ -106,7 +117,7 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackRe
     finishedAt: new Date(finished).toISOString(),
     durationMs: finished - started,
   };
-  const report = await acts.writeRollbackReport({
+  const report = await local.writeRollbackReport({
     migrationId,
     plan,
     reason: input.reason,
@@ -129,10 +140,34 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackRe
   }
   return { ...result, reportFile: report.markdownFile };
 
+  /** One undo; one that fails after its retries is retried once more as a whole, and never hides the others. */
+  async function undoStep(c: Compensation): Promise<UndoOutcome> {
+    const t0 = Date.now();
+    let attempts = 0;
+    let error: string | undefined;
+    for (attempts = 1; attempts <= 2; attempts++) {
+      try {
+        await undo(c);
+        error = undefined;
+        break;
+      } catch (err) {
+        error = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+        log.warn('undo failed', { migrationId, kind: c.kind, error });
+      }
+    }
+    return {
+      kind: c.kind,
+      ok: error === undefined,
+      attempts: Math.min(attempts, 2),
+      ...(error ? { error } : {}),
+      durationMs: Date.now() - t0,
+    };
+  }
+
   async function undo(c: Compensation): Promise<void> {
     switch (c.kind) {
       case 'traffic':
-        await acts.setTrafficPercent({
+        await local.setTrafficPercent({
           migrationId,
           router: c.router,
           databaseUrlEnv: c.databaseUrlEnv,
@@ -142,10 +177,10 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackRe
         });
         return;
       case 'containers':
-        await acts.stopContainers(c.project);
+        await local.stopContainers(c.project);
         return;
       case 'unified-job':
-        await acts.removeUnifiedJob({
+        await local.removeUnifiedJob({
           migrationId,
           scheduler: c.scheduler,
           job: c.job,
@@ -153,7 +188,7 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackRe
         });
         return;
       case 'legacy-jobs':
-        await acts.enableLegacyJobs({
+        await local.enableLegacyJobs({
           migrationId,
           scheduler: c.scheduler,
           jobs: c.jobs,
@@ -161,7 +196,7 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackRe
         });
         return;
       case 'archive':
-        await acts.restoreArchivedScripts({ migrationId, repository: c.repository });
+        await local.restoreArchivedScripts({ migrationId, repository: c.repository });
         return;
     }
   }

@@ -1,0 +1,77 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadPlan } from '../client/plan';
+import { projectRoot } from '../lib/config';
+import type { Plan } from '../workflows/plan';
+
+export const RESULTS_FILE = path.join(projectRoot, 'bench', 'results.json');
+
+/** The figures one benchmark contributes to the results file. */
+export type Figures = Record<string, number | string | null>;
+
+/** The q-quantile (0..1) of `xs` by linear interpolation; null for no samples. */
+export function quantile(xs: number[], q: number): number | null {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
+}
+
+/** Rounds to `digits` decimals, keeping null. */
+export const round = (x: number | null, digits = 1): number | null =>
+  x === null ? null : Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** What the figures were measured on. */
+export function machine(): string {
+  const cpu = os.cpus()[0]?.model.replace(/\s+/g, ' ').trim() ?? 'unknown CPU';
+  const kernel = os.release();
+  return `${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${kernel}, Node ${process.version}`;
+}
+
+/** Merges `figures` into the results file (earlier keys of other benchmarks are kept). */
+export function writeResults(figures: Figures): Figures {
+  const before = fs.existsSync(RESULTS_FILE) ? (JSON.parse(fs.readFileSync(RESULTS_FILE, 'utf8')) as Figures) : {};
+  const merged = { ...before, ...figures, machine: machine(), date: new Date().toISOString() };
+  fs.writeFileSync(RESULTS_FILE, `${JSON.stringify(merged, null, 2)}\n`);
+  return merged;
+}
+
+/** The demo plan with its waits shortened for benchmarks that only measure orchestration. */
+export function smallPlan(overrides: Partial<Plan['durations']> = {}): Plan {
+  const plan = loadPlan(path.join(projectRoot, 'plans', 'demo.yaml'));
+  plan.durations = {
+    parallelRunMs: 500,
+    bakeMs: 500,
+    monitoringWindowMs: 500,
+    soakMs: 1_000,
+    soakIntervalMs: 500,
+    ...overrides,
+  };
+  return plan;
+}
+
+/** Peak resident set size of a process (VmHWM), in MiB; null once it is gone. */
+export function peakRssMb(pid: number): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Version line of the Temporal CLI the stack runs. */
+export function temporalVersion(): string {
+  try {
+    return execFileSync(process.env.TEMPORAL_CLI_PATH ?? 'temporal', ['--version'], { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Prints one line of progress to stderr (stdout stays for the summary). */
+export const log = (msg: string): void => void process.stderr.write(`[bench] ${msg}\n`);

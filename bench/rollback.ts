@@ -1,0 +1,153 @@
+import path from 'node:path';
+import type { temporal } from '@temporalio/proto';
+import { runCommand } from '../activities/process';
+import { connectClient } from '../client/connection';
+import { runDemo } from '../demo/demo';
+import { loadConfig, projectRoot } from '../lib/config';
+import { rollbackSignal, rollbackWorkflowId } from '../workflows/definitions';
+import type { Plan } from '../workflows/plan';
+import { log, quantile, round, type Figures } from './lib';
+
+const PLAN = path.join(projectRoot, 'plans', 'demo.yaml');
+const SCRIPT = path.join(projectRoot, 'bench', 'rollback.sh');
+type Event = temporal.api.history.v1.IHistoryEvent;
+
+/** The demo plan, shortened to reach the soak fast and then stay in it (every production change made). */
+function toSoak(plan: Plan): void {
+  plan.preflight = plan.preflight.filter((c) => c.name === 'cost-check');
+  plan.durations = {
+    parallelRunMs: 2_000,
+    bakeMs: 1_000,
+    monitoringWindowMs: 1_000,
+    soakMs: 600_000,
+    soakIntervalMs: 300_000,
+  };
+}
+
+/** The demo plan, shortened; with the error-spike fault its first traffic step fails its gate. */
+function toGateFailure(plan: Plan): void {
+  toSoak(plan);
+  plan.durations.bakeMs = 3_000;
+}
+
+const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined): number =>
+  t ? Number(t.seconds) * 1000 + Math.round((t.nanos ?? 0) / 1e6) : NaN;
+
+/** When the rollback workflow of `migrationId` started and closed (server clock), once it has closed. */
+async function rollbackTimes(migrationId: string): Promise<{ start: number; close: number }> {
+  const client = await connectClient(loadConfig());
+  try {
+    const handle = client.workflow.getHandle(rollbackWorkflowId(migrationId));
+    await handle.result();
+    const d = await handle.describe();
+    return { start: d.startTime.getTime(), close: d.closeTime!.getTime() };
+  } finally {
+    await client.connection.close();
+  }
+}
+
+/** Time of the metric evaluation whose failure started the rollback: the last activity completed before it. */
+async function failedGateAt(migrationId: string): Promise<number> {
+  const client = await connectClient(loadConfig());
+  try {
+    const events: Event[] = (await client.workflow.getHandle(migrationId).fetchHistory()).events ?? [];
+    const child = events.findIndex((e) => e.startChildWorkflowExecutionInitiatedEventAttributes);
+    const done = events.slice(0, child).filter((e) => e.activityTaskCompletedEventAttributes);
+    return ms(done.at(-1)?.eventTime);
+  } finally {
+    await client.connection.close();
+  }
+}
+
+/** One orchestrated rollback from the soak, requested by a `rollback` signal: seconds to "legacy path verified". */
+async function bySignal(): Promise<number> {
+  let sentAt = 0;
+  const outcome = await runDemo({
+    plan: PLAN,
+    print: () => undefined,
+    adjustPlan: toSoak,
+    onStatus: async (s, handle) => {
+      if (s.phase !== 'soak' || sentAt) return;
+      sentAt = Date.now();
+      await handle.signal(rollbackSignal, { reason: 'benchmark', requestedBy: 'bench' });
+    },
+  });
+  if (outcome.phase !== 'rolled-back') throw new Error(`signal run ended ${outcome.phase}`);
+  const { close } = await rollbackTimes(outcome.workflowId);
+  return (close - sentAt) / 1000;
+}
+
+/** One automatic rollback after a failed metric gate: seconds to verified, and ms from the failure to its start. */
+async function byFailedGate(): Promise<{ seconds: number; toStartMs: number }> {
+  const outcome = await runDemo({
+    plan: PLAN,
+    print: () => undefined,
+    fault: 'error-spike',
+    adjustPlan: toGateFailure,
+  });
+  if (outcome.phase !== 'rolled-back') throw new Error(`gate run ended ${outcome.phase}`);
+  const failedAt = await failedGateAt(outcome.workflowId);
+  const { start, close } = await rollbackTimes(outcome.workflowId);
+  return { seconds: (close - failedAt) / 1000, toStartMs: start - failedAt };
+}
+
+/**
+ * The shell baseline on the same state: the migration is driven to the soak, terminated (no orchestrator left), and
+ * `bench/rollback.sh` performs the same operations and verification directly.
+ */
+async function byScript(): Promise<number> {
+  let plan: Plan | undefined;
+  let seconds = NaN;
+  await runDemo({
+    plan: PLAN,
+    print: () => undefined,
+    adjustPlan: (p) => {
+      toSoak(p);
+      plan = p;
+    },
+    onStatus: async (s, handle) => {
+      if (s.phase !== 'soak') return;
+      await handle.terminate('benchmark: the shell script rolls back');
+      const p = plan!;
+      const saved = path.join(p.target.backupDir, handle.workflowId, 'crontab.before-install-unified.bak');
+      const user = p.scheduler.kind === 'crontab' ? (p.scheduler.user ?? 'root') : 'root';
+      const t0 = Date.now();
+      const r = await runCommand('bash', [SCRIPT, p.target.composeProject, user, saved], {
+        env: { ...process.env, DATABASE_URL: process.env[p.target.databaseUrlEnv] },
+      });
+      seconds = (Date.now() - t0) / 1000;
+      if (r.code !== 0) throw new Error(`rollback.sh exited ${r.code}: ${r.stderr}`);
+      return 'stop';
+    },
+  });
+  return seconds;
+}
+
+/** Rollback time, orchestrated (by signal and by failed gate) and by the shell script, `runs` times each. */
+export async function rollbackBench(runs: number): Promise<Figures> {
+  const signal: number[] = [];
+  const gate: number[] = [];
+  const toStart: number[] = [];
+  const script: number[] = [];
+  for (let i = 1; i <= runs; i++) {
+    signal.push(await bySignal());
+    script.push(await byScript());
+    const g = await byFailedGate();
+    gate.push(g.seconds);
+    toStart.push(g.toStartMs);
+    log(`rollback run ${i}/${runs}: signal ${signal.at(-1)} s, script ${script.at(-1)} s, failed gate ${g.seconds} s`);
+  }
+  const median = quantile(signal, 0.5)!;
+  const scriptMedian = quantile(script, 0.5)!;
+  return {
+    rollback_runs: runs,
+    rollback_median_s: round(median, 2),
+    rollback_worst_s: round(Math.max(...signal), 2),
+    rollback_script_median_s: round(scriptMedian, 2),
+    rollback_script_worst_s: round(Math.max(...script), 2),
+    rollback_vs_script_ratio: round(median / scriptMedian, 2),
+    rollback_failed_gate_median_s: round(quantile(gate, 0.5), 2),
+    rollback_failed_gate_worst_s: round(Math.max(...gate), 2),
+    gate_failure_to_rollback_real_median_ms: round(quantile(toStart, 0.5), 0),
+  };
+}

@@ -1,0 +1,80 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { applyStackEnv, projectRoot } from '../lib/config';
+import { runFleet, p } from './fleet';
+import { historyBench } from './history';
+import { log, machine, RESULTS_FILE, round, temporalVersion, writeResults, type Figures } from './lib';
+import { renderBenchmarks } from './report';
+import { rollbackBench } from './rollback';
+
+const ALL = ['history', 'reaction', 'scale', 'rollback'] as const;
+type Bench = (typeof ALL)[number];
+
+function parseArgs(argv: string[]): { only: Bench[]; runs: number; scale: number[] } {
+  const out = { only: [...ALL] as Bench[], runs: 10, scale: [50, 200] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = argv[++i] ?? '';
+    if (a === '--only') {
+      out.only = v.split(',') as Bench[];
+      const bad = out.only.filter((b) => !ALL.includes(b));
+      if (bad.length) throw new Error(`--only expects some of ${ALL.join(',')}; got ${bad.join(',')}`);
+    } else if (a === '--runs' && Number(v) >= 1) out.runs = Number(v);
+    else if (a === '--scale' && v.split(',').every((x) => Number(x) >= 1)) out.scale = v.split(',').map(Number);
+    else
+      throw new Error(
+        `usage: npm run bench -- [--only ${ALL.join(',')}] [--runs N (rollback runs, default 10)] [--scale 50,200]`,
+      );
+  }
+  return out;
+}
+
+/** Runs the chosen benchmarks in turn (never two at once: the machine has 2 cores), merging into results.json. */
+async function run(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  applyStackEnv();
+  log(`machine: ${machine()}; ${temporalVersion()}`);
+  let results: Figures = {};
+  if (args.only.includes('history')) {
+    log('history footprint and simulated speed (time-skipping server)');
+    results = writeResults(await historyBench());
+  }
+  if (args.only.includes('reaction')) {
+    // 34 migrations × 3 gates = 102 gate decisions; 10 of them fail a metric gate instead of the traffic shift.
+    log('reaction time: 34 migrations, 102 gate decisions, plus 10 failed metric gates');
+    const r = await runFleet('reaction', 34);
+    const g = await runFleet('gatefail', 10, 10);
+    results = writeResults({
+      reaction_approvals: r.reactionsMs.length,
+      reaction_p50_ms: p(r.reactionsMs, 0.5),
+      reaction_p95_ms: p(r.reactionsMs, 0.95),
+      reaction_max_ms: p(r.reactionsMs, 1),
+      gate_failure_to_rollback_ms: p(g.gateFailureToRollbackMs, 0.5),
+      gate_failure_to_rollback_p95_ms: p(g.gateFailureToRollbackMs, 0.95),
+      gate_failure_rolled_back: g.rolledBack,
+    });
+  }
+  if (args.only.includes('scale')) {
+    for (const n of args.scale) {
+      log(`scale: ${n} migrations at once on one worker`);
+      const r = await runFleet(`scale${n}`, n);
+      results = writeResults({
+        [`concurrent_${n}_completed`]: r.completed,
+        [`concurrent_${n}_wall_s`]: round(r.wallS, 1),
+        [`concurrent_${n}_worker_peak_rss_mb`]: round(r.workerPeakRssMb, 0),
+        [`concurrent_${n}_reaction_p95_ms`]: p(r.reactionsMs, 0.95),
+      });
+    }
+  }
+  if (args.only.includes('rollback')) {
+    log(`rollback: ${args.runs} runs each by signal, by failed gate and by shell script (real demo system)`);
+    results = writeResults(await rollbackBench(args.runs));
+  }
+  fs.writeFileSync(path.join(projectRoot, 'BENCHMARKS.md'), renderBenchmarks(results));
+  process.stdout.write(`${JSON.stringify(results, null, 2)}\nwritten: ${RESULTS_FILE} and BENCHMARKS.md\n`);
+}
+
+run().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
