@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import * as prettier from 'prettier';
 import { applyStackEnv, projectRoot } from '../lib/config';
 import { runFleet, p } from './fleet';
 import { historyBench } from './history';
@@ -70,7 +71,9 @@ async function run(): Promise<void> {
     log(`rollback: ${args.runs} runs each by signal, by failed gate and by shell script (real demo system)`);
     results = writeResults(await rollbackBench(args.runs));
   }
-  fs.writeFileSync(path.join(projectRoot, 'BENCHMARKS.md'), renderBenchmarks(results));
+  const file = path.join(projectRoot, 'BENCHMARKS.md');
+  const options = (await prettier.resolveConfig(file)) ?? {};
+  fs.writeFileSync(file, await prettier.format(renderBenchmarks(results), { ...options, filepath: file }));
   process.stdout.write(`${JSON.stringify(results, null, 2)}\nwritten: ${RESULTS_FILE} and BENCHMARKS.md\n`);
 }
 

@@ -88,6 +88,26 @@ function print(json: boolean, data: unknown, text: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : `${text()}\n`);
 }
 
+/** `[#####.....]  50%  2h 10m left (until …)` for the current bake, window or soak interval. */
+export function progressBar(s: MigrationStatus, nowMs: number, width = 30): string {
+  const end = Date.parse(s.waitingUntil ?? '');
+  const start = Date.parse(s.waitingSince ?? s.phaseTimeline.at(-1)?.at ?? '');
+  if (!Number.isFinite(end)) return '';
+  const total = Math.max(end - (Number.isFinite(start) ? start : nowMs), 1);
+  const done = Math.min(Math.max((nowMs - (end - total)) / total, 0), 1);
+  const filled = Math.round(done * width);
+  const left = Math.max(end - nowMs, 0) / 1000;
+  const human =
+    left >= 86_400
+      ? `${Math.floor(left / 86_400)}d ${Math.floor((left % 86_400) / 3600)}h`
+      : left >= 3600
+        ? `${Math.floor(left / 3600)}h ${Math.floor((left % 3600) / 60)}m`
+        : left >= 60
+          ? `${Math.floor(left / 60)}m ${Math.floor(left % 60)}s`
+          : `${Math.ceil(left)}s`;
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.round(done * 100)).padStart(3)}%  ${human} left (until ${s.waitingUntil})`;
+}
+
 /** A readable status: phase timeline, gates, last readings, undo records. */
 export function renderStatus(s: MigrationStatus): string {
   const out = [
@@ -95,7 +115,7 @@ export function renderStatus(s: MigrationStatus): string {
     `  phase     ${s.phase}${s.paused ? ' (PAUSED)' : ''}`,
     `  traffic   unified ${s.trafficPercent}% / legacy ${100 - s.trafficPercent}%`,
   ];
-  if (s.waitingUntil) out.push(`  waiting   until ${s.waitingUntil}`);
+  if (s.waitingUntil) out.push(`  waiting   ${s.waitingFor ?? 'until'} ${progressBar(s, Date.now())}`);
   if (s.failure) out.push(`  failure   ${s.failure}`);
   out.push('  timeline');
   for (const p of s.phaseTimeline) out.push(`    ${p.at}  ${p.phase}`);
@@ -132,7 +152,6 @@ export function buildCli(): Command {
     .argument('<plan>', 'YAML plan file')
     .option('--id <id>', 'workflow ID (default: <plan name>-<timestamp>)')
     .addOption(as)
-    .addHelpText('after', '\nExample:\n  migrate start plans/production.example.yaml --as alice')
     .action(async (planFile: string, o: { id?: string; as: string }) => {
       // Validated before any connection is made: a bad plan never starts anything.
       const plan = loadPlan(planFile);
@@ -159,10 +178,6 @@ export function buildCli(): Command {
     .requiredOption('--role <role>', 'the role you sign for')
     .option('--comment <text>', 'comment for the audit log')
     .addOption(as)
-    .addHelpText(
-      'after',
-      '\nExample:\n  migrate approve monolith-to-unified-20261125T0900 --gate go --role technical-lead --as alice',
-    )
     .action(async (id: string, o: { gate?: GateName; role: string; comment?: string; as: string }) => {
       await withClient(async (client) => {
         const s = await signalAndCheck(
@@ -349,8 +364,37 @@ export function buildCli(): Command {
       });
     });
 
+  for (const command of program.commands) {
+    const examples = EXAMPLES[command.name()];
+    if (examples) command.addHelpText('after', `\nExamples:\n${examples.map((e) => `  ${e}`).join('\n')}`);
+  }
+  program.addHelpText('after', `\nRun "migrate <command> --help" for examples. Operator runbook: docs/runbook.md`);
   return program;
 }
+
+const ID = 'monolith-to-unified-20261125T0900';
+/** Examples shown by `migrate <command> --help`. */
+const EXAMPLES: Record<string, string[]> = {
+  start: [
+    'migrate start plans/production.example.yaml --as alice',
+    'migrate start plans/demo.yaml --id demo-rehearsal-1',
+  ],
+  approve: [
+    `migrate approve ${ID} --gate go --role technical-lead --as alice`,
+    `migrate approve ${ID} --gate sign-off --role stakeholder --as sam --comment "numbers look right"`,
+  ],
+  reject: [`migrate reject ${ID} --gate cutover --role product-owner --reason "quarter-end freeze" --as paula`],
+  status: [`migrate status ${ID}`, `migrate status ${ID} --watch`, `migrate status ${ID} --json | jq .phase`],
+  pause: [`migrate pause ${ID} --reason "change freeze" --as olga`],
+  resume: [`migrate resume ${ID} --as olga`],
+  abort: [`migrate abort ${ID} --reason "wrong plan" --as olga`],
+  rollback: [
+    `migrate rollback ${ID} --reason "error rate up after cutover" --as olga`,
+    'migrate rollback <id of a terminated migration> --reason "worker pool lost" --as olga',
+  ],
+  list: ['migrate list', 'migrate list --phase soak', 'migrate list --json'],
+  report: [`migrate report ${ID} --kind completion`, `migrate report ${ID} --kind rollback --json > rollback.json`],
+};
 
 /** The plan a migration was started with, from its first run's input. */
 async function planOf(client: Client, id: string) {

@@ -40,6 +40,12 @@ function parseArgs(argv: string[]): { manual: boolean; fault?: Fault; plan: stri
 /** The placeholder a person replaces with their own name in the commands `--manual` prints. */
 export const MANUAL_APPROVER = '<your-name>';
 
+/** What a caller may do to the demo while it runs (fault tests). */
+export interface DemoControl {
+  /** SIGKILLs the worker process and starts a new one (resolves once it polls again). */
+  killWorker(): Promise<void>;
+}
+
 /** Options of one demo run. */
 export interface DemoOptions {
   plan: string;
@@ -54,7 +60,7 @@ export interface DemoOptions {
   /** Changes the loaded plan before the run (benchmarks shorten or lengthen its waits). */
   adjustPlan?: (plan: Plan) => void;
   /** Sees every status first; returning 'stop' ends the watch without waiting for the workflow's result. */
-  onStatus?: (status: MigrationStatus, handle: WorkflowHandle) => Promise<'stop' | void>;
+  onStatus?: (status: MigrationStatus, handle: WorkflowHandle, control: DemoControl) => Promise<'stop' | void>;
   /** Sends one approval (default: an `approve` signal through the client). */
   approve?: (workflowId: string, approval: { gate: GateName; role: string; approver: string }) => Promise<void>;
 }
@@ -116,7 +122,17 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
       path.join(logs, 'demo-cron.log'),
     ),
   ];
-  const worker = startWorkerProcess(path.join(logs, 'demo-worker.log'));
+  const workerLog = path.join(logs, 'demo-worker.log');
+  let worker = startWorkerProcess(workerLog);
+  const control: DemoControl = {
+    killWorker: async () => {
+      const gone = new Promise<void>((r) => worker.child.once('exit', () => r()));
+      worker.child.kill('SIGKILL');
+      await gone;
+      worker = startWorkerProcess(workerLog);
+      await worker.ready;
+    },
+  };
   try {
     await worker.ready;
     const workflowId = `${plan.name}-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
@@ -132,7 +148,7 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
     const asked = new Set<string>();
     let stopped = false;
     const final = await watch(handle.workflowId, async (s) => {
-      if (args.onStatus && (await args.onStatus(s, handle)) === 'stop') return (stopped = true);
+      if (args.onStatus && (await args.onStatus(s, handle, control)) === 'stop') return (stopped = true);
       if (args.rollbackAt && s.phase === args.rollbackAt && !rollbackSent) {
         rollbackSent = true;
         out.log(`  operator: migrate rollback ${workflowId} --reason "rehearsed rollback from ${s.phase}"`);
@@ -213,8 +229,20 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
     const handle = client.workflow.getHandle(workflowId);
     let seen = 0;
     let evaluations = 0;
+    let unanswered = 0;
     for (;;) {
-      const s = await handle.query(statusQuery);
+      let s: MigrationStatus;
+      try {
+        s = await handle.query(statusQuery);
+        unanswered = 0;
+      } catch (err) {
+        // A query needs a running worker: while it is down (crashed, restarting) the migration waits durably, and so
+        // does the watcher.
+        if (++unanswered > 120) throw err;
+        if (unanswered === 1) out.log(`  (no worker answers: ${(err as Error).message}; waiting)`);
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
       for (const p of s.phaseTimeline.slice(seen))
         out.log(`[${p.at.slice(11, 19)}] phase ${p.phase}${p.phase === 'traffic-shift' ? '' : ''}`);
       seen = s.phaseTimeline.length;

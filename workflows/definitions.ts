@@ -121,6 +121,9 @@ export interface MigrationStatus {
   phaseTimeline: { phase: Phase; at: string }[];
   /** When the current wait (bake, window, soak interval) ends, for progress bars. */
   waitingUntil?: string;
+  /** When the current wait began, and what it is (e.g. "bake at 25%"). */
+  waitingSince?: string;
+  waitingFor?: string;
   failure?: string;
   startedAt: string;
   updatedAt: string;

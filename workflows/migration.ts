@@ -12,6 +12,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { RetryPolicy } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type {
   ApproveArgs,
@@ -70,17 +71,18 @@ export interface MigrationResult {
   status: MigrationStatus;
 }
 
-const acts = proxyActivities<Activities>({
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '1 minute',
-  retry: {
-    initialInterval: '1 second',
-    backoffCoefficient: 2,
-    maximumInterval: '30 seconds',
-    maximumAttempts: 8,
-    nonRetryableErrorTypes: ['InvalidInput', 'MissingSecret', 'PreconditionFailed'],
-  },
-});
+const retry: RetryPolicy = {
+  initialInterval: '1 second',
+  backoffCoefficient: 2,
+  maximumInterval: '30 seconds',
+  maximumAttempts: 8,
+  nonRetryableErrorTypes: ['InvalidInput', 'MissingSecret', 'PreconditionFailed'],
+};
+// Long activities (backup, checks, containers, metrics, comparison, routing) heartbeat every few seconds: a worker
+// that dies under one is noticed within the heartbeat timeout and the activity runs again on another worker.
+const acts = proxyActivities<Activities>({ startToCloseTimeout: '30 minutes', heartbeatTimeout: '20 seconds', retry });
+// Short ones (crontab edits, git, notifications, reports) do not heartbeat; their start-to-close limit is the bound.
+const quick = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry });
 
 const DEFAULT_SOAK_CHECKS_PER_RUN = 500;
 
@@ -135,7 +137,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   const notify = async (event: string, subject: string, text: string, data?: Record<string, unknown>) => {
     if (!plan.notifications.webhook && !plan.notifications.email) return;
     try {
-      await acts.notify({
+      await quick.notify({
         migrationId,
         event,
         subject: `[${plan.name}] ${subject}`,
@@ -286,10 +288,12 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   };
   /** A durable, interruptible wait (bake, parallel run, monitoring window, soak interval). */
   const hold = async (ms: number, what: string) => {
+    status.waitingSince = new Date(Date.now()).toISOString();
     status.waitingUntil = new Date(Date.now() + ms).toISOString();
+    status.waitingFor = what;
     audit('wait', `${what}: ${Math.round(ms / 1000)} s`);
     await condition(() => interrupt !== undefined, ms);
-    status.waitingUntil = undefined;
+    status.waitingUntil = status.waitingSince = status.waitingFor = undefined;
     await checkpoint();
   };
   const gate = async (name: GateName) => {
@@ -500,14 +504,14 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       enter('cutover');
       const cutoverStart = Date.now();
       record({ kind: 'unified-job', scheduler: plan.scheduler, job: plan.unifiedJob, at: now() });
-      await acts.installUnifiedJob({
+      await quick.installUnifiedJob({
         migrationId,
         scheduler: plan.scheduler,
         job: plan.unifiedJob,
         backupDir: plan.target.backupDir,
       });
       record({ kind: 'legacy-jobs', scheduler: plan.scheduler, jobs: plan.legacyJobs, at: now() });
-      await acts.disableLegacyJobs({
+      await quick.disableLegacyJobs({
         migrationId,
         scheduler: plan.scheduler,
         jobs: plan.legacyJobs,
@@ -527,7 +531,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
 
     enter('archive');
     record({ kind: 'archive', repository: plan.target.repository, at: now() });
-    const archived = await acts.archiveLegacyScripts({
+    const archived = await quick.archiveLegacyScripts({
       migrationId,
       repository: plan.target.repository,
       scripts: plan.legacyJobs.flatMap((j) => (j.script ? [j.script] : [])),
@@ -541,7 +545,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     await checkpoint();
 
     await gate('sign-off');
-    const report = await acts.writeCompletionReport({
+    const report = await quick.writeCompletionReport({
       migrationId,
       plan,
       status,

@@ -50,7 +50,7 @@ const local = proxyLocalActivities<Activities>({
   retry,
 });
 // The notification goes out through the task queue: it may be slow (SMTP) and must not hold the workflow task.
-const acts = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: '30 seconds', retry });
+const acts = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry });
 
 /**
  * Undo steps that may run side by side. Within a lane the order is the reverse of the changes; lanes touch different

@@ -7,7 +7,9 @@ import { loadPlan } from '../../client/plan';
 import { setupDemoTarget } from '../../demo/target';
 import { requireEnv } from '../../lib/config';
 import { startWorkerProcess, type WorkerProcess } from '../../lib/worker-process';
-import type { MigrationStatus } from '../../workflows/definitions';
+import type { MigrationStatus, Phase } from '../../workflows/definitions';
+
+const FINAL_PHASES: Phase[] = ['complete', 'rolled-back', 'aborted', 'failed'];
 import { config, tempDir, uniq } from '../helpers/stack';
 
 const root = path.join(__dirname, '..', '..');
@@ -122,4 +124,85 @@ describe('the migrate CLI against a real running migration', () => {
     expect(report.stdout).toContain('**PASSED** (5/5 checks passed)');
     expect((await migrate('status', 'no-such-migration')).code).toBe(3);
   });
+
+  /** Polls `migrate status --json` until `done` holds. */
+  async function statusUntil(mid: string, done: (s: MigrationStatus) => boolean): Promise<MigrationStatus> {
+    let s: MigrationStatus | undefined;
+    for (let i = 0; i < 300; i++) {
+      const r = await migrate('status', mid, '--json');
+      if (r.code === 0) {
+        s = JSON.parse(r.stdout) as MigrationStatus;
+        if (done(s)) return s;
+      }
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    throw new Error(`migration ${mid} never reached the expected state; last: ${s?.phase}`);
+  }
+
+  it('rejects a gate, draws the bake progress bar, prints reports as JSON, rolls back, and shows examples in --help', async () => {
+    const rejected = `${id}-rej`;
+    expect((await migrate('start', PLAN, '--id', rejected)).code).toBe(0);
+    await statusUntil(rejected, (s) => s.phase === 'gate:go');
+    const r = await migrate(
+      'reject',
+      rejected,
+      '--gate',
+      'go',
+      '--role',
+      'technical-lead',
+      '--reason',
+      'not now',
+      '--as',
+      'tina',
+    );
+    expect(r.code).toBe(0);
+    const afterReject = await statusUntil(rejected, (s) => FINAL_PHASES.includes(s.phase));
+    expect(afterReject.gates.go?.outcome).toBe('rejected');
+    expect(afterReject.audit.some((a) => a.kind === 'gate-rejected' && a.actor === 'tina')).toBe(true);
+
+    const rolled = `${id}-rb`;
+    expect((await migrate('start', PLAN, '--id', rolled)).code).toBe(0);
+    await statusUntil(rolled, (s) => s.phase === 'gate:go');
+    for (const [role, who] of [
+      ['technical-lead', 'tina'],
+      ['engineering-manager', 'erin'],
+    ])
+      expect((await migrate('approve', rolled, '--gate', 'go', '--role', role!, '--as', who!)).code).toBe(0);
+    // The parallel run is a durable wait: the text status draws its progress.
+    await statusUntil(rolled, (s) => s.phase === 'parallel-run' && !!s.waitingUntil);
+    const text = await migrate('status', rolled);
+    expect(text.stdout).toMatch(/waiting +parallel run[^\n]*\[[#.]{30}\] +\d+% {2}\d+s left/);
+
+    const validation = await migrate('report', rolled, '--kind', 'validation', '--json');
+    expect(validation.code).toBe(0);
+    const parsed = JSON.parse(validation.stdout) as { passed: boolean; results: { name: string }[] };
+    expect(parsed.passed).toBe(true);
+    expect(parsed.results.map((c) => c.name)).toContain('load-test');
+
+    const rb = await migrate('rollback', rolled, '--reason', 'cli test', '--as', 'olga');
+    expect(rb.code).toBe(0);
+    const end = await statusUntil(rolled, (s) => FINAL_PHASES.includes(s.phase));
+    expect(end.phase).toBe('rolled-back');
+    expect(end.audit.some((a) => a.actor === 'olga')).toBe(true);
+    const rollbackReport = await migrate('report', rolled, '--kind', 'rollback');
+    expect(rollbackReport.code).toBe(0);
+    expect(rollbackReport.stdout).toContain('# Rollback verified');
+
+    for (const command of [
+      'start',
+      'approve',
+      'reject',
+      'status',
+      'pause',
+      'resume',
+      'abort',
+      'rollback',
+      'list',
+      'report',
+    ]) {
+      const help = await migrate(command, '--help');
+      expect(help.code).toBe(0);
+      expect(help.stdout).toMatch(new RegExp(`Examples:\\n  migrate ${command}\\b`));
+    }
+  }, 180_000);
 });

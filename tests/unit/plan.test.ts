@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { loadPlan, parseDuration, PlanValidationError, validatePlan } from '../../client/plan';
+import { recordFaults } from '../helpers/fault-summary';
 
 const planFile = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
 const base = () => YAML.parse(fs.readFileSync(planFile, 'utf8')) as Record<string, any>;
@@ -194,8 +195,10 @@ describe('plan validation', () => {
     ['rollback without checks', (p) => (p.rollback.checks = []), 'rollback.checks', 'at least one entry'],
   ];
 
-  it.each(cases)('refuses %s, naming the field', (_name, mutate, field, fragment) => {
+  it.each(cases)('refuses %s, naming the field', (name, mutate, field, fragment) => {
     const issues = issuesOf(mutate);
+    const refused = issues.some((i) => i.path === field && i.message.includes(fragment));
+    recordFaults([{ suite: 'plans', what: `bad plan: ${name}`, kind: 'bad-input', ok: refused }]);
     expect(issues).toContainEqual({ path: field, message: expect.stringContaining(fragment) });
   });
 

@@ -17,6 +17,7 @@ import {
 import { migrationWorkflow, type MigrationResult } from '../../workflows/migration';
 import type { Plan } from '../../workflows/plan';
 import { drive, realClock, virtualClock } from '../helpers/drive';
+import { recordFaults } from '../helpers/fault-summary';
 import { config, uniq } from '../helpers/stack';
 import { stubActivities, type StubActivities } from '../helpers/stub-activities';
 import { bundleWorkflows, createTimeSkippingEnv, firstTaskCompleted } from '../helpers/temporal';
@@ -261,6 +262,11 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
           await h.signal(approveSignal, { role: 'technical-lead', approver: 'tom' }); // duplicate role
           await h.signal(approveSignal, { role: 'engineering-manager', approver: 'tina' }); // separation of duties
           await h.signal(approveSignal, { approver: 'x' } as never); // malformed
+          await h.signal(approveSignal, { role: 'janitor', approver: 'jim' }); // unknown role
+          await h.signal(approveSignal, { role: 'engineering-manager', approver: '' }); // empty approver
+          await h.signal(rejectSignal, { role: 'technical-lead', approver: 'mallory', reason: 'no' }); // reject, not allowed
+          await h.signal(rejectSignal, { role: 'technical-lead' } as never); // malformed rejection
+          await h.signal(pauseSignal, {} as never); // pause without who
           afterBad = await h.query(statusQuery);
           await h.signal(pauseSignal, { requestedBy: 'olga', reason: 'change freeze' });
           await h.signal(approveSignal, { role: 'engineering-manager', approver: 'erin' });
@@ -286,7 +292,33 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
       expect.stringContaining('role technical-lead already signed'),
       expect.stringContaining('separation of duties'),
       expect.stringContaining('malformed approval'),
+      expect.stringContaining('does not need role janitor'),
+      expect.stringContaining('malformed approval'),
+      expect.stringContaining('mallory: not on the allow-list of role technical-lead'),
+      expect.stringContaining('malformed rejection'),
+      expect.stringContaining('malformed pause'),
     ]);
+    recordFaults(
+      [
+        'resume without pause',
+        'approval for a gate that is not open',
+        'approval for a role the gate does not need',
+        'approver not on the allow-list',
+        'duplicate approval for a signed role',
+        'one person signing two roles',
+        'malformed approval payload',
+        'unknown role',
+        'empty approver',
+        'rejection by someone not on the allow-list',
+        'malformed rejection payload',
+        'pause without requestedBy',
+      ].map((what, i) => ({
+        suite: 'signals',
+        what,
+        kind: 'bad-input' as const,
+        ok: rejected[i] !== undefined,
+      })),
+    );
     // The rejected requests changed nothing but the audit log.
     expect(afterBad!.gates.go?.signatures.map((x) => x.approver)).toEqual(['tina']);
     expect({ ...afterBad, audit: [], updatedAt: '' }).toEqual({
@@ -300,6 +332,15 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
       'engineering-manager:erin',
     ]);
     expect(status.audit.some((a) => a.kind === 'paused' && a.detail === 'change freeze')).toBe(true);
+
+    // Approval after completion: the server refuses the signal and the closed history does not change.
+    const done = env.client.workflow.getHandle(status.migrationId);
+    const eventsBefore = (await done.fetchHistory()).events?.length;
+    await expect(
+      done.signal(approveSignal, { gate: 'sign-off', role: 'stakeholder', approver: 'late' }),
+    ).rejects.toThrow(/completed|not found/i);
+    expect((await done.fetchHistory()).events?.length).toBe(eventsBefore);
+    recordFaults([{ suite: 'signals', what: 'approval after completion', kind: 'bad-input', ok: true }]);
   });
 
   it('a reject at the cutover gate rolls back what the traffic shift changed', async () => {
