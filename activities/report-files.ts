@@ -7,6 +7,10 @@ export interface ReportFiles {
   jsonFile: string;
 }
 
+/** The folder of one migration's reports. */
+export const reportFolder = (reportDir: string, migrationId: string): string =>
+  path.join(reportDir, migrationId.replace(/[^A-Za-z0-9_.-]/g, '_'));
+
 /** Writes `<reportDir>/<migrationId>/<kind>.md|.json` (overwriting: a retried activity writes the same files). */
 export async function writeReportFiles(
   reportDir: string,
@@ -15,7 +19,7 @@ export async function writeReportFiles(
   markdown: string,
   data: unknown,
 ): Promise<ReportFiles> {
-  const dir = path.join(reportDir, migrationId.replace(/[^A-Za-z0-9_.-]/g, '_'));
+  const dir = reportFolder(reportDir, migrationId);
   await fs.mkdir(dir, { recursive: true });
   const markdownFile = path.join(dir, `${kind}.md`);
   const jsonFile = path.join(dir, `${kind}.json`);

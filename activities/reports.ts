@@ -1,8 +1,11 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import type { MigrationStatus, Phase } from '../workflows/definitions';
 import type { Plan } from '../workflows/plan';
 import type { RollbackResult } from '../workflows/rollback';
+import { renderMetricsChart } from './chart';
 import { evaluate, measure, type CheckResult } from './checks';
-import { writeReportFiles, type ReportFiles } from './report-files';
+import { reportFolder, writeReportFiles, type ReportFiles } from './report-files';
 
 /** One row of the completion report's success-metrics table. */
 export interface SuccessRow {
@@ -15,6 +18,9 @@ export interface SuccessRow {
 
 const fmt = (v: number | null | undefined, unit?: string) =>
   v === null || v === undefined ? 'no data' : `${Number(v.toFixed(4))}${unit ? ` ${unit}` : ''}`;
+
+/** The completion report's chart, next to it. */
+const CHART_FILE = 'completion-metrics.svg';
 
 /** Completion report: success metrics measured now against their targets, timeline, approvals, audit log. */
 export async function writeCompletionReport(input: {
@@ -60,6 +66,14 @@ export async function writeCompletionReport(input: {
         `| ${r.metric} | ${r.target} | ${r.actual} | ${r.passed === null ? 'no data' : r.passed ? 'pass' : 'FAIL'} |`,
     ),
     '',
+    ...(status.evaluations.length
+      ? [
+          '## Gate metrics across the traffic steps and the soak',
+          '',
+          `![Gate metrics across the traffic steps and the soak](${CHART_FILE})`,
+          '',
+        ]
+      : []),
     '## Timeline',
     '',
     ...status.phaseTimeline.map((p) => `- ${p.at} ${p.phase}`),
@@ -90,12 +104,17 @@ export async function writeCompletionReport(input: {
     ...status.audit.map((a) => `- ${a.at} [${a.kind}] ${a.detail}`),
     '',
   ].join('\n');
+  const chartFile = path.join(reportFolder(plan.target.reportDir, input.migrationId), CHART_FILE);
   const files = await writeReportFiles(plan.target.reportDir, input.migrationId, 'completion', md, {
     migrationId: input.migrationId,
     plan: plan.name,
     rows,
+    ...(status.evaluations.length ? { chart: chartFile } : {}),
     status,
   });
+  // Written after the folder exists; overwritten on a retry like the report itself.
+  if (status.evaluations.length)
+    await fs.writeFile(chartFile, renderMetricsChart(status.evaluations, `Gate metrics: ${plan.name}`));
   return { ...files, rows };
 }
 

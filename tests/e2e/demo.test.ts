@@ -17,6 +17,7 @@ import { approveSignal } from '../../workflows/definitions';
 import type { CheckSpec } from '../../workflows/plan';
 import { config, scratchDatabase, tempDir, withPg } from '../helpers/stack';
 import { expectLegacyRestored } from '../helpers/legacy-restored';
+import { parseSvg, pointsPerSeries } from '../helpers/svg';
 import { historyText } from '../helpers/temporal';
 
 const exec = promisify(execFile);
@@ -126,6 +127,12 @@ describe('the demo migrates a real system end to end (worker process, dev server
     ]) {
       expect(completion).toMatch(new RegExp(`\\| ${metric}[^|]*\\| [^|]+ \\| [0-9.]+[^|]* \\| pass \\|`));
     }
+    // The chart of the gate metrics: next to the report, referenced by it, one series per metric of the plan.
+    expect(completion).toContain('![Gate metrics across the traffic steps and the soak](completion-metrics.svg)');
+    const svg = fs.readFileSync(path.join(path.dirname(outcome.reports.completion!), 'completion-metrics.svg'), 'utf8');
+    const series = pointsPerSeries(parseSvg(svg));
+    expect(series.size).toBe(loadPlan(PLAN).metrics.length);
+    for (const points of series.values()) expect(points.size).toBeGreaterThan(0);
     expect(outcome.status.gates.go?.signatures.map((s) => s.approver)).toEqual([
       'technical-lead-demo',
       'engineering-manager-demo',
