@@ -33,7 +33,12 @@ interface Mark {
  * nothing real (so the figures are the orchestration's: server, SDK, workflow code). A demo approver watches
  * visibility for open gates and signs every role; `gateFailures` of the migrations read a failing metric instead.
  */
-export async function runFleet(label: string, count: number, gateFailures = 0): Promise<FleetResult> {
+export async function runFleet(
+  label: string,
+  count: number,
+  opts: { gateFailures?: number; staggerMs?: number } = {},
+): Promise<FleetResult> {
+  const gateFailures = opts.gateFailures ?? 0;
   const config = loadConfig();
   const stamp = Date.now().toString(36);
   const taskQueue = `bench-${label}-${stamp}`;
@@ -47,16 +52,23 @@ export async function runFleet(label: string, count: number, gateFailures = 0): 
   const t0 = Date.now();
   try {
     const ids = Array.from({ length: count }, (_, i) => `${taskQueue}-${i < gateFailures ? 'gatefail' : 'ok'}-${i}`);
-    await Promise.all(
-      ids.map((id) =>
-        client.workflow.start<typeof migrationWorkflow>('migrationWorkflow', {
-          taskQueue,
-          workflowId: id,
-          args: [{ migrationId: id, plan, startedBy: 'bench' }],
-        }),
-      ),
-    );
-    await approveUntilDone(client, plan.name, ids, lastSent);
+    const start = (id: string) =>
+      client.workflow.start<typeof migrationWorkflow>('migrationWorkflow', {
+        taskQueue,
+        workflowId: id,
+        args: [{ migrationId: id, plan, startedBy: 'bench' }],
+      });
+    // All at once, or one every `staggerMs` (a steady trickle, as migrations really arrive) while approving.
+    const starting = opts.staggerMs
+      ? (async () => {
+          for (const id of ids) {
+            await start(id);
+            await new Promise((r) => setTimeout(r, opts.staggerMs));
+          }
+        })()
+      : Promise.all(ids.map(start));
+    if (!opts.staggerMs) await starting;
+    await approveUntilDone(client, plan.name, ids, lastSent, starting);
     const phases = await Promise.all(
       ids.map((id) =>
         client.workflow
@@ -100,7 +112,10 @@ async function approveUntilDone(
   name: string,
   ids: string[],
   lastSent: Map<string, number>,
+  starting: Promise<unknown>,
 ): Promise<void> {
+  let started = false;
+  void starting.then(() => (started = true));
   const plan = smallPlan();
   const inFlight = new Set<Promise<void>>();
   for (let round = 0; ; round++) {
@@ -122,9 +137,18 @@ async function approveUntilDone(
       inFlight.add(p);
     }
     if (round % 8 === 0) {
-      const states = await Promise.all(ids.map((id) => client.workflow.getHandle(id).describe()));
-      const running = states.filter((d) => d.status.name === 'RUNNING').length;
-      if (running === 0 && inFlight.size === 0) return;
+      // Not started yet (staggered) counts as running.
+      const states = await Promise.all(
+        ids.map((id) =>
+          client.workflow
+            .getHandle(id)
+            .describe()
+            .then((d) => d.status.name)
+            .catch(() => 'RUNNING'),
+        ),
+      );
+      const running = states.filter((name) => name === 'RUNNING').length;
+      if (started && running === 0 && inFlight.size === 0) return;
       if (round % 40 === 0) log(`${name}: ${running} running`);
     }
     await new Promise((r) => setTimeout(r, 250));

@@ -41,10 +41,11 @@ async function run(): Promise<void> {
     results = writeResults(await historyBench());
   }
   if (args.only.includes('reaction')) {
-    // 34 migrations × 3 gates = 102 gate decisions; 10 of them fail a metric gate instead of the traffic shift.
+    // 34 migrations × 3 gates = 102 gate decisions, one migration started every 3 s (a few run at once); then 10
+    // that fail a metric gate in the traffic shift.
     log('reaction time: 34 migrations, 102 gate decisions, plus 10 failed metric gates');
-    const r = await runFleet('reaction', 34);
-    const g = await runFleet('gatefail', 10, 10);
+    const r = await runFleet('reaction', 34, { staggerMs: 3_000 });
+    const g = await runFleet('gatefail', 10, { gateFailures: 10, staggerMs: 3_000 });
     results = writeResults({
       reaction_approvals: r.reactionsMs.length,
       reaction_p50_ms: p(r.reactionsMs, 0.5),
