@@ -57,6 +57,8 @@ export interface DemoOptions {
   rate?: number;
   /** Sends a `rollback` signal as soon as the migration reaches this phase (tests of the rollback from each phase). */
   rollbackAt?: Phase;
+  /** Extra environment of the worker process (fault tests put a failing tool first on its PATH). */
+  workerEnv?: NodeJS.ProcessEnv;
   /** Changes the loaded plan before the run (benchmarks shorten or lengthen its waits). */
   adjustPlan?: (plan: Plan) => void;
   /** Sees every status first; returning 'stop' ends the watch without waiting for the workflow's result. */
@@ -123,13 +125,13 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
     ),
   ];
   const workerLog = path.join(logs, 'demo-worker.log');
-  let worker = startWorkerProcess(workerLog);
+  let worker = startWorkerProcess(workerLog, args.workerEnv);
   const control: DemoControl = {
     killWorker: async () => {
       const gone = new Promise<void>((r) => worker.child.once('exit', () => r()));
       worker.child.kill('SIGKILL');
       await gone;
-      worker = startWorkerProcess(workerLog);
+      worker = startWorkerProcess(workerLog, args.workerEnv);
       await worker.ready;
     },
   };

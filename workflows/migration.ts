@@ -6,6 +6,7 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -616,6 +617,19 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       await notify('aborted', 'migration aborted', status.failure);
       return;
     }
+    // A step that failed before anything in production changed (e.g. the first backup) leaves nothing to undo: the
+    // migration fails with that step's error instead of running a rollback whose verification has nothing to verify.
+    // Patched: histories recorded before this change ran the rollback here.
+    if (
+      why.requestedBy === 'migration-workflow' &&
+      status.compensations.length === 0 &&
+      patched('fail-without-rollback-when-nothing-changed')
+    ) {
+      status.failure ??= why.reason;
+      enter('failed');
+      await notify('failed', 'migration failed before any production change', status.failure);
+      return;
+    }
     status.failure ??= why.reason;
     enter('rolling-back');
     await notify('rollback', 'rolling back', `From phase ${fromPhase}: ${why.reason}`);
@@ -640,7 +654,9 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     upsertSearchAttributes([{ key: trafficPercentKey, value: 0 }]);
     rolledBack = rollback;
     enter(rollback.verified ? 'rolled-back' : 'failed');
-    if (!rollback.verified) status.failure = `rollback verification failed: ${rollback.failedChecks.join('; ')}`;
+    // The cause stays first: the verification failure is added to it, never replaces it.
+    if (!rollback.verified)
+      status.failure = `${status.failure ? `${status.failure}; ` : ''}rollback verification failed: ${rollback.failedChecks.join('; ')}`;
   }
 
   function rollbackProcedure(): string {

@@ -1,0 +1,54 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { listContainers } from '../../activities/containers';
+import { dockerClient } from '../../activities/docker';
+import { parseCrontab } from '../../activities/scheduler';
+import { runDemo } from '../../demo/demo';
+import { integrity, withDb } from '../../demo/target';
+import { recordFaults } from '../helpers/fault-summary';
+import { config, tempDir } from '../helpers/stack';
+
+const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
+
+describe('dependency faults: retried with backoff, then a safe outcome', () => {
+  it('pg_dump failing: the backup is retried, then the migration stops before any production change', async () => {
+    // A pg_dump that always fails, first on the worker's PATH.
+    const bin = tempDir('failing-pg-dump');
+    fs.writeFileSync(
+      path.join(bin, 'pg_dump'),
+      '#!/bin/sh\necho "pg_dump: error: simulated failure (disk full)" >&2\nexit 1\n',
+      { mode: 0o755 },
+    );
+    const outcome = await runDemo({
+      plan: PLAN,
+      print: () => undefined,
+      workerEnv: { PATH: `${bin}:${process.env.PATH ?? ''}` },
+    });
+    const row = { suite: 'dependencies', what: 'pg_dump failing during the initial backup', kind: 'fault' as const };
+    try {
+      expect(outcome.phase).toBe('failed');
+      expect(outcome.status.failure).toMatch(/step backup failed: .*pg_dump/);
+      expect(outcome.status.backups).toEqual([]);
+      // Retried with backoff before giving up: one pg_dump run per attempt, several attempts.
+      expect(outcome.status.phaseTimeline.map((p) => p.phase)).not.toContain('deploy');
+      // No production change: no routing table, no unified container, the legacy cron lines as they were.
+      const routing = await withDb(outcome.databaseUrl, (db) =>
+        db.query<{ t: string | null }>("select to_regclass('migration_routing')::text as t"),
+      );
+      expect(routing.rows[0]?.t).toBeNull();
+      expect(await listContainers(dockerClient(config.dockerHost), outcome.composeProject)).toEqual([]);
+      const cron = parseCrontab(execFileSync('crontab', ['-l', '-u', outcome.crontabUser], { encoding: 'utf8' }));
+      expect(cron.map((e) => [e.name, e.enabled])).toEqual([
+        ['batch-scorer', true],
+        ['trust-scorer', true],
+      ]);
+      const check = await integrity(outcome.databaseUrl);
+      expect(check).toMatchObject({ missing: 0, duplicates: 0, scored: check.submissions });
+      recordFaults([{ ...row, ok: true, lost: check.missing, doubled: check.duplicates }]);
+    } catch (err) {
+      recordFaults([{ ...row, ok: false }]);
+      throw err;
+    }
+  }, 400_000);
+});
