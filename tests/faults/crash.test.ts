@@ -7,6 +7,7 @@ import { parseCrontab } from '../../activities/scheduler';
 import { runDemo, type DemoOutcome } from '../../demo/demo';
 import { integrity, withDb } from '../../demo/target';
 import { rollbackSignal, type MigrationStatus } from '../../workflows/definitions';
+import { HAPPY_PHASES } from '../helpers/drive';
 import { recordFaults } from '../helpers/fault-summary';
 import { expectLegacyRestored } from '../helpers/legacy-restored';
 import { config } from '../helpers/stack';
@@ -36,23 +37,6 @@ const POINTS: KillPoint[] = [
   // The archive commit takes a fraction of a second: armed during the soak, fired once the activity runs.
   { name: 'archive', at: (s) => s.phase === 'soak' || s.phase === 'archive', inside: 'archiveLegacyScripts' },
   { name: 'gate sign-off', at: (s) => s.phase === 'gate:sign-off' },
-];
-
-/** The phases of an uninterrupted demo migration, in order. */
-const HAPPY_PHASES = [
-  'preflight',
-  'gate:go',
-  'backup',
-  'deploy',
-  'parallel-run',
-  'traffic-shift',
-  'gate:cutover',
-  'backup',
-  'cutover',
-  'soak',
-  'archive',
-  'gate:sign-off',
-  'complete',
 ];
 
 /** Runs the demo, killing the worker at each of `points` in turn; returns the outcome and what was running. */

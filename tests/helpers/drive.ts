@@ -6,6 +6,23 @@ import type { GateName, Plan } from '../../workflows/plan';
 
 export const FINAL: Phase[] = ['complete', 'rolled-back', 'aborted', 'failed'];
 
+/** The phase timeline of an uninterrupted migration (a backup after each of the go and cutover gates). */
+export const HAPPY_PHASES: Phase[] = [
+  'preflight',
+  'gate:go',
+  'backup',
+  'deploy',
+  'parallel-run',
+  'traffic-shift',
+  'gate:cutover',
+  'backup',
+  'cutover',
+  'soak',
+  'archive',
+  'gate:sign-off',
+  'complete',
+];
+
 /** One distinct approver per role, so separation of duties holds. */
 export function approversFor(plan: Plan, gate: GateName): { role: string; approver: string }[] {
   return plan.approvals.gates[gate].roles.map((r) => ({
