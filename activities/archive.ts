@@ -49,7 +49,7 @@ async function ensureClean(repo: string): Promise<void> {
   const status = await git(repo, 'status', '--porcelain', '--untracked-files=all');
   if (status.trim()) {
     throw permanent(
-      ErrorType.PreconditionFailed,
+      ErrorType.RepositoryDirty,
       `repository ${repo} has uncommitted changes; commit or stash them first:\n${status.trim().split('\n').slice(0, 10).join('\n')}`,
     );
   }

@@ -47,6 +47,9 @@ export function pgTarget(url: string, database?: string): PgTarget {
 /** Connects with the `pg` driver; the caller ends the client. */
 export async function connect(target: PgTarget): Promise<Client> {
   const client = new Client({ connectionString: target.url, connectionTimeoutMillis: 10_000 });
+  // A server that goes away fails the query in flight (the activity is retried); the client's 'error' event would
+  // otherwise be unhandled and take the whole worker down with it.
+  client.on('error', () => undefined);
   await client.connect();
   return client;
 }

@@ -5,6 +5,8 @@ export const ErrorType = {
   InvalidInput: 'InvalidInput',
   MissingSecret: 'MissingSecret',
   PreconditionFailed: 'PreconditionFailed',
+  /** The target repository has uncommitted changes: a person must commit or discard them (the workflow waits). */
+  RepositoryDirty: 'RepositoryDirty',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 

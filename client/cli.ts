@@ -1,5 +1,6 @@
-import os from 'node:os';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Command, Option } from 'commander';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { applyStackEnv, loadConfig, workflowUiUrl } from '../lib/config';
@@ -19,6 +20,8 @@ import type { GateName } from '../workflows/plan';
 import type { rollbackWorkflow } from '../workflows/rollback';
 import { connectClient } from './connection';
 import { loadPlan, PlanValidationError } from './plan';
+import { rehearse } from './rehearse';
+import { renderRetries, retryingActivities } from './retries';
 
 /** Exit codes: what went wrong, for scripts that call the CLI. */
 export const ExitCode = { ok: 0, error: 1, invalidPlan: 2, notFound: 3, rejected: 4 } as const;
@@ -117,6 +120,7 @@ export function renderStatus(s: MigrationStatus): string {
   ];
   if (s.waitingUntil) out.push(`  waiting   ${s.waitingFor ?? 'until'} ${progressBar(s, Date.now())}`);
   if (s.failure) out.push(`  failure   ${s.failure}`);
+  if (s.attention) out.push(`  ATTENTION ${s.attention}`);
   out.push('  timeline');
   for (const p of s.phaseTimeline) out.push(`    ${p.at}  ${p.phase}`);
   for (const g of Object.values(s.gates)) {
@@ -226,8 +230,12 @@ export function buildCli(): Command {
       await withClient(async (client) => {
         for (;;) {
           const s = await status(client, id);
+          // Server-side retries (a database or engine down) are not in the workflow's state: read them alongside.
+          const retrying = FINAL.includes(s.phase)
+            ? []
+            : await retryingActivities(client.workflow.getHandle(id)).catch(() => []);
           if (o.watch && !o.json) process.stdout.write('\x1b[2J\x1b[H');
-          print(!!o.json, s, () => renderStatus(s));
+          print(!!o.json, { ...s, retrying }, () => [renderStatus(s), ...renderRetries(retrying)].join('\n'));
           if (!o.watch || FINAL.includes(s.phase)) return;
           await new Promise((r) => setTimeout(r, 1000));
         }
@@ -357,11 +365,40 @@ export function buildCli(): Command {
             `migration ${id} has no ${o.kind} report yet (it has: ${Object.keys(s.reports).join(', ') || 'none'})`,
             ExitCode.notFound,
           );
-        const path = o.json ? file.replace(/\.md$/, '.json') : file;
-        if (!fs.existsSync(path))
-          throw new CliError(`the ${o.kind} report of ${id} is no longer at ${path}`, ExitCode.notFound);
-        process.stdout.write(fs.readFileSync(path, 'utf8'));
+        const wanted = o.json ? file.replace(/\.md$/, '.json') : file;
+        if (!fs.existsSync(wanted))
+          throw new CliError(`the ${o.kind} report of ${id} is no longer at ${wanted}`, ExitCode.notFound);
+        process.stdout.write(fs.readFileSync(wanted, 'utf8'));
       });
+    });
+
+  program
+    .command('rehearse')
+    .description(
+      'run a plan with its real durations in virtual time, against the real target in read-only mode: timeline, who must act, what would fail',
+    )
+    .argument('<plan>', 'YAML plan file')
+    .option('--out <dir>', 'folder for rehearsal-<name>.md and .json (default: <data dir>/rehearsals)')
+    .option('--json', 'print the rehearsal as JSON')
+    .action(async (planFile: string, o: { out?: string; json?: boolean }) => {
+      const plan = loadPlan(planFile);
+      applyStackEnv();
+      const outDir = o.out ?? path.join(loadConfig().dataDir, 'rehearsals');
+      const r = await rehearse(plan, { outDir, print: (l) => process.stderr.write(`${l}\n`) });
+      print(!!o.json, r, () =>
+        [
+          fs.readFileSync(r.markdownFile, 'utf8').trim(),
+          '',
+          `written: ${r.markdownFile}`,
+          `         ${r.jsonFile}`,
+        ].join('\n'),
+      );
+      // Exit 4 when something would have failed, so a pipeline can gate the real start on a clean rehearsal.
+      if (r.outcome !== 'complete' || r.findings.some((f) => f.severity === 'would-fail'))
+        throw new CliError(
+          `rehearsal of ${plan.name}: ${r.findings.filter((f) => f.severity === 'would-fail').length} finding(s) would fail; outcome ${r.outcome}`,
+          ExitCode.rejected,
+        );
     });
 
   for (const command of program.commands) {
@@ -393,6 +430,10 @@ const EXAMPLES: Record<string, string[]> = {
     'migrate rollback <id of a terminated migration> --reason "worker pool lost" --as olga',
   ],
   list: ['migrate list', 'migrate list --phase soak', 'migrate list --json'],
+  rehearse: [
+    'migrate rehearse plans/production.example.yaml',
+    'migrate rehearse plans/demo.yaml --out /tmp/rehearsal --json',
+  ],
   report: [`migrate report ${ID} --kind completion`, `migrate report ${ID} --kind rollback --json > rollback.json`],
 };
 

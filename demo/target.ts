@@ -92,11 +92,12 @@ function ensureUser(user: string): void {
 /** Runs `fn` on a connection to `url`. */
 export async function withDb<T>(url: string, fn: (db: PgClient) => Promise<T>): Promise<T> {
   const db = new PgClient({ connectionString: url });
+  db.on('error', () => undefined); // a dropped connection fails the query in flight, not the process
   await db.connect();
   try {
     return await fn(db);
   } finally {
-    await db.end();
+    await db.end().catch(() => undefined);
   }
 }
 

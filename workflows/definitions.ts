@@ -125,6 +125,8 @@ export interface MigrationStatus {
   waitingSince?: string;
   waitingFor?: string;
   failure?: string;
+  /** Set while the migration waits for a person to act (what is wrong and which command decides). */
+  attention?: string;
   startedAt: string;
   updatedAt: string;
   /** Continue-as-new runs so far (the soak rolls its history over). */

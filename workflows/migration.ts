@@ -1,4 +1,5 @@
 import {
+  ActivityFailure,
   ApplicationFailure,
   ContinueAsNew,
   ParentClosePolicy,
@@ -532,16 +533,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
 
     enter('archive');
     record({ kind: 'archive', repository: plan.target.repository, at: now() });
-    const archived = await quick.archiveLegacyScripts({
-      migrationId,
-      repository: plan.target.repository,
-      scripts: plan.legacyJobs.flatMap((j) => (j.script ? [j.script] : [])),
-      docs: plan.archive.docs,
-      date: new Date().toISOString().slice(0, 10).replace(/-/g, ''),
-      reason: plan.archive.reason,
-      replacement: `${plan.unifiedJob.name} (${plan.unifiedJob.containers.map((c) => c.image).join(', ')})`,
-      rollbackProcedure: rollbackProcedure(),
-    });
+    const archived = await archive();
     audit('archive', `commit ${archived.commit}: ${archived.moved.map((m) => `${m.from} → ${m.to}`).join(', ')}`);
     await checkpoint();
 
@@ -599,14 +591,48 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
           throw err;
         // Per plan, a failed soak check waits for a person: resume goes on, rollback rolls back.
         status.paused = true;
+        status.attention = `${err.reason}; decide with \`migrate resume ${migrationId}\` or \`migrate rollback ${migrationId}\``;
         audit('paused', `${err.reason}; waiting for a decision (migrate resume | migrate rollback)`);
         await notify('soak-paused', 'soak check failed: decision needed', err.reason);
         await checkpoint();
+        status.attention = undefined;
       }
       checksDone++;
       inThisRun++;
     }
     audit('soak', `soak complete: ${checksDone} checks over ${Math.round((Date.now() - soakStartedAt) / 3_600_000)} h`);
+  }
+
+  /**
+   * The archive commit. A dirty target repository is not a reason to undo a soaked migration, nor to commit someone's
+   * uncommitted work: the migration pauses, says what blocks it and waits for a person (resume retries, rollback and
+   * abort still work). Patched: before this, the failure went straight to the rollback.
+   */
+  async function archive(): Promise<Awaited<ReturnType<Activities['archiveLegacyScripts']>>> {
+    for (;;) {
+      try {
+        return await quick.archiveLegacyScripts({
+          migrationId,
+          repository: plan.target.repository,
+          scripts: plan.legacyJobs.flatMap((j) => (j.script ? [j.script] : [])),
+          docs: plan.archive.docs,
+          date: new Date().toISOString().slice(0, 10).replace(/-/g, ''),
+          reason: plan.archive.reason,
+          replacement: `${plan.unifiedJob.name} (${plan.unifiedJob.containers.map((c) => c.image).join(', ')})`,
+          rollbackProcedure: rollbackProcedure(),
+        });
+      } catch (err) {
+        const cause = err instanceof ActivityFailure ? err.cause : undefined;
+        if (!(cause instanceof ApplicationFailure) || cause.type !== 'RepositoryDirty' || !patched('archive-blocked'))
+          throw err;
+        status.paused = true;
+        status.attention = `archive blocked: ${cause.message.split(/[;:\n]/)[0]}. Commit or discard the changes, then \`migrate resume ${migrationId}\` (or \`migrate rollback ${migrationId}\`).`;
+        audit('paused', status.attention);
+        await notify('archive-blocked', 'archive blocked: decision needed', `${status.attention}\n\n${cause.message}`);
+        await checkpoint();
+        status.attention = undefined;
+      }
+    }
   }
 
   async function compensate(why: Interrupt): Promise<void> {

@@ -22,20 +22,28 @@ async function insertSubmissions(db, n) {
 }
 
 async function main() {
-  return withDb(async (db) => {
-    const count = arg('count', 0);
-    if (count) return insertSubmissions(db, count);
-    const rate = arg('rate', 10);
-    const seconds = arg('seconds', 60);
-    const until = Date.now() + seconds * 1000;
-    let stop = false;
-    process.on('SIGTERM', () => (stop = true));
-    process.on('SIGINT', () => (stop = true));
-    while (!stop && Date.now() < until) {
-      await insertSubmissions(db, Math.max(1, Math.round(rate / 4)));
-      await new Promise((r) => setTimeout(r, 250));
+  const count = arg('count', 0);
+  if (count) return withDb((db) => insertSubmissions(db, count));
+  const rate = arg('rate', 10);
+  const seconds = arg('seconds', 60);
+  const until = Date.now() + seconds * 1000;
+  let stop = false;
+  process.on('SIGTERM', () => (stop = true));
+  process.on('SIGINT', () => (stop = true));
+  // Like a real source, it outlives a database outage: it reconnects and goes on (the fault tests stop PostgreSQL).
+  while (!stop && Date.now() < until) {
+    try {
+      await withDb(async (db) => {
+        while (!stop && Date.now() < until) {
+          await insertSubmissions(db, Math.max(1, Math.round(rate / 4)));
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      });
+    } catch (err) {
+      console.error(`generate: ${err.message}; reconnecting`);
+      await new Promise((r) => setTimeout(r, 1000));
     }
-  });
+  }
 }
 
 module.exports = { insertSubmissions };

@@ -117,11 +117,14 @@ async function withDb(fn) {
   const url = process.env.DATABASE_URL;
   if (!url) throw new Error('DATABASE_URL is not set');
   const db = new Client({ connectionString: url });
+  // A connection the server drops (restart, outage) fails the query in flight; without a listener it would also
+  // crash the process with an unhandled 'error' event.
+  db.on('error', () => undefined);
   await db.connect();
   try {
     return await fn(db);
   } finally {
-    await db.end();
+    await db.end().catch(() => undefined);
   }
 }
 

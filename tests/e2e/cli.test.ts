@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { WorkflowNotFoundError } from '@temporalio/client';
@@ -10,21 +9,14 @@ import { startWorkerProcess, type WorkerProcess } from '../../lib/worker-process
 import type { MigrationStatus, Phase } from '../../workflows/definitions';
 
 const FINAL_PHASES: Phase[] = ['complete', 'rolled-back', 'aborted', 'failed'];
+import { migrateCli } from '../helpers/cli';
 import { config, tempDir, uniq } from '../helpers/stack';
 
 const root = path.join(__dirname, '..', '..');
 const PLAN = path.join(root, 'plans', 'demo.yaml');
 
-/** Runs `bin/migrate` as an operator would; never throws, returns the exit code and output. */
-async function migrate(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      path.join(root, 'bin', 'migrate'),
-      args,
-      { env: { ...process.env, MO_TASK_QUEUE: taskQueue } },
-      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+function migrate(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return migrateCli(args, { MO_TASK_QUEUE: taskQueue });
 }
 const taskQueue = `cli-${uniq()}`;
 

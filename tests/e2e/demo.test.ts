@@ -16,7 +16,7 @@ import { requireEnv } from '../../lib/config';
 import { approveSignal } from '../../workflows/definitions';
 import type { CheckSpec } from '../../workflows/plan';
 import { config, scratchDatabase, tempDir, withPg } from '../helpers/stack';
-import { expectLegacyRestored } from '../helpers/legacy-restored';
+import { expectLegacyRestored } from '../helpers/end-state';
 import { parseSvg, pointsPerSeries } from '../helpers/svg';
 import { historyText } from '../helpers/temporal';
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { runDemo } from '../../demo/demo';
 import type { Phase } from '../../workflows/definitions';
-import { expectLegacyRestored } from '../helpers/legacy-restored';
+import { expectLegacyRestored } from '../helpers/end-state';
 
 const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
 

@@ -1,16 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
-import { listContainers } from '../../activities/containers';
-import { dockerClient } from '../../activities/docker';
-import { parseCrontab } from '../../activities/scheduler';
 import { runDemo, type DemoOutcome } from '../../demo/demo';
-import { integrity, withDb } from '../../demo/target';
+import { integrity } from '../../demo/target';
 import { rollbackSignal, type MigrationStatus } from '../../workflows/definitions';
-import { HAPPY_PHASES } from '../helpers/drive';
 import { recordFaults } from '../helpers/fault-summary';
-import { expectLegacyRestored } from '../helpers/legacy-restored';
-import { config } from '../helpers/stack';
+import { expectCompletedOnce, expectLegacyRestored } from '../helpers/end-state';
 
 const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
 
@@ -65,33 +58,6 @@ async function runWithKills(points: KillPoint[]): Promise<{ outcome: DemoOutcome
     },
   });
   return { outcome, kills };
-}
-
-/** The end state of a completed demo migration equals an uninterrupted run's, with no side effect doubled. */
-async function expectCompletedOnce(outcome: DemoOutcome): Promise<{ lost: number; doubled: number }> {
-  expect(outcome.phase).toBe('complete');
-  expect(outcome.status.phaseTimeline.map((p) => p.phase)).toEqual(HAPPY_PHASES);
-  const check = await integrity(outcome.databaseUrl);
-  expect(check).toMatchObject({ missing: 0, duplicates: 0, scored: check.submissions });
-  // One routing change per step, one backup per backup step, one crontab switch, one archive commit.
-  const steps = await withDb(outcome.databaseUrl, (db) =>
-    db.query<{ new_percent: number }>('select new_percent from migration_routing_history order by id'),
-  );
-  expect(steps.rows.map((r) => r.new_percent)).toEqual([0, 10, 25, 50, 100]);
-  expect(outcome.status.backups.map((b) => b.step)).toEqual(['initial', 'pre-cutover']);
-  const dumps = fs.readdirSync(path.dirname(outcome.status.backups[0]!.file)).filter((f) => f.endsWith('.dump'));
-  expect(dumps.sort()).toEqual(['initial.dump', 'pre-cutover.dump']);
-  const cron = parseCrontab(execFileSync('crontab', ['-l', '-u', outcome.crontabUser], { encoding: 'utf8' }));
-  expect(cron.map((e) => [e.name, e.enabled])).toEqual([
-    ['batch-scorer', false],
-    ['trust-scorer', false],
-    ['unified-pipeline', true],
-  ]);
-  const log = execFileSync('git', ['log', '--format=%s'], { cwd: outcome.repository, encoding: 'utf8' });
-  expect(log.split('\n').filter((l) => l.startsWith('Archive legacy monoliths'))).toHaveLength(1);
-  const containers = await listContainers(dockerClient(config.dockerHost), outcome.composeProject);
-  expect(containers.map((c) => [c.service, c.running])).toEqual([['scorer', true]]);
-  return { lost: check.missing, doubled: check.duplicates };
 }
 
 describe('worker crashes: SIGKILL at many points of a demo migration, a new worker carries on', () => {

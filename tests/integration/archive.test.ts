@@ -80,7 +80,7 @@ describe('archive in a real git repository', () => {
     const repo = makeRepo();
     fs.appendFileSync(path.join(repo, 'docs/operations.md'), 'local edit\n');
     await expect(archiveLegacyScripts(input(repo))).rejects.toMatchObject({
-      type: 'PreconditionFailed',
+      type: 'RepositoryDirty',
       message: expect.stringContaining('uncommitted changes'),
     });
     gitIn(repo, 'checkout', '--', 'docs/operations.md');

@@ -16,7 +16,7 @@ import {
 } from '../../workflows/definitions';
 import { migrationWorkflow, type MigrationResult } from '../../workflows/migration';
 import type { Plan } from '../../workflows/plan';
-import { drive, HAPPY_PHASES, realClock, virtualClock } from '../helpers/drive';
+import { drive, HAPPY_PHASES, realClock, virtualClock } from '../../lib/drive';
 import { recordFaults } from '../helpers/fault-summary';
 import { config, uniq } from '../helpers/stack';
 import { stubActivities, type StubActivities } from '../helpers/stub-activities';

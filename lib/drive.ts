@@ -1,8 +1,8 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { MigrationStatus, Phase } from '../../workflows/definitions';
-import { approveSignal, statusQuery } from '../../workflows/definitions';
-import type { GateName, Plan } from '../../workflows/plan';
+import type { MigrationStatus, Phase } from '../workflows/definitions';
+import { approveSignal, statusQuery } from '../workflows/definitions';
+import type { GateName, Plan } from '../workflows/plan';
 
 export const FINAL: Phase[] = ['complete', 'rolled-back', 'aborted', 'failed'];
 

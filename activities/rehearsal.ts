@@ -1,0 +1,189 @@
+/* eslint-disable @typescript-eslint/require-await -- the stand-ins keep the activities' async signatures and do no I/O */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import type { BackupRecord, MetricReading } from '../workflows/definitions';
+import type { Activities } from './index';
+import { containerName } from './containers';
+
+/** What a production-changing activity would have done, at the virtual time the workflow asked for it. */
+export interface WouldDo {
+  at: string;
+  activity: string;
+  what: string;
+}
+
+/** Something that would have failed, or could not be decided, in a real run. */
+export interface Finding {
+  at: string;
+  kind: 'check' | 'metric' | 'comparison';
+  severity: 'would-fail' | 'inconclusive';
+  what: string;
+}
+
+/** Where the rehearsal activities record what they saw. */
+export interface RehearsalLog {
+  wouldDo: WouldDo[];
+  findings: Finding[];
+}
+
+/** The workflow's (virtual) time of the current activity: the time-skipping server's clock, not the wall clock. */
+const virtualNow = (): string => {
+  try {
+    return new Date(Context.current().info.currentAttemptScheduledTimestampMs).toISOString();
+  } catch {
+    return new Date().toISOString();
+  }
+};
+
+const lineCount = (file: string): number => {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).length;
+  } catch {
+    return 0;
+  }
+};
+
+/**
+ * The activities of a rehearsal: read-only ones run for real against the target (checks, metric queries, output
+ * comparison, container listing), every production-changing one (backup, deploy, routing, scheduler, legacy stop,
+ * archive, notifications, reports) records what it would do and does nothing. Real findings never stop the
+ * rehearsal: a failed check or gate is recorded and the run goes on, so the whole timeline is seen.
+ */
+export function rehearsalActivities(real: Activities, log: RehearsalLog): Activities {
+  const would = (activity: string, what: string) => log.wouldDo.push({ at: virtualNow(), activity, what });
+  const find = (kind: Finding['kind'], severity: Finding['severity'], what: string) =>
+    log.findings.push({ at: virtualNow(), kind, severity, what });
+  let percent = 0;
+  const acts: Activities = {
+    ...real,
+    backupDatabase: async (i): Promise<BackupRecord> => {
+      const file = path.join(i.backupDir, i.migrationId, `${i.step}.dump`);
+      would('backupDatabase', `pg_dump ${i.databaseUrlEnv} to ${file}, verified by a restore into a scratch database`);
+      return {
+        step: i.step,
+        file,
+        sha256: 'rehearsal',
+        bytes: 0,
+        tables: {},
+        verified: true,
+        verifiedAt: virtualNow(),
+      };
+    },
+    startContainers: async (project, specs) => {
+      would('startContainers', `start ${specs.map((s) => containerName(project, s.service)).join(', ')}`);
+      return [];
+    },
+    deployUnified: async (i) => {
+      would(
+        'deployUnified',
+        `start ${i.containers.map((c) => `${containerName(i.project, c.service)} (${c.image})`).join(', ')}`,
+      );
+      return i.containers.map((c) => ({
+        name: containerName(i.project, c.service),
+        id: 'rehearsal',
+        service: c.service,
+        running: true,
+        status: 'rehearsal',
+      }));
+    },
+    stopContainers: async (project) => {
+      would('stopContainers', `stop and remove the containers of ${project}`);
+      return [];
+    },
+    runChecks: async (i) => {
+      const r = await real.runChecks(i);
+      for (const c of r.results.filter((x) => !x.passed))
+        find('check', 'would-fail', `${c.name} = ${c.value ?? c.error ?? 'no value'} (needs ${c.op} ${c.threshold})`);
+      return { ...r, passed: true };
+    },
+    evaluateMetrics: async (i): Promise<MetricReading[]> => {
+      let readings: MetricReading[];
+      try {
+        readings = await real.evaluateMetrics(i);
+      } catch (err) {
+        find('metric', 'inconclusive', `metrics could not be measured: ${(err as Error).message}`);
+        return i.metrics.map((m) => ({
+          name: m.name,
+          value: null,
+          op: m.op,
+          threshold: m.threshold,
+          passed: null,
+          detail: 'not measured (rehearsal)',
+          at: virtualNow(),
+        }));
+      }
+      for (const r of readings) {
+        if (r.passed === false) find('metric', 'would-fail', `${r.name} = ${r.value} (needs ${r.op} ${r.threshold})`);
+        if (r.passed === null) find('metric', 'inconclusive', `${r.name}: no data`);
+      }
+      // Recorded, not acted on: the rehearsal goes on to show the rest of the timeline.
+      return readings.map((r) => (r.passed === false ? { ...r, passed: null } : r));
+    },
+    compareOutputs: async (i) => {
+      try {
+        const r = await real.compareOutputs(i);
+        if (r.ratio === null) find('comparison', 'inconclusive', 'parallel run: no items to compare yet');
+        else if (r.ratio < 1) find('comparison', 'would-fail', `parallel run: match ratio ${r.ratio}`);
+        return { ...r, ratio: 1 };
+      } catch (err) {
+        find('comparison', 'inconclusive', `parallel run could not be compared: ${(err as Error).message}`);
+        return { total: 0, matched: 0, ratio: 1, mismatches: [] };
+      }
+    },
+    setTrafficPercent: async (i) => {
+      const previous = percent;
+      percent = i.percent;
+      would('setTrafficPercent', `route ${i.percent}% of items to the unified pipeline (was ${previous}%)`);
+      return { previous, current: percent, changed: previous !== percent };
+    },
+    getTrafficPercent: async () => percent,
+    installUnifiedJob: async (i) => {
+      would('installUnifiedJob', `schedule ${i.job.name} (${i.job.schedule}) in ${i.scheduler.kind}`);
+      return { kind: i.scheduler.kind, changed: [i.job.name], unchanged: [] };
+    },
+    removeUnifiedJob: async (i) => {
+      would('removeUnifiedJob', `unschedule ${i.job.name} in ${i.scheduler.kind}`);
+      return { kind: i.scheduler.kind, changed: [i.job.name], unchanged: [] };
+    },
+    disableLegacyJobs: async (i) => {
+      would('disableLegacyJobs', `disable ${i.jobs.map((j) => j.name).join(', ')} in ${i.scheduler.kind} (restorable)`);
+      return { kind: i.scheduler.kind, changed: i.jobs.map((j) => j.name), unchanged: [] };
+    },
+    enableLegacyJobs: async (i) => {
+      would('enableLegacyJobs', `re-enable ${i.jobs.map((j) => j.name).join(', ')} in ${i.scheduler.kind}`);
+      return { kind: i.scheduler.kind, changed: i.jobs.map((j) => j.name), unchanged: [] };
+    },
+    archiveLegacyScripts: async (i) => {
+      const archiveDir = path.posix.join('scripts', 'archive', `monoliths_${i.date}`);
+      const moved = i.scripts.map((from) => ({
+        from,
+        to: path.posix.join(archiveDir, from),
+        lines: lineCount(path.join(i.repository, from)),
+      }));
+      would('archiveLegacyScripts', `git mv ${i.scripts.join(', ')} to ${archiveDir}/ with a README, and commit`);
+      return { commit: 'rehearsal', archiveDir, moved, docsUpdated: i.docs ?? [], alreadyDone: false };
+    },
+    restoreArchivedScripts: async (i) => {
+      would('restoreArchivedScripts', `git revert the archive commit of ${i.migrationId}`);
+      return { commit: 'rehearsal', alreadyDone: false };
+    },
+    notify: async (i) => {
+      would('notify', `${i.event}: ${i.subject}`);
+      return { delivered: [] };
+    },
+    runJob: async (job) => {
+      would('runJob', `run ${job.command.join(' ')}`);
+      return { code: 0, output: '' };
+    },
+    writeCompletionReport: async (i) => {
+      would('writeCompletionReport', `completion report in ${i.plan.target.reportDir}`);
+      return { markdownFile: 'rehearsal', jsonFile: 'rehearsal', rows: [] };
+    },
+    writeRollbackReport: async (i) => {
+      would('writeRollbackReport', `rollback report in ${i.plan.target.reportDir}`);
+      return { markdownFile: 'rehearsal', jsonFile: 'rehearsal' };
+    },
+  };
+  return acts;
+}

@@ -1,0 +1,174 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Worker } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { dockerClient } from '../activities/docker';
+import { rehearsalActivities, type Finding, type RehearsalLog, type WouldDo } from '../activities/rehearsal';
+import { applyStackEnv, loadConfig } from '../lib/config';
+import { drive, virtualClock } from '../lib/drive';
+import { bundleWorkflows, createTimeSkippingEnv, firstTaskCompleted } from '../lib/time-skipping';
+import type { Phase } from '../workflows/definitions';
+import type { MigrationInput } from '../workflows/migration';
+import type { Plan } from '../workflows/plan';
+
+/** One phase of the rehearsed timeline, in virtual time. */
+export interface TimelineRow {
+  phase: Phase;
+  start: string;
+  end: string;
+  durationMs: number;
+  /** For a gate: the roles that must act (one person each). */
+  mustAct?: string[];
+}
+
+/** What a rehearsal found out about a plan. */
+export interface Rehearsal {
+  plan: string;
+  migrationId: string;
+  /** The phase the rehearsed migration ended in (`complete` unless the plan itself stops it). */
+  outcome: Phase;
+  failure?: string;
+  virtualStart: string;
+  virtualEnd: string;
+  virtualMs: number;
+  wallMs: number;
+  timeline: TimelineRow[];
+  /** History events of each run of the rehearsed workflow (more than one when the soak continues as new). */
+  historyEvents: number[];
+  wouldDo: WouldDo[];
+  findings: Finding[];
+  markdownFile: string;
+  jsonFile: string;
+}
+
+const human = (ms: number): string => {
+  const s = Math.round(ms / 1000);
+  const d = Math.floor(s / 86_400);
+  const h = Math.floor((s % 86_400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return d ? `${d}d ${h}h${m ? ` ${m}m` : ''}` : h ? `${h}h ${m}m` : m ? `${m}m ${s % 60}s` : `${s}s`;
+};
+
+/**
+ * Runs a plan — its real durations — in virtual time on the time-skipping test server, against the real target in
+ * read-only mode (see `rehearsalActivities`). Gates are signed as soon as they open, by one stand-in per role, so the
+ * timeline shows who must act and when. Writes `rehearsal-<name>.md` and `.json` to `outDir`.
+ */
+export async function rehearse(
+  plan: Plan,
+  opts: { outDir: string; print?: (line: string) => void },
+): Promise<Rehearsal> {
+  applyStackEnv();
+  const config = loadConfig();
+  const print = opts.print ?? (() => undefined);
+  const t0 = Date.now();
+  fs.mkdirSync(opts.outDir, { recursive: true });
+  // Whatever the checks write goes into the rehearsal's folder, not the plan's report folder.
+  const rehearsed: Plan = { ...plan, target: { ...plan.target, reportDir: path.join(opts.outDir, 'reports') } };
+  const log: RehearsalLog = { wouldDo: [], findings: [] };
+  const [env, bundle] = await Promise.all([createTimeSkippingEnv(), bundleWorkflows()]);
+  try {
+    const real = createActivities({ docker: dockerClient(config.dockerHost), client: env.client });
+    const taskQueue = 'rehearsal';
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: bundle,
+      activities: rehearsalActivities(real, log),
+    });
+    return await worker.runUntil(async () => {
+      const migrationId = `rehearsal-${plan.name}`;
+      const virtualStart = await env.currentTimeMs();
+      const handle = await env.client.workflow.start('migrationWorkflow', {
+        taskQueue,
+        workflowId: migrationId,
+        args: [{ migrationId, plan: rehearsed, startedBy: 'rehearsal' } satisfies MigrationInput],
+      });
+      await firstTaskCompleted(handle);
+      print(`rehearsing ${plan.name} in virtual time…`);
+      const final = await drive(virtualClock(env), handle, rehearsed, { timeoutMs: 600_000 });
+      const virtualEnd = await env.currentTimeMs();
+
+      // Events per run, newest first along the continue-as-new chain.
+      const historyEvents: number[] = [];
+      for (let runId: string | undefined = (await handle.describe()).runId; runId;) {
+        const h = await env.client.workflow.getHandle(migrationId, runId).fetchHistory();
+        historyEvents.unshift(h.events?.length ?? 0);
+        runId = h.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
+      }
+      const timeline: TimelineRow[] = final.phaseTimeline.map((p, i, all) => {
+        const end = all[i + 1]?.at ?? new Date(virtualEnd).toISOString();
+        const gate = p.phase.startsWith('gate:')
+          ? final.gates[p.phase.slice(5) as keyof typeof final.gates]
+          : undefined;
+        return {
+          phase: p.phase,
+          start: p.at,
+          end,
+          durationMs: Date.parse(end) - Date.parse(p.at),
+          ...(gate ? { mustAct: gate.requiredRoles } : {}),
+        };
+      });
+      const base = path.join(opts.outDir, `rehearsal-${plan.name}`);
+      const result: Rehearsal = {
+        plan: plan.name,
+        migrationId,
+        outcome: final.phase,
+        ...(final.failure ? { failure: final.failure } : {}),
+        virtualStart: new Date(virtualStart).toISOString(),
+        virtualEnd: new Date(virtualEnd).toISOString(),
+        virtualMs: virtualEnd - virtualStart,
+        wallMs: Date.now() - t0,
+        timeline,
+        historyEvents,
+        wouldDo: log.wouldDo,
+        findings: log.findings,
+        markdownFile: `${base}.md`,
+        jsonFile: `${base}.json`,
+      };
+      fs.writeFileSync(result.jsonFile, `${JSON.stringify(result, null, 2)}\n`);
+      fs.writeFileSync(result.markdownFile, renderRehearsal(result));
+      return result;
+    });
+  } finally {
+    await env.teardown();
+  }
+}
+
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+/** The rehearsal as Markdown: timeline, who must act, what would change, what would fail. */
+export function renderRehearsal(r: Rehearsal): string {
+  const out = [
+    `# Rehearsal: ${r.plan}`,
+    '',
+    `Ended **${r.outcome}**${r.failure ? ` (${r.failure})` : ''} after ${human(r.virtualMs)} of virtual time ` +
+      `(${r.virtualStart} → ${r.virtualEnd}), in ${(r.wallMs / 1000).toFixed(1)} s of wall time; ` +
+      `${r.historyEvents.reduce((a, b) => a + b, 0)} history events in ${r.historyEvents.length} run(s).`,
+    '',
+    'Nothing was changed: backups, deploys, routing, scheduler, archive and notifications only said what they would do.',
+    '',
+    '## Timeline',
+    '',
+    '| Phase | Start (virtual) | End (virtual) | Duration | Who must act |',
+    '|---|---|---|---|---|',
+    ...r.timeline.map(
+      (t) => `| ${t.phase} | ${t.start} | ${t.end} | ${human(t.durationMs)} | ${t.mustAct?.join(', ') ?? ''} |`,
+    ),
+    '',
+    `## What would have failed or was inconclusive (${r.findings.length})`,
+    '',
+    ...(r.findings.length
+      ? ['| When (virtual) | Kind | Severity | What |', '|---|---|---|---|']
+      : ['Nothing: every check, gate and comparison passed against the target as it is now.']),
+    ...r.findings.map((f) => `| ${f.at} | ${f.kind} | ${f.severity} | ${cell(f.what)} |`),
+    '',
+    `## What it would have done (${r.wouldDo.length})`,
+    '',
+    '| When (virtual) | Activity | Would |',
+    '|---|---|---|',
+    ...r.wouldDo.map((w) => `| ${w.at} | ${w.activity} | ${cell(w.what)} |`),
+    '',
+  ];
+  return out.join('\n');
+}
