@@ -19,6 +19,8 @@ export interface MeasureContext {
 export interface Measured {
   value: number | null;
   detail: string;
+  /** How many samples the value stands on (an SQL measurement's second column), when known. */
+  samples?: number;
 }
 
 /** Outcome of one check. */
@@ -155,11 +157,16 @@ async function measureSql(m: Extract<Measurement, { kind: 'sql' }>, ctx: Measure
     const values = usesSince(m.query) ? [ctx.since ?? new Date(0).toISOString()] : [];
     const r = await withHeartbeats('sql query', db.query<unknown[]>({ text: m.query, values, rowMode: 'array' }));
     const raw = r.rows[0]?.[0];
-    if (raw === null || raw === undefined) return { value: null, detail: r.rows.length ? 'NULL' : 'no rows' };
+    // A second column, when the query returns one, is the number of samples behind the value.
+    const rawSamples = r.rows[0]?.[1];
+    const samples = rawSamples === null || rawSamples === undefined ? undefined : Number(rawSamples);
+    const counted = samples !== undefined && Number.isFinite(samples) ? { samples } : {};
+    if (raw === null || raw === undefined)
+      return { value: null, detail: r.rows.length ? 'NULL' : 'no rows', ...counted };
     // numeric and bigint arrive as strings; a boolean reads as 1 or 0.
     const n = typeof raw === 'string' && raw.trim() === '' ? NaN : Number(raw);
     if (!Number.isFinite(n)) throw new Error(`query returned ${JSON.stringify(raw)}, not a number`);
-    return { value: n, detail: `${r.rows.length} row(s), first value ${n}` };
+    return { value: n, detail: `${r.rows.length} row(s), first value ${n}`, ...counted };
   } finally {
     await db.end().catch(() => undefined);
   }
@@ -355,14 +362,20 @@ export async function evaluateMetrics(input: {
       if (err instanceof ApplicationFailure && err.nonRetryable) throw err;
       throw new Error(`metric ${m.name} could not be measured: ${(err as Error).message}`);
     }
+    // Inconclusive (null), never passed or failed: no data, or fewer samples than the plan asks for.
+    const tooFew = m.minSamples !== undefined && (measured.samples ?? 0) < m.minSamples;
     readings.push({
       name: m.name,
       value: measured.value,
       op: m.op,
       threshold: m.threshold,
       ...(m.unit ? { unit: m.unit } : {}),
-      passed: measured.value === null ? null : evaluate(measured.value, m.op, m.threshold),
-      detail: measured.detail,
+      passed: measured.value === null || tooFew ? null : evaluate(measured.value, m.op, m.threshold),
+      detail: tooFew
+        ? `${measured.samples ?? 0} sample(s), fewer than ${m.minSamples}; ${measured.detail}`
+        : measured.detail,
+      ...(measured.samples !== undefined ? { samples: measured.samples } : {}),
+      ...(m.dryRun ? { dryRun: true } : {}),
       at: new Date().toISOString(),
     });
   }

@@ -7,6 +7,7 @@ import { evaluateMetrics, runChecks } from './checks';
 import { compareOutputs } from './compare';
 import { listContainers, startContainers, stopContainers, type ContainerSpec } from './containers';
 import { ErrorType, permanent } from './errors';
+import { appendLedger, readLedger } from './ledger';
 import { notify } from './notify';
 import { runCommand } from './process';
 import { writeCompletionReport, writeRollbackReport } from './reports';
@@ -68,6 +69,8 @@ export function createActivities(deps: ActivityDeps) {
     runJob,
     writeCompletionReport,
     writeRollbackReport,
+    appendLedger,
+    readLedger,
   };
 }
 

@@ -25,6 +25,8 @@ export interface Finding {
 export interface RehearsalLog {
   wouldDo: WouldDo[];
   findings: Finding[];
+  /** Ledger rows the run would have written (counted, not written). */
+  ledgerRows: number;
 }
 
 /** The workflow's (virtual) time of the current activity: the time-skipping server's clock, not the wall clock. */
@@ -179,6 +181,10 @@ export function rehearsalActivities(real: Activities, log: RehearsalLog): Activi
     writeCompletionReport: async (i) => {
       would('writeCompletionReport', `completion report in ${i.plan.target.reportDir}`);
       return { markdownFile: 'rehearsal', jsonFile: 'rehearsal', rows: [] };
+    },
+    appendLedger: async (i) => {
+      log.ledgerRows += i.entries.length;
+      return { inserted: i.entries.length };
     },
     writeRollbackReport: async (i) => {
       would('writeRollbackReport', `rollback report in ${i.plan.target.reportDir}`);

@@ -5,10 +5,11 @@ import { applyStackEnv, projectRoot } from '../lib/config';
 import { runFleet, p } from './fleet';
 import { historyBench } from './history';
 import { log, machine, RESULTS_FILE, round, temporalVersion, writeResults, type Figures } from './lib';
+import { rehearsalBench } from './rehearsal';
 import { renderBenchmarks } from './report';
 import { rollbackBench } from './rollback';
 
-const ALL = ['history', 'reaction', 'scale', 'rollback'] as const;
+const ALL = ['history', 'rehearsal', 'reaction', 'scale', 'rollback'] as const;
 type Bench = (typeof ALL)[number];
 
 function parseArgs(argv: string[]): { only: Bench[]; runs: number; scale: number[] } {
@@ -39,6 +40,10 @@ async function run(): Promise<void> {
   if (args.only.includes('history')) {
     log('history footprint and simulated speed (time-skipping server)');
     results = writeResults(await historyBench());
+  }
+  if (args.only.includes('rehearsal')) {
+    log('rehearsal of the production plan in virtual time (read-only against a real database)');
+    results = writeResults(await rehearsalBench());
   }
   if (args.only.includes('reaction')) {
     // 34 migrations × 3 gates = 102 gate decisions, one migration started every 3 s (a few run at once); then 10

@@ -8,9 +8,11 @@ import type { MigrationStatus } from '../workflows/definitions';
 import {
   abortSignal,
   approveSignal,
+  failSignal,
   pauseSignal,
   rejectSignal,
   resumeSignal,
+  retrySignal,
   rollbackSignal,
   rollbackWorkflowId,
   statusQuery,
@@ -19,6 +21,7 @@ import type { migrationWorkflow } from '../workflows/migration';
 import type { GateName } from '../workflows/plan';
 import type { rollbackWorkflow } from '../workflows/rollback';
 import { connectClient } from './connection';
+import { readLedger } from '../activities/ledger';
 import { loadPlan, PlanValidationError } from './plan';
 import { rehearse } from './rehearse';
 import { renderRetries, retryingActivities } from './retries';
@@ -127,7 +130,7 @@ export function renderStatus(s: MigrationStatus): string {
     if (!g) continue;
     const signed = g.signatures.map((x) => `${x.role}=${x.approver}`).join(', ') || 'none';
     out.push(
-      `  gate ${g.name}: ${g.open ? 'OPEN' : (g.outcome ?? 'closed')}; needs ${g.requiredRoles.join(', ')}; signed ${signed}`,
+      `  gate ${g.name}: ${g.open ? 'OPEN' : (g.outcome ?? 'closed')}; needs ${g.requiredRoles.map((r) => (g.required?.[r] ? `${r} ×${g.required[r]}` : r)).join(', ')}; signed ${signed}`,
     );
   }
   const readings = Object.values(s.lastReadings);
@@ -246,6 +249,8 @@ export function buildCli(): Command {
     ['pause', pauseSignal, 'hold the runbook at the next step'],
     ['resume', resumeSignal, 'go on after a pause'],
     ['abort', abortSignal, 'stop the migration (what changed is rolled back)'],
+    ['retry', retrySignal, 'measure a gate again that waits for a decision (inconclusive, or a failed soak check)'],
+    ['fail', failSignal, 'fail the running step by hand (what changed is rolled back)'],
   ] as const) {
     program
       .command(name)
@@ -373,6 +378,37 @@ export function buildCli(): Command {
     });
 
   program
+    .command('history')
+    .description('the measurement ledger of a migration: every evaluation, reading, approval, rejection and undo')
+    .argument('<id>', 'migration ID')
+    .option('--json', 'machine-readable output (one object per row, readings included)')
+    .action(async (id: string, o: { json?: boolean }) => {
+      await withClient(async (client) => {
+        const plan = await planOf(client, id).catch((err: unknown) => {
+          if (err instanceof WorkflowNotFoundError) throw new CliError(`no migration ${id}`, ExitCode.notFound);
+          throw err;
+        });
+        const ledger = plan.ledger ?? { databaseUrlEnv: plan.target.databaseUrlEnv, table: 'migration_ledger' };
+        if (!process.env[ledger.databaseUrlEnv])
+          throw new CliError(
+            `set ${ledger.databaseUrlEnv} to the ledger database's URL (the plan names it; the CLI never stores it)`,
+            ExitCode.error,
+          );
+        const rows = await readLedger({ migrationId: id, ...ledger });
+        if (!rows.length) throw new CliError(`the ledger has no rows for ${id}`, ExitCode.notFound);
+        print(!!o.json, rows, () =>
+          [
+            `ledger of ${id} (${rows.length} rows, table ${ledger.table})`,
+            ...rows.map(
+              (r) =>
+                `${String(r.seq).padStart(5)}  ${r.at}  ${r.kind.padEnd(18)} ${(r.actor ?? '').padEnd(20)} ${r.detail}`,
+            ),
+          ].join('\n'),
+        );
+      });
+    });
+
+  program
     .command('rehearse')
     .description(
       'run a plan with its real durations in virtual time, against the real target in read-only mode: timeline, who must act, what would fail',
@@ -424,6 +460,9 @@ const EXAMPLES: Record<string, string[]> = {
   status: [`migrate status ${ID}`, `migrate status ${ID} --watch`, `migrate status ${ID} --json | jq .phase`],
   pause: [`migrate pause ${ID} --reason "change freeze" --as olga`],
   resume: [`migrate resume ${ID} --as olga`],
+  retry: [`migrate retry ${ID} --reason "metrics exporter restarted" --as olga`],
+  fail: [`migrate fail ${ID} --reason "customer reports wrong scores" --as olga`],
+  history: [`migrate history ${ID}`, `migrate history ${ID} --json | jq '.[] | select(.kind == "gate-evaluation")'`],
   abort: [`migrate abort ${ID} --reason "wrong plan" --as olga`],
   rollback: [
     `migrate rollback ${ID} --reason "error rate up after cutover" --as olga`,

@@ -372,6 +372,7 @@ export function validatePlan(doc: unknown, file = '<plan>', baseDir = process.cw
       'archive',
       'rollback',
       'successMetrics',
+      'ledger',
     ],
     [
       'name',
@@ -544,17 +545,41 @@ export function validatePlan(doc: unknown, file = '<plan>', baseDir = process.cw
     top.metrics,
     'metrics',
     (x, q) => {
-      const c = readCheck(r, x, q, ['failureLimit', 'consecutiveFailureLimit']);
+      const c = readCheck(r, x, q, [
+        'failureLimit',
+        'consecutiveFailureLimit',
+        'inconclusiveLimit',
+        'minSamples',
+        'dryRun',
+      ]);
       if (!c) return undefined;
       const failureLimit = r.number(c.raw.failureLimit ?? 0, join(q, 'failureLimit'), { integer: true, min: 0 });
       const consecutiveFailureLimit = r.number(c.raw.consecutiveFailureLimit ?? 0, join(q, 'consecutiveFailureLimit'), {
         integer: true,
         min: 0,
       });
+      const inconclusiveLimit =
+        c.raw.inconclusiveLimit === undefined
+          ? undefined
+          : r.number(c.raw.inconclusiveLimit, join(q, 'inconclusiveLimit'), { integer: true, min: 0 });
+      const minSamples =
+        c.raw.minSamples === undefined
+          ? undefined
+          : r.number(c.raw.minSamples, join(q, 'minSamples'), { integer: true, min: 1 });
+      if (minSamples !== undefined && c.measure.kind !== 'sql')
+        r.fail(join(q, 'minSamples'), 'expected only on an sql metric (its second column is the sample count)');
+      const dryRun = r.boolean(c.raw.dryRun, join(q, 'dryRun'), false);
       const { raw: _raw, ...spec } = c;
       return failureLimit === undefined || consecutiveFailureLimit === undefined
         ? undefined
-        : { ...spec, failureLimit, consecutiveFailureLimit };
+        : {
+            ...spec,
+            failureLimit,
+            consecutiveFailureLimit,
+            ...(inconclusiveLimit !== undefined ? { inconclusiveLimit } : {}),
+            ...(minSamples !== undefined ? { minSamples } : {}),
+            ...(dryRun ? { dryRun } : {}),
+          };
     },
     { nonEmpty: true },
   );
@@ -591,20 +616,33 @@ export function validatePlan(doc: unknown, file = '<plan>', baseDir = process.cw
     for (const gname of GATES) {
       const q = `approvals.gates.${gname}`;
       const go =
-        g?.[gname] === undefined ? undefined : r.object(g[gname], q, ['roles', 'timeout', 'onTimeout'], ['roles']);
+        g?.[gname] === undefined
+          ? undefined
+          : r.object(g[gname], q, ['roles', 'timeout', 'onTimeout', 'remindEvery'], ['roles']);
       if (!go) continue;
       const roles = r.array(
         go.roles,
         `${q}.roles`,
         (x, qq): RoleSpec | undefined => {
           if (typeof x === 'string') return r.string(x, qq, { pattern: NAME }) ? { role: x } : undefined;
-          const ro = r.object(x, qq, ['role', 'approvers'], ['role']);
+          const ro = r.object(x, qq, ['role', 'approvers', 'required'], ['role']);
           const role = ro && r.string(ro.role, join(qq, 'role'), { pattern: NAME, expected: 'a role name' });
           const approvers =
             ro?.approvers === undefined
               ? undefined
               : r.array(ro.approvers, join(qq, 'approvers'), (y, qqq) => r.string(y, qqq), { nonEmpty: true });
-          return role ? { role, ...(approvers ? { approvers } : {}) } : undefined;
+          const required =
+            ro?.required === undefined
+              ? undefined
+              : r.number(ro.required, join(qq, 'required'), { integer: true, min: 1 });
+          if (required && approvers && required > new Set(approvers).size)
+            r.fail(
+              join(qq, 'required'),
+              `expected at most ${new Set(approvers).size} (the distinct approvers on the allow-list), got ${required}`,
+            );
+          return role
+            ? { role, ...(approvers ? { approvers } : {}), ...(required && required > 1 ? { required } : {}) }
+            : undefined;
         },
         { nonEmpty: true },
       );
@@ -620,7 +658,9 @@ export function validatePlan(doc: unknown, file = '<plan>', baseDir = process.cw
         ['abort', 'notify-and-wait'] as const,
         'notify-and-wait',
       );
-      if (timeoutMs && onTimeout) gates[gname] = { roles, timeoutMs, onTimeout };
+      const remindEveryMs = go.remindEvery === undefined ? undefined : r.duration(go.remindEvery, `${q}.remindEvery`);
+      if (timeoutMs && onTimeout)
+        gates[gname] = { roles, timeoutMs, onTimeout, ...(remindEveryMs ? { remindEveryMs } : {}) };
     }
   }
   const separationOfDuties = a ? r.boolean(a.separationOfDuties, 'approvals.separationOfDuties', true) : true;
@@ -668,6 +708,20 @@ export function validatePlan(doc: unknown, file = '<plan>', baseDir = process.cw
   };
   const successMetrics = checks(r, top.successMetrics, 'successMetrics', { optional: true });
 
+  const le = top.ledger === undefined ? {} : r.object(top.ledger, 'ledger', ['databaseUrlEnv', 'table']);
+  const ledger = {
+    databaseUrlEnv:
+      (le?.databaseUrlEnv === undefined ? undefined : r.envName(le.databaseUrlEnv, 'ledger.databaseUrlEnv')) ??
+      target?.databaseUrlEnv,
+    table:
+      le?.table === undefined
+        ? 'migration_ledger'
+        : (r.string(le.table, 'ledger.table', {
+            pattern: /^[a-z_][a-z0-9_]*$/,
+            expected: 'a table name (a-z, 0-9, _)',
+          }) ?? ''),
+  };
+
   if (r.issues.length) throw new PlanValidationError(file, r.issues);
   // `{repository}` in a job's command stands for the target repository's absolute path.
   const repo = (cmd: string[]) => cmd.map((a) => a.split('{repository}').join(target!.repository as string));
@@ -697,6 +751,7 @@ export function validatePlan(doc: unknown, file = '<plan>', baseDir = process.cw
     notifications,
     archive,
     rollback: rollback as Plan['rollback'],
+    ledger: ledger as Plan['ledger'],
     successMetrics,
   };
 }

@@ -35,6 +35,8 @@ export interface Rehearsal {
   timeline: TimelineRow[];
   /** History events of each run of the rehearsed workflow (more than one when the soak continues as new). */
   historyEvents: number[];
+  /** Rows the measurement ledger would have received. */
+  ledgerRows: number;
   wouldDo: WouldDo[];
   findings: Finding[];
   markdownFile: string;
@@ -65,7 +67,7 @@ export async function rehearse(
   fs.mkdirSync(opts.outDir, { recursive: true });
   // Whatever the checks write goes into the rehearsal's folder, not the plan's report folder.
   const rehearsed: Plan = { ...plan, target: { ...plan.target, reportDir: path.join(opts.outDir, 'reports') } };
-  const log: RehearsalLog = { wouldDo: [], findings: [] };
+  const log: RehearsalLog = { wouldDo: [], findings: [], ledgerRows: 0 };
   const [env, bundle] = await Promise.all([createTimeSkippingEnv(), bundleWorkflows()]);
   try {
     const real = createActivities({ docker: dockerClient(config.dockerHost), client: env.client });
@@ -121,6 +123,7 @@ export async function rehearse(
         wallMs: Date.now() - t0,
         timeline,
         historyEvents,
+        ledgerRows: log.ledgerRows,
         wouldDo: log.wouldDo,
         findings: log.findings,
         markdownFile: `${base}.md`,
@@ -144,7 +147,8 @@ export function renderRehearsal(r: Rehearsal): string {
     '',
     `Ended **${r.outcome}**${r.failure ? ` (${r.failure})` : ''} after ${human(r.virtualMs)} of virtual time ` +
       `(${r.virtualStart} → ${r.virtualEnd}), in ${(r.wallMs / 1000).toFixed(1)} s of wall time; ` +
-      `${r.historyEvents.reduce((a, b) => a + b, 0)} history events in ${r.historyEvents.length} run(s).`,
+      `${r.historyEvents.reduce((a, b) => a + b, 0)} history events in ${r.historyEvents.length} run(s); ` +
+      `${r.ledgerRows} ledger rows.`,
     '',
     'Nothing was changed: backups, deploys, routing, scheduler, archive and notifications only said what they would do.',
     '',

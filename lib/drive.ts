@@ -23,12 +23,14 @@ export const HAPPY_PHASES: Phase[] = [
   'complete',
 ];
 
-/** One distinct approver per role, so separation of duties holds. */
+/** Distinct approvers for every role (as many as its quorum needs), so separation of duties holds. */
 export function approversFor(plan: Plan, gate: GateName): { role: string; approver: string }[] {
-  return plan.approvals.gates[gate].roles.map((r) => ({
-    role: r.role,
-    approver: r.approvers?.[0] ?? `${r.role}-person`,
-  }));
+  return plan.approvals.gates[gate].roles.flatMap((r) =>
+    Array.from({ length: r.required ?? 1 }, (_, i) => ({
+      role: r.role,
+      approver: r.approvers?.[i] ?? (i ? `${r.role}-person-${i + 1}` : `${r.role}-person`),
+    })),
+  );
 }
 
 /**

@@ -39,7 +39,7 @@ export interface RejectArgs {
   reason: string;
 }
 
-/** Payload of `abort`, `rollback`, `pause` and `resume`. */
+/** Payload of `abort`, `rollback`, `pause`, `resume`, `retry` and `fail`. */
 export interface OperatorArgs {
   reason?: string;
   requestedBy: string;
@@ -51,6 +51,12 @@ export interface AuditEntry {
   kind: string;
   detail: string;
   actor?: string;
+}
+
+/** One row of the measurement ledger: an audit entry with its sequence number and, for evaluations, the readings. */
+export interface LedgerEntry extends AuditEntry {
+  seq: number;
+  data?: unknown;
 }
 
 /** What a verified backup produced (paths and checksums, never credentials). */
@@ -74,6 +80,9 @@ export interface MetricReading {
   passed: boolean | null;
   detail: string;
   at: string;
+  samples?: number;
+  /** A dry-run metric: recorded and reported, never decides. */
+  dryRun?: boolean;
 }
 
 /** A metric reading with where in the runbook it was taken. */
@@ -83,6 +92,8 @@ export interface GateEvaluation {
   at: string;
   readings: MetricReading[];
   passed: boolean;
+  /** Metrics past their inconclusive limit at this evaluation (the migration waited for a person). */
+  inconclusive?: string[];
 }
 
 /** How to undo one production-changing step: plain data, undone in reverse order by the rollback workflow. */
@@ -102,6 +113,8 @@ export interface GateState {
   outcome?: 'approved' | 'rejected' | 'timed-out' | 'aborted';
   openedAt?: string;
   decidedAt?: string;
+  /** Approvers each role needs, where a role needs more than one (a quorum). */
+  required?: Record<string, number>;
 }
 
 /** Answer of the `status` query. */
@@ -131,6 +144,9 @@ export interface MigrationStatus {
   updatedAt: string;
   /** Continue-as-new runs so far (the soak rolls its history over). */
   runs: number;
+  /** Entries given a ledger sequence number so far, and how many of them are written to the ledger table. */
+  ledgerSeq?: number;
+  ledgerWritten?: number;
 }
 
 export const approveSignal = defineSignal<[ApproveArgs]>('approve');
@@ -139,6 +155,10 @@ export const pauseSignal = defineSignal<[OperatorArgs]>('pause');
 export const resumeSignal = defineSignal<[OperatorArgs]>('resume');
 export const abortSignal = defineSignal<[OperatorArgs]>('abort');
 export const rollbackSignal = defineSignal<[OperatorArgs]>('rollback');
+/** Measure a gate again that waits for a decision (inconclusive past its limit, or a failed soak check on pause). */
+export const retrySignal = defineSignal<[OperatorArgs]>('retry');
+/** Fail the running step by hand: what changed is rolled back. */
+export const failSignal = defineSignal<[OperatorArgs]>('fail');
 export const statusQuery = defineQuery<MigrationStatus>('status');
 
 export const migrationNameKey = defineSearchAttributeKey('MigrationName', 'KEYWORD');

@@ -9,6 +9,7 @@ import {
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   startChild,
   upsertSearchAttributes,
@@ -21,6 +22,7 @@ import type {
   Compensation,
   GateEvaluation,
   GateState,
+  LedgerEntry,
   MetricReading,
   MigrationStatus,
   OperatorArgs,
@@ -32,9 +34,11 @@ import {
   approveSignal,
   migrationNameKey,
   migrationPhaseKey,
+  failSignal,
   pauseSignal,
   rejectSignal,
   resumeSignal,
+  retrySignal,
   rollbackSignal,
   rollbackWorkflowId,
   statusQuery,
@@ -60,7 +64,7 @@ export interface CarriedState {
   status: MigrationStatus;
   soakStartedAt: number;
   soakChecksDone: number;
-  failures: Record<string, { total: number; consecutive: number }>;
+  failures: Record<string, { total: number; consecutive: number; inconclusive?: number }>;
 }
 
 /** How a migration ended. */
@@ -86,6 +90,13 @@ const acts = proxyActivities<Activities>({ startToCloseTimeout: '30 minutes', he
 // Short ones (crontab edits, git, notifications, reports) do not heartbeat; their start-to-close limit is the bound.
 const quick = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry });
 
+// Ledger writes are short, idempotent inserts on the worker that runs the workflow: a local activity records one
+// marker event instead of a task-queue round trip (the production plan writes some 40 batches).
+const ledgerActs = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '500 milliseconds', maximumAttempts: 5 },
+});
+
 const DEFAULT_SOAK_CHECKS_PER_RUN = 500;
 
 /** Raised inside the workflow body to leave the forward path for rollback or abort. */
@@ -94,6 +105,8 @@ class Interrupt extends Error {
     readonly action: 'rollback' | 'abort',
     readonly reason: string,
     readonly requestedBy: string,
+    /** A step failed (by itself or by hand), as opposed to a person asking for a rollback or an abort. */
+    readonly stepFailed = false,
   ) {
     super(reason);
   }
@@ -124,10 +137,38 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   const failures = input.carried?.failures ?? {};
   let interrupt: Interrupt | undefined;
   let rolledBack: RollbackResult | undefined;
+  /** Set by `retry` while a gate evaluation waits for a decision. */
+  let retryRequested: OperatorArgs | undefined;
+  let awaitingDecision = false;
+  /** Ledger rows not yet written (written at the next checkpoint; kept on failure and written later). */
+  const pendingLedger: LedgerEntry[] = [];
+  const ledgerSpec = plan.ledger ?? { databaseUrlEnv: plan.target.databaseUrlEnv, table: 'migration_ledger' };
 
-  const audit = (kind: string, detail: string, actor?: string) => {
-    status.audit.push({ at: now(), kind, detail, ...(actor ? { actor } : {}) });
+  const audit = (kind: string, detail: string, actor?: string, data?: unknown) => {
+    const entry = { at: now(), kind, detail, ...(actor ? { actor } : {}) };
+    status.audit.push(entry);
+    const seq = status.ledgerSeq ?? 0;
+    status.ledgerSeq = seq + 1;
+    pendingLedger.push({ ...entry, seq, ...(data === undefined ? {} : { data }) });
     status.updatedAt = now();
+  };
+  /** Appends the pending entries to the ledger table; a ledger that cannot be written never stops a migration. */
+  const flushLedger = async () => {
+    // Patched: histories recorded before the ledger existed wrote nothing here.
+    if (!pendingLedger.length || !patched('measurement-ledger')) return;
+    const batch = pendingLedger.splice(0);
+    try {
+      await ledgerActs.appendLedger({
+        migrationId,
+        databaseUrlEnv: ledgerSpec.databaseUrlEnv,
+        table: ledgerSpec.table,
+        entries: batch,
+      });
+      status.ledgerWritten = batch.at(-1)!.seq + 1;
+    } catch (err) {
+      pendingLedger.unshift(...batch);
+      log.warn('ledger not written; kept for the next checkpoint', { migrationId, error: (err as Error).message });
+    }
   };
   const enter = (phase: Phase) => {
     status.phase = phase;
@@ -204,10 +245,20 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     }
     const gate = gateFor(args, 'approval', args.approver);
     if (!gate || !roleCheck(gate, args.role, args.approver, 'approval')) return;
-    if (gate.signatures.some((s) => s.role === args.role)) {
+    const required = gate.required?.[args.role] ?? 1;
+    const mine = gate.signatures.filter((s) => s.role === args.role);
+    if (mine.some((s) => s.approver === args.approver)) {
       audit(
         'rejected',
-        `approval by ${args.approver}: role ${args.role} already signed gate ${gate.name}`,
+        `approval by ${args.approver}: already signed gate ${gate.name} as ${args.role}`,
+        args.approver,
+      );
+      return;
+    }
+    if (mine.length >= required) {
+      audit(
+        'rejected',
+        `approval by ${args.approver}: role ${args.role} already signed gate ${gate.name}${required > 1 ? ` (${required} of ${required})` : ''}`,
         args.approver,
       );
       return;
@@ -223,7 +274,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     gate.signatures.push({ ...args, gate: gate.name, at: now() });
     audit(
       'approved',
-      `${args.role} ${args.approver} approved gate ${gate.name}${args.comment ? `: ${args.comment}` : ''}`,
+      `${args.role} ${args.approver} approved gate ${gate.name}${required > 1 ? ` (${mine.length + 1} of ${required})` : ''}${args.comment ? `: ${args.comment}` : ''}`,
       args.approver,
     );
   });
@@ -280,13 +331,47 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     audit('rollback-requested', args.reason ?? 'rollback', args.requestedBy);
     interrupt ??= new Interrupt('rollback', args.reason ?? 'rollback requested', args.requestedBy);
   });
+  setHandler(retrySignal, (args) => {
+    if (!operator('retry', args)) return;
+    if (!awaitingDecision || retryRequested)
+      return audit(
+        'rejected',
+        `retry by ${args.requestedBy}: no gate evaluation is waiting for a decision`,
+        args.requestedBy,
+      );
+    retryRequested = args;
+    audit('retry', `measure again${args.reason ? `: ${args.reason}` : ''}`, args.requestedBy);
+  });
+  setHandler(failSignal, (args) => {
+    if (!operator('fail', args)) return;
+    const reason = `step ${status.phase} failed by hand by ${args.requestedBy}${args.reason ? `: ${args.reason}` : ''}`;
+    audit('fail-requested', reason, args.requestedBy);
+    status.failure ??= reason;
+    interrupt ??= new Interrupt('rollback', reason, args.requestedBy, true);
+  });
   setHandler(statusQuery, () => status);
 
   // ---------- helpers for the body ----------
   /** Between steps: stop here while paused, leave the forward path on abort/rollback. */
   const checkpoint = async () => {
+    await flushLedger();
     await condition(() => !status.paused || interrupt !== undefined);
     if (interrupt) throw interrupt;
+  };
+  /** Waits for a person's decision on a gate evaluation: resume (go on), retry (measure again) or rollback/abort. */
+  const decision = async (): Promise<'resume' | 'retry'> => {
+    await flushLedger();
+    awaitingDecision = true;
+    retryRequested = undefined;
+    await condition(() => !status.paused || retryRequested !== undefined || interrupt !== undefined);
+    awaitingDecision = false;
+    status.attention = undefined;
+    if (interrupt) throw interrupt;
+    if (retryRequested) {
+      status.paused = false;
+      return 'retry';
+    }
+    return 'resume';
   };
   /** A durable, interruptible wait (bake, parallel run, monitoring window, soak interval). */
   const hold = async (ms: number, what: string) => {
@@ -294,44 +379,63 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     status.waitingUntil = new Date(Date.now() + ms).toISOString();
     status.waitingFor = what;
     audit('wait', `${what}: ${Math.round(ms / 1000)} s`);
+    await flushLedger();
     await condition(() => interrupt !== undefined, ms);
     status.waitingUntil = status.waitingSince = status.waitingFor = undefined;
     await checkpoint();
   };
   const gate = async (name: GateName) => {
     const spec = plan.approvals.gates[name];
+    const quorum = spec.roles.filter((r) => (r.required ?? 1) > 1);
     const state: GateState = {
       name,
       open: true,
       requiredRoles: spec.roles.map((r) => r.role),
       signatures: [],
       openedAt: now(),
+      ...(quorum.length ? { required: Object.fromEntries(quorum.map((r) => [r.role, r.required!])) } : {}),
     };
     status.gates[name] = state;
     enter(`gate:${name}`);
     await notify(
       'gate-open',
       `approval needed: ${name}`,
-      `Gate ${name} needs: ${state.requiredRoles.join(', ')}.\n` +
+      `Gate ${name} needs: ${state.requiredRoles.map((r) => (state.required?.[r] ? `${r} (${state.required[r]} approvers)` : r)).join(', ')}.\n` +
         state.requiredRoles
           .map((r) => `  migrate approve ${migrationId} --gate ${name} --role ${r} --as <you>`)
           .join('\n'),
       { gate: name, roles: state.requiredRoles },
     );
-    const signed = () => state.requiredRoles.every((r) => state.signatures.some((s) => s.role === r));
+    const signedBy = (role: string) => state.signatures.filter((s) => s.role === role).length;
+    const missing = () => state.requiredRoles.filter((r) => signedBy(r) < (state.required?.[r] ?? 1));
+    const signed = () => missing().length === 0;
+    await flushLedger();
+    let deadline = Date.now() + spec.timeoutMs;
     for (;;) {
-      const done = await condition(() => signed() || interrupt !== undefined, spec.timeoutMs);
+      // With reminders, wake every interval until the timeout; without, wait for the timeout in one timer.
+      const remind = spec.remindEveryMs;
+      const wait = remind ? Math.min(remind, Math.max(deadline - Date.now(), 1)) : spec.timeoutMs;
+      const done = await condition(() => signed() || interrupt !== undefined, wait);
       if (done) break;
+      if (remind && Date.now() < deadline) {
+        audit('gate-reminder', `gate ${name} still waits for ${missing().join(', ')}`);
+        await notify(
+          'gate-reminder',
+          `reminder: ${name} waits for ${missing().join(', ')}`,
+          `Gate ${name} has been open since ${state.openedAt}; still needed: ${missing().join(', ')}.`,
+          { gate: name, missing: missing() },
+        );
+        await flushLedger();
+        continue;
+      }
+      deadline = Date.now() + spec.timeoutMs;
       if (spec.onTimeout === 'abort') {
         state.outcome = 'timed-out';
         state.open = false;
         interrupt ??= new Interrupt('abort', `gate ${name} timed out`, 'timeout');
         break;
       }
-      audit(
-        'gate-timeout',
-        `gate ${name} still waiting for ${state.requiredRoles.filter((r) => !state.signatures.some((s) => s.role === r)).join(', ')}`,
-      );
+      audit('gate-timeout', `gate ${name} still waiting for ${missing().join(', ')}`);
       await notify('gate-reminder', `still waiting: ${name}`, `Gate ${name} is still open.`, { gate: name });
     }
     state.open = false;
@@ -347,8 +451,11 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     );
     await checkpoint();
   };
-  /** Evaluates every metric; records the evaluation; a metric past its failure limits throws a rollback. */
-  const evaluateGate = async (step: string, since: number) => {
+  /**
+   * Evaluates every metric and records the evaluation. A metric past its failure limits throws a rollback; metrics
+   * past their inconclusive limit make it return 'inconclusive'; dry-run metrics are recorded and decide nothing.
+   */
+  const evaluateGate = async (step: string, since: number): Promise<'passed' | 'inconclusive'> => {
     const readings: MetricReading[] = await acts.evaluateMetrics({
       migrationId,
       metrics: plan.metrics,
@@ -357,28 +464,66 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       since: new Date(since).toISOString(),
     });
     const failed: string[] = [];
+    const inconclusive: string[] = [];
     for (const r of readings) {
       status.lastReadings[r.name] = r;
       const spec = plan.metrics.find((m) => m.name === r.name);
+      if (spec?.dryRun) continue;
       const f = (failures[r.name] ??= { total: 0, consecutive: 0 });
       if (r.passed === false) {
         f.total++;
         f.consecutive++;
       } else if (r.passed === true) f.consecutive = 0;
+      else if (spec?.inconclusiveLimit !== undefined) f.inconclusive = (f.inconclusive ?? 0) + 1;
       if (spec && r.passed === false && (f.total > spec.failureLimit || f.consecutive > spec.consecutiveFailureLimit)) {
         failed.push(`${r.name} = ${r.value ?? 'no data'} (needs ${r.op} ${r.threshold})`);
       }
+      if (spec?.inconclusiveLimit !== undefined && r.passed === null && (f.inconclusive ?? 0) > spec.inconclusiveLimit)
+        inconclusive.push(r.name);
     }
-    const evaluation: GateEvaluation = { phase: status.phase, step, at: now(), readings, passed: failed.length === 0 };
+    const evaluation: GateEvaluation = {
+      phase: status.phase,
+      step,
+      at: now(),
+      readings,
+      passed: failed.length === 0,
+      ...(inconclusive.length ? { inconclusive } : {}),
+    };
     status.evaluations.push(evaluation);
     // Keep the status (and so the carried state) bounded over a long soak.
     if (status.evaluations.length > 200) status.evaluations.splice(0, status.evaluations.length - 200);
     audit(
       'gate-evaluation',
-      `${step}: ${readings.map((r) => `${r.name}=${r.value ?? 'no data'}${r.passed === false ? ' FAIL' : ''}`).join(', ')}`,
+      `${step}: ${readings.map((r) => `${r.name}=${r.value ?? 'no data'}${r.passed === false ? ' FAIL' : r.passed === null ? ' (inconclusive)' : ''}${r.dryRun ? ' [dry run]' : ''}`).join(', ')}`,
+      undefined,
+      evaluation,
     );
     if (failed.length)
       throw new Interrupt('rollback', `metric gate failed at ${step}: ${failed.join('; ')}`, 'metric-gate');
+    return inconclusive.length ? 'inconclusive' : 'passed';
+  };
+  /**
+   * A metric gate: evaluated; inconclusive past a metric's limit, the migration pauses and a person decides —
+   * resume goes on (the inconclusive count starts again), retry measures again, rollback or abort leaves.
+   */
+  const metricGate = async (step: string, since: number) => {
+    while ((await evaluateGate(step, since)) === 'inconclusive') {
+      const names = status.evaluations.at(-1)?.inconclusive ?? [];
+      status.paused = true;
+      status.attention =
+        `${step}: ${names.join(', ')} inconclusive past the plan's limit (no data or too few samples). Decide: ` +
+        `\`migrate resume ${migrationId}\` (go on), \`migrate retry ${migrationId} --reason …\` (measure again) or ` +
+        `\`migrate rollback ${migrationId}\`.`;
+      audit('paused', status.attention);
+      await notify('inconclusive', `gate ${step} inconclusive: decision needed`, status.attention, {
+        step,
+        metrics: names,
+      });
+      if ((await decision()) === 'resume') {
+        for (const n of names) failures[n]!.inconclusive = 0;
+        return;
+      }
+    }
   };
   const setTraffic = async (percent: number, actor: string) => {
     const res = await acts.setTrafficPercent({
@@ -440,6 +585,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
         status.failure = `preflight failed: ${failed.join('; ')}`;
         enter('failed');
         await notify('failed', 'preflight failed', status.failure, { report: preflight.markdownFile });
+        await flushLedger();
         await condition(allHandlersFinished);
         return result();
       }
@@ -496,7 +642,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
           `Holding for ${Math.round(plan.durations.bakeMs / 1000)} s before the gate.`,
         );
         await hold(plan.durations.bakeMs, `bake at ${percent}%`);
-        await evaluateGate(`traffic ${percent}%`, stepStart);
+        await metricGate(`traffic ${percent}%`, stepStart);
       }
 
       await gate('cutover');
@@ -526,7 +672,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
         'Scheduler switched to the unified job; legacy jobs disabled (restorable).',
       );
       await hold(plan.durations.monitoringWindowMs, 'monitoring window');
-      await evaluateGate('monitoring window', cutoverStart);
+      await metricGate('monitoring window', cutoverStart);
       enter('soak');
     }
     await soak();
@@ -561,7 +707,9 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     }
     await compensate(interrupt ?? (err as Interrupt));
   }
+  await flushLedger();
   await condition(allHandlersFinished);
+  await flushLedger();
   return result();
 
   // ---------- pieces of the body ----------
@@ -576,6 +724,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       if (inThisRun >= perRun || workflowInfo().continueAsNewSuggested) {
         // Roll the history over; the soak goes on in a new run with the same workflow ID.
         status.runs++;
+        await flushLedger();
         await condition(allHandlersFinished);
         await continueAsNew<typeof migrationWorkflow>({
           ...input,
@@ -584,18 +733,20 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       }
       const since = Date.now();
       await hold(plan.durations.soakIntervalMs, `soak check ${checksDone + 1}/${total}`);
-      try {
-        await evaluateGate(`soak check ${checksDone + 1}`, since);
-      } catch (err) {
-        if (!(err instanceof Interrupt) || err.requestedBy !== 'metric-gate' || plan.soak.onFailure !== 'pause')
-          throw err;
-        // Per plan, a failed soak check waits for a person: resume goes on, rollback rolls back.
-        status.paused = true;
-        status.attention = `${err.reason}; decide with \`migrate resume ${migrationId}\` or \`migrate rollback ${migrationId}\``;
-        audit('paused', `${err.reason}; waiting for a decision (migrate resume | migrate rollback)`);
-        await notify('soak-paused', 'soak check failed: decision needed', err.reason);
-        await checkpoint();
-        status.attention = undefined;
+      for (;;) {
+        try {
+          await metricGate(`soak check ${checksDone + 1}`, since);
+          break;
+        } catch (err) {
+          if (!(err instanceof Interrupt) || err.requestedBy !== 'metric-gate' || plan.soak.onFailure !== 'pause')
+            throw err;
+          // Per plan, a failed soak check waits for a person: resume goes on, retry measures again, rollback leaves.
+          status.paused = true;
+          status.attention = `${err.reason}; decide with \`migrate resume ${migrationId}\`, \`migrate retry ${migrationId}\` or \`migrate rollback ${migrationId}\``;
+          audit('paused', `${err.reason}; waiting for a decision (migrate resume | migrate retry | migrate rollback)`);
+          await notify('soak-paused', 'soak check failed: decision needed', err.reason);
+          if ((await decision()) === 'resume') break;
+        }
       }
       checksDone++;
       inThisRun++;
@@ -647,7 +798,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     // migration fails with that step's error instead of running a rollback whose verification has nothing to verify.
     // Patched: histories recorded before this change ran the rollback here.
     if (
-      why.requestedBy === 'migration-workflow' &&
+      (why.requestedBy === 'migration-workflow' || why.stepFailed) &&
       status.compensations.length === 0 &&
       patched('fail-without-rollback-when-nothing-changed')
     ) {
@@ -675,6 +826,13 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       ],
     });
     const rollback = await child.result();
+    for (const u of rollback.undone)
+      audit(
+        'undone',
+        `${u.kind}: ${u.ok ? 'undone' : `FAILED (${u.error ?? 'unknown error'})`} after ${u.attempts} attempt(s)`,
+        why.requestedBy,
+        u,
+      );
     status.reports.rollback = rollback.reportFile;
     status.trafficPercent = 0;
     upsertSearchAttributes([{ key: trafficPercentKey, value: 0 }]);

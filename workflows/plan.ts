@@ -52,6 +52,15 @@ export interface MetricSpec extends CheckSpec {
   failureLimit: number;
   /** Consecutive failed evaluations tolerated. */
   consecutiveFailureLimit: number;
+  /**
+   * Inconclusive readings (no data, or fewer samples than `minSamples`) tolerated; one more pauses the migration and
+   * asks a person (resume, retry or rollback). Absent: inconclusive readings never stop anything.
+   */
+  inconclusiveLimit?: number;
+  /** Fewest samples a reading needs to count (an SQL metric's second column is its sample count). */
+  minSamples?: number;
+  /** Recorded and reported, never decides: its failures and inconclusive readings count toward nothing. */
+  dryRun?: boolean;
 }
 
 /** A legacy job as scheduled today. */
@@ -88,6 +97,8 @@ export interface RoleSpec {
   role: string;
   /** Allow-list of approvers for this role; absent: anyone may sign. */
   approvers?: string[];
+  /** Distinct approvers this role needs (a quorum); default 1. */
+  required?: number;
 }
 
 export type GateName = 'go' | 'cutover' | 'sign-off';
@@ -97,6 +108,8 @@ export interface GateSpec {
   timeoutMs: number;
   /** What happens when the timeout passes without every role signed. */
   onTimeout: 'abort' | 'notify-and-wait';
+  /** While the gate waits: a reminder to the notification channels this often (absent: only at the timeout). */
+  remindEveryMs?: number;
 }
 
 export interface Plan {
@@ -146,6 +159,11 @@ export interface Plan {
     reason: string;
   };
   rollback: { checks: CheckSpec[]; budgetMs: number };
+  /**
+   * The measurement ledger: every gate evaluation, reading, approval, rejection and compensation, appended to a
+   * PostgreSQL table that outlives Temporal's history retention. Default: the target database, `migration_ledger`.
+   */
+  ledger: { databaseUrlEnv: string; table: string };
   /** Success metrics of the completion report: each names a metric or check and the target it must meet. */
   successMetrics: CheckSpec[];
 }

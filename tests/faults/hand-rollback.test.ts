@@ -1,33 +1,13 @@
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { listContainers } from '../../activities/containers';
-import { dockerClient } from '../../activities/docker';
 import { runDemo } from '../../demo/demo';
-import { withDb } from '../../demo/target';
 import { startWorkerProcess } from '../../lib/worker-process';
 import { migrateCli } from '../helpers/cli';
-import { expectLegacyRestored } from '../helpers/end-state';
+import { expectLegacyRestored, systemSnapshot as snapshot } from '../helpers/end-state';
 import { recordFaults } from '../helpers/fault-summary';
 import { config } from '../helpers/stack';
 
 const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
-
-/** Everything a rollback can touch, read from the systems themselves. */
-async function snapshot(o: { databaseUrl: string; repository: string; crontabUser: string; composeProject: string }) {
-  const routing = await withDb(o.databaseUrl, async (db) => ({
-    percent: (await db.query('select percent from migration_routing')).rows,
-    history: (await db.query('select old_percent, new_percent, changed_by from migration_routing_history order by id'))
-      .rows,
-  }));
-  return {
-    routing,
-    crontab: execFileSync('crontab', ['-l', '-u', o.crontabUser], { encoding: 'utf8' }),
-    commits: execFileSync('git', ['-C', o.repository, 'log', '--format=%H %s'], { encoding: 'utf8' }),
-    worktree: execFileSync('git', ['-C', o.repository, 'status', '--porcelain'], { encoding: 'utf8' }),
-    containers: await listContainers(dockerClient(config.dockerHost), o.composeProject),
-  };
-}
 
 describe('a rollback started by hand', () => {
   it('rolls back a terminated migration from its recorded undo list; the same rollback again changes nothing', async () => {
@@ -49,7 +29,7 @@ describe('a rollback started by hand', () => {
     try {
       await worker.ready;
       const before = await snapshot(outcome);
-      expect(before.routing.percent).toEqual([{ percent: 50 }]);
+      expect(before.routing).toEqual([{ percent: 50 }]);
       expect(before.containers.map((c) => c.running)).toEqual([true]);
 
       const first = await migrateCli([
@@ -65,7 +45,7 @@ describe('a rollback started by hand', () => {
       const report = first.stdout.match(/report: (\S+)/)![1]!;
       expect(fs.readFileSync(report, 'utf8')).toContain('terminated by mistake');
       const after = await snapshot(outcome);
-      expect(after.routing.history.at(-1)).toMatchObject({ old_percent: 50, new_percent: 0 });
+      expect(after.history?.at(-1)).toMatchObject({ old_percent: 50, new_percent: 0 });
       recordFaults([{ ...row, what: 'hand-started rollback of a terminated migration', ok: true }]);
 
       const second = await migrateCli(['rollback', outcome.workflowId, '--reason', 'once more', '--as', 'olga']);

@@ -6,6 +6,7 @@ import { dockerClient } from '../../activities/docker';
 import { parseCrontab } from '../../activities/scheduler';
 import type { DemoOutcome } from '../../demo/demo';
 import { HAPPY_PHASES } from '../../lib/drive';
+import { tableRowCounts } from '../../activities/database';
 import { integrity, withDb } from '../../demo/target';
 import { config } from './stack';
 
@@ -58,4 +59,35 @@ export async function expectCompletedOnce(outcome: DemoOutcome): Promise<{ lost:
   const containers = await listContainers(dockerClient(config.dockerHost), outcome.composeProject);
   expect(containers.map((c) => [c.service, c.running])).toEqual([['scorer', true]]);
   return { lost: check.missing, doubled: check.duplicates };
+}
+
+/**
+ * Everything a migration, a rollback or a rehearsal can touch, read from the systems themselves: row counts of every
+ * table, the routing and its history, the crontab, the git log and work tree, the project's containers.
+ */
+export async function systemSnapshot(o: {
+  databaseUrl: string;
+  repository: string;
+  crontabUser: string;
+  composeProject: string;
+}) {
+  const db = await withDb(o.databaseUrl, async (c) => {
+    const routed = (await c.query("select to_regclass('migration_routing') is not null as ok")).rows[0] as {
+      ok: boolean;
+    };
+    return {
+      rows: await tableRowCounts(c),
+      routing: routed.ok ? (await c.query('select percent from migration_routing')).rows : null,
+      history: routed.ok
+        ? (await c.query('select old_percent, new_percent, changed_by from migration_routing_history order by id')).rows
+        : null,
+    };
+  });
+  return {
+    ...db,
+    crontab: execFileSync('crontab', ['-l', '-u', o.crontabUser], { encoding: 'utf8' }),
+    commits: execFileSync('git', ['-C', o.repository, 'log', '--format=%H %s'], { encoding: 'utf8' }),
+    worktree: execFileSync('git', ['-C', o.repository, 'status', '--porcelain'], { encoding: 'utf8' }),
+    containers: await listContainers(dockerClient(config.dockerHost), o.composeProject),
+  };
 }

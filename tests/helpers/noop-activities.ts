@@ -80,6 +80,8 @@ export function noopActivities(metrics: MetricSpec[]): NoopActivities {
       markdownFile: '/reports/rollback.md',
       jsonFile: '/reports/rollback.json',
     }),
+    appendLedger: async (i: { entries: unknown[] }) => ({ inserted: i.entries.length }),
+    readLedger: async () => [],
   };
   return stubs as unknown as NoopActivities;
 }

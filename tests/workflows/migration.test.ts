@@ -7,9 +7,11 @@ import type { MigrationStatus, Phase } from '../../workflows/definitions';
 import {
   abortSignal,
   approveSignal,
+  failSignal,
   pauseSignal,
   rejectSignal,
   resumeSignal,
+  retrySignal,
   rollbackSignal,
   rollbackWorkflowId,
   statusQuery,
@@ -106,6 +108,12 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
       expect(changing.mock.invocationCallOrder[0]).toBeGreaterThan(backupOrder);
     }
     expect(acts.stopContainers).not.toHaveBeenCalled();
+    // The ledger received every audit entry once, in order, with the evaluations' readings attached.
+    const rows = acts.appendLedger.mock.calls.flatMap((c) => c[0].entries);
+    expect(rows.map((r) => r.seq)).toEqual(status.audit.map((_, i) => i));
+    expect(rows.map((r) => r.kind)).toEqual(status.audit.map((a) => a.kind));
+    expect(rows.filter((r) => r.kind === 'gate-evaluation' && r.data)).toHaveLength(4 + 1 + 7);
+    expect(status.ledgerWritten).toBe(status.audit.length);
   });
 
   it('stops at a failed preflight check before any production change', async () => {
@@ -306,12 +314,12 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
         ok: rejected[i] !== undefined,
       })),
     );
-    // The rejected requests changed nothing but the audit log.
+    // The rejected requests changed nothing but the audit log (and its ledger sequence).
     expect(afterBad!.gates.go?.signatures.map((x) => x.approver)).toEqual(['tina']);
-    expect({ ...afterBad, audit: [], updatedAt: '' }).toEqual({
+    const ignoringAudit = { audit: [], updatedAt: '', ledgerSeq: 0, ledgerWritten: 0 };
+    expect({ ...afterBad, ...ignoringAudit }).toEqual({
       ...atGate,
-      audit: [],
-      updatedAt: '',
+      ...ignoringAudit,
       gates: afterBad!.gates,
     });
     expect(status.gates.go?.signatures.map((x) => `${x.role}:${x.approver}`)).toEqual([
@@ -366,6 +374,162 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
     expect(result.phase).toBe('aborted');
     expect(acts.backupDatabase).not.toHaveBeenCalled();
     expect(result.rollback).toBeUndefined();
+  });
+
+  /** Sends a signal and waits until the workflow has handled it (its audit log grew). */
+  async function signalHandled(
+    id: string,
+    send: (h: ReturnType<typeof env.client.workflow.getHandle>) => Promise<void>,
+  ) {
+    const h = env.client.workflow.getHandle(id);
+    const before = (await h.query(statusQuery)).audit.length;
+    await send(h);
+    for (let i = 0; i < 200 && (await h.query(statusQuery)).audit.length === before; i++)
+      await new Promise((r) => setTimeout(r, 20));
+  }
+  const events = (a: StubActivities) => a.notify.mock.calls.map((c) => c[0].event);
+
+  it('an inconclusive metric past its limit pauses and asks; retry measures again, resume goes on; dry-run metrics never decide', async () => {
+    const plan: Plan = {
+      ...productionPlan,
+      metrics: productionPlan.metrics.map((m) =>
+        m.name === 'throughput' ? { ...m, inconclusiveLimit: 1 } : m.name === 'error-rate' ? { ...m, dryRun: true } : m,
+      ),
+    };
+    const acts = stubActivities(plan.metrics);
+    // Throughput never has data; the error rate fails every time, but only as a dry run.
+    acts.evaluateMetrics.mockImplementation(async (i) =>
+      i.metrics.map((m) => ({
+        name: m.name,
+        value: m.name === 'throughput' ? null : m.name === 'error-rate' ? 0.5 : m.threshold,
+        op: m.op,
+        threshold: m.threshold,
+        passed: m.name === 'throughput' ? null : m.name !== 'error-rate',
+        detail: '',
+        at: '',
+        ...(m.dryRun ? { dryRun: true } : {}),
+      })),
+    );
+    const decisions: string[] = [];
+    const { result, status } = await run(acts, {
+      plan,
+      onStatus: async (s) => {
+        if (!s.paused || !s.attention) return false;
+        expect(s.attention).toMatch(/throughput inconclusive .*migrate resume .*migrate retry .*migrate rollback/);
+        const retry = decisions.length === 0;
+        decisions.push(retry ? 'retry' : 'resume');
+        await signalHandled(s.migrationId, (h) =>
+          retry
+            ? h.signal(retrySignal, { requestedBy: 'olga', reason: 'metrics exporter restarted' })
+            : h.signal(resumeSignal, { requestedBy: 'olga', reason: 'no exporter for throughput yet' }),
+        );
+        return true;
+      },
+    });
+    expect(result.phase).toBe('complete');
+    expect(acts.stopContainers).not.toHaveBeenCalled();
+    // Limit 1: the second inconclusive reading (25 %) paused; retry measured 25 % again, which paused again.
+    const steps = status.evaluations.map((e) => `${e.step}${e.inconclusive ? ' ?' : ''}`);
+    expect(steps.slice(0, 4)).toEqual(['traffic 10%', 'traffic 25% ?', 'traffic 25% ?', 'traffic 50%']);
+    expect(decisions[0]).toBe('retry');
+    expect(decisions.length).toBe(steps.filter((x) => x.endsWith('?')).length);
+    expect(acts.evaluateMetrics).toHaveBeenCalledTimes(4 + 1 + 7 + 1);
+    expect(status.audit.find((a) => a.kind === 'retry')).toMatchObject({
+      actor: 'olga',
+      detail: 'measure again: metrics exporter restarted',
+    });
+    expect(events(acts).filter((e) => e === 'inconclusive')).toHaveLength(decisions.length);
+    // The dry-run metric failed at every evaluation and is recorded, but never counted.
+    expect(status.evaluations.every((e) => e.passed)).toBe(true);
+    expect(status.evaluations.every((e) => e.readings.find((r) => r.name === 'error-rate')?.passed === false)).toBe(
+      true,
+    );
+  });
+
+  it('a quorum role needs distinct approvers; reminders go out while the gate waits', async () => {
+    const HOUR = 3_600_000;
+    const plan: Plan = {
+      ...productionPlan,
+      approvals: {
+        ...productionPlan.approvals,
+        gates: {
+          ...productionPlan.approvals.gates,
+          go: {
+            roles: [
+              { role: 'technical-lead', approvers: ['tina', 'tom', 'tess'], required: 2 },
+              { role: 'engineering-manager' },
+            ],
+            timeoutMs: 3 * DAY,
+            onTimeout: 'notify-and-wait',
+            remindEveryMs: HOUR,
+          },
+        },
+      },
+    };
+    const acts = stubActivities(plan.metrics);
+    let signedAt = 0;
+    const { result, status } = await run(acts, {
+      plan,
+      approve: (gate) => gate !== 'go',
+      onStatus: async (s) => {
+        if (s.phase !== 'gate:go' || signedAt) return false;
+        // Nobody signs for 5½ hours: five hourly reminders.
+        await env.sleep(5.5 * HOUR);
+        signedAt = await env.currentTimeMs();
+        const approve = (role: string, approver: string) =>
+          signalHandled(s.migrationId, (h) => h.signal(approveSignal, { gate: 'go', role, approver }));
+        await approve('technical-lead', 'tina');
+        await approve('technical-lead', 'tina'); // the same person twice: rejected
+        await approve('engineering-manager', 'tina'); // separation of duties: rejected
+        await approve('engineering-manager', 'erin');
+        await approve('technical-lead', 'tom'); // the second distinct approver completes the quorum
+        return true;
+      },
+    });
+    expect(result.phase).toBe('complete');
+    expect(status.gates.go?.required).toEqual({ 'technical-lead': 2 });
+    expect(status.gates.go?.signatures.map((x) => `${x.role}:${x.approver}`)).toEqual([
+      'technical-lead:tina',
+      'engineering-manager:erin',
+      'technical-lead:tom',
+    ]);
+    const rejected = status.audit.filter((a) => a.kind === 'rejected').map((a) => a.detail);
+    expect(rejected).toEqual([
+      expect.stringContaining('tina: already signed gate go as technical-lead'),
+      expect.stringContaining('separation of duties'),
+    ]);
+    expect(status.audit.find((a) => a.kind === 'approved' && a.actor === 'tom')?.detail).toContain('(2 of 2)');
+    const reminders = acts.notify.mock.calls.filter((c) => c[0].event === 'gate-reminder');
+    expect(reminders).toHaveLength(5);
+    expect(reminders[0]![0].subject).toContain('go waits for technical-lead, engineering-manager');
+    expect(status.audit.filter((a) => a.kind === 'gate-reminder')).toHaveLength(5);
+  });
+
+  it('fail stops the running step by hand and rolls back; retry with nothing to decide is refused', async () => {
+    const acts = stubActivities(productionPlan.metrics);
+    let sent = false;
+    const { result, status } = await run(acts, {
+      onStatus: async (s) => {
+        if (sent || s.phase !== 'traffic-shift' || s.trafficPercent !== 25 || !s.waitingUntil) return false;
+        sent = true;
+        await signalHandled(s.migrationId, (h) => h.signal(retrySignal, { requestedBy: 'olga' }));
+        await signalHandled(s.migrationId, (h) =>
+          h.signal(failSignal, { requestedBy: 'olga', reason: 'customers report wrong scores' }),
+        );
+        return true;
+      },
+    });
+    expect(result.phase).toBe('rolled-back');
+    expect(status.failure).toBe('step traffic-shift failed by hand by olga: customers report wrong scores');
+    expect(status.audit.find((a) => a.kind === 'rejected')?.detail).toBe(
+      'retry by olga: no gate evaluation is waiting for a decision',
+    );
+    expect(trafficCalls(acts)).toEqual([0, 10, 25, 0]);
+    expect(result.rollback?.undone.map((u) => u.kind)).toEqual(['traffic', 'containers']);
+    expect(status.audit.filter((a) => a.kind === 'undone').map((a) => a.detail)).toEqual([
+      'traffic: undone after 1 attempt(s)',
+      'containers: undone after 1 attempt(s)',
+    ]);
   });
 });
 
