@@ -16,8 +16,8 @@ export interface WouldDo {
 /** Something that would have failed, or could not be decided, in a real run. */
 export interface Finding {
   at: string;
-  kind: 'check' | 'metric' | 'comparison';
-  severity: 'would-fail' | 'inconclusive';
+  kind: 'check' | 'metric' | 'comparison' | 'decision';
+  severity: 'would-fail' | 'inconclusive' | 'needs-decision';
   what: string;
 }
 

@@ -7,7 +7,7 @@ import { rehearsalActivities, type Finding, type RehearsalLog, type WouldDo } fr
 import { applyStackEnv, loadConfig } from '../lib/config';
 import { drive, virtualClock } from '../lib/drive';
 import { bundleWorkflows, createTimeSkippingEnv, firstTaskCompleted } from '../lib/time-skipping';
-import type { Phase } from '../workflows/definitions';
+import { resumeSignal, statusQuery, type Phase } from '../workflows/definitions';
 import type { MigrationInput } from '../workflows/migration';
 import type { Plan } from '../workflows/plan';
 
@@ -88,7 +88,25 @@ export async function rehearse(
       });
       await firstTaskCompleted(handle);
       print(`rehearsing ${plan.name} in virtual time…`);
-      const final = await drive(virtualClock(env), handle, rehearsed, { timeoutMs: 600_000 });
+      const final = await drive(virtualClock(env), handle, rehearsed, {
+        timeoutMs: 600_000,
+        // Where a real run would stop and ask a person (an inconclusive gate, a blocked archive), the rehearsal
+        // records it and goes on as if they said "resume".
+        onStatus: async (s) => {
+          if (!s.paused || !s.attention) return false;
+          log.findings.push({
+            at: new Date(await env.currentTimeMs()).toISOString(),
+            kind: 'decision',
+            severity: 'needs-decision',
+            what: s.attention,
+          });
+          const before = s.audit.length;
+          await handle.signal(resumeSignal, { requestedBy: 'rehearsal', reason: 'rehearsal goes on' });
+          for (let i = 0; i < 200 && (await handle.query(statusQuery)).audit.length === before; i++)
+            await new Promise((r) => setTimeout(r, 20));
+          return true;
+        },
+      });
       const virtualEnd = await env.currentTimeMs();
 
       // Events per run, newest first along the continue-as-new chain.

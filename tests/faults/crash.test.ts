@@ -1,8 +1,13 @@
 import path from 'node:path';
+import { readLedger } from '../../activities/ledger';
+import { connectClient } from '../../client/connection';
 import { runDemo, type DemoOutcome } from '../../demo/demo';
+import type { migrationWorkflow } from '../../workflows/migration';
+import { migrateCli } from '../helpers/cli';
 import { integrity } from '../../demo/target';
 import { rollbackSignal, type MigrationStatus } from '../../workflows/definitions';
 import { recordFaults } from '../helpers/fault-summary';
+import { config } from '../helpers/stack';
 import { expectCompletedOnce, expectLegacyRestored } from '../helpers/end-state';
 
 const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
@@ -60,6 +65,29 @@ async function runWithKills(points: KillPoint[]): Promise<{ outcome: DemoOutcome
   return { outcome, kills };
 }
 
+/**
+ * The measurement ledger holds exactly one row per audit entry of the migration, in order, although workers died
+ * in the middle of activities (and of ledger writes); `migrate history` prints it.
+ */
+async function expectLedgerOnce(outcome: DemoOutcome): Promise<void> {
+  const client = await connectClient(config);
+  try {
+    const { status } = await client.workflow.getHandle<typeof migrationWorkflow>(outcome.workflowId).result();
+    const rows = await readLedger({
+      migrationId: outcome.workflowId,
+      databaseUrlEnv: 'DEMO_DATABASE_URL',
+      table: 'migration_ledger',
+    });
+    expect(rows.map((r) => r.seq)).toEqual(status.audit.map((_, i) => i));
+    expect(rows.map((r) => [r.kind, r.detail])).toEqual(status.audit.map((a) => [a.kind, a.detail]));
+    const history = await migrateCli(['history', outcome.workflowId]);
+    expect(history.code).toBe(0);
+    expect(history.stdout.trim().split('\n')).toHaveLength(rows.length + 1);
+  } finally {
+    await client.connection.close();
+  }
+}
+
 describe('worker crashes: SIGKILL at many points of a demo migration, a new worker carries on', () => {
   it(`survives ${POINTS.length} kills in one migration (every phase) and ends as an uninterrupted run would`, async () => {
     const { outcome, kills } = await runWithKills(POINTS);
@@ -67,6 +95,7 @@ describe('worker crashes: SIGKILL at many points of a demo migration, a new work
     try {
       expect(kills).toHaveLength(POINTS.length);
       const { lost, doubled } = await expectCompletedOnce(outcome);
+      await expectLedgerOnce(outcome);
       recordFaults(rows.map((r, i) => ({ ...r, ok: true, ...(i === 0 ? { lost, doubled } : {}) })));
     } catch (err) {
       recordFaults(rows.map((r) => ({ ...r, ok: false })));

@@ -118,6 +118,49 @@ describe('plan validation', () => {
       'exactly one of sql, command or http',
     ],
     ['negative failure limit', (p) => (p.metrics[0].failureLimit = -1), 'metrics[0].failureLimit', '>= 0'],
+    [
+      'negative inconclusive limit',
+      (p) => (p.metrics[0].inconclusiveLimit = -1),
+      'metrics[0].inconclusiveLimit',
+      '>= 0',
+    ],
+    ['minSamples of zero', (p) => (p.metrics[0].minSamples = 0), 'metrics[0].minSamples', '>= 1'],
+    [
+      'minSamples on a command metric',
+      (p) => {
+        delete p.metrics[0].sql;
+        p.metrics[0].command = ['node', 'm.js'];
+        p.metrics[0].minSamples = 5;
+      },
+      'metrics[0].minSamples',
+      'only on an sql metric',
+    ],
+    ['dryRun as text', (p) => (p.metrics[0].dryRun = 'yes'), 'metrics[0].dryRun', 'expected true or false'],
+    [
+      'quorum larger than the allow-list',
+      (p) => (p.approvals.gates.go.roles = [{ role: 'technical-lead', approvers: ['tina', 'tom'], required: 3 }]),
+      'approvals.gates.go.roles[0].required',
+      'at most 2',
+    ],
+    [
+      'quorum of zero',
+      (p) => (p.approvals.gates.go.roles = [{ role: 'technical-lead', required: 0 }]),
+      'approvals.gates.go.roles[0].required',
+      '>= 1',
+    ],
+    [
+      'reminder interval not a duration',
+      (p) => (p.approvals.gates.go.remindEvery = 'hourly'),
+      'approvals.gates.go.remindEvery',
+      'expected a duration',
+    ],
+    ['ledger table name with a quote', (p) => (p.ledger = { table: 'x"; drop' }), 'ledger.table', 'a table name'],
+    [
+      'ledger database inline URL',
+      (p) => (p.ledger = { databaseUrlEnv: 'postgres://u:p@h/db' }),
+      'ledger.databaseUrlEnv',
+      '',
+    ],
     ['duplicate metric name', (p) => (p.metrics[1].name = p.metrics[0].name), 'metrics[1].name', 'duplicate name'],
     [
       'duplicate legacy job name',
