@@ -1,10 +1,11 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { MigrationStatus, Phase } from '../workflows/definitions';
+import type { GateEvaluation, MigrationStatus, Phase } from '../workflows/definitions';
 import type { Plan } from '../workflows/plan';
 import type { RollbackResult } from '../workflows/rollback';
 import { renderMetricsChart } from './chart';
 import { evaluate, measure, type CheckResult } from './checks';
+import { readLedger } from './ledger';
 import { reportFolder, writeReportFiles, type ReportFiles } from './report-files';
 
 /** One row of the completion report's success-metrics table. */
@@ -30,6 +31,14 @@ export async function writeCompletionReport(input: {
   codeLinesRemoved: number;
 }): Promise<ReportFiles & { rows: SuccessRow[] }> {
   const { plan, status } = input;
+  // The gate evaluations come from the measurement ledger (all of them, kept in PostgreSQL); the status carries only
+  // the latest 200. Without a ledger (none written yet, database unreachable) the status's list is used.
+  const ledgerSpec = plan.ledger ?? { databaseUrlEnv: plan.target.databaseUrlEnv, table: 'migration_ledger' };
+  const ledger = await readLedger({ migrationId: input.migrationId, ...ledgerSpec }).catch(() => []);
+  const fromLedger = ledger
+    .filter((r) => r.kind === 'gate-evaluation' && r.data)
+    .map((r) => r.data as GateEvaluation);
+  const evaluations = fromLedger.length ? fromLedger : status.evaluations;
   const rows: SuccessRow[] = [
     {
       metric: 'Code reduction (legacy lines archived)',
@@ -66,7 +75,7 @@ export async function writeCompletionReport(input: {
         `| ${r.metric} | ${r.target} | ${r.actual} | ${r.passed === null ? 'no data' : r.passed ? 'pass' : 'FAIL'} |`,
     ),
     '',
-    ...(status.evaluations.length
+    ...(evaluations.length
       ? [
           '## Gate metrics across the traffic steps and the soak',
           '',
@@ -90,7 +99,11 @@ export async function writeCompletionReport(input: {
     '',
     '## Gate evaluations',
     '',
-    ...status.evaluations.map(
+    ledger.length
+      ? `From the measurement ledger (${ledger.length} rows in \`${ledgerSpec.table}\`; \`migrate history ${input.migrationId}\`).`
+      : 'From the workflow status (the ledger had no rows).',
+    '',
+    ...evaluations.map(
       (e) =>
         `- ${e.at} ${e.step}: ${e.readings.map((r) => `${r.name}=${fmt(r.value, r.unit)}${r.passed === false ? ' FAIL' : ''}`).join(', ')}`,
     ),
@@ -109,12 +122,12 @@ export async function writeCompletionReport(input: {
     migrationId: input.migrationId,
     plan: plan.name,
     rows,
-    ...(status.evaluations.length ? { chart: chartFile } : {}),
+    ...(evaluations.length ? { chart: chartFile } : {}),
     status,
   });
   // Written after the folder exists; overwritten on a retry like the report itself.
-  if (status.evaluations.length)
-    await fs.writeFile(chartFile, renderMetricsChart(status.evaluations, `Gate metrics: ${plan.name}`));
+  if (evaluations.length)
+    await fs.writeFile(chartFile, renderMetricsChart(evaluations, `Gate metrics: ${plan.name}`));
   return { ...files, rows };
 }
 

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadPlan } from '../../client/plan';
 import { evaluateMetrics } from '../../activities/checks';
+import { appendLedger } from '../../activities/ledger';
 import { writeCompletionReport } from '../../activities/reports';
 import type { GateEvaluation, MigrationStatus } from '../../workflows/definitions';
 import type { Plan } from '../../workflows/plan';
@@ -24,7 +25,11 @@ describe('completion report against a real demo database: success-metrics table 
     process.env[urlEnv] = db.url;
     fs.symlinkSync(path.join(ROOT, 'demo', 'system'), path.join(repository, 'scripts'));
     const demo = loadPlan(path.join(ROOT, 'plans', 'demo.yaml'));
-    plan = { ...demo, target: { ...demo.target, databaseUrlEnv: urlEnv, repository, reportDir } };
+    plan = {
+      ...demo,
+      target: { ...demo.target, databaseUrlEnv: urlEnv, repository, reportDir },
+      ledger: { databaseUrlEnv: urlEnv, table: 'migration_ledger' },
+    };
     await withPg(db.url, async (c) => {
       await c.query(fs.readFileSync(path.join(ROOT, 'demo', 'system', 'schema.sql'), 'utf8'));
       await c.query(`insert into submissions (title, body, subreddit, score)
@@ -149,6 +154,33 @@ describe('completion report against a real demo database: success-metrics table 
       'completion.json',
       'completion.md',
     ]);
+  });
+
+  it('takes the gate evaluations from the measurement ledger, all of them, when it has rows', async () => {
+    const migrationId = `ledger-${uniq()}`;
+    const evals = await evaluations();
+    const entries = evals.map((e, seq) => ({ seq, at: e.at, kind: 'gate-evaluation', detail: e.step, data: e }));
+    expect(await appendLedger({ migrationId, databaseUrlEnv: urlEnv, table: 'migration_ledger', entries })).toEqual({
+      inserted: evals.length,
+    });
+    // Written twice (a retried activity): no new row.
+    expect(await appendLedger({ migrationId, databaseUrlEnv: urlEnv, table: 'migration_ledger', entries })).toEqual({
+      inserted: 0,
+    });
+    // The status kept only the last evaluation (as after a long soak); the report still shows every step.
+    const files = await writeCompletionReport({
+      migrationId,
+      plan,
+      status: status(evals.slice(-1)),
+      codeLinesRemoved: 1,
+    });
+    const md = fs.readFileSync(files.markdownFile, 'utf8');
+    expect(md).toContain(`From the measurement ledger (${evals.length} rows in \`migration_ledger\``);
+    for (const e of evals) expect(md).toContain(` ${e.step}: `);
+    const svg = fs.readFileSync(path.join(path.dirname(files.markdownFile), 'completion-metrics.svg'), 'utf8');
+    const points = pointsPerSeries(parseSvg(svg).filter((e) => e.attrs.ecmeta_silent !== 'true'));
+    const errorRate = evals.filter((e) => e.readings.find((r) => r.name === 'error-rate')?.value !== null).length;
+    expect(points.get('0')?.size).toBe(errorRate);
   });
 
   it('without gate evaluations writes no chart and does not reference one', async () => {
