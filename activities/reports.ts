@@ -35,9 +35,7 @@ export async function writeCompletionReport(input: {
   // the latest 200. Without a ledger (none written yet, database unreachable) the status's list is used.
   const ledgerSpec = plan.ledger ?? { databaseUrlEnv: plan.target.databaseUrlEnv, table: 'migration_ledger' };
   const ledger = await readLedger({ migrationId: input.migrationId, ...ledgerSpec }).catch(() => []);
-  const fromLedger = ledger
-    .filter((r) => r.kind === 'gate-evaluation' && r.data)
-    .map((r) => r.data as GateEvaluation);
+  const fromLedger = ledger.filter((r) => r.kind === 'gate-evaluation' && r.data).map((r) => r.data as GateEvaluation);
   const evaluations = fromLedger.length ? fromLedger : status.evaluations;
   const rows: SuccessRow[] = [
     {
@@ -126,8 +124,7 @@ export async function writeCompletionReport(input: {
     status,
   });
   // Written after the folder exists; overwritten on a retry like the report itself.
-  if (evaluations.length)
-    await fs.writeFile(chartFile, renderMetricsChart(evaluations, `Gate metrics: ${plan.name}`));
+  if (evaluations.length) await fs.writeFile(chartFile, renderMetricsChart(evaluations, `Gate metrics: ${plan.name}`));
   return { ...files, rows };
 }
 
@@ -142,6 +139,12 @@ export async function writeRollbackReport(input: {
   verification: CheckResult[];
 }): Promise<ReportFiles> {
   const { result } = input;
+  // What led here, from the measurement ledger (the migration's own record, kept after Temporal's retention).
+  const ledgerSpec = input.plan.ledger ?? {
+    databaseUrlEnv: input.plan.target.databaseUrlEnv,
+    table: 'migration_ledger',
+  };
+  const ledger = await readLedger({ migrationId: input.migrationId, ...ledgerSpec }).catch(() => []);
   const md = [
     `# Rollback ${result.verified ? 'verified' : 'NOT VERIFIED'}: ${input.plan.name}`,
     '',
@@ -168,6 +171,14 @@ export async function writeRollbackReport(input: {
         `| ${r.name} | ${r.value ?? r.error ?? 'no data'} | ${r.op} ${r.threshold} | ${r.passed ? 'pass' : 'FAIL'} |`,
     ),
     '',
+    ...(ledger.length
+      ? [
+          `## What led here (last ${Math.min(ledger.length, 15)} of ${ledger.length} ledger rows; \`migrate history ${input.migrationId}\`)`,
+          '',
+          ...ledger.slice(-15).map((r) => `- ${r.at} [${r.kind}]${r.actor ? ` ${r.actor}:` : ''} ${r.detail}`),
+          '',
+        ]
+      : []),
     'The database was not restored: restoring from a backup is a separate, explicitly approved step (see the operator runbook).',
     '',
   ].join('\n');

@@ -810,6 +810,8 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     status.failure ??= why.reason;
     enter('rolling-back');
     await notify('rollback', 'rolling back', `From phase ${fromPhase}: ${why.reason}`);
+    // The rollback report reads what led here from the ledger: write it first.
+    await flushLedger();
     // Its own workflow, so it survives this one (and can be started by hand for a stuck or terminated migration).
     const child = await startChild(rollbackWorkflow, {
       workflowId: rollbackWorkflowId(migrationId),

@@ -87,6 +87,10 @@ describe('the migrate CLI against a real running migration', () => {
     expect(twice.stderr).toContain('separation of duties');
 
     expect((await migrate('resume', id, '--as', 'olga')).code).toBe(4);
+    // retry needs a gate evaluation waiting for a decision: refused, with the reason, exit 4.
+    const retry = await migrate('retry', id, '--as', 'olga', '--reason', 'look again');
+    expect(retry.code).toBe(4);
+    expect(retry.stderr).toContain('no gate evaluation is waiting for a decision');
     expect((await migrate('pause', id, '--as', 'olga', '--reason', 'freeze')).code).toBe(0);
     const paused = JSON.parse((await migrate('status', id, '--json')).stdout) as MigrationStatus;
     expect(paused.paused).toBe(true);
@@ -111,6 +115,16 @@ describe('the migrate CLI against a real running migration', () => {
     }
     expect(end?.phase).toBe('aborted');
     expect(end?.backups).toEqual([]);
+    // The ledger has every audit entry, the refused requests included.
+    // (The last rows are written right after the end state: give the final write a moment.)
+    let history = await migrate('history', id);
+    for (let i = 0; i < 20 && !history.stdout.includes(`(${end!.audit.length} rows`); i++) {
+      await new Promise((res) => setTimeout(res, 200));
+      history = await migrate('history', id);
+    }
+    expect(history.code).toBe(0);
+    expect(history.stdout).toContain(`ledger of ${id} (${end!.audit.length} rows, table migration_ledger)`);
+    expect(history.stdout).toMatch(/rejected\s+olga\s+retry by olga: no gate evaluation is waiting/);
     const report = await migrate('report', id, '--kind', 'validation');
     expect(report.code).toBe(0);
     expect(report.stdout).toContain('**PASSED** (5/5 checks passed)');

@@ -161,6 +161,9 @@ describe('the demo migrates a real system end to end (worker process, dev server
     const report = fs.readFileSync(outcome.reports.rollback!, 'utf8');
     expect(report).toContain('# Rollback verified');
     expect(report).toContain('| legacy-owns-all-traffic | 0 | == 0 | pass |');
+    // The report tells what led here from the measurement ledger: the failed evaluation at 10 %.
+    expect(report).toMatch(/## What led here \(last \d+ of \d+ ledger rows/);
+    expect(report).toMatch(/\[gate-evaluation\] traffic 10%: error-rate=[0-9.]+ FAIL/);
   }, 300_000);
 
   it.each([

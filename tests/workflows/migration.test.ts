@@ -109,11 +109,13 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
     }
     expect(acts.stopContainers).not.toHaveBeenCalled();
     // The ledger received every audit entry once, in order, with the evaluations' readings attached.
+    // (The final status is the result's: the last rows are written after the phase turns complete.)
     const rows = acts.appendLedger.mock.calls.flatMap((c) => c[0].entries);
-    expect(rows.map((r) => r.seq)).toEqual(status.audit.map((_, i) => i));
-    expect(rows.map((r) => r.kind)).toEqual(status.audit.map((a) => a.kind));
+    const final = result.status;
+    expect(rows.map((r) => r.seq)).toEqual(final.audit.map((_, i) => i));
+    expect(rows.map((r) => r.kind)).toEqual(final.audit.map((a) => a.kind));
     expect(rows.filter((r) => r.kind === 'gate-evaluation' && r.data)).toHaveLength(4 + 1 + 7);
-    expect(status.ledgerWritten).toBe(status.audit.length);
+    expect(final.ledgerWritten).toBe(final.audit.length);
   });
 
   it('stops at a failed preflight check before any production change', async () => {
