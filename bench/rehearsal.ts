@@ -35,5 +35,6 @@ export async function rehearsalBench(runs = 3): Promise<Figures> {
     rehearsal_production_plan_worst_s: round(walls.at(-1)!, 1),
     rehearsal_production_plan_virtual_days: round(last!.virtualMs / 86_400_000, 1),
     rehearsal_production_plan_events: last!.historyEvents.reduce((a, b) => a + b, 0),
+    rehearsal_production_plan_ledger_rows: last!.ledgerRows,
   };
 }

@@ -65,6 +65,8 @@ export interface CarriedState {
   soakStartedAt: number;
   soakChecksDone: number;
   failures: Record<string, { total: number; consecutive: number; inconclusive?: number }>;
+  /** Ledger rows that could not be written before the roll-over (database down): written by the next run. */
+  pendingLedger?: LedgerEntry[];
 }
 
 /** How a migration ended. */
@@ -141,7 +143,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   let retryRequested: OperatorArgs | undefined;
   let awaitingDecision = false;
   /** Ledger rows not yet written (written at the next checkpoint; kept on failure and written later). */
-  const pendingLedger: LedgerEntry[] = [];
+  const pendingLedger: LedgerEntry[] = [...(input.carried?.pendingLedger ?? [])];
   const ledgerSpec = plan.ledger ?? { databaseUrlEnv: plan.target.databaseUrlEnv, table: 'migration_ledger' };
 
   const audit = (kind: string, detail: string, actor?: string, data?: unknown) => {
@@ -728,7 +730,13 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
         await condition(allHandlersFinished);
         await continueAsNew<typeof migrationWorkflow>({
           ...input,
-          carried: { status, soakStartedAt, soakChecksDone: checksDone, failures },
+          carried: {
+            status,
+            soakStartedAt,
+            soakChecksDone: checksDone,
+            failures,
+            ...(pendingLedger.length ? { pendingLedger } : {}),
+          },
         });
       }
       const since = Date.now();
