@@ -24,12 +24,22 @@ const phaseCount = (s: MigrationStatus, phase: string) => s.phaseTimeline.filter
 const POINTS: KillPoint[] = [
   { name: 'preflight checks', at: (s) => s.phase === 'preflight' },
   { name: 'gate go', at: (s) => s.phase === 'gate:go' },
-  { name: 'initial backup', at: (s) => s.phase === 'backup' && phaseCount(s, 'backup') === 1 },
-  { name: 'deploy', at: (s) => s.phase === 'deploy' },
+  // Backups and the deploy take a fraction of a second, less than the watcher's poll: each is armed in the step
+  // before it and fired once its activity runs.
+  {
+    name: 'initial backup',
+    at: (s) => s.phase === 'gate:go' || (s.phase === 'backup' && phaseCount(s, 'backup') === 1),
+    inside: 'backupDatabase',
+  },
+  { name: 'deploy', at: (s) => ['gate:go', 'backup', 'deploy'].includes(s.phase), inside: 'deployUnified' },
   { name: 'parallel run', at: (s) => s.phase === 'parallel-run' },
   { name: 'bake at 25 %', at: (s) => s.phase === 'traffic-shift' && s.trafficPercent === 25 },
   { name: 'gate cutover', at: (s) => s.phase === 'gate:cutover' },
-  { name: 'pre-cutover backup', at: (s) => s.phase === 'backup' && phaseCount(s, 'backup') === 2 },
+  {
+    name: 'pre-cutover backup',
+    at: (s) => s.phase === 'gate:cutover' || (s.phase === 'backup' && phaseCount(s, 'backup') === 2),
+    inside: 'backupDatabase',
+  },
   { name: 'cutover', at: (s) => s.phase === 'cutover' },
   { name: 'soak', at: (s) => s.phase === 'soak' },
   // The archive commit takes a fraction of a second: armed during the soak, fired once the activity runs.
@@ -41,27 +51,39 @@ const POINTS: KillPoint[] = [
 async function runWithKills(points: KillPoint[]): Promise<{ outcome: DemoOutcome; kills: string[] }> {
   const kills: string[] = [];
   let next = 0;
+  // A point that waits for its activity is armed in the background, so the watcher goes on (and signs the gate
+  // that comes before the activity); no other point fires until it has.
+  let armed: Promise<void> | undefined;
+  let armedFailure: Error | undefined;
   const outcome = await runDemo({
     plan: PLAN,
     print: () => undefined,
     onStatus: async (s, handle, control) => {
       const point = points[next];
-      if (!point?.at(s)) return;
+      if (armed || !point?.at(s)) return;
       next++;
       const running = async () =>
         ((await handle.describe()).raw.pendingActivities ?? [])
           .filter((a) => a.lastStartedTime)
           .map((a) => a.activityType?.name);
-      let pending = await running();
-      for (const until = Date.now() + 60_000; point.inside && !pending.includes(point.inside);) {
-        if (Date.now() > until) throw new Error(`${point.inside} never ran`);
-        await new Promise((r) => setTimeout(r, 20));
-        pending = await running();
-      }
-      await control.killWorker();
-      kills.push(`${point.name}${pending.length ? ` (${pending.join(', ')} running)` : ''}`);
+      const fire = async () => {
+        let pending = await running();
+        for (const until = Date.now() + 90_000; point.inside && !pending.includes(point.inside);) {
+          if (Date.now() > until) throw new Error(`${point.inside} never ran`);
+          await new Promise((r) => setTimeout(r, 20));
+          pending = await running();
+        }
+        await control.killWorker();
+        kills.push(`${point.name}${pending.length ? ` (${pending.join(', ')} running)` : ''}`);
+      };
+      if (!point.inside) return fire();
+      armed = fire()
+        .catch((err: unknown) => void (armedFailure = err instanceof Error ? err : new Error(String(err))))
+        .finally(() => (armed = undefined));
     },
   });
+  await armed;
+  if (armedFailure) throw armedFailure;
   return { outcome, kills };
 }
 

@@ -17,7 +17,7 @@ import {
   statusQuery,
 } from '../../workflows/definitions';
 import { migrationWorkflow, type MigrationResult } from '../../workflows/migration';
-import type { Plan } from '../../workflows/plan';
+import type { GateSpec, Plan } from '../../workflows/plan';
 import { drive, HAPPY_PHASES, realClock, virtualClock } from '../../lib/drive';
 import { recordFaults } from '../helpers/fault-summary';
 import { config, uniq } from '../helpers/stack';
@@ -26,6 +26,15 @@ import { bundleWorkflows, createTimeSkippingEnv, firstTaskCompleted } from '../h
 
 const productionPlan = loadPlan(path.join(__dirname, '..', '..', 'plans', 'production.example.yaml'));
 const DAY = 86_400_000;
+
+/** The production plan with its `go` gate changed. */
+const withGoGate = (go: Partial<GateSpec>): Plan => ({
+  ...productionPlan,
+  approvals: {
+    ...productionPlan.approvals,
+    gates: { ...productionPlan.approvals.gates, go: { ...productionPlan.approvals.gates.go, ...go } },
+  },
+});
 
 describe('migration workflow on the production plan (stubbed activities, time-skipping server)', () => {
   let env: TestWorkflowEnvironment;
@@ -226,19 +235,9 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
   );
 
   it('rejects approvals that do not fit and changes nothing else; pause holds the runbook until resume', async () => {
-    const plan: Plan = {
-      ...productionPlan,
-      approvals: {
-        ...productionPlan.approvals,
-        gates: {
-          ...productionPlan.approvals.gates,
-          go: {
-            ...productionPlan.approvals.gates.go,
-            roles: [{ role: 'technical-lead', approvers: ['tina', 'tom'] }, { role: 'engineering-manager' }],
-          },
-        },
-      },
-    };
+    const plan = withGoGate({
+      roles: [{ role: 'technical-lead', approvers: ['tina', 'tom'] }, { role: 'engineering-manager' }],
+    });
     const acts = stubActivities(plan.metrics);
     let stage = 0;
     let atGate: MigrationStatus | undefined;
@@ -450,24 +449,15 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
 
   it('a quorum role needs distinct approvers; reminders go out while the gate waits', async () => {
     const HOUR = 3_600_000;
-    const plan: Plan = {
-      ...productionPlan,
-      approvals: {
-        ...productionPlan.approvals,
-        gates: {
-          ...productionPlan.approvals.gates,
-          go: {
-            roles: [
-              { role: 'technical-lead', approvers: ['tina', 'tom', 'tess'], required: 2 },
-              { role: 'engineering-manager' },
-            ],
-            timeoutMs: 3 * DAY,
-            onTimeout: 'notify-and-wait',
-            remindEveryMs: HOUR,
-          },
-        },
-      },
-    };
+    const plan = withGoGate({
+      roles: [
+        { role: 'technical-lead', approvers: ['tina', 'tom', 'tess'], required: 2 },
+        { role: 'engineering-manager' },
+      ],
+      timeoutMs: 3 * DAY,
+      onTimeout: 'notify-and-wait',
+      remindEveryMs: HOUR,
+    });
     const acts = stubActivities(plan.metrics);
     let signedAt = 0;
     const { result, status } = await run(acts, {
