@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { GateEvaluation, MigrationStatus, Phase } from '../workflows/definitions';
-import type { Plan } from '../workflows/plan';
+import { ledgerOf, type Plan } from '../workflows/plan';
 import type { RollbackResult } from '../workflows/rollback';
 import { renderMetricsChart } from './chart';
 import { evaluate, measure, type CheckResult } from './checks';
@@ -33,7 +33,7 @@ export async function writeCompletionReport(input: {
   const { plan, status } = input;
   // The gate evaluations come from the measurement ledger (all of them, kept in PostgreSQL); the status carries only
   // the latest 200. Without a ledger (none written yet, database unreachable) the status's list is used.
-  const ledgerSpec = plan.ledger ?? { databaseUrlEnv: plan.target.databaseUrlEnv, table: 'migration_ledger' };
+  const ledgerSpec = ledgerOf(plan);
   const ledger = await readLedger({ migrationId: input.migrationId, ...ledgerSpec }).catch(() => []);
   const fromLedger = ledger.filter((r) => r.kind === 'gate-evaluation' && r.data).map((r) => r.data as GateEvaluation);
   const evaluations = fromLedger.length ? fromLedger : status.evaluations;
@@ -140,10 +140,7 @@ export async function writeRollbackReport(input: {
 }): Promise<ReportFiles> {
   const { result } = input;
   // What led here, from the measurement ledger (the migration's own record, kept after Temporal's retention).
-  const ledgerSpec = input.plan.ledger ?? {
-    databaseUrlEnv: input.plan.target.databaseUrlEnv,
-    table: 'migration_ledger',
-  };
+  const ledgerSpec = ledgerOf(input.plan);
   const ledger = await readLedger({ migrationId: input.migrationId, ...ledgerSpec }).catch(() => []);
   const md = [
     `# Rollback ${result.verified ? 'verified' : 'NOT VERIFIED'}: ${input.plan.name}`,

@@ -18,7 +18,7 @@ import {
   statusQuery,
 } from '../workflows/definitions';
 import type { migrationWorkflow } from '../workflows/migration';
-import type { GateName } from '../workflows/plan';
+import { ledgerOf, type GateName } from '../workflows/plan';
 import type { rollbackWorkflow } from '../workflows/rollback';
 import { connectClient } from './connection';
 import { readLedger } from '../activities/ledger';
@@ -388,7 +388,7 @@ export function buildCli(): Command {
           if (err instanceof WorkflowNotFoundError) throw new CliError(`no migration ${id}`, ExitCode.notFound);
           throw err;
         });
-        const ledger = plan.ledger ?? { databaseUrlEnv: plan.target.databaseUrlEnv, table: 'migration_ledger' };
+        const ledger = ledgerOf(plan);
         if (!process.env[ledger.databaseUrlEnv])
           throw new CliError(
             `set ${ledger.databaseUrlEnv} to the ledger database's URL (the plan names it; the CLI never stores it)`,

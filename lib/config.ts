@@ -92,6 +92,11 @@ function positiveInt(name: string, dflt: number): number {
   return n;
 }
 
+/** Arguments for the stock `temporal` CLI, pointed at this stack's server and namespace. */
+export function temporalCliArgs(config: StackConfig, ...args: string[]): string[] {
+  return [...args, '--address', config.temporalAddress, '--namespace', config.temporalNamespace];
+}
+
 /** The Web UI page of one workflow. */
 export function workflowUiUrl(config: StackConfig, workflowId: string): string {
   return `${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.temporalNamespace)}/workflows/${encodeURIComponent(workflowId)}`;

@@ -44,7 +44,7 @@ import {
   statusQuery,
   trafficPercentKey,
 } from './definitions';
-import type { GateName, Plan } from './plan';
+import { ledgerOf, type GateName, type Plan } from './plan';
 import type { RollbackResult } from './rollback';
 import { rollbackWorkflow } from './rollback';
 
@@ -144,7 +144,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   let awaitingDecision = false;
   /** Ledger rows not yet written (written at the next checkpoint; kept on failure and written later). */
   const pendingLedger: LedgerEntry[] = [...(input.carried?.pendingLedger ?? [])];
-  const ledgerSpec = plan.ledger ?? { databaseUrlEnv: plan.target.databaseUrlEnv, table: 'migration_ledger' };
+  const ledgerSpec = ledgerOf(plan);
 
   const audit = (kind: string, detail: string, actor?: string, data?: unknown) => {
     const entry = { at: now(), kind, detail, ...(actor ? { actor } : {}) };

@@ -1,5 +1,6 @@
 /**
- * The validated, normalised migration plan as the workflow and the activities see it (workflow-safe: types only).
+ * The validated, normalised migration plan as the workflow and the activities see it (workflow-safe: types and pure
+ * helpers only).
  * Durations are milliseconds; secrets appear only as the names of environment variables the worker reads.
  * The YAML form and its validator live in `client/plan.ts`.
  */
@@ -102,6 +103,14 @@ export interface RoleSpec {
 }
 
 export type GateName = 'go' | 'cutover' | 'sign-off';
+
+/**
+ * Where a plan's measurement ledger goes. Plans validated before the ledger existed (still running, recorded in
+ * histories) have no `ledger`: theirs is the target database's `migration_ledger`, as the validator's default.
+ */
+export function ledgerOf(plan: Plan): Plan['ledger'] {
+  return plan.ledger ?? { databaseUrlEnv: plan.target.databaseUrlEnv, table: 'migration_ledger' };
+}
 
 export interface GateSpec {
   roles: RoleSpec[];

@@ -12,7 +12,7 @@ import { connectClient } from '../../client/connection';
 import { loadPlan } from '../../client/plan';
 import { MANUAL_APPROVER, runDemo, type DemoOutcome } from '../../demo/demo';
 import { integrity, withDb } from '../../demo/target';
-import { requireEnv } from '../../lib/config';
+import { requireEnv, temporalCliArgs } from '../../lib/config';
 import { approveSignal } from '../../workflows/definitions';
 import type { CheckSpec } from '../../workflows/plan';
 import { config, scratchDatabase, tempDir, withPg } from '../helpers/stack';
@@ -38,20 +38,20 @@ describe('the demo migrates a real system end to end (worker process, dev server
         // The go gate is approved with the stock `temporal` CLI, the others through the client.
         approve: async (workflowId, a) => {
           if (a.gate !== 'go') return client.workflow.getHandle(workflowId).signal(approveSignal, a);
-          await exec(requireEnv('TEMPORAL_CLI_PATH'), [
-            'workflow',
-            'signal',
-            '--address',
-            config.temporalAddress,
-            '--namespace',
-            config.temporalNamespace,
-            '--workflow-id',
-            workflowId,
-            '--name',
-            'approve',
-            '--input',
-            JSON.stringify(a),
-          ]);
+          await exec(
+            requireEnv('TEMPORAL_CLI_PATH'),
+            temporalCliArgs(
+              config,
+              'workflow',
+              'signal',
+              '--workflow-id',
+              workflowId,
+              '--name',
+              'approve',
+              '--input',
+              JSON.stringify(a),
+            ),
+          );
         },
       });
     } finally {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { runCommand } from '../../activities/process';
 import { runDemo } from '../../demo/demo';
-import { applyStackEnv, loadConfig, projectRoot, requireEnv } from '../../lib/config';
+import { applyStackEnv, loadConfig, projectRoot, requireEnv, temporalCliArgs } from '../../lib/config';
 import { rollbackWorkflowId } from '../../workflows/definitions';
 
 const PLAN = path.join(projectRoot, 'plans', 'demo.yaml');
@@ -19,18 +19,10 @@ async function run(): Promise<void> {
   const save = async (name: string, workflowId: string) => {
     // The stock CLI's JSON form of a history, which historyFromJSON reads back (the SDK's historyToJSON trips over
     // two copies of protobufjs in this install).
-    const r = await runCommand(requireEnv('TEMPORAL_CLI_PATH'), [
-      'workflow',
-      'show',
-      '--address',
-      config.temporalAddress,
-      '--namespace',
-      config.temporalNamespace,
-      '--workflow-id',
-      workflowId,
-      '--output',
-      'json',
-    ]);
+    const r = await runCommand(
+      requireEnv('TEMPORAL_CLI_PATH'),
+      temporalCliArgs(config, 'workflow', 'show', '--workflow-id', workflowId, '--output', 'json'),
+    );
     if (r.code !== 0) throw new Error(`temporal workflow show ${workflowId}: ${r.stderr}`);
     const file = path.join(__dirname, `${name}.json`);
     fs.writeFileSync(file, r.stdout);
