@@ -5,9 +5,9 @@ import { createActivities } from '../activities';
 import { dockerClient } from '../activities/docker';
 import { rehearsalActivities, type Finding, type RehearsalLog, type WouldDo } from '../activities/rehearsal';
 import { applyStackEnv, loadConfig } from '../lib/config';
-import { drive, virtualClock } from '../lib/drive';
+import { drive, signalHandled, virtualClock } from '../lib/drive';
 import { bundleWorkflows, createTimeSkippingEnv, firstTaskCompleted } from '../lib/time-skipping';
-import { resumeSignal, statusQuery, type Phase } from '../workflows/definitions';
+import { resumeSignal, type Phase } from '../workflows/definitions';
 import type { MigrationInput } from '../workflows/migration';
 import type { Plan } from '../workflows/plan';
 
@@ -100,10 +100,9 @@ export async function rehearse(
             severity: 'needs-decision',
             what: s.attention,
           });
-          const before = s.audit.length;
-          await handle.signal(resumeSignal, { requestedBy: 'rehearsal', reason: 'rehearsal goes on' });
-          for (let i = 0; i < 200 && (await handle.query(statusQuery)).audit.length === before; i++)
-            await new Promise((r) => setTimeout(r, 20));
+          await signalHandled(handle, (h) =>
+            h.signal(resumeSignal, { requestedBy: 'rehearsal', reason: 'rehearsal goes on' }),
+          );
           return true;
         },
       });

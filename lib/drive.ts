@@ -59,6 +59,14 @@ export const realClock = (client: Client): Clock => ({
   client,
 });
 
+/** Sends a signal and waits until the workflow has handled it: every handled signal adds to the audit log. */
+export async function signalHandled(handle: WorkflowHandle, send: (h: WorkflowHandle) => Promise<void>): Promise<void> {
+  const before = (await handle.query(statusQuery)).audit.length;
+  await send(handle);
+  for (let i = 0; i < 200 && (await handle.query(statusQuery)).audit.length === before; i++)
+    await new Promise((r) => setTimeout(r, 20));
+}
+
 export async function drive(
   env: Clock,
   handle: WorkflowHandle,

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { loadPlan } from '../../client/plan';
 import type { MigrationStatus, Phase } from '../../workflows/definitions';
@@ -18,7 +18,7 @@ import {
 } from '../../workflows/definitions';
 import { migrationWorkflow, type MigrationResult } from '../../workflows/migration';
 import type { GateSpec, Plan } from '../../workflows/plan';
-import { drive, HAPPY_PHASES, realClock, virtualClock } from '../../lib/drive';
+import { drive, HAPPY_PHASES, realClock, signalHandled as handled, virtualClock } from '../../lib/drive';
 import { recordFaults } from '../helpers/fault-summary';
 import { config, uniq } from '../helpers/stack';
 import { stubActivities, type StubActivities } from '../helpers/stub-activities';
@@ -378,16 +378,9 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
   });
 
   /** Sends a signal and waits until the workflow has handled it (its audit log grew). */
-  async function signalHandled(
-    id: string,
-    send: (h: ReturnType<typeof env.client.workflow.getHandle>) => Promise<void>,
-  ) {
-    const h = env.client.workflow.getHandle(id);
-    const before = (await h.query(statusQuery)).audit.length;
-    await send(h);
-    for (let i = 0; i < 200 && (await h.query(statusQuery)).audit.length === before; i++)
-      await new Promise((r) => setTimeout(r, 20));
-  }
+  /** Sends a signal to a migration and waits until it has been handled. */
+  const signalHandled = (id: string, send: (h: WorkflowHandle) => Promise<void>) =>
+    handled(env.client.workflow.getHandle(id), send);
   const events = (a: StubActivities) => a.notify.mock.calls.map((c) => c[0].event);
 
   it('an inconclusive metric past its limit pauses and asks; retry measures again, resume goes on; dry-run metrics never decide', async () => {
