@@ -7,7 +7,7 @@ import type { BackupRecord } from '../workflows/definitions';
 import { connect, pgTarget, pgTargetFromEnv, quoteIdent, tableRowCounts } from './database';
 import { ErrorType, permanent } from './errors';
 import { heartbeat } from './heartbeat';
-import { runCommand } from './process';
+import { activitySignal, runBounded, throwIfCancelled } from './process';
 
 /** Input of `backupDatabase`. */
 export interface BackupInput {
@@ -24,6 +24,9 @@ export async function sha256File(file: string): Promise<string> {
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
+
+/** `pg_dump` and `pg_restore` each get at most the activity's start-to-close time. */
+const COMMAND_TIMEOUT_MS = 30 * 60_000;
 
 const safeName = (s: string) => s.replace(/[^A-Za-z0-9_.-]/g, '_');
 
@@ -53,10 +56,21 @@ export async function backupDatabase(input: BackupInput): Promise<BackupRecord> 
     const snap = await source.query<{ id: string }>('select pg_export_snapshot() as id');
     tables = await tableRowCounts(source);
     heartbeat('dumping');
-    const dump = await runCommand('pg_dump', ['--format=custom', `--snapshot=${snap.rows[0]!.id}`, '--file', tmp], {
+    const dump = await runBounded('pg_dump', ['--format=custom', `--snapshot=${snap.rows[0]!.id}`, '--file', tmp], {
       env: target.env,
+      timeoutMs: COMMAND_TIMEOUT_MS,
       onTick: () => heartbeat('dumping'),
+      signal: activitySignal(),
     });
+    if (dump.cancelled || dump.timedOut) {
+      // A cancelled (rollback, abort) or stuck dump leaves no partial file behind; `pg_dump` is already killed.
+      await fs.rm(tmp, { force: true });
+      throwIfCancelled();
+      throw ApplicationFailure.create({
+        type: 'BackupFailed',
+        message: `pg_dump did not finish within ${COMMAND_TIMEOUT_MS / 60_000} min`,
+      });
+    }
     if (dump.code !== 0) {
       throw ApplicationFailure.create({
         type: 'BackupFailed',
@@ -99,14 +113,18 @@ export async function verifyRestore(
     await admin.query(`drop database if exists ${quoteIdent(scratch)} with (force)`);
     await admin.query(`create database ${quoteIdent(scratch)}`);
     const scratchTarget = pgTarget(url, scratch);
-    const restore = await runCommand(
+    const restore = await runBounded(
       'pg_restore',
       ['--no-owner', '--no-privileges', '--exit-on-error', '-d', scratch, file],
       {
         env: scratchTarget.env,
+        timeoutMs: COMMAND_TIMEOUT_MS,
         onTick: () => heartbeat('verifying'),
+        signal: activitySignal(),
       },
     );
+    // The scratch database is dropped below either way.
+    throwIfCancelled();
     if (restore.code !== 0) {
       throw ApplicationFailure.create({
         type: 'BackupVerificationFailed',

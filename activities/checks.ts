@@ -5,7 +5,7 @@ import type { CheckSpec, Comparator, Measurement, MetricSpec } from '../workflow
 import { connect, pgTargetFromEnv } from './database';
 import { ErrorType, permanent } from './errors';
 import { heartbeat } from './heartbeat';
-import { activitySignal, runBounded } from './process';
+import { activitySignal, runBounded, throwIfCancelled } from './process';
 import { writeReportFiles } from './report-files';
 
 /** Where a measurement runs: the default database, the repository commands run in, the window start. */
@@ -234,12 +234,6 @@ export async function measure(m: Measurement, ctx: MeasureContext): Promise<Meas
     }
     throw new Error(redact((err as Error).message, secrets));
   }
-}
-
-/** A cancelled activity stops at once: its cancellation is not a failed check. */
-function throwIfCancelled(): void {
-  const signal = activitySignal();
-  if (signal?.aborted) throw signal.reason;
 }
 
 /** Measures one check and compares it with its threshold; an error or no data is a failed check, never a passed one. */

@@ -86,6 +86,15 @@ export function activitySignal(): AbortSignal | undefined {
 }
 
 /**
+ * A cancelled activity (rollback, abort or fail while it runs) stops at once with its cancellation: not a failed check,
+ * not a failed backup. A no-op outside an activity.
+ */
+export function throwIfCancelled(): void {
+  const signal = activitySignal();
+  if (signal?.aborted) throw signal.reason;
+}
+
+/**
  * Runs a program with an argument list (no shell) in its own process group, and on time-out or cancellation kills the
  * whole group. `runCommand` kills only the direct child, and waits for its output to close, so a check such as
  * `npm test` whose grandchildren hang would outlive its time limit while its heartbeats kept the activity alive.

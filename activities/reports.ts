@@ -1,11 +1,11 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { GateEvaluation, MigrationStatus, Phase } from '../workflows/definitions';
+import type { AuditEntry, GateEvaluation, MigrationStatus, Phase } from '../workflows/definitions';
 import { ledgerOf, type Plan } from '../workflows/plan';
 import type { RollbackResult } from '../workflows/rollback';
 import { renderMetricsChart } from './chart';
 import { evaluate, measure, type CheckResult } from './checks';
-import { readLedger } from './ledger';
+import { readLedger, type LedgerRow } from './ledger';
 import { reportFolder, writeReportFiles, type ReportFiles } from './report-files';
 
 /** One row of the completion report's success-metrics table. */
@@ -22,6 +22,16 @@ const fmt = (v: number | null | undefined, unit?: string) =>
 
 /** The completion report's chart, next to it. */
 const CHART_FILE = 'completion-metrics.svg';
+
+/**
+ * The whole audit log: the ledger's rows, and the status's entries not written to it yet (the status keeps only the
+ * latest 500). Without ledger rows, the status's entries.
+ */
+export function auditLog(ledger: LedgerRow[], status: MigrationStatus): AuditEntry[] {
+  const bySeq = new Map<number, AuditEntry>(ledger.map((r) => [r.seq, r]));
+  for (const a of status.audit) if (a.seq !== undefined && !bySeq.has(a.seq)) bySeq.set(a.seq, a);
+  return ledger.length ? [...bySeq.entries()].sort(([a], [b]) => a - b).map(([, e]) => e) : status.audit;
+}
 
 /** Completion report: success metrics measured now against their targets, timeline, approvals, audit log. */
 export async function writeCompletionReport(input: {
@@ -112,7 +122,7 @@ export async function writeCompletionReport(input: {
     '',
     '## Audit log',
     '',
-    ...status.audit.map((a) => `- ${a.at} [${a.kind}] ${a.detail}`),
+    ...auditLog(ledger, status).map((a) => `- ${a.at} [${a.kind}] ${a.detail}`),
     '',
   ].join('\n');
   const chartFile = path.join(reportFolder(plan.target.reportDir, input.migrationId), CHART_FILE);

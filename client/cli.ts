@@ -8,6 +8,7 @@ import type { MigrationStatus } from '../workflows/definitions';
 import {
   abortSignal,
   approveSignal,
+  auditCount,
   failSignal,
   pauseSignal,
   rejectSignal,
@@ -81,7 +82,8 @@ async function signalAndCheck(
   // The handler runs in the next workflow task; wait for the audit log to grow.
   for (let i = 0; i < 50; i++) {
     const after = await status(client, id);
-    const added = after.audit.slice(before.audit.length);
+    const since = auditCount(before);
+    const added = after.audit.filter((a, i) => (a.seq ?? i) >= since);
     const rejected = added.find((a) => a.kind === 'rejected' && (a.actor === actor || !a.actor));
     if (rejected) throw new CliError(`rejected: ${rejected.detail}`, ExitCode.rejected);
     if (added.length) return after;

@@ -1,7 +1,7 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { MigrationStatus, Phase } from '../workflows/definitions';
-import { approveSignal, statusQuery } from '../workflows/definitions';
+import { approveSignal, auditCount, statusQuery } from '../workflows/definitions';
 import type { GateName, Plan } from '../workflows/plan';
 
 export const FINAL: Phase[] = ['complete', 'rolled-back', 'aborted', 'failed'];
@@ -61,9 +61,9 @@ export const realClock = (client: Client): Clock => ({
 
 /** Sends a signal and waits until the workflow has handled it: every handled signal adds to the audit log. */
 export async function signalHandled(handle: WorkflowHandle, send: (h: WorkflowHandle) => Promise<void>): Promise<void> {
-  const before = (await handle.query(statusQuery)).audit.length;
+  const before = auditCount(await handle.query(statusQuery));
   await send(handle);
-  for (let i = 0; i < 200 && (await handle.query(statusQuery)).audit.length === before; i++)
+  for (let i = 0; i < 200 && auditCount(await handle.query(statusQuery)) === before; i++)
     await new Promise((r) => setTimeout(r, 20));
 }
 

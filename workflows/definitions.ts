@@ -51,6 +51,8 @@ export interface AuditEntry {
   kind: string;
   detail: string;
   actor?: string;
+  /** Position in the whole log (the ledger's sequence number); absent in entries recorded before the ledger. */
+  seq?: number;
 }
 
 /** One row of the measurement ledger: an audit entry with its sequence number and, for evaluations, the readings. */
@@ -130,6 +132,7 @@ export interface MigrationStatus {
   backups: BackupRecord[];
   compensations: Compensation[];
   reports: Record<string, string>;
+  /** The latest entries of the audit log (at most 500); the whole log is in the measurement ledger. */
   audit: AuditEntry[];
   phaseTimeline: { phase: Phase; at: string }[];
   /** When the current wait (bake, window, soak interval) ends, for progress bars. */
@@ -167,3 +170,6 @@ export const trafficPercentKey = defineSearchAttributeKey('TrafficPercent', 'INT
 
 /** The rollback workflow's ID for a migration: deterministic, so a second start finds the first. */
 export const rollbackWorkflowId = (migrationId: string) => `${migrationId}-rollback`;
+
+/** How many audit entries a migration has written (the status keeps only the latest, so its length stops growing). */
+export const auditCount = (s: MigrationStatus): number => s.ledgerSeq ?? s.audit.length;

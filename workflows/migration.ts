@@ -1,6 +1,7 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   ContinueAsNew,
   ParentClosePolicy,
   allHandlersFinished,
@@ -57,6 +58,8 @@ export interface MigrationInput {
   carried?: CarriedState;
   /** Soak checks per run before the history is rolled over with continue-as-new. */
   soakChecksPerRun?: number;
+  /** Audit entries the status keeps (default 500; the ledger keeps them all). */
+  auditKept?: number;
 }
 
 /** State carried across continue-as-new (only the soak continues as new). */
@@ -100,6 +103,8 @@ const ledgerActs = proxyLocalActivities<Activities>({
 });
 
 const DEFAULT_SOAK_CHECKS_PER_RUN = 500;
+/** Audit entries the status keeps by default (a 7-day soak at 5 minutes writes some 4,000). */
+const DEFAULT_AUDIT_KEPT = 500;
 
 /** Raised inside the workflow body to leave the forward path for rollback or abort. */
 class Interrupt extends Error {
@@ -145,13 +150,16 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   /** Ledger rows not yet written (written at the next checkpoint; kept on failure and written later). */
   const pendingLedger: LedgerEntry[] = [...(input.carried?.pendingLedger ?? [])];
   const ledgerSpec = ledgerOf(plan);
+  const auditKept = input.auditKept ?? DEFAULT_AUDIT_KEPT;
 
   const audit = (kind: string, detail: string, actor?: string, data?: unknown) => {
-    const entry = { at: now(), kind, detail, ...(actor ? { actor } : {}) };
-    status.audit.push(entry);
     const seq = status.ledgerSeq ?? 0;
     status.ledgerSeq = seq + 1;
-    pendingLedger.push({ ...entry, seq, ...(data === undefined ? {} : { data }) });
+    const entry = { at: now(), kind, detail, ...(actor ? { actor } : {}), seq };
+    status.audit.push(entry);
+    // The status (queried, and carried through the soak's continue-as-new) keeps the latest entries; the ledger all.
+    if (status.audit.length > auditKept) status.audit.splice(0, status.audit.length - auditKept);
+    pendingLedger.push({ ...entry, ...(data === undefined ? {} : { data }) });
     status.updatedAt = now();
   };
   /** Appends the pending entries to the ledger table; a ledger that cannot be written never stops a migration. */
@@ -375,6 +383,34 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     }
     return 'resume';
   };
+  /**
+   * Runs a production-neutral activity (checks, backups, readings, comparison) so that rollback, abort or fail cancels
+   * it at once, also while it waits out its retries (a database that is down), instead of at the next step boundary.
+   * Activities that change production are not wrapped: they run to their end, so the undo meets a settled state.
+   * Patched: histories recorded before this waited for the activity.
+   */
+  const interruptible = async <T>(run: () => Promise<T>): Promise<T> => {
+    if (!patched('interrupt-cancels-neutral-activity')) return run();
+    if (interrupt) throw interrupt;
+    return CancellationScope.cancellable(async () => {
+      const work = run();
+      const stop = condition(() => interrupt !== undefined);
+      // Whichever loses is cancelled below; its rejection is expected and must not surface as unhandled.
+      work.catch(() => undefined);
+      stop.catch(() => undefined);
+      try {
+        await Promise.race([work, stop]);
+      } finally {
+        // Requests the activity's cancellation if the interrupt came first; ends the watcher if the activity did.
+        CancellationScope.current().cancel();
+      }
+      if (interrupt) {
+        audit('cancelled', `running activity cancelled: ${interrupt.reason}`, interrupt.requestedBy);
+        throw interrupt;
+      }
+      return work;
+    });
+  };
   /** A durable, interruptible wait (bake, parallel run, monitoring window, soak interval). */
   const hold = async (ms: number, what: string) => {
     status.waitingSince = new Date(Date.now()).toISOString();
@@ -458,13 +494,15 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
    * past their inconclusive limit make it return 'inconclusive'; dry-run metrics are recorded and decide nothing.
    */
   const evaluateGate = async (step: string, since: number): Promise<'passed' | 'inconclusive'> => {
-    const readings: MetricReading[] = await acts.evaluateMetrics({
-      migrationId,
-      metrics: plan.metrics,
-      databaseUrlEnv: plan.target.databaseUrlEnv,
-      repository: plan.target.repository,
-      since: new Date(since).toISOString(),
-    });
+    const readings: MetricReading[] = await interruptible(() =>
+      acts.evaluateMetrics({
+        migrationId,
+        metrics: plan.metrics,
+        databaseUrlEnv: plan.target.databaseUrlEnv,
+        repository: plan.target.repository,
+        since: new Date(since).toISOString(),
+      }),
+    );
     const failed: string[] = [];
     const inconclusive: string[] = [];
     for (const r of readings) {
@@ -542,12 +580,14 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   };
   const backup = async (step: string) => {
     enter('backup');
-    const rec = await acts.backupDatabase({
-      migrationId,
-      step,
-      databaseUrlEnv: plan.target.databaseUrlEnv,
-      backupDir: plan.target.backupDir,
-    });
+    const rec = await interruptible(() =>
+      acts.backupDatabase({
+        migrationId,
+        step,
+        databaseUrlEnv: plan.target.databaseUrlEnv,
+        backupDir: plan.target.backupDir,
+      }),
+    );
     // The activity verifies by restore; the workflow refuses to go on with anything less.
     if (!rec.verified)
       throw ApplicationFailure.create({
@@ -570,15 +610,17 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       upsertSearchAttributes([{ key: trafficPercentKey, value: 0 }]);
       audit('started', `migration ${plan.name} started by ${input.startedBy}`, input.startedBy);
       enter('preflight');
-      const preflight = await acts.runChecks({
-        migrationId,
-        title: `Pre-production validation: ${plan.name}`,
-        kind: 'validation',
-        checks: plan.preflight,
-        databaseUrlEnv: plan.target.databaseUrlEnv,
-        repository: plan.target.repository,
-        reportDir: plan.target.reportDir,
-      });
+      const preflight = await interruptible(() =>
+        acts.runChecks({
+          migrationId,
+          title: `Pre-production validation: ${plan.name}`,
+          kind: 'validation',
+          checks: plan.preflight,
+          databaseUrlEnv: plan.target.databaseUrlEnv,
+          repository: plan.target.repository,
+          reportDir: plan.target.reportDir,
+        }),
+      );
       status.reports.validation = preflight.markdownFile;
       if (!preflight.passed) {
         const failed = preflight.results
@@ -616,12 +658,14 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       enter('parallel-run');
       const parallelStart = Date.now();
       await hold(plan.durations.parallelRunMs, 'parallel run');
-      const cmp = await acts.compareOutputs({
-        databaseUrlEnv: plan.target.databaseUrlEnv,
-        comparisonQuery: plan.parallelRun.comparisonQuery,
-        mismatchQuery: plan.parallelRun.mismatchQuery,
-        since: new Date(parallelStart).toISOString(),
-      });
+      const cmp = await interruptible(() =>
+        acts.compareOutputs({
+          databaseUrlEnv: plan.target.databaseUrlEnv,
+          comparisonQuery: plan.parallelRun.comparisonQuery,
+          mismatchQuery: plan.parallelRun.mismatchQuery,
+          since: new Date(parallelStart).toISOString(),
+        }),
+      );
       audit('parallel-run', `compared ${cmp.total} items: ${cmp.matched} match (ratio ${cmp.ratio ?? 'n/a'})`);
       if (cmp.ratio === null || cmp.ratio < plan.parallelRun.minMatchRatio) {
         throw new Interrupt(

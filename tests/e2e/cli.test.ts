@@ -166,8 +166,17 @@ describe('the migrate CLI against a real running migration', () => {
     expect(afterReject.gates.go?.outcome).toBe('rejected');
     expect(afterReject.audit.some((a) => a.kind === 'gate-rejected' && a.actor === 'tina')).toBe(true);
 
+    // This migration is rolled back by hand during its parallel run: a run long enough that a slow machine's CLI calls
+    // below still land inside it (with the demo's 6 s, a busy CI machine saw it end, and roll back by itself, first).
+    // Next to the demo plan, because its paths are relative to the plan file.
+    const longPlan = path.join(root, 'plans', `.cli-test-${uniq()}.yaml`);
+    fs.writeFileSync(longPlan, fs.readFileSync(PLAN, 'utf8').replace('parallelRun: 6s', 'parallelRun: 2m'));
     const rolled = `${id}-rb`;
-    expect((await migrate('start', PLAN, '--id', rolled)).code).toBe(0);
+    try {
+      expect((await migrate('start', longPlan, '--id', rolled)).code).toBe(0);
+    } finally {
+      fs.rmSync(longPlan, { force: true });
+    }
     await statusUntil(rolled, (s) => s.phase === 'gate:go');
     for (const [role, who] of [
       ['technical-lead', 'tina'],
@@ -177,7 +186,7 @@ describe('the migrate CLI against a real running migration', () => {
     // The parallel run is a durable wait: the text status draws its progress.
     await statusUntil(rolled, (s) => s.phase === 'parallel-run' && !!s.waitingUntil);
     const text = await migrate('status', rolled);
-    expect(text.stdout).toMatch(/waiting +parallel run[^\n]*\[[#.]{30}\] +\d+% {2}\d+s left/);
+    expect(text.stdout).toMatch(/waiting +parallel run[^\n]*\[[#.]{30}\] +\d+% {2}(1m )?\d+s left/);
 
     const validation = await migrate('report', rolled, '--kind', 'validation', '--json');
     expect(validation.code).toBe(0);

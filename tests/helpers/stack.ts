@@ -49,3 +49,12 @@ export async function withPg<T>(url: string, fn: (c: PgClient) => Promise<T>): P
 export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
 }
+
+/** A killed process is gone, or a zombie until the init process reaps it. */
+export function processEnded(pid: number): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] === 'Z';
+  } catch {
+    return true;
+  }
+}

@@ -9,13 +9,16 @@ const PLAN = path.join(projectRoot, 'plans', 'demo.yaml');
 
 /**
  * Records the histories that CI replays against the current workflow code (tests/workflows/replay.test.ts): a full
- * demo migration, and one rolled back by a failed gate (the migration and its rollback workflow). Run it again only
- * when a change is meant to break replay, which a running migration could not survive either (see docs/ARCHITECTURE.md,
- * "Changing workflow code safely").
+ * demo migration, and one rolled back by a failed gate (the migration and its rollback workflow), into a new
+ * generation folder named by the day (or the first argument). Older generations stay: they stand for migrations
+ * started with older code that may still be running (see docs/ARCHITECTURE.md, "Changing workflow code safely").
  */
 async function run(): Promise<void> {
   applyStackEnv();
   const config = loadConfig();
+  const generation = process.argv[2] ?? new Date().toISOString().slice(0, 10);
+  const dir = path.join(__dirname, generation);
+  fs.mkdirSync(dir, { recursive: true });
   const save = async (name: string, workflowId: string) => {
     // The stock CLI's JSON form of a history, which historyFromJSON reads back (the SDK's historyToJSON trips over
     // two copies of protobufjs in this install).
@@ -24,7 +27,7 @@ async function run(): Promise<void> {
       temporalCliArgs(config, 'workflow', 'show', '--workflow-id', workflowId, '--output', 'json'),
     );
     if (r.code !== 0) throw new Error(`temporal workflow show ${workflowId}: ${r.stderr}`);
-    const file = path.join(__dirname, `${name}.json`);
+    const file = path.join(dir, `${name}.json`);
     fs.writeFileSync(file, r.stdout);
     const events = (JSON.parse(r.stdout) as { events: unknown[] }).events.length;
     process.stdout.write(`${file}: ${events} events\n`);

@@ -1,9 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { backupDatabase, sha256File } from '../../activities/backup';
 import { pgTarget, tableRowCounts } from '../../activities/database';
 import { runCommand } from '../../activities/process';
-import { scratchDatabase, tempDir, withPg } from '../helpers/stack';
+import { processEnded, scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
 
 describe('backupDatabase against the real PostgreSQL', () => {
   let source: Awaited<ReturnType<typeof scratchDatabase>>;
@@ -100,4 +102,47 @@ describe('backupDatabase against the real PostgreSQL', () => {
     ).rejects.toThrow(/does not exist/);
     expect(fs.existsSync(path.join(dir, 'm-4', 'pre-go.dump.json'))).toBe(false);
   });
+
+  it('a cancelled backup (rollback or abort while it dumps) kills pg_dump and its children and leaves no file', async () => {
+    // A pg_dump that starts writing, leaves a child behind and never finishes, first on the PATH.
+    const bin = tempDir('mo-slow-pg-dump');
+    const pids = path.join(bin, 'pids');
+    fs.writeFileSync(
+      path.join(bin, 'pg_dump'),
+      `#!/bin/sh
+for a in "$@"; do [ "$prev" = "--file" ] && printf 'PGDMP partial' > "$a"; prev="$a"; done
+sleep 60 &
+echo "$$ $!" > ${JSON.stringify(pids)}
+wait
+`,
+      { mode: 0o755 },
+    );
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${bin}:${savedPath}`;
+    const id = `m-cancel-${uniq()}`;
+    try {
+      const env = new MockActivityEnvironment();
+      const beats: unknown[] = [];
+      env.on('heartbeat', (d: unknown) => beats.push(d));
+      const run = env.run(backupDatabase, {
+        migrationId: id,
+        step: 'pre-cutover',
+        databaseUrlEnv: 'MO_TEST_BACKUP_URL',
+        backupDir: dir,
+      });
+      while (!fs.existsSync(pids)) await new Promise((r) => setTimeout(r, 50));
+      expect(fs.existsSync(path.join(dir, id, 'pre-cutover.dump.partial'))).toBe(true);
+      env.cancel();
+      await expect(run).rejects.toBeInstanceOf(CancelledFailure);
+      expect(beats).toContain('dumping');
+      // The whole process group is gone: the script and the child it left behind.
+      for (const pid of fs.readFileSync(pids, 'utf8').trim().split(' ').map(Number)) {
+        expect(processEnded(pid)).toBe(true);
+      }
+      expect(fs.readdirSync(path.join(dir, id))).toEqual([]);
+    } finally {
+      process.env.PATH = savedPath;
+      fs.rmSync(bin, { recursive: true, force: true });
+    }
+  }, 20_000);
 });

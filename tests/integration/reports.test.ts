@@ -167,16 +167,32 @@ describe('completion report against a real demo database: success-metrics table 
     expect(await appendLedger({ migrationId, databaseUrlEnv: urlEnv, table: 'migration_ledger', entries })).toEqual({
       inserted: 0,
     });
-    // The status kept only the last evaluation (as after a long soak); the report still shows every step.
+    // The status kept only the last evaluation and the latest audit entries (as after a long soak), one of them not in
+    // the ledger yet; the report still shows every step, and the audit log whole, in order, each entry once.
+    const last = entries.at(-1)!;
+    const unwritten = {
+      seq: last.seq + 1,
+      at: last.at,
+      kind: 'approved',
+      detail: 'stakeholder sam approved gate sign-off',
+    };
     const files = await writeCompletionReport({
       migrationId,
       plan,
-      status: status(evals.slice(-1)),
+      status: {
+        ...status(evals.slice(-1)),
+        audit: [{ seq: last.seq, at: last.at, kind: last.kind, detail: last.detail }, unwritten],
+        ledgerSeq: last.seq + 2,
+      },
       codeLinesRemoved: 1,
     });
     const md = fs.readFileSync(files.markdownFile, 'utf8');
     expect(md).toContain(`From the measurement ledger (${evals.length} rows in \`migration_ledger\``);
     for (const e of evals) expect(md).toContain(` ${e.step}: `);
+    const auditSection = md.slice(md.indexOf('## Audit log'));
+    expect(auditSection.split('\n').filter((l) => l.startsWith('- '))).toEqual(
+      [...entries, unwritten].map((e) => `- ${e.at} [${e.kind}] ${e.detail}`),
+    );
     const svg = fs.readFileSync(path.join(path.dirname(files.markdownFile), 'completion-metrics.svg'), 'utf8');
     const points = pointsPerSeries(parseSvg(svg).filter((e) => e.attrs.ecmeta_silent !== 'true'));
     const errorRate = evals.filter((e) => e.readings.find((r) => r.name === 'error-rate')?.value !== null).length;

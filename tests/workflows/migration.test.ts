@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { Context } from '@temporalio/activity';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -538,12 +539,25 @@ describe('migration workflow soak roll-over (stubbed activities, dev server)', (
     await client?.connection.close();
   });
 
-  it('rolls the soak history over with continue-as-new and keeps its state', async () => {
-    const acts = stubActivities(productionPlan.metrics);
-    const plan: Plan = {
-      ...productionPlan,
-      durations: { parallelRunMs: 50, bakeMs: 50, monitoringWindowMs: 50, soakIntervalMs: 100, soakMs: 1200 },
-    };
+  /** The production plan with every wait cut to milliseconds. */
+  const quickPlan = (durations: Partial<Plan['durations']> = {}): Plan => ({
+    ...productionPlan,
+    durations: {
+      parallelRunMs: 50,
+      bakeMs: 50,
+      monitoringWindowMs: 50,
+      soakIntervalMs: 100,
+      soakMs: 300,
+      ...durations,
+    },
+  });
+
+  /** Starts a migration with stubbed activities on the dev server and drives it to its end in real time. */
+  async function runReal(
+    acts: StubActivities,
+    plan: Plan,
+    opts: Parameters<typeof drive>[3] & { soakChecksPerRun?: number; auditKept?: number } = {},
+  ): Promise<{ result: MigrationResult; status: MigrationStatus; handle: WorkflowHandle }> {
     const taskQueue = `wf-${uniq()}`;
     const worker = await Worker.create({
       connection,
@@ -552,18 +566,40 @@ describe('migration workflow soak roll-over (stubbed activities, dev server)', (
       workflowBundle: bundle,
       activities: acts,
     });
-    const { status, result } = await worker.runUntil(async () => {
-      const id = `migration-can-${uniq()}`;
+    return worker.runUntil(async () => {
+      const id = `migration-real-${uniq()}`;
       const handle = await client.workflow.start(migrationWorkflow, {
         taskQueue,
         workflowId: id,
-        args: [{ migrationId: id, plan, startedBy: 'test', soakChecksPerRun: 5 }],
+        args: [
+          {
+            migrationId: id,
+            plan,
+            startedBy: 'test',
+            soakChecksPerRun: opts.soakChecksPerRun,
+            auditKept: opts.auditKept,
+          },
+        ],
       });
-      const status = await drive(realClock(client), handle, plan);
-      return { status, result: await handle.result() };
+      const status = await drive(realClock(client), handle, plan, opts);
+      return { status, result: await handle.result(), handle };
     });
+  }
+  const eventsOf = async (h: WorkflowHandle) => (await h.fetchHistory()).events ?? [];
+
+  it('rolls the soak history over with continue-as-new and keeps its state; the status keeps the latest audit entries', async () => {
+    const acts = stubActivities(productionPlan.metrics);
+    const plan = quickPlan({ soakMs: 1200 });
+    const { status, result } = await runReal(acts, plan, { soakChecksPerRun: 5, auditKept: 30 });
     expect(result.phase).toBe('complete');
     expect(status.runs).toBe(2);
+    // The status (and the state carried into each run) kept the newest 30 audit entries; the ledger got every one.
+    const final = result.status;
+    expect(final.ledgerSeq).toBeGreaterThan(60);
+    expect(final.audit.map((a) => a.seq)).toEqual(Array.from({ length: 30 }, (_, i) => final.ledgerSeq! - 30 + i));
+    const rows = acts.appendLedger.mock.calls.flatMap((c) => c[0].entries);
+    expect(rows.map((r) => r.seq)).toEqual(Array.from({ length: final.ledgerSeq! }, (_, i) => i));
+    expect(rows.slice(-30).map((r) => r.detail)).toEqual(final.audit.map((a) => a.detail));
     expect(acts.evaluateMetrics).toHaveBeenCalledTimes(4 + 1 + 12);
     // State from the first run survived the roll-over.
     expect(status.backups.map((b) => b.step)).toEqual(['initial', 'pre-cutover']);
@@ -575,5 +611,69 @@ describe('migration workflow soak roll-over (stubbed activities, dev server)', (
       'legacy-jobs',
       'archive',
     ]);
+  });
+
+  it('a rollback while the pre-cutover backup runs cancels that backup and rolls back at once', async () => {
+    const acts = stubActivities(productionPlan.metrics);
+    const happy = acts.backupDatabase.getMockImplementation()!;
+    // This backup never ends by itself: the migration can only get past it by cancelling it.
+    acts.backupDatabase.mockImplementation(async (i) => {
+      if (i.step !== 'pre-cutover') return happy(i);
+      const ctx = Context.current();
+      for (;;) {
+        ctx.heartbeat('dumping');
+        await ctx.sleep(200);
+      }
+    });
+    let sent = false;
+    const { result, status, handle } = await runReal(acts, quickPlan(), {
+      onStatus: async (s) => {
+        if (sent || s.phase !== 'backup' || s.backups.length !== 1) return false;
+        sent = true;
+        await client.workflow
+          .getHandle(s.migrationId)
+          .signal(rollbackSignal, { requestedBy: 'olga', reason: 'hold everything' });
+        return true;
+      },
+    });
+    expect(result.phase).toBe('rolled-back');
+    expect(status.failure).toBe('hold everything');
+    expect(status.backups.map((b) => b.step)).toEqual(['initial']);
+    expect(result.rollback?.undone.map((u) => u.kind)).toEqual(['traffic', 'containers']);
+    expect(status.audit.find((a) => a.kind === 'cancelled')).toMatchObject({
+      actor: 'olga',
+      detail: 'running activity cancelled: hold everything',
+    });
+    // The workflow asked the server to cancel the running backup, and never scheduled the cutover.
+    const events = await eventsOf(handle);
+    expect(events.filter((e) => e.activityTaskCancelRequestedEventAttributes)).toHaveLength(1);
+    expect(acts.installUnifiedJob).not.toHaveBeenCalled();
+  });
+
+  it('an abort while the first backup retries a database that is down ends it without waiting out the retries', async () => {
+    const acts = stubActivities(productionPlan.metrics);
+    acts.backupDatabase.mockImplementation(async () => {
+      throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
+    });
+    let sent = false;
+    const { result, status, handle } = await runReal(acts, quickPlan(), {
+      onStatus: async (s) => {
+        if (sent || s.phase !== 'backup' || acts.backupDatabase.mock.calls.length < 2) return false;
+        sent = true;
+        await client.workflow
+          .getHandle(s.migrationId)
+          .signal(abortSignal, { requestedBy: 'olga', reason: 'database maintenance' });
+        return true;
+      },
+    });
+    // Nothing had changed in production: aborted, not failed after eight attempts, and nothing to undo.
+    expect(result.phase).toBe('aborted');
+    expect(status.failure).toBe('aborted by olga: database maintenance');
+    expect(acts.backupDatabase.mock.calls.length).toBeLessThan(8);
+    expect(result.rollback).toBeUndefined();
+    expect(acts.setTrafficPercent).not.toHaveBeenCalled();
+    const events = await eventsOf(handle);
+    expect(events.filter((e) => e.activityTaskCancelRequestedEventAttributes)).toHaveLength(1);
+    expect(events.filter((e) => e.activityTaskFailedEventAttributes)).toHaveLength(0);
   });
 });

@@ -4,14 +4,31 @@ import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
 
 const DIR = path.join(__dirname, '..', 'histories');
-const fixtures = fs.readdirSync(DIR).filter((f) => f.endsWith('.json'));
+/** One folder per recording (`npm run record-histories`), named by its day: each stands for migrations started then. */
+const generations = fs
+  .readdirSync(DIR, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name)
+  .sort();
+const fixtures = generations.flatMap((g) =>
+  fs
+    .readdirSync(path.join(DIR, g))
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => path.join(g, f)),
+);
 
-// Histories recorded from real demo runs (`npm run record-histories`) replayed against the current workflow code: a
-// change that would break migrations already running (a new activity, a reordered step) fails here. See
-// docs/ARCHITECTURE.md, "Changing workflow code safely".
+// Histories recorded from real demo runs replayed against the current workflow code: a change that would break
+// migrations already running (a new activity, a reordered step) fails here. See docs/ARCHITECTURE.md, "Changing
+// workflow code safely".
 describe('recorded histories replay deterministically against the current workflow code', () => {
-  it('has the happy run, the rolled-back run and its rollback workflow', () => {
-    expect(fixtures.sort()).toEqual(['migration-complete.json', 'migration-rolled-back.json', 'rollback.json']);
+  it('has the happy run, the rolled-back run and its rollback workflow in every generation', () => {
+    expect(generations.length).toBeGreaterThanOrEqual(1);
+    for (const g of generations)
+      expect(fs.readdirSync(path.join(DIR, g)).sort()).toEqual([
+        'migration-complete.json',
+        'migration-rolled-back.json',
+        'rollback.json',
+      ]);
   });
 
   it.each(fixtures)(
@@ -30,7 +47,8 @@ describe('recorded histories replay deterministically against the current workfl
   );
 
   it('fails on a history the code cannot produce', async () => {
-    const json = JSON.parse(fs.readFileSync(path.join(DIR, 'migration-complete.json'), 'utf8')) as {
+    const newest = path.join(DIR, generations.at(-1)!, 'migration-complete.json');
+    const json = JSON.parse(fs.readFileSync(newest, 'utf8')) as {
       events: { activityTaskScheduledEventAttributes?: { activityType?: { name?: string } } }[];
     };
     // The first activity the workflow schedules, renamed: as if the code had changed under a running migration.
