@@ -445,9 +445,11 @@ function dockerfileProblems(text: string): string[] {
   const activities = fs.readdirSync(path.join(root, 'activities')).filter((f) => f.endsWith('.ts'));
   const tools = new Set(
     activities.flatMap((f) =>
-      [...fs.readFileSync(path.join(root, 'activities', f), 'utf8').matchAll(/runCommand\(\s*'([\w-]+)'/g)].map(
-        (m) => m[1]!,
-      ),
+      [
+        ...fs
+          .readFileSync(path.join(root, 'activities', f), 'utf8')
+          .matchAll(/(?:runCommand|runBounded)\(\s*'([\w-]+)'/g),
+      ].map((m) => m[1]!),
     ),
   );
   for (const tool of tools) {
