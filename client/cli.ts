@@ -77,13 +77,12 @@ async function signalAndCheck(
   send: () => Promise<void>,
   actor: string,
 ): Promise<MigrationStatus> {
-  const before = await status(client, id);
+  const since = auditCount(await status(client, id));
   await send();
   // The handler runs in the next workflow task; wait for the audit log to grow.
   for (let i = 0; i < 50; i++) {
     const after = await status(client, id);
-    const since = auditCount(before);
-    const added = after.audit.filter((a, i) => (a.seq ?? i) >= since);
+    const added = after.audit.filter((a, n) => (a.seq ?? n) >= since);
     const rejected = added.find((a) => a.kind === 'rejected' && (a.actor === actor || !a.actor));
     if (rejected) throw new CliError(`rejected: ${rejected.detail}`, ExitCode.rejected);
     if (added.length) return after;
