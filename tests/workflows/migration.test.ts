@@ -586,6 +586,20 @@ describe('migration workflow soak roll-over (stubbed activities, dev server)', (
     });
   }
   const eventsOf = async (h: WorkflowHandle) => (await h.fetchHistory()).events ?? [];
+  /** An `onStatus` hook that sends an operator signal once, the first time the status matches. */
+  const operatorOnce = (
+    when: (s: MigrationStatus) => boolean,
+    signal: typeof rollbackSignal, // rollback and abort take the same operator arguments
+    args: { requestedBy: string; reason: string },
+  ) => {
+    let sent = false;
+    return async (s: MigrationStatus) => {
+      if (sent || !when(s)) return false;
+      sent = true;
+      await client.workflow.getHandle(s.migrationId).signal(signal, args);
+      return true;
+    };
+  };
 
   it('rolls the soak history over with continue-as-new and keeps its state; the status keeps the latest audit entries', async () => {
     const acts = stubActivities(productionPlan.metrics);
@@ -625,16 +639,11 @@ describe('migration workflow soak roll-over (stubbed activities, dev server)', (
         await ctx.sleep(200);
       }
     });
-    let sent = false;
     const { result, status, handle } = await runReal(acts, quickPlan(), {
-      onStatus: async (s) => {
-        if (sent || s.phase !== 'backup' || s.backups.length !== 1) return false;
-        sent = true;
-        await client.workflow
-          .getHandle(s.migrationId)
-          .signal(rollbackSignal, { requestedBy: 'olga', reason: 'hold everything' });
-        return true;
-      },
+      onStatus: operatorOnce((s) => s.phase === 'backup' && s.backups.length === 1, rollbackSignal, {
+        requestedBy: 'olga',
+        reason: 'hold everything',
+      }),
     });
     expect(result.phase).toBe('rolled-back');
     expect(status.failure).toBe('hold everything');
@@ -655,16 +664,11 @@ describe('migration workflow soak roll-over (stubbed activities, dev server)', (
     acts.backupDatabase.mockImplementation(async () => {
       throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
     });
-    let sent = false;
     const { result, status, handle } = await runReal(acts, quickPlan(), {
-      onStatus: async (s) => {
-        if (sent || s.phase !== 'backup' || acts.backupDatabase.mock.calls.length < 2) return false;
-        sent = true;
-        await client.workflow
-          .getHandle(s.migrationId)
-          .signal(abortSignal, { requestedBy: 'olga', reason: 'database maintenance' });
-        return true;
-      },
+      onStatus: operatorOnce((s) => s.phase === 'backup' && acts.backupDatabase.mock.calls.length >= 2, abortSignal, {
+        requestedBy: 'olga',
+        reason: 'database maintenance',
+      }),
     });
     // Nothing had changed in production: aborted, not failed after eight attempts, and nothing to undo.
     expect(result.phase).toBe('aborted');
