@@ -1,14 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
+import { ErrorType } from '../workflows/constants';
 
-/** Failure types that retrying cannot fix; the workflow's retry policy never retries them. */
-export const ErrorType = {
-  InvalidInput: 'InvalidInput',
-  MissingSecret: 'MissingSecret',
-  PreconditionFailed: 'PreconditionFailed',
-  /** The target repository has uncommitted changes: a person must commit or discard them (the workflow waits). */
-  RepositoryDirty: 'RepositoryDirty',
-} as const;
-export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
+export { ErrorType };
 
 /** A permanent failure with a type from `ErrorType`. */
 export function permanent(type: ErrorType, message: string): ApplicationFailure {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { applyStackEnv, loadConfig, workflowUiUrl } from '../lib/config';
+import { GATES, isFinalPhase } from '../workflows/constants';
 import type { MigrationStatus } from '../workflows/definitions';
 import {
   abortSignal,
@@ -39,9 +40,6 @@ export class CliError extends Error {
     super(message);
   }
 }
-
-const GATES: GateName[] = ['go', 'cutover', 'sign-off'];
-const FINAL = ['complete', 'rolled-back', 'aborted', 'failed'];
 
 async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
   applyStackEnv();
@@ -235,12 +233,12 @@ export function buildCli(): Command {
         for (;;) {
           const s = await status(client, id);
           // Server-side retries (a database or engine down) are not in the workflow's state: read them alongside.
-          const retrying = FINAL.includes(s.phase)
+          const retrying = isFinalPhase(s.phase)
             ? []
             : await retryingActivities(client.workflow.getHandle(id)).catch(() => []);
           if (o.watch && !o.json) process.stdout.write('\x1b[2J\x1b[H');
           print(!!o.json, { ...s, retrying }, () => [renderStatus(s), ...renderRetries(retrying)].join('\n'));
-          if (!o.watch || FINAL.includes(s.phase)) return;
+          if (!o.watch || isFinalPhase(s.phase)) return;
           await new Promise((r) => setTimeout(r, 1000));
         }
       });

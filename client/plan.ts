@@ -15,6 +15,7 @@ import type {
   SchedulerSpec,
   UnifiedContainerSpec,
 } from '../workflows/plan';
+import { GATES } from '../workflows/constants';
 
 /** One problem in a plan: the field's path and what was expected. */
 export interface PlanIssue {
@@ -47,7 +48,6 @@ const SHELL_META = /[|;&<>`]|\$\(|\$\{/;
 const CREDENTIAL_URL = /[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:[^/\s@]+@/i;
 const SECRET_KEY = /(password|passwd|secret|token|apikey|api_key)$/i;
 const COMPARATORS: Comparator[] = ['<', '<=', '>', '>=', '==', '!='];
-const GATES: GateName[] = ['go', 'cutover', 'sign-off'];
 
 /** Parses `24h`, `7d`, `90s`, `1h30m`, `250ms` into milliseconds; undefined when it is not a duration. */
 export function parseDuration(text: string): number | undefined {
@@ -612,7 +612,7 @@ export function validatePlan(doc: unknown, file = '<plan>', baseDir = process.cw
   const a = r.object(top.approvals, 'approvals', ['separationOfDuties', 'gates'], ['gates']);
   const gates = {} as Record<GateName, GateSpec>;
   if (a) {
-    const g = r.object(a.gates, 'approvals.gates', GATES, GATES);
+    const g = r.object(a.gates, 'approvals.gates', [...GATES], [...GATES]);
     for (const gname of GATES) {
       const q = `approvals.gates.${gname}`;
       const go =

@@ -7,6 +7,7 @@ import { connectClient } from '../client/connection';
 import { loadPlan } from '../client/plan';
 import { applyStackEnv, loadConfig, projectRoot, requireEnv, workflowUiUrl } from '../lib/config';
 import { startWorkerProcess } from '../lib/worker-process';
+import { isFinalPhase } from '../workflows/constants';
 import type { MigrationStatus, Phase } from '../workflows/definitions';
 import { approveSignal, rollbackSignal, statusQuery } from '../workflows/definitions';
 import type { migrationWorkflow } from '../workflows/migration';
@@ -254,7 +255,7 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
         );
       }
       evaluations = s.evaluations.length;
-      if (['complete', 'rolled-back', 'aborted', 'failed'].includes(s.phase)) return s;
+      if (isFinalPhase(s.phase)) return s;
       if ((await onStatus(s)) === true) return s;
       await new Promise((r) => setTimeout(r, 300));
     }

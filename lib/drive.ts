@@ -1,27 +1,11 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { MigrationStatus, Phase } from '../workflows/definitions';
+import { isFinalPhase } from '../workflows/constants';
+import type { MigrationStatus } from '../workflows/definitions';
 import { approveSignal, auditCount, statusQuery } from '../workflows/definitions';
 import type { GateName, Plan } from '../workflows/plan';
 
-export const FINAL: Phase[] = ['complete', 'rolled-back', 'aborted', 'failed'];
-
-/** The phase timeline of an uninterrupted migration (a backup after each of the go and cutover gates). */
-export const HAPPY_PHASES: Phase[] = [
-  'preflight',
-  'gate:go',
-  'backup',
-  'deploy',
-  'parallel-run',
-  'traffic-shift',
-  'gate:cutover',
-  'backup',
-  'cutover',
-  'soak',
-  'archive',
-  'gate:sign-off',
-  'complete',
-];
+export { HAPPY_PHASES } from '../workflows/constants';
 
 /** Distinct approvers for every role (as many as its quorum needs), so separation of duties holds. */
 export function approversFor(plan: Plan, gate: GateName): { role: string; approver: string }[] {
@@ -95,7 +79,7 @@ export async function drive(
       started.add(runId);
     }
     const s = await handle.query(statusQuery);
-    if (FINAL.includes(s.phase)) return s;
+    if (isFinalPhase(s.phase)) return s;
     // onStatus returning true means it acted: read the status again before anything else.
     if (opts.onStatus && (await opts.onStatus(s))) continue;
     const gate = Object.values(s.gates).find((g) => g?.open);

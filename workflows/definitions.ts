@@ -1,27 +1,9 @@
 import { defineSearchAttributeKey } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { Phase } from './constants';
 import type { Comparator, GateName, RouterSpec, SchedulerSpec, JobSpec } from './plan';
 
-/** The phases of a migration, in runbook order, then its end states. */
-export const PHASES = [
-  'preflight',
-  'gate:go',
-  'backup',
-  'deploy',
-  'parallel-run',
-  'traffic-shift',
-  'gate:cutover',
-  'cutover',
-  'soak',
-  'archive',
-  'gate:sign-off',
-  'complete',
-  'rolling-back',
-  'rolled-back',
-  'aborted',
-  'failed',
-] as const;
-export type Phase = (typeof PHASES)[number];
+export { PHASES, type Phase } from './constants';
 
 /** Payload of the `approve` signal. */
 export interface ApproveArgs {

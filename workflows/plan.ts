@@ -5,6 +5,8 @@
  * The YAML form and its validator live in `client/plan.ts`.
  */
 
+import type { GateName } from './constants';
+
 /** A comparison of a measured value with a threshold. */
 export type Comparator = '<' | '<=' | '>' | '>=' | '==' | '!=';
 
@@ -102,7 +104,7 @@ export interface RoleSpec {
   required?: number;
 }
 
-export type GateName = 'go' | 'cutover' | 'sign-off';
+export type { GateName } from './constants';
 
 /**
  * Where a plan's measurement ledger goes. Plans validated before the ledger existed (still running, recorded in

@@ -6,9 +6,9 @@ import { loadPlan } from '../../client/plan';
 import { setupDemoTarget } from '../../demo/target';
 import { requireEnv } from '../../lib/config';
 import { startWorkerProcess, type WorkerProcess } from '../../lib/worker-process';
-import type { MigrationStatus, Phase } from '../../workflows/definitions';
+import { isFinalPhase } from '../../workflows/constants';
+import type { MigrationStatus } from '../../workflows/definitions';
 
-const FINAL_PHASES: Phase[] = ['complete', 'rolled-back', 'aborted', 'failed'];
 import { migrateCli } from '../helpers/cli';
 import { config, tempDir, uniq } from '../helpers/stack';
 
@@ -162,7 +162,7 @@ describe('the migrate CLI against a real running migration', () => {
       'tina',
     );
     expect(r.code).toBe(0);
-    const afterReject = await statusUntil(rejected, (s) => FINAL_PHASES.includes(s.phase));
+    const afterReject = await statusUntil(rejected, (s) => isFinalPhase(s.phase));
     expect(afterReject.gates.go?.outcome).toBe('rejected');
     expect(afterReject.audit.some((a) => a.kind === 'gate-rejected' && a.actor === 'tina')).toBe(true);
 
@@ -196,7 +196,7 @@ describe('the migrate CLI against a real running migration', () => {
 
     const rb = await migrate('rollback', rolled, '--reason', 'cli test', '--as', 'olga');
     expect(rb.code).toBe(0);
-    const end = await statusUntil(rolled, (s) => FINAL_PHASES.includes(s.phase));
+    const end = await statusUntil(rolled, (s) => isFinalPhase(s.phase));
     expect(end.phase).toBe('rolled-back');
     expect(end.audit.some((a) => a.actor === 'olga')).toBe(true);
     const rollbackReport = await migrate('report', rolled, '--kind', 'rollback');

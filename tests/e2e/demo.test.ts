@@ -13,6 +13,7 @@ import { loadPlan } from '../../client/plan';
 import { MANUAL_APPROVER, runDemo, type DemoOutcome } from '../../demo/demo';
 import { integrity, withDb } from '../../demo/target';
 import { requireEnv, temporalCliArgs } from '../../lib/config';
+import { GATES } from '../../workflows/constants';
 import { approveSignal } from '../../workflows/definitions';
 import type { CheckSpec } from '../../workflows/plan';
 import { config, scratchDatabase, tempDir, withPg } from '../helpers/stack';
@@ -201,7 +202,7 @@ describe('the demo migrates a real system end to end (worker process, dev server
     await Promise.all(people);
     expect(outcome.phase).toBe('complete');
     // Every role of every gate was printed once, with its stock `temporal` equivalent, and signed by its person.
-    for (const gate of ['go', 'cutover', 'sign-off'] as const) {
+    for (const gate of GATES) {
       const signatures = outcome.status.gates[gate]!.signatures;
       expect(signatures.map((s) => s.approver)).toEqual(signatures.map((s) => `${s.role}-person`));
       for (const s of signatures) {

@@ -1,0 +1,30 @@
+/** Prints every test file's wall time at the end of a run, slowest first, with each tier's total. */
+const path = require('node:path');
+
+class TimingReporter {
+  constructor(globalConfig) {
+    this.rootDir = globalConfig.rootDir;
+  }
+
+  onRunComplete(_contexts, results) {
+    const rows = results.testResults.map((r) => ({
+      file: path.relative(this.rootDir, r.testFilePath),
+      tier: r.displayName?.name ?? '',
+      seconds: (r.perfStats.end - r.perfStats.start) / 1000,
+      failed: r.numFailingTests > 0 || Boolean(r.testExecError),
+    }));
+    if (!rows.length) return;
+    const tiers = new Map();
+    for (const r of rows) tiers.set(r.tier, (tiers.get(r.tier) ?? 0) + r.seconds);
+    const width = Math.max(...rows.map((r) => r.file.length));
+    const lines = ['', 'Time per test file (s)'];
+    for (const r of [...rows].sort((a, b) => b.seconds - a.seconds))
+      lines.push(`  ${r.file.padEnd(width)}  ${r.seconds.toFixed(1).padStart(7)}${r.failed ? '  FAILED' : ''}`);
+    lines.push(
+      `  tiers: ${[...tiers].map(([t, s]) => `${t} ${s.toFixed(1)}`).join(', ')}; all files ${rows.reduce((a, r) => a + r.seconds, 0).toFixed(1)}`,
+    );
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+}
+
+module.exports = TimingReporter;

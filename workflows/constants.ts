@@ -1,0 +1,98 @@
+/**
+ * Names both sides use, defined once (workflow-safe: no imports): phases, gates, interrupt kinds, failure types.
+ * The client, the activities, the demo, the tests and the benchmarks import them from here.
+ */
+
+/** The phases of a migration, in runbook order, then its end states. */
+export const PHASES = [
+  'preflight',
+  'gate:go',
+  'backup',
+  'deploy',
+  'parallel-run',
+  'traffic-shift',
+  'gate:cutover',
+  'cutover',
+  'soak',
+  'archive',
+  'gate:sign-off',
+  'complete',
+  'rolling-back',
+  'rolled-back',
+  'aborted',
+  'failed',
+] as const;
+export type Phase = (typeof PHASES)[number];
+
+/** The phases a migration ends in: nothing runs after them and no request is accepted. */
+export const FINAL_PHASES = ['complete', 'rolled-back', 'aborted', 'failed'] as const satisfies readonly Phase[];
+export type FinalPhase = (typeof FINAL_PHASES)[number];
+
+/** Whether a migration in this phase has ended. */
+export function isFinalPhase(phase: string): phase is FinalPhase {
+  return (FINAL_PHASES as readonly string[]).includes(phase);
+}
+
+/** The phase timeline of an uninterrupted migration (a backup after each of the go and cutover gates). */
+export const HAPPY_PHASES: readonly Phase[] = [
+  'preflight',
+  'gate:go',
+  'backup',
+  'deploy',
+  'parallel-run',
+  'traffic-shift',
+  'gate:cutover',
+  'backup',
+  'cutover',
+  'soak',
+  'archive',
+  'gate:sign-off',
+  'complete',
+];
+
+/** The approval gates, in runbook order. */
+export const GATES = ['go', 'cutover', 'sign-off'] as const;
+export type GateName = (typeof GATES)[number];
+
+/** The phase a gate is in while it waits for its signatures. */
+export const gatePhase = (gate: GateName): Phase => `gate:${gate}`;
+
+/**
+ * Why the workflow leaves its forward path. Decisions depend on the kind, never on who asked: a soak check on
+ * `pause` waits for a person only for `metric-gate`; a `step-failed` before any production change fails without a
+ * rollback.
+ */
+export const INTERRUPT_KINDS = [
+  /** A person asked for a rollback or an abort. */
+  'operator',
+  /** A person rejected an open gate. */
+  'gate-rejected',
+  /** A metric gate failed past its limits. */
+  'metric-gate',
+  /** The parallel run's outputs matched below the plan's ratio. */
+  'comparison',
+  /** A step failed for good (after its retries), or a person failed it by hand. */
+  'step-failed',
+  /** A gate's timeout passed with `onTimeout: abort`. */
+  'timeout',
+] as const;
+export type InterruptKind = (typeof INTERRUPT_KINDS)[number];
+
+/** Failure types that retrying cannot fix; the workflow's retry policy never retries them. */
+export const ErrorType = {
+  InvalidInput: 'InvalidInput',
+  MissingSecret: 'MissingSecret',
+  PreconditionFailed: 'PreconditionFailed',
+  /** The target repository has uncommitted changes: a person must commit or discard them (the workflow waits). */
+  RepositoryDirty: 'RepositoryDirty',
+  /** A backup that did not restore: the workflow never goes on without a verified one. */
+  BackupNotVerified: 'BackupNotVerified',
+} as const;
+export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
+
+/** The types the activities' retry policy lists as non-retryable (besides `nonRetryable` failures). */
+export const NON_RETRYABLE_ERROR_TYPES: ErrorType[] = [
+  ErrorType.InvalidInput,
+  ErrorType.MissingSecret,
+  ErrorType.PreconditionFailed,
+];
