@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
-import { Worker } from '@temporalio/worker';
+import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflows } from '../../lib/time-skipping';
 
 const DIR = path.join(__dirname, '..', 'histories');
 /** One folder per recording (`npm run record-histories`), named by its day: each stands for migrations started then. */
@@ -21,6 +22,12 @@ const fixtures = generations.flatMap((g) =>
 // migrations already running (a new activity, a reordered step) fails here. See docs/ARCHITECTURE.md, "Changing
 // workflow code safely".
 describe('recorded histories replay deterministically against the current workflow code', () => {
+  // Bundled once for every history (no server is needed: replay runs the code against the recorded events).
+  let workflowBundle: WorkflowBundleWithSourceMap;
+  beforeAll(async () => {
+    workflowBundle = await bundleWorkflows();
+  }, 60_000);
+
   it('has the happy run, the rolled-back run and its rollback workflow in every generation', () => {
     expect(generations.length).toBeGreaterThanOrEqual(1);
     for (const g of generations)
@@ -38,7 +45,7 @@ describe('recorded histories replay deterministically against the current workfl
       const history = historyFromJSON(json);
       expect(history.events?.length).toBeGreaterThan(5);
       await Worker.runReplayHistory(
-        { workflowsPath: require.resolve('../../workflows'), replayName: file },
+        { workflowBundle, replayName: file },
         history,
         path.basename(file, '.json'),
       );
@@ -56,7 +63,7 @@ describe('recorded histories replay deterministically against the current workfl
     first.activityTaskScheduledEventAttributes!.activityType!.name = 'someOtherActivity';
     await expect(
       Worker.runReplayHistory(
-        { workflowsPath: require.resolve('../../workflows'), replayName: 'tampered' },
+        { workflowBundle, replayName: 'tampered' },
         historyFromJSON(json),
       ),
     ).rejects.toThrow(/[Nn]ondetermin/);

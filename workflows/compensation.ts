@@ -1,0 +1,104 @@
+import { ParentClosePolicy, patched, startChild, upsertSearchAttributes } from '@temporalio/workflow';
+import type { Phase } from './constants';
+import { rollbackWorkflowId, trafficPercentKey } from './definitions';
+import { rollbackWorkflow, type RollbackResult } from './rollback';
+import { Interrupt, type MigrationState } from './state';
+
+/** Undo of a routing change: every item back on the legacy path. */
+export function recordTrafficUndo(s: MigrationState): void {
+  s.record({
+    kind: 'traffic',
+    router: s.plan.traffic.router,
+    databaseUrlEnv: s.plan.target.databaseUrlEnv,
+    restorePercent: 0,
+    at: new Date().toISOString(),
+  });
+}
+
+/** The interrupt an error that left the forward path stands for (an activity that failed for good is a failed step). */
+export function interruptFor(s: MigrationState, err: unknown): Interrupt {
+  if (err instanceof Interrupt) return s.interrupt ?? err;
+  // An activity that failed for good (after its retries) leaves production as it is and rolls back what changed.
+  const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+  s.interrupt = new Interrupt(
+    'step-failed',
+    'rollback',
+    `step ${s.status.phase} failed: ${message}`,
+    'migration-workflow',
+  );
+  s.status.failure = s.interrupt.reason;
+  return s.interrupt;
+}
+
+/**
+ * Leaves the forward path: an abort or a failed step with nothing changed yet ends the migration at once; otherwise
+ * the rollback workflow undoes every recorded change and verifies the legacy path.
+ */
+export async function compensate(s: MigrationState, why: Interrupt): Promise<void> {
+  const { status } = s;
+  if (why.action === 'abort' && status.compensations.length === 0) {
+    status.failure ??= `aborted by ${why.requestedBy}: ${why.reason}`;
+    s.enter('aborted');
+    await s.notify('aborted', 'migration aborted', status.failure);
+    return;
+  }
+  // A step that failed before anything in production changed (e.g. the first backup) leaves nothing to undo: the
+  // migration fails with that step's error instead of running a rollback whose verification has nothing to verify.
+  // Patched: histories recorded before this change ran the rollback here.
+  if (
+    why.kind === 'step-failed' &&
+    status.compensations.length === 0 &&
+    patched('fail-without-rollback-when-nothing-changed')
+  ) {
+    status.failure ??= why.reason;
+    s.enter('failed');
+    await s.notify('failed', 'migration failed before any production change', status.failure);
+    return;
+  }
+  status.failure ??= why.reason;
+  const fromPhase = status.phase;
+  s.enter('rolling-back');
+  await s.notify('rollback', 'rolling back', `From phase ${fromPhase}: ${why.reason}`);
+  // The rollback report reads what led here from the ledger: write it first.
+  await s.flushLedger();
+  recordRollback(s, why, await runRollback(s, why, fromPhase));
+}
+
+/** Starts the rollback workflow (its own, so it survives this one and can be started by hand) and waits for it. */
+async function runRollback(s: MigrationState, why: Interrupt, fromPhase: Phase): Promise<RollbackResult> {
+  const child = await startChild(rollbackWorkflow, {
+    workflowId: rollbackWorkflowId(s.migrationId),
+    parentClosePolicy: ParentClosePolicy.ABANDON,
+    args: [
+      {
+        migrationId: s.migrationId,
+        plan: s.plan,
+        compensations: s.status.compensations,
+        reason: why.reason,
+        requestedBy: why.requestedBy,
+        fromPhase,
+      },
+    ],
+  });
+  return child.result();
+}
+
+/** Records the undo outcomes and ends the migration rolled back, or failed if the legacy path did not verify. */
+function recordRollback(s: MigrationState, why: Interrupt, rollback: RollbackResult): void {
+  const { status } = s;
+  for (const u of rollback.undone)
+    s.audit(
+      'undone',
+      `${u.kind}: ${u.ok ? 'undone' : `FAILED (${u.error ?? 'unknown error'})`} after ${u.attempts} attempt(s)`,
+      why.requestedBy,
+      u,
+    );
+  status.reports.rollback = rollback.reportFile;
+  status.trafficPercent = 0;
+  upsertSearchAttributes([{ key: trafficPercentKey, value: 0 }]);
+  s.rolledBack = rollback;
+  s.enter(rollback.verified ? 'rolled-back' : 'failed');
+  // The cause stays first: the verification failure is added to it, never replaces it.
+  if (!rollback.verified)
+    status.failure = `${status.failure ? `${status.failure}; ` : ''}rollback verification failed: ${rollback.failedChecks.join('; ')}`;
+}

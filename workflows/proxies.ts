@@ -1,0 +1,57 @@
+import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import type { RetryPolicy } from '@temporalio/common';
+import type { Activities } from '../activities';
+import { NON_RETRYABLE_ERROR_TYPES } from './constants';
+
+/** Every activity the runbook calls, with the options that bound it, in one place. */
+const retry: RetryPolicy = {
+  initialInterval: '1 second',
+  backoffCoefficient: 2,
+  maximumInterval: '30 seconds',
+  maximumAttempts: 8,
+  nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+};
+
+/**
+ * Long activities (backup, checks, containers, metrics, comparison, routing) heartbeat every few seconds: a worker
+ * that dies under one is noticed within the heartbeat timeout and the activity runs again on another worker.
+ */
+export const acts = proxyActivities<Activities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '20 seconds',
+  retry,
+});
+
+/** Short ones (crontab edits, git, notifications, reports) do not heartbeat; their start-to-close limit is the bound. */
+export const quick = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry });
+
+/**
+ * Ledger writes are short, idempotent inserts on the worker that runs the workflow: a local activity records one
+ * marker event instead of a task-queue round trip (the production plan writes some 40 batches).
+ */
+export const ledgerActs = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '500 milliseconds', maximumAttempts: 5 },
+});
+
+/** The rollback's retries: short and quick, a rollback must finish in seconds. */
+const rollbackRetry = {
+  initialInterval: '200 milliseconds',
+  backoffCoefficient: 2,
+  maximumInterval: '10 seconds',
+  maximumAttempts: 5,
+} as const;
+
+/**
+ * The rollback's undo steps, verification and report run as local activities: short, idempotent, and on the worker
+ * that runs the rollback, so no step waits for a task queue round trip. A worker that dies mid-step makes the next
+ * worker run that step again, which idempotence makes safe.
+ */
+export const rollbackLocal = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  localRetryThreshold: '10 seconds',
+  retry: rollbackRetry,
+});
+
+/** The rollback's notification goes out through the task queue: it may be slow (SMTP) and must not hold the task. */
+export const rollbackActs = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: rollbackRetry });

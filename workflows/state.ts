@@ -1,0 +1,212 @@
+import { allHandlersFinished, condition, log, patched, upsertSearchAttributes } from '@temporalio/workflow';
+import type { InterruptKind, Phase } from './constants';
+import type { Compensation, LedgerEntry, MigrationStatus, OperatorArgs } from './definitions';
+import { migrationPhaseKey } from './definitions';
+import { ledgerOf, type Plan } from './plan';
+import { ledgerActs, quick } from './proxies';
+import type { FailureCount } from './rules';
+import type { RollbackResult } from './rollback';
+
+/** Input of the migration workflow: the validated plan (names and paths only, never credentials). */
+export interface MigrationInput {
+  migrationId: string;
+  plan: Plan;
+  startedBy: string;
+  /** Set by continue-as-new during the soak: the state carried into the next run. */
+  carried?: CarriedState;
+  /** Soak checks per run before the history is rolled over with continue-as-new. */
+  soakChecksPerRun?: number;
+  /** Audit entries the status keeps (default 500; the ledger keeps them all). */
+  auditKept?: number;
+}
+
+/** State carried across continue-as-new (only the soak continues as new). */
+export interface CarriedState {
+  status: MigrationStatus;
+  soakStartedAt: number;
+  soakChecksDone: number;
+  failures: Record<string, FailureCount>;
+  /** Ledger rows that could not be written before the roll-over (database down): written by the next run. */
+  pendingLedger?: LedgerEntry[];
+}
+
+/** How a migration ended. */
+export interface MigrationResult {
+  migrationId: string;
+  phase: Phase;
+  trafficPercent: number;
+  reports: Record<string, string>;
+  rollback?: RollbackResult;
+  status: MigrationStatus;
+}
+
+/** Audit entries the status keeps by default (a 7-day soak at 5 minutes writes some 4,000). */
+const DEFAULT_AUDIT_KEPT = 500;
+
+/** Raised inside the workflow body to leave the forward path for rollback or abort. */
+export class Interrupt extends Error {
+  constructor(
+    /** Why: decisions depend on this, never on `requestedBy`. */
+    readonly kind: InterruptKind,
+    readonly action: 'rollback' | 'abort',
+    readonly reason: string,
+    /** Who asked (a person, or the part of the workflow that decided: recorded in the rollback's input and audit). */
+    readonly requestedBy: string,
+  ) {
+    super(reason);
+  }
+}
+
+const now = () => new Date().toISOString();
+
+/**
+ * Everything a migration knows while it runs: the status the query answers, the failure counts of the metric gates,
+ * the ledger rows not yet written, the pending interrupt and the decision a gate waits for. Handlers only record into
+ * it; the runbook reads it and decides.
+ */
+export class MigrationState {
+  readonly plan: Plan;
+  readonly migrationId: string;
+  readonly status: MigrationStatus;
+  failures: Record<string, FailureCount>;
+  /** The first rollback/abort/fail asked for (later ones are recorded, not queued). */
+  interrupt?: Interrupt;
+  /** Set by `retry` while a gate evaluation waits for a decision. */
+  retryRequested?: OperatorArgs;
+  awaitingDecision = false;
+  rolledBack?: RollbackResult;
+  /** Ledger rows not yet written (written at the next checkpoint; kept on failure and written later). */
+  private readonly pendingLedger: LedgerEntry[];
+  private readonly auditKept: number;
+
+  constructor(readonly input: MigrationInput) {
+    this.plan = input.plan;
+    this.migrationId = input.migrationId;
+    this.status = input.carried?.status ?? {
+      migrationId: input.migrationId,
+      name: input.plan.name,
+      phase: 'preflight',
+      paused: false,
+      trafficPercent: 0,
+      gates: {},
+      lastReadings: {},
+      evaluations: [],
+      backups: [],
+      compensations: [],
+      reports: {},
+      audit: [],
+      phaseTimeline: [],
+      startedAt: now(),
+      updatedAt: now(),
+      runs: 0,
+    };
+    this.failures = input.carried?.failures ?? {};
+    this.pendingLedger = [...(input.carried?.pendingLedger ?? [])];
+    this.auditKept = input.auditKept ?? DEFAULT_AUDIT_KEPT;
+  }
+
+  /** Appends to the audit log (the status keeps the latest entries) and queues the entry for the ledger. */
+  audit(kind: string, detail: string, actor?: string, data?: unknown): void {
+    const { status } = this;
+    const seq = status.ledgerSeq ?? 0;
+    status.ledgerSeq = seq + 1;
+    const entry = { at: now(), kind, detail, ...(actor ? { actor } : {}), seq };
+    status.audit.push(entry);
+    // The status (queried, and carried through the soak's continue-as-new) keeps the latest entries; the ledger all.
+    if (status.audit.length > this.auditKept) status.audit.splice(0, status.audit.length - this.auditKept);
+    this.pendingLedger.push({ ...entry, ...(data === undefined ? {} : { data }) });
+    status.updatedAt = now();
+  }
+
+  /** Moves to a phase: timeline, audit, search attribute, log. */
+  enter(phase: Phase): void {
+    this.status.phase = phase;
+    this.status.phaseTimeline.push({ phase, at: now() });
+    this.audit('phase', phase);
+    upsertSearchAttributes([{ key: migrationPhaseKey, value: phase }]);
+    log.info('migration phase', { migrationId: this.migrationId, phase });
+  }
+
+  /** Records how to undo a production change (before the change is made). */
+  record(c: Compensation): void {
+    this.status.compensations.push(c);
+    this.audit('compensation', `recorded undo: ${c.kind}`);
+  }
+
+  /** Keeps the first interrupt: a second rollback or abort while one is pending changes nothing. */
+  requestInterrupt(i: Interrupt): void {
+    this.interrupt ??= i;
+  }
+
+  /** Appends the pending entries to the ledger table; a ledger that cannot be written never stops a migration. */
+  async flushLedger(): Promise<void> {
+    // Patched: histories recorded before the ledger existed wrote nothing here.
+    if (!this.pendingLedger.length || !patched('measurement-ledger')) return;
+    const batch = this.pendingLedger.splice(0);
+    const ledger = ledgerOf(this.plan);
+    try {
+      await ledgerActs.appendLedger({
+        migrationId: this.migrationId,
+        databaseUrlEnv: ledger.databaseUrlEnv,
+        table: ledger.table,
+        entries: batch,
+      });
+      this.status.ledgerWritten = batch.at(-1)!.seq + 1;
+    } catch (err) {
+      this.pendingLedger.unshift(...batch);
+      log.warn('ledger not written; kept for the next checkpoint', {
+        migrationId: this.migrationId,
+        error: (err as Error).message,
+      });
+    }
+  }
+
+  /** Sends a notification to the plan's channels; one that cannot be delivered is recorded, never fatal. */
+  async notify(event: string, subject: string, text: string, data?: Record<string, unknown>): Promise<void> {
+    const { plan } = this;
+    if (!plan.notifications.webhook && !plan.notifications.email) return;
+    try {
+      await quick.notify({
+        migrationId: this.migrationId,
+        event,
+        subject: `[${plan.name}] ${subject}`,
+        text,
+        data,
+        channels: plan.notifications,
+      });
+    } catch (err) {
+      // A notification that cannot be delivered never stops or rolls back a migration; it is recorded.
+      this.audit('notify-failed', `${event}: ${(err as Error).message}`);
+    }
+  }
+
+  /** What the next run of a soak rolled over with continue-as-new starts from. */
+  carry(soakStartedAt: number, soakChecksDone: number): CarriedState {
+    return {
+      status: this.status,
+      soakStartedAt,
+      soakChecksDone,
+      failures: this.failures,
+      ...(this.pendingLedger.length ? { pendingLedger: this.pendingLedger } : {}),
+    };
+  }
+
+  /** Ends the run: the ledger written and every handler done. */
+  async settle(): Promise<void> {
+    await this.flushLedger();
+    await condition(allHandlersFinished);
+  }
+
+  /** The workflow's result. */
+  result(): MigrationResult {
+    const { status } = this;
+    return {
+      migrationId: this.migrationId,
+      phase: status.phase,
+      trafficPercent: status.trafficPercent,
+      reports: status.reports,
+      ...(this.rolledBack ? { rollback: this.rolledBack } : {}),
+      status,
+    };
+  }
+}

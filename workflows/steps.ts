@@ -1,0 +1,91 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  continueAsNew,
+  patched,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { ErrorType } from './constants';
+import { trafficPercentKey } from './definitions';
+import { quick, acts } from './proxies';
+import type { MigrationInput, MigrationState } from './state';
+import { checkpoint } from './waits';
+
+/** Soak checks per run before the history rolls over (and whenever the server suggests it). */
+export const DEFAULT_SOAK_CHECKS_PER_RUN = 500;
+
+/** Sets the unified share of the traffic and shows it (status, search attribute, audit). */
+export async function setTraffic(s: MigrationState, percent: number, actor: string): Promise<void> {
+  const res = await acts.setTrafficPercent({
+    migrationId: s.migrationId,
+    router: s.plan.traffic.router,
+    databaseUrlEnv: s.plan.target.databaseUrlEnv,
+    percent,
+    actor,
+    reason: `migration ${s.migrationId}`,
+  });
+  s.status.trafficPercent = res.current;
+  upsertSearchAttributes([{ key: trafficPercentKey, value: res.current }]);
+  s.audit('traffic', `unified ${res.previous}% → ${res.current}%`);
+}
+
+/** Rolls the soak's history over: the soak goes on in a new run with the same workflow ID, its state carried. */
+export async function rollOver(s: MigrationState, soakStartedAt: number, checksDone: number): Promise<never> {
+  s.status.runs++;
+  await s.settle();
+  return continueAsNew<(input: MigrationInput) => Promise<unknown>>({
+    ...s.input,
+    carried: s.carry(soakStartedAt, checksDone),
+  });
+}
+
+/** What the archive commit moved, and the commit. */
+export type Archived = Awaited<ReturnType<Activities['archiveLegacyScripts']>>;
+
+/**
+ * The archive commit. A dirty target repository is not a reason to undo a soaked migration, nor to commit someone's
+ * uncommitted work: the migration pauses, says what blocks it and waits for a person (resume retries, rollback and
+ * abort still work). Patched: before this, the failure went straight to the rollback.
+ */
+export async function archiveScripts(s: MigrationState): Promise<Archived> {
+  const { plan, status } = s;
+  for (;;) {
+    try {
+      return await quick.archiveLegacyScripts({
+        migrationId: s.migrationId,
+        repository: plan.target.repository,
+        scripts: plan.legacyJobs.flatMap((j) => (j.script ? [j.script] : [])),
+        docs: plan.archive.docs,
+        date: new Date().toISOString().slice(0, 10).replace(/-/g, ''),
+        reason: plan.archive.reason,
+        replacement: `${plan.unifiedJob.name} (${plan.unifiedJob.containers.map((c) => c.image).join(', ')})`,
+        rollbackProcedure: rollbackProcedure(s.migrationId),
+      });
+    } catch (err) {
+      const cause = err instanceof ActivityFailure ? err.cause : undefined;
+      if (
+        !(cause instanceof ApplicationFailure) ||
+        cause.type !== ErrorType.RepositoryDirty ||
+        !patched('archive-blocked')
+      )
+        throw err;
+      status.paused = true;
+      status.attention = `archive blocked: ${cause.message.split(/[;:\n]/)[0]}. Commit or discard the changes, then \`migrate resume ${s.migrationId}\` (or \`migrate rollback ${s.migrationId}\`).`;
+      s.audit('paused', status.attention);
+      await s.notify('archive-blocked', 'archive blocked: decision needed', `${status.attention}\n\n${cause.message}`);
+      await checkpoint(s);
+      status.attention = undefined;
+    }
+  }
+}
+
+/** The rollback procedure the archive README gives. */
+function rollbackProcedure(migrationId: string): string {
+  return [
+    `Start the rollback workflow: \`migrate rollback ${migrationId} --reason "<why>"\``,
+    `(or \`temporal workflow signal --workflow-id ${migrationId} --name rollback --input '{"reason":"<why>","requestedBy":"<you>"}'\` while the migration runs).`,
+    'It stops the unified containers, restores the legacy crontab lines / schedules, puts traffic back on the legacy path, restores these scripts with git revert, and verifies.',
+    'Restoring the database from a backup is never automatic: see the operator runbook.',
+  ].join('\n');
+}
