@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { Context } from '@temporalio/activity';
 
 /** Outcome of a finished child process. */
@@ -109,49 +110,24 @@ export function runBounded(command: string, args: string[], opts: BoundedOptions
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    let cancelled = false;
+    const output = keepTails(child, max);
+    const guard = guardGroup(child, opts);
     let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     let settled = false;
-    const keep = (s: string) => (s.length > max ? s.slice(-max) : s);
-    child.stdout.on('data', (d: Buffer) => (stdout = keep(stdout + d.toString())));
-    child.stderr.on('data', (d: Buffer) => (stderr = keep(stderr + d.toString())));
-    const killGroup = () => {
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup();
-    }, opts.timeoutMs);
-    const ticker = opts.onTick ? setInterval(opts.onTick, opts.heartbeatMs ?? 2_000) : undefined;
-    const onAbort = () => {
-      cancelled = true;
-      killGroup();
-    };
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    if (opts.signal?.aborted) onAbort();
     let drain: NodeJS.Timeout | undefined;
     const finish = (err?: Error) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      guard.stop();
       clearTimeout(drain);
-      clearInterval(ticker);
-      opts.signal?.removeEventListener('abort', onAbort);
       if (err) return reject(err);
       resolve({
         code: exit?.code ?? null,
         signal: exit?.signal ?? null,
-        stdout,
-        stderr,
-        timedOut,
-        cancelled,
+        stdout: output.stdout,
+        stderr: output.stderr,
+        timedOut: guard.timedOut,
+        cancelled: guard.cancelled,
         durationMs: Date.now() - started,
       });
     };
@@ -170,4 +146,61 @@ export function runBounded(command: string, args: string[], opts: BoundedOptions
       finish();
     });
   });
+}
+
+/** The child's output, each stream cut to its last `max` characters as it arrives. */
+function keepTails(
+  child: ChildProcessByStdio<null, Readable, Readable>,
+  max: number,
+): { stdout: string; stderr: string } {
+  const output = { stdout: '', stderr: '' };
+  const keep = (s: string) => (s.length > max ? s.slice(-max) : s);
+  child.stdout.on('data', (d: Buffer) => (output.stdout = keep(output.stdout + d.toString())));
+  child.stderr.on('data', (d: Buffer) => (output.stderr = keep(output.stderr + d.toString())));
+  return output;
+}
+
+/** SIGKILL to the child's whole process group (it was spawned detached, as the group's leader). */
+function killGroup(child: ChildProcess): void {
+  try {
+    if (child.pid) process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
+/**
+ * Kills the child's process group on time-out or when `opts.signal` aborts (also when it already has), and ticks
+ * while it runs; `timedOut` and `cancelled` say which killed it, `stop` disarms all three.
+ */
+function guardGroup(
+  child: ChildProcess,
+  opts: BoundedOptions,
+): { readonly timedOut: boolean; readonly cancelled: boolean; stop: () => void } {
+  let timedOut = false;
+  let cancelled = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup(child);
+  }, opts.timeoutMs);
+  const ticker = opts.onTick ? setInterval(opts.onTick, opts.heartbeatMs ?? 2_000) : undefined;
+  const onAbort = () => {
+    cancelled = true;
+    killGroup(child);
+  };
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (opts.signal?.aborted) onAbort();
+  return {
+    get timedOut() {
+      return timedOut;
+    },
+    get cancelled() {
+      return cancelled;
+    },
+    stop: () => {
+      clearTimeout(timer);
+      clearInterval(ticker);
+      opts.signal?.removeEventListener('abort', onAbort);
+    },
+  };
 }

@@ -46,6 +46,11 @@ const lineCount = (file: string): number => {
   }
 };
 
+/** Records what a production-changing activity would have done. */
+type Would = (activity: string, what: string) => void;
+/** Records a finding of a read-only activity. */
+type Find = (kind: Finding['kind'], severity: Finding['severity'], what: string) => void;
+
 /**
  * The activities of a rehearsal: read-only ones run for real against the target (checks, metric queries, output
  * comparison, container listing), every production-changing one (backup, deploy, routing, scheduler, legacy stop,
@@ -56,9 +61,23 @@ export function rehearsalActivities(real: Activities, log: RehearsalLog): Activi
   const would = (activity: string, what: string) => log.wouldDo.push({ at: virtualNow(), activity, what });
   const find = (kind: Finding['kind'], severity: Finding['severity'], what: string) =>
     log.findings.push({ at: virtualNow(), kind, severity, what });
-  let percent = 0;
   const acts: Activities = {
     ...real,
+    ...deployStandIns(would),
+    ...readOnlyRecorders(real, find),
+    ...trafficStandIns(would),
+    ...schedulerStandIns(would),
+    ...repositoryStandIns(would),
+    ...reportingStandIns(would, log),
+  };
+  return acts;
+}
+
+/** Backup and containers: what would be dumped, started and stopped. */
+function deployStandIns(
+  would: Would,
+): Pick<Activities, 'backupDatabase' | 'startContainers' | 'deployUnified' | 'stopContainers'> {
+  return {
     backupDatabase: async (i): Promise<BackupRecord> => {
       const file = path.join(i.backupDir, i.migrationId, `${i.step}.dump`);
       would('backupDatabase', `pg_dump ${i.databaseUrlEnv} to ${file}, verified by a restore into a scratch database`);
@@ -93,6 +112,15 @@ export function rehearsalActivities(real: Activities, log: RehearsalLog): Activi
       would('stopContainers', `stop and remove the containers of ${project}`);
       return [];
     },
+  };
+}
+
+/** Checks, metrics and the output comparison run for real; what would fail is recorded and passed on as a pass. */
+function readOnlyRecorders(
+  real: Activities,
+  find: Find,
+): Pick<Activities, 'runChecks' | 'evaluateMetrics' | 'compareOutputs'> {
+  return {
     runChecks: async (i) => {
       const r = await real.runChecks(i);
       for (const c of r.results.filter((x) => !x.passed))
@@ -133,6 +161,13 @@ export function rehearsalActivities(real: Activities, log: RehearsalLog): Activi
         return { total: 0, matched: 0, ratio: 1, mismatches: [] };
       }
     },
+  };
+}
+
+/** The routing, kept in memory: the percentage the rehearsal would have set. */
+function trafficStandIns(would: Would): Pick<Activities, 'setTrafficPercent' | 'getTrafficPercent'> {
+  let percent = 0;
+  return {
     setTrafficPercent: async (i) => {
       const previous = percent;
       percent = i.percent;
@@ -140,6 +175,14 @@ export function rehearsalActivities(real: Activities, log: RehearsalLog): Activi
       return { previous, current: percent, changed: previous !== percent };
     },
     getTrafficPercent: async () => percent,
+  };
+}
+
+/** The scheduler: which jobs would be scheduled, unscheduled, disabled and re-enabled. */
+function schedulerStandIns(
+  would: Would,
+): Pick<Activities, 'installUnifiedJob' | 'removeUnifiedJob' | 'disableLegacyJobs' | 'enableLegacyJobs'> {
+  return {
     installUnifiedJob: async (i) => {
       would('installUnifiedJob', `schedule ${i.job.name} (${i.job.schedule}) in ${i.scheduler.kind}`);
       return { kind: i.scheduler.kind, changed: [i.job.name], unchanged: [] };
@@ -156,6 +199,12 @@ export function rehearsalActivities(real: Activities, log: RehearsalLog): Activi
       would('enableLegacyJobs', `re-enable ${i.jobs.map((j) => j.name).join(', ')} in ${i.scheduler.kind}`);
       return { kind: i.scheduler.kind, changed: i.jobs.map((j) => j.name), unchanged: [] };
     },
+  };
+}
+
+/** The archive and its undo: what would be moved (with the real line counts) and reverted. */
+function repositoryStandIns(would: Would): Pick<Activities, 'archiveLegacyScripts' | 'restoreArchivedScripts'> {
+  return {
     archiveLegacyScripts: async (i) => {
       const archiveDir = path.posix.join('scripts', 'archive', `monoliths_${i.date}`);
       const moved = i.scripts.map((from) => ({
@@ -170,6 +219,15 @@ export function rehearsalActivities(real: Activities, log: RehearsalLog): Activi
       would('restoreArchivedScripts', `git revert the archive commit of ${i.migrationId}`);
       return { commit: 'rehearsal', alreadyDone: false };
     },
+  };
+}
+
+/** Notifications, jobs, reports and the ledger: what would be sent, run and written (ledger rows only counted). */
+function reportingStandIns(
+  would: Would,
+  log: RehearsalLog,
+): Pick<Activities, 'notify' | 'runJob' | 'writeCompletionReport' | 'appendLedger' | 'writeRollbackReport'> {
+  return {
     notify: async (i) => {
       would('notify', `${i.event}: ${i.subject}`);
       return { delivered: [] };
@@ -191,5 +249,4 @@ export function rehearsalActivities(real: Activities, log: RehearsalLog): Activi
       return { markdownFile: 'rehearsal', jsonFile: 'rehearsal' };
     },
   };
-  return acts;
 }

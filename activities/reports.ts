@@ -41,19 +41,50 @@ export async function writeCompletionReport(input: {
   codeLinesRemoved: number;
 }): Promise<ReportFiles & { rows: SuccessRow[] }> {
   const { plan, status } = input;
-  // The gate evaluations come from the measurement ledger (all of them, kept in PostgreSQL); the status carries only
-  // the latest 200. Without a ledger (none written yet, database unreachable) the status's list is used.
   const ledgerSpec = ledgerOf(plan);
   const ledger = await readLedger({ migrationId: input.migrationId, ...ledgerSpec }).catch(() => []);
+  const evaluations = gateEvaluations(ledger, status);
+  const rows = await successRows(plan, input.codeLinesRemoved);
+  const md = completionMarkdown({
+    migrationId: input.migrationId,
+    plan,
+    status,
+    rows,
+    evaluations,
+    ledger,
+    ledgerTable: ledgerSpec.table,
+  });
+  const chartFile = path.join(reportFolder(plan.target.reportDir, input.migrationId), CHART_FILE);
+  const files = await writeReportFiles(plan.target.reportDir, input.migrationId, 'completion', md, {
+    migrationId: input.migrationId,
+    plan: plan.name,
+    rows,
+    ...(evaluations.length ? { chart: chartFile } : {}),
+    status,
+  });
+  // Written after the folder exists; overwritten on a retry like the report itself.
+  if (evaluations.length) await fs.writeFile(chartFile, renderMetricsChart(evaluations, `Gate metrics: ${plan.name}`));
+  return { ...files, rows };
+}
+
+/**
+ * The gate evaluations come from the measurement ledger (all of them, kept in PostgreSQL); the status carries only
+ * the latest 200. Without a ledger (none written yet, database unreachable) the status's list is used.
+ */
+function gateEvaluations(ledger: LedgerRow[], status: MigrationStatus): GateEvaluation[] {
   const fromLedger = ledger.filter((r) => r.kind === 'gate-evaluation' && r.data).map((r) => r.data as GateEvaluation);
-  const evaluations = fromLedger.length ? fromLedger : status.evaluations;
+  return fromLedger.length ? fromLedger : status.evaluations;
+}
+
+/** The success-metrics table: the legacy lines archived, then each of the plan's success metrics measured now. */
+async function successRows(plan: Plan, codeLinesRemoved: number): Promise<SuccessRow[]> {
   const rows: SuccessRow[] = [
     {
       metric: 'Code reduction (legacy lines archived)',
       target: '> 0 lines',
-      actual: `${input.codeLinesRemoved} lines`,
-      value: input.codeLinesRemoved,
-      passed: input.codeLinesRemoved > 0,
+      actual: `${codeLinesRemoved} lines`,
+      value: codeLinesRemoved,
+      passed: codeLinesRemoved > 0,
     },
   ];
   for (const m of plan.successMetrics) {
@@ -69,10 +100,24 @@ export async function writeCompletionReport(input: {
       passed: value === null ? null : evaluate(value, m.op, m.threshold),
     });
   }
-  const md = [
+  return rows;
+}
+
+/** The completion report's Markdown, completed now. */
+function completionMarkdown(facts: {
+  migrationId: string;
+  plan: Plan;
+  status: MigrationStatus;
+  rows: SuccessRow[];
+  evaluations: GateEvaluation[];
+  ledger: LedgerRow[];
+  ledgerTable: string;
+}): string {
+  const { migrationId, plan, status, rows, evaluations, ledger } = facts;
+  return [
     `# Migration complete: ${plan.name}`,
     '',
-    `Migration \`${input.migrationId}\`, started ${status.startedAt}, completed ${new Date().toISOString()}.`,
+    `Migration \`${migrationId}\`, started ${status.startedAt}, completed ${new Date().toISOString()}.`,
     '',
     '## Success metrics',
     '',
@@ -97,24 +142,15 @@ export async function writeCompletionReport(input: {
     '',
     '## Approvals',
     '',
-    ...Object.values(status.gates).flatMap((g) =>
-      g
-        ? g.signatures.map(
-            (s) => `- ${g.name}: ${s.role} ${s.approver} at ${s.at}${s.comment ? ` (${s.comment})` : ''}`,
-          )
-        : [],
-    ),
+    ...approvalLines(status.gates),
     '',
     '## Gate evaluations',
     '',
     ledger.length
-      ? `From the measurement ledger (${ledger.length} rows in \`${ledgerSpec.table}\`; \`migrate history ${input.migrationId}\`).`
+      ? `From the measurement ledger (${ledger.length} rows in \`${facts.ledgerTable}\`; \`migrate history ${migrationId}\`).`
       : 'From the workflow status (the ledger had no rows).',
     '',
-    ...evaluations.map(
-      (e) =>
-        `- ${e.at} ${e.step}: ${e.readings.map((r) => `${r.name}=${fmt(r.value, r.unit)}${r.passed === false ? ' FAIL' : ''}`).join(', ')}`,
-    ),
+    ...evaluations.map(evaluationLine),
     '',
     '## Backups',
     '',
@@ -125,18 +161,19 @@ export async function writeCompletionReport(input: {
     ...auditLog(ledger, status).map((a) => `- ${a.at} [${a.kind}] ${a.detail}`),
     '',
   ].join('\n');
-  const chartFile = path.join(reportFolder(plan.target.reportDir, input.migrationId), CHART_FILE);
-  const files = await writeReportFiles(plan.target.reportDir, input.migrationId, 'completion', md, {
-    migrationId: input.migrationId,
-    plan: plan.name,
-    rows,
-    ...(evaluations.length ? { chart: chartFile } : {}),
-    status,
-  });
-  // Written after the folder exists; overwritten on a retry like the report itself.
-  if (evaluations.length) await fs.writeFile(chartFile, renderMetricsChart(evaluations, `Gate metrics: ${plan.name}`));
-  return { ...files, rows };
 }
+
+/** One line a signature, gate by gate. */
+const approvalLines = (gates: MigrationStatus['gates']): string[] =>
+  Object.values(gates).flatMap((g) =>
+    g
+      ? g.signatures.map((s) => `- ${g.name}: ${s.role} ${s.approver} at ${s.at}${s.comment ? ` (${s.comment})` : ''}`)
+      : [],
+  );
+
+/** One gate evaluation: each reading, FAIL after a failed one. */
+const evaluationLine = (e: GateEvaluation): string =>
+  `- ${e.at} ${e.step}: ${e.readings.map((r) => `${r.name}=${fmt(r.value, r.unit)}${r.passed === false ? ' FAIL' : ''}`).join(', ')}`;
 
 /** Rollback report: why, from where, what was undone and how long each undo took, and the verification. */
 export async function writeRollbackReport(input: {
