@@ -44,11 +44,7 @@ describe('recorded histories replay deterministically against the current workfl
       const json = JSON.parse(fs.readFileSync(path.join(DIR, file), 'utf8')) as { events: unknown[] };
       const history = historyFromJSON(json);
       expect(history.events?.length).toBeGreaterThan(5);
-      await Worker.runReplayHistory(
-        { workflowBundle, replayName: file },
-        history,
-        path.basename(file, '.json'),
-      );
+      await Worker.runReplayHistory({ workflowBundle, replayName: file }, history, path.basename(file, '.json'));
     },
     60_000,
   );
@@ -62,10 +58,7 @@ describe('recorded histories replay deterministically against the current workfl
     const first = json.events.find((e) => e.activityTaskScheduledEventAttributes)!;
     first.activityTaskScheduledEventAttributes!.activityType!.name = 'someOtherActivity';
     await expect(
-      Worker.runReplayHistory(
-        { workflowBundle, replayName: 'tampered' },
-        historyFromJSON(json),
-      ),
+      Worker.runReplayHistory({ workflowBundle, replayName: 'tampered' }, historyFromJSON(json)),
     ).rejects.toThrow(/[Nn]ondetermin/);
   }, 60_000);
 });
