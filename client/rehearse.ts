@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { dockerClient } from '../activities/docker';
@@ -7,7 +9,7 @@ import { rehearsalActivities, type Finding, type RehearsalLog, type WouldDo } fr
 import { applyStackEnv, loadConfig } from '../lib/config';
 import { drive, signalHandled, virtualClock } from '../lib/drive';
 import { bundleWorkflows, createTimeSkippingEnv, firstTaskCompleted } from '../lib/time-skipping';
-import { resumeSignal, type Phase } from '../workflows/definitions';
+import { resumeSignal, type MigrationStatus, type Phase } from '../workflows/definitions';
 import type { MigrationInput } from '../workflows/migration';
 import type { Plan } from '../workflows/plan';
 
@@ -88,46 +90,10 @@ export async function rehearse(
       });
       await firstTaskCompleted(handle);
       print(`rehearsing ${plan.name} in virtual time…`);
-      const final = await drive(virtualClock(env), handle, rehearsed, {
-        timeoutMs: 600_000,
-        // Where a real run would stop and ask a person (an inconclusive gate, a blocked archive), the rehearsal
-        // records it and goes on as if they said "resume".
-        onStatus: async (s) => {
-          if (!s.paused || !s.attention) return false;
-          log.findings.push({
-            at: new Date(await env.currentTimeMs()).toISOString(),
-            kind: 'decision',
-            severity: 'needs-decision',
-            what: s.attention,
-          });
-          await signalHandled(handle, (h) =>
-            h.signal(resumeSignal, { requestedBy: 'rehearsal', reason: 'rehearsal goes on' }),
-          );
-          return true;
-        },
-      });
+      const final = await driveToEnd(env, handle, rehearsed, log);
       const virtualEnd = await env.currentTimeMs();
-
-      // Events per run, newest first along the continue-as-new chain.
-      const historyEvents: number[] = [];
-      for (let runId: string | undefined = (await handle.describe()).runId; runId;) {
-        const h = await env.client.workflow.getHandle(migrationId, runId).fetchHistory();
-        historyEvents.unshift(h.events?.length ?? 0);
-        runId = h.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
-      }
-      const timeline: TimelineRow[] = final.phaseTimeline.map((p, i, all) => {
-        const end = all[i + 1]?.at ?? new Date(virtualEnd).toISOString();
-        const gate = p.phase.startsWith('gate:')
-          ? final.gates[p.phase.slice(5) as keyof typeof final.gates]
-          : undefined;
-        return {
-          phase: p.phase,
-          start: p.at,
-          end,
-          durationMs: Date.parse(end) - Date.parse(p.at),
-          ...(gate ? { mustAct: gate.requiredRoles } : {}),
-        };
-      });
+      const historyEvents = await historyEventsOf(env, handle, migrationId);
+      const timeline = timelineOf(final, virtualEnd);
       const base = path.join(opts.outDir, `rehearsal-${plan.name}`);
       const result: Rehearsal = {
         plan: plan.name,
@@ -146,13 +112,75 @@ export async function rehearse(
         markdownFile: `${base}.md`,
         jsonFile: `${base}.json`,
       };
-      fs.writeFileSync(result.jsonFile, `${JSON.stringify(result, null, 2)}\n`);
-      fs.writeFileSync(result.markdownFile, renderRehearsal(result));
+      writeRehearsal(result);
       return result;
     });
   } finally {
     await env.teardown();
   }
+}
+
+/** Drives the rehearsed migration to its end, signing each gate as it opens; returns its final status. */
+function driveToEnd(
+  env: TestWorkflowEnvironment,
+  handle: WorkflowHandle,
+  rehearsed: Plan,
+  log: RehearsalLog,
+): Promise<MigrationStatus> {
+  return drive(virtualClock(env), handle, rehearsed, {
+    timeoutMs: 600_000,
+    // Where a real run would stop and ask a person (an inconclusive gate, a blocked archive), the rehearsal
+    // records it and goes on as if they said "resume".
+    onStatus: async (s) => {
+      if (!s.paused || !s.attention) return false;
+      log.findings.push({
+        at: new Date(await env.currentTimeMs()).toISOString(),
+        kind: 'decision',
+        severity: 'needs-decision',
+        what: s.attention,
+      });
+      await signalHandled(handle, (h) =>
+        h.signal(resumeSignal, { requestedBy: 'rehearsal', reason: 'rehearsal goes on' }),
+      );
+      return true;
+    },
+  });
+}
+
+/** Events per run, newest first along the continue-as-new chain. */
+async function historyEventsOf(
+  env: TestWorkflowEnvironment,
+  handle: WorkflowHandle,
+  migrationId: string,
+): Promise<number[]> {
+  const historyEvents: number[] = [];
+  for (let runId: string | undefined = (await handle.describe()).runId; runId;) {
+    const h = await env.client.workflow.getHandle(migrationId, runId).fetchHistory();
+    historyEvents.unshift(h.events?.length ?? 0);
+    runId = h.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
+  }
+  return historyEvents;
+}
+
+/** The phase timeline with each phase's end (the next one's start, the last one's the rehearsal's end). */
+function timelineOf(final: MigrationStatus, virtualEnd: number): TimelineRow[] {
+  return final.phaseTimeline.map((p, i, all) => {
+    const end = all[i + 1]?.at ?? new Date(virtualEnd).toISOString();
+    const gate = p.phase.startsWith('gate:') ? final.gates[p.phase.slice(5) as keyof typeof final.gates] : undefined;
+    return {
+      phase: p.phase,
+      start: p.at,
+      end,
+      durationMs: Date.parse(end) - Date.parse(p.at),
+      ...(gate ? { mustAct: gate.requiredRoles } : {}),
+    };
+  });
+}
+
+/** Writes the rehearsal's JSON and Markdown files. */
+function writeRehearsal(result: Rehearsal): void {
+  fs.writeFileSync(result.jsonFile, `${JSON.stringify(result, null, 2)}\n`);
+  fs.writeFileSync(result.markdownFile, renderRehearsal(result));
 }
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
