@@ -81,8 +81,10 @@ export default tseslint.config(
           patterns: [
             { group: ['node:*', 'echarts/*', 'pg/*', 'dockerode/*', 'nodemailer/*'], message: NO_IO },
             {
-              group: ['../activities', '../activities/*'],
-              message: 'Import activities only as types.',
+              // Types only (activities, shared types): workflows/ is the bundle's whole source, which is what the
+              // worker's bundle cache keys on (lib/workflow-bundle.ts).
+              group: ['../*'],
+              message: 'Workflow code imports nothing outside workflows/ at run time: import types only.',
               allowTypeImports: true,
             },
           ],

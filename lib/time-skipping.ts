@@ -2,9 +2,10 @@ import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { WorkflowBundle } from '@temporalio/worker';
 import { migrationNameKey, migrationPhaseKey, trafficPercentKey } from '../workflows/definitions';
-import { requireEnv } from './config';
+import { loadConfig, requireEnv } from './config';
+import { cachedWorkflowBundle } from './workflow-bundle';
 
 const { INDEXED_VALUE_TYPE_KEYWORD: KEYWORD, INDEXED_VALUE_TYPE_INT: INT } = temporal.api.enums.v1.IndexedValueType;
 
@@ -32,13 +33,10 @@ export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> 
   return env;
 }
 
-/** The workflow code, bundled once (per test file, per rehearsal). */
-export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: path.join(__dirname, '..', 'workflows'), logger: quietLogger });
+/** The workflow code, bundled once per version of its sources (shared with the workers through the cache). */
+export function bundleWorkflows(): Promise<WorkflowBundle> {
+  return cachedWorkflowBundle(path.join(loadConfig().dataDir, 'workflow-bundles'));
 }
-
-const noop = () => undefined;
-const quietLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: console.error, log: noop };
 
 /**
  * Waits until the workflow's first task has completed. Awaiting a result unlocks time skipping; a task that is

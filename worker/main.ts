@@ -3,6 +3,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker, type LogEntry } from 
 import { createActivities } from '../activities';
 import { dockerClient } from '../activities/docker';
 import { applyStackEnv, loadConfig } from '../lib/config';
+import { workflowBundleFor } from '../lib/workflow-bundle';
 
 /** One JSON object per line (time, level, message, then the SDK's metadata: workflow, activity, task queue …). */
 function jsonLine(entry: LogEntry): void {
@@ -44,7 +45,7 @@ async function run(): Promise<void> {
     connection,
     namespace: config.temporalNamespace,
     taskQueue: config.taskQueue,
-    workflowsPath: require.resolve('../workflows'),
+    workflowBundle: await workflowBundleFor(config.dataDir),
     activities: createActivities({ docker: dockerClient(config.dockerHost), client, taskQueue: config.taskQueue }),
     shutdownGraceTime: config.shutdownGraceMs,
   });

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
-import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker, type WorkflowBundle } from '@temporalio/worker';
 import { bundleWorkflows } from '../../lib/time-skipping';
 
 const DIR = path.join(__dirname, '..', 'histories');
@@ -23,7 +23,7 @@ const fixtures = generations.flatMap((g) =>
 // workflow code safely".
 describe('recorded histories replay deterministically against the current workflow code', () => {
   // Bundled once for every history (no server is needed: replay runs the code against the recorded events).
-  let workflowBundle: WorkflowBundleWithSourceMap;
+  let workflowBundle: WorkflowBundle;
   beforeAll(async () => {
     workflowBundle = await bundleWorkflows();
   }, 60_000);

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { loadPlan } from '../../client/plan';
 import type { MigrationStatus, Phase } from '../../workflows/definitions';
 import {
@@ -39,7 +39,7 @@ const withGoGate = (go: Partial<GateSpec>): Plan => ({
 
 describe('migration workflow on the production plan (stubbed activities, time-skipping server)', () => {
   let env: TestWorkflowEnvironment;
-  let bundle: WorkflowBundleWithSourceMap;
+  let bundle: WorkflowBundle;
 
   beforeAll(async () => {
     [env, bundle] = await Promise.all([createTimeSkippingEnv(), bundleWorkflows()]);
@@ -522,7 +522,7 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
 // On the time-skipping server a query racing a continue-as-new can hang and hold virtual time still (seen with the
 // Java test server 1.31), so the history roll-over is exercised on the dev server in real time, with short durations.
 describe('migration workflow soak roll-over (stubbed activities, dev server)', () => {
-  let bundle: WorkflowBundleWithSourceMap;
+  let bundle: WorkflowBundle;
   let connection: NativeConnection;
   let client: Client;
 

@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
+import { projectRoot } from './config';
+
+const WORKFLOWS = path.join(projectRoot, 'workflows');
+/** Bundles kept in the cache folder besides the current one (other checkouts' or branches' code). */
+const KEPT = 4;
+
+const noop = () => undefined;
+const quietLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: console.error, log: noop };
+
+/**
+ * What the workflow bundle is built from: every file under `workflows/` (which imports nothing else at run time, an
+ * ESLint rule holds it to that) and the locked dependency tree (the SDK's sandbox and any package a workflow imports).
+ */
+export function workflowSourceKey(): string {
+  const hash = createHash('sha256');
+  const walk = (dir: string): string[] =>
+    fs
+      .readdirSync(dir, { withFileTypes: true })
+      .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+  for (const file of [...walk(WORKFLOWS), path.join(projectRoot, 'package-lock.json')].sort()) {
+    hash.update(path.relative(projectRoot, file)).update('\0').update(fs.readFileSync(file)).update('\0');
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+/**
+ * The workflow code, bundled once per version of its sources: a worker that starts again (after a crash, in the next
+ * test, in the next demo run) reads the bundle from `cacheDir` instead of running webpack for seconds. The key covers
+ * every input of the bundle, so changed code is always bundled afresh; writes are atomic, so workers that start at
+ * the same moment at worst bundle twice.
+ */
+export async function cachedWorkflowBundle(cacheDir: string): Promise<WorkflowBundle> {
+  const file = path.join(cacheDir, `workflows-${workflowSourceKey()}.js`);
+  if (fs.existsSync(file)) return { code: fs.readFileSync(file, 'utf8') };
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS, logger: quietLogger });
+  try {
+    fs.mkdirSync(cacheDir, { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, code);
+    fs.renameSync(tmp, file);
+    pruneCache(cacheDir, file);
+  } catch (err) {
+    // A read-only folder only costs the next start its bundling.
+    console.error(`workflow bundle not cached in ${cacheDir}: ${(err as Error).message}`);
+  }
+  return { code };
+}
+
+/**
+ * The bundle a worker runs: the prebuilt file `MO_WORKFLOW_BUNDLE` names (a production image builds it once), else the
+ * cached bundle of the current sources.
+ */
+export async function workflowBundleFor(dataDir: string): Promise<WorkflowBundle | { codePath: string }> {
+  const prebuilt = process.env.MO_WORKFLOW_BUNDLE;
+  if (prebuilt) return { codePath: prebuilt };
+  return cachedWorkflowBundle(path.join(dataDir, 'workflow-bundles'));
+}
+
+/** Removes all but the newest bundles (the one just written stays). */
+function pruneCache(cacheDir: string, keep: string): void {
+  const old = fs
+    .readdirSync(cacheDir)
+    .filter((f) => /^workflows-[0-9a-f]+\.js$/.test(f) && path.join(cacheDir, f) !== keep)
+    .map((f) => ({ f: path.join(cacheDir, f), at: fs.statSync(path.join(cacheDir, f)).mtimeMs }))
+    .sort((a, b) => b.at - a.at)
+    .slice(KEPT);
+  for (const { f } of old) fs.rmSync(f, { force: true });
+}
