@@ -1,0 +1,166 @@
+import path from 'node:path';
+import {
+  checkCommand,
+  inlineSecrets,
+  measurementKind,
+  metricThreshold,
+  minSamplesOnSql,
+  oneSource,
+  quorum,
+  routerFields,
+  schedulerFields,
+  shellMetacharacters,
+  soakInterval,
+  trafficSteps,
+  unifiedJobName,
+  uniqueNames,
+  uniqueRoles,
+} from '../../workflows/plan-rules';
+import { normalizePosixPath } from '../../workflows/plan-schema';
+
+describe('plan rules', () => {
+  it('traffic steps rise and end at 100, skipping steps that are themselves invalid', () => {
+    expect(trafficSteps([10, 25, 50, 100])).toEqual([]);
+    expect(trafficSteps([10, 50, 25, 100])).toEqual([
+      { path: [2], message: 'expected steps to increase, got 25 after 50' },
+    ]);
+    expect(trafficSteps([10, 50])).toEqual([{ path: [], message: 'expected the last step to be 100, got 50' }]);
+    // The invalid step (reported by the schema) neither breaks the order nor counts as the last one.
+    expect(trafficSteps([50, undefined, 25])).toEqual([
+      { path: [2], message: 'expected steps to increase, got 25 after 50' },
+      { path: [], message: 'expected the last step to be 100, got 25' },
+    ]);
+    expect(trafficSteps([])).toEqual([]);
+  });
+
+  it('names and roles are unique; the later uses are reported', () => {
+    expect(uniqueNames(['a', 'b', 'a', undefined, 'a'])).toEqual([
+      { path: [2, 'name'], message: 'duplicate name "a"' },
+      { path: [4, 'name'], message: 'duplicate name "a"' },
+    ]);
+    expect(uniqueRoles(['tl', undefined, 'tl'])).toEqual([{ path: [2], message: 'duplicate role "tl"' }]);
+    expect(unifiedJobName('batch', ['batch', 'trust'])).toEqual([
+      { path: ['name'], message: 'duplicate job name "batch" (also a legacy job)' },
+    ]);
+    expect(unifiedJobName('unified', ['batch', undefined])).toEqual([]);
+  });
+
+  it('a quorum fits the distinct approvers of its allow-list', () => {
+    expect(quorum(3, ['tina', 'tom', 'tina'])).toEqual([
+      { path: ['required'], message: 'expected at most 2 (the distinct approvers on the allow-list), got 3' },
+    ]);
+    expect(quorum(2, ['tina', 'tom'])).toEqual([]);
+    expect(quorum(5, undefined)).toEqual([]);
+  });
+
+  it('the soak interval is no longer than the soak', () => {
+    expect(soakInterval(9000, 3000)).toEqual([]);
+    expect(soakInterval(9000, 9000)).toEqual([]);
+    expect(soakInterval(9000, 3_600_000)).toEqual([
+      { path: ['soakInterval'], message: 'expected an interval no longer than durations.soak' },
+    ]);
+    expect(soakInterval(undefined, 3_600_000)).toEqual([]);
+  });
+
+  it('metric thresholds are not negative, and minSamples belongs to sql metrics', () => {
+    expect(metricThreshold('error-rate', -0.01)).toEqual([
+      { path: ['threshold'], message: 'expected a threshold >= 0 for error-rate, got -0.01' },
+    ]);
+    expect(metricThreshold('error-rate', 0)).toEqual([]);
+    expect(minSamplesOnSql('command', 5)).toEqual([
+      { path: ['minSamples'], message: 'expected only on an sql metric (its second column is the sample count)' },
+    ]);
+    expect(minSamplesOnSql('sql', 5)).toEqual([]);
+    expect(minSamplesOnSql(undefined, 5)).toEqual([]);
+  });
+
+  it('a check measures with exactly one source', () => {
+    expect(oneSource({ sql: 'select 1' })).toEqual([]);
+    expect(measurementKind({ command: ['node'] })).toBe('command');
+    expect(oneSource({ sql: 'select 1', http: 'https://x' })).toEqual([
+      { path: [], message: 'expected exactly one of sql, command or http, got sql and http' },
+    ]);
+    expect(oneSource({})).toEqual([{ path: [], message: 'expected exactly one of sql, command or http, got none' }]);
+    expect(measurementKind({ sql: 'select 1', command: ['x'] })).toBeUndefined();
+  });
+
+  it('argv has no shell syntax; a shell takes one command line', () => {
+    expect(shellMetacharacters(['node', 'x.js', '|', 'tail'])).toEqual([
+      {
+        path: [2],
+        message:
+          'contains a shell metacharacter ("|") but no shell was declared: split it into arguments or set shell: true',
+      },
+    ]);
+    expect(shellMetacharacters(['node', '$(whoami).js', '${HOME}', 'a;b', undefined]).map((i) => i.path)).toEqual([
+      [1],
+      [2],
+      [3],
+    ]);
+    expect(shellMetacharacters(['node', '--rate', '1000/h', 'a=b'])).toEqual([]);
+    expect(checkCommand('node x | tail', true, true)).toEqual([]);
+    expect(checkCommand(['node', 'x'], true, true)).toEqual([
+      { path: ['command'], message: 'expected a shell command line (shell: true), got a list' },
+    ]);
+    expect(checkCommand('node x', false, true)).toEqual([
+      { path: ['command'], message: 'expected a list, got the string "node x"' },
+    ]);
+    expect(checkCommand(['a|b'], false, true).map((i) => i.path)).toEqual([['command', 0]]);
+    expect(checkCommand(['a|b', 3], false, false)).toEqual([]);
+  });
+
+  it('scheduler and router fields belong to their kind', () => {
+    expect(schedulerFields('crontab', { idPrefix: 'x' })).toEqual([
+      { path: ['idPrefix'], message: 'only for kind temporal-schedule' },
+    ]);
+    expect(schedulerFields('temporal-schedule', { user: 'x' })).toEqual([
+      { path: ['user'], message: 'only for kind crontab' },
+    ]);
+    expect(schedulerFields(undefined, { user: 'x', idPrefix: 'y' })).toEqual([]);
+    expect(routerFields('command', undefined)).toEqual([{ path: ['command'], message: 'is required' }]);
+    expect(routerFields('table', undefined)).toEqual([]);
+  });
+
+  it('finds inline secrets anywhere: URLs with credentials and secret-named keys', () => {
+    const doc = {
+      target: { databaseUrlEnv: 'postgres://app:s3cret@db:5432/prod' },
+      metrics: [{ sql: 'select 1' }, { http: 'https://user:pw@example.com/x' }],
+      notifications: { webhook: { urlEnv: 'HOOK', tokenEnv: 'HOOK_TOKEN', password: { nested: 'not looked into' } } },
+      env: { API_KEY: 'x', Api_Token: 'y', KEYS: 'z', DB_URL: 'https://example.com/no-credentials' },
+    };
+    expect(inlineSecrets(doc).map((i) => [i.path, i.key ?? false])).toEqual([
+      [['target', 'databaseUrlEnv'], false],
+      [['metrics', 1, 'http'], false],
+      [['notifications', 'webhook', 'password'], true],
+      [['env', 'API_KEY'], true],
+      [['env', 'Api_Token'], true],
+    ]);
+    expect(inlineSecrets('redis://u:p@host')[0]!.message).toContain('URL with credentials');
+    expect(inlineSecrets(['a', 3, null, { fine: true }])).toEqual([]);
+  });
+
+  it('normalises repository paths as path.posix.normalize does', () => {
+    const cases = [
+      '',
+      '.',
+      './',
+      '..',
+      '../',
+      'a/./b',
+      'a//b/',
+      'a/../..',
+      '/a/../../b',
+      './a/..',
+      'a/b/../../..',
+      '...',
+    ];
+    // Every path of up to five characters drawn from `a`, `.` and `/`.
+    const alphabet = ['a', '.', '/'];
+    let layer = [''];
+    for (let n = 0; n < 5; n++) {
+      layer = layer.flatMap((p) => alphabet.map((c) => p + c));
+      cases.push(...layer);
+    }
+    for (const p of cases) expect([p, normalizePosixPath(p)]).toEqual([p, path.posix.normalize(p)]);
+  });
+});

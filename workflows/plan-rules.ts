@@ -1,0 +1,200 @@
+/**
+ * The plan's rules that look at more than one field, as pure functions (workflow-safe: no imports). Each takes the
+ * fields it needs, already known to be well-formed (`undefined` stands for one that is not: its own issue is
+ * reported elsewhere), and returns its problems with paths relative to the part of the plan it was given.
+ * `plan-schema.ts` applies them from the schema.
+ */
+
+/** One problem a rule found: where (relative to the part it was given) and what was expected. */
+export interface RuleIssue {
+  path: (string | number)[];
+  message: string;
+  /** The key at `path` is the problem (a secret-named key), not its value. */
+  key?: true;
+}
+
+/** A URL with a user and a password in it (`scheme://user:password@host`). */
+export const CREDENTIAL_URL = /[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:[^/\s@]+@/i;
+const SECRET_KEY = /(password|passwd|secret|token|apikey|api_key)$/i;
+const SHELL_META = /[|;&<>`]|\$\(|\$\{/;
+
+/** How a value reads in a message: `the string "soon"`, `a list`, `number 3600`, `nothing`. */
+export function describeValue(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** Any string anywhere that looks like an inline secret (a URL with a password, or a value under a secret-named key). */
+export function inlineSecrets(v: unknown, path: (string | number)[] = []): RuleIssue[] {
+  if (typeof v === 'string') {
+    return CREDENTIAL_URL.test(v)
+      ? [
+          {
+            path,
+            message:
+              'contains a URL with credentials: name an environment variable instead (secrets are never written in a plan)',
+          },
+        ]
+      : [];
+  }
+  if (Array.isArray(v)) return v.flatMap((x, i) => inlineSecrets(x, [...path, i]));
+  if (v === null || typeof v !== 'object') return [];
+  return Object.entries(v).flatMap(([k, x]): RuleIssue[] =>
+    SECRET_KEY.test(k)
+      ? [
+          {
+            path: [...path, k],
+            message:
+              'a secret written in the plan: reference an environment variable with a field ending in Env instead',
+            key: true,
+          },
+        ]
+      : inlineSecrets(x, [...path, k]),
+  );
+}
+
+/** Traffic steps rise and end at 100 (each step's own range, 1 to 100, is the schema's). */
+export function trafficSteps(steps: readonly (number | undefined)[]): RuleIssue[] {
+  const issues: RuleIssue[] = [];
+  let last: number | undefined;
+  steps.forEach((x, i) => {
+    if (x === undefined) return;
+    if (last !== undefined && x <= last)
+      issues.push({ path: [i], message: `expected steps to increase, got ${x} after ${last}` });
+    last = x;
+  });
+  if (last !== undefined && last !== 100)
+    issues.push({ path: [], message: `expected the last step to be 100, got ${last}` });
+  return issues;
+}
+
+/** Names in a list are unique: the second and later uses are reported at `[i].name`. */
+export function uniqueNames(names: readonly (string | undefined)[]): RuleIssue[] {
+  return repeats(names).map((i) => ({ path: [i, 'name'], message: `duplicate name ${JSON.stringify(names[i])}` }));
+}
+
+/** A gate lists each role once. */
+export function uniqueRoles(roles: readonly (string | undefined)[]): RuleIssue[] {
+  return repeats(roles).map((i) => ({ path: [i], message: `duplicate role ${JSON.stringify(roles[i])}` }));
+}
+
+function repeats(values: readonly (string | undefined)[]): number[] {
+  const seen = new Set<string>();
+  return values.flatMap((v, i) => {
+    if (v === undefined) return [];
+    const again = seen.has(v);
+    seen.add(v);
+    return again ? [i] : [];
+  });
+}
+
+/** The unified job is not named like a legacy job (the scheduler keys jobs by name). */
+export function unifiedJobName(unified: string | undefined, legacy: readonly (string | undefined)[]): RuleIssue[] {
+  return unified !== undefined && legacy.includes(unified)
+    ? [{ path: ['name'], message: `duplicate job name ${JSON.stringify(unified)} (also a legacy job)` }]
+    : [];
+}
+
+/** A role's quorum (`required`) can be met by the distinct approvers on its allow-list. */
+export function quorum(required: number | undefined, approvers: readonly string[] | undefined): RuleIssue[] {
+  const distinct = new Set(approvers).size;
+  return required !== undefined && approvers !== undefined && required > distinct
+    ? [
+        {
+          path: ['required'],
+          message: `expected at most ${distinct} (the distinct approvers on the allow-list), got ${required}`,
+        },
+      ]
+    : [];
+}
+
+/** The soak is evaluated at least once: its interval is no longer than the soak itself. */
+export function soakInterval(soakMs: number | undefined, intervalMs: number | undefined): RuleIssue[] {
+  return soakMs !== undefined && intervalMs !== undefined && intervalMs > soakMs
+    ? [{ path: ['soakInterval'], message: 'expected an interval no longer than durations.soak' }]
+    : [];
+}
+
+/** A rate, a time or a cost is never negative: a negative threshold is a sign error in the plan. */
+export function metricThreshold(name: string | undefined, threshold: number | undefined): RuleIssue[] {
+  return threshold !== undefined && threshold < 0
+    ? [{ path: ['threshold'], message: `expected a threshold >= 0 for ${name ?? 'this metric'}, got ${threshold}` }]
+    : [];
+}
+
+/** `minSamples` reads an SQL metric's second column, so only an SQL metric has one. */
+export function minSamplesOnSql(kind: MeasurementKind | undefined, minSamples: number | undefined): RuleIssue[] {
+  return minSamples !== undefined && kind !== undefined && kind !== 'sql'
+    ? [
+        {
+          path: ['minSamples'],
+          message: 'expected only on an sql metric (its second column is the sample count)',
+        },
+      ]
+    : [];
+}
+
+export type MeasurementKind = 'sql' | 'command' | 'http';
+const SOURCES: readonly MeasurementKind[] = ['sql', 'command', 'http'];
+
+/** A check measures one thing: exactly one of `sql`, `command` and `http` is given. */
+export function oneSource(check: Partial<Record<MeasurementKind, unknown>>): RuleIssue[] {
+  const kinds = SOURCES.filter((k) => check[k] !== undefined);
+  return kinds.length === 1
+    ? []
+    : [{ path: [], message: `expected exactly one of sql, command or http, got ${kinds.join(' and ') || 'none'}` }];
+}
+
+/** What a check measures with, when it names exactly one source. */
+export function measurementKind(check: Partial<Record<MeasurementKind, unknown>>): MeasurementKind | undefined {
+  const kinds = SOURCES.filter((k) => check[k] !== undefined);
+  return kinds.length === 1 ? kinds[0] : undefined;
+}
+
+/** A check's command is one command line with `shell: true`, else a list of arguments without shell syntax. */
+export function checkCommand(command: unknown, shell: boolean, argsWellFormed: boolean): RuleIssue[] {
+  if (shell)
+    return Array.isArray(command)
+      ? [{ path: ['command'], message: `expected a shell command line (shell: true), got ${describeValue(command)}` }]
+      : [];
+  if (typeof command === 'string')
+    return [{ path: ['command'], message: `expected a list, got ${describeValue(command)}` }];
+  return Array.isArray(command) && argsWellFormed
+    ? shellMetacharacters(command.map(String)).map((i) => ({ ...i, path: ['command', ...i.path] }))
+    : [];
+}
+
+/** Arguments are passed to the program as they are, so shell syntax in one is a mistake unless a shell runs it. */
+export function shellMetacharacters(args: readonly (string | undefined)[]): RuleIssue[] {
+  return args.flatMap((a, i) =>
+    a !== undefined && SHELL_META.test(a)
+      ? [
+          {
+            path: [i],
+            message: `contains a shell metacharacter (${JSON.stringify(a)}) but no shell was declared: split it into arguments or set shell: true`,
+          },
+        ]
+      : [],
+  );
+}
+
+/** `user` belongs to the crontab scheduler, `idPrefix` to Temporal schedules. */
+export function schedulerFields(
+  kind: 'crontab' | 'temporal-schedule' | undefined,
+  fields: { user?: unknown; idPrefix?: unknown },
+): RuleIssue[] {
+  if (kind === 'crontab' && fields.idPrefix !== undefined)
+    return [{ path: ['idPrefix'], message: 'only for kind temporal-schedule' }];
+  if (kind === 'temporal-schedule' && fields.user !== undefined)
+    return [{ path: ['user'], message: 'only for kind crontab' }];
+  return [];
+}
+
+/** A command router needs its command. */
+export function routerFields(kind: 'table' | 'command' | undefined, command: unknown): RuleIssue[] {
+  return kind === 'command' && command === undefined ? [{ path: ['command'], message: 'is required' }] : [];
+}
