@@ -5,7 +5,7 @@ import { Worker } from '@temporalio/worker';
 import { loadPlan } from '../client/plan';
 import { projectRoot } from '../lib/config';
 import { drive, virtualClock } from '../lib/drive';
-import { noopActivities } from '../tests/helpers/noop-activities';
+import { noopActivities } from '../lib/noop-activities';
 import { bundleWorkflows, createTimeSkippingEnv, firstTaskCompleted } from '../lib/time-skipping';
 import type { migrationWorkflow } from '../workflows/migration';
 import type { Plan } from '../workflows/plan';

@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { applyStackEnv, loadConfig } from '../lib/config';
-import { noopActivities, passingReadings } from '../tests/helpers/noop-activities';
+import { noopActivities, passingReadings } from '../lib/noop-activities';
 import type { MetricSpec } from '../workflows/plan';
 
 /**

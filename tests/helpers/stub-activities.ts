@@ -1,8 +1,8 @@
 import type { Activities } from '../../activities';
 import type { MetricSpec } from '../../workflows/plan';
-import { noopActivities } from './noop-activities';
+import { noopActivities } from '../../lib/noop-activities';
 
-export { passingReadings } from './noop-activities';
+export { passingReadings } from '../../lib/noop-activities';
 
 /** Every activity replaced by a `jest.fn` typed against the real factory: a renamed activity breaks compilation. */
 export type StubActivities = {

@@ -1,6 +1,7 @@
-import type { Activities } from '../../activities';
-import type { BackupRecord, MetricReading } from '../../workflows/definitions';
-import type { MetricSpec } from '../../workflows/plan';
+/* eslint-disable @typescript-eslint/require-await -- stand-ins answer at once, async like the activities they replace */
+import type { Activities } from '../activities';
+import type { BackupRecord, MetricReading } from '../workflows/definitions';
+import type { MetricSpec } from '../workflows/plan';
 
 type Fn = (...args: never[]) => unknown;
 /** The activities' signatures, for implementations that do nothing real. */
