@@ -9,7 +9,7 @@ import { applyStackEnv, loadConfig, projectRoot, requireEnv, workflowUiUrl } fro
 import { startWorkerProcess } from '../lib/worker-process';
 import { isFinalPhase } from '../workflows/constants';
 import type { MigrationStatus, Phase } from '../workflows/definitions';
-import { approveSignal, rollbackSignal, statusQuery } from '../workflows/definitions';
+import { approveSignal, rollbackSignal, rollbackWorkflowId, statusQuery } from '../workflows/definitions';
 import type { migrationWorkflow } from '../workflows/migration';
 import type { GateName, Plan } from '../workflows/plan';
 import { integrity, setupDemoTarget, startProcess, stopProcess, withDb } from './target';
@@ -127,18 +127,28 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
   ];
   const workerLog = path.join(logs, 'demo-worker.log');
   let worker = startWorkerProcess(workerLog, args.workerEnv);
+  let workflowId = '';
   const control: DemoControl = {
     killWorker: async () => {
       const gone = new Promise<void>((r) => worker.child.once('exit', () => r()));
       worker.child.kill('SIGKILL');
       await gone;
       worker = startWorkerProcess(workerLog, args.workerEnv);
+      // The dead worker held the migration (and its rollback) on its sticky queue: without this the server would
+      // wait out the sticky schedule-to-start timeout (10 s) before the new worker replays them from history.
+      await Promise.all(
+        [workflowId, rollbackWorkflowId(workflowId)].map((id) =>
+          client.workflowService
+            .resetStickyTaskQueue({ namespace: config.temporalNamespace, execution: { workflowId: id } })
+            .catch(() => undefined),
+        ),
+      );
       await worker.ready;
     },
   };
   try {
     await worker.ready;
-    const workflowId = `${plan.name}-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
+    workflowId = `${plan.name}-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
     const handle = await client.workflow.start<typeof migrationWorkflow>('migrationWorkflow', {
       taskQueue: config.taskQueue,
       workflowId,
