@@ -148,6 +148,9 @@ export async function withHeartbeats<T>(detail: string, work: Promise<T>, everyM
   }
 }
 
+/** The worker setting that allows `shell: true` commands (off unless set to 1). */
+export const ALLOW_SHELL = 'MO_ALLOW_SHELL';
+
 const oneLine = (s: string, max: number) => s.replace(/\s+/g, ' ').trim().slice(-max);
 
 async function measureSql(m: Extract<Measurement, { kind: 'sql' }>, ctx: MeasureContext): Promise<Measured> {
@@ -175,6 +178,13 @@ async function measureSql(m: Extract<Measurement, { kind: 'sql' }>, ctx: Measure
 async function measureCommand(m: Extract<Measurement, { kind: 'command' }>, ctx: MeasureContext): Promise<Measured> {
   if (!m.command.length || !m.command[0]) throw new Error('command is empty');
   const cwd = m.cwd !== undefined || ctx.repository ? path.resolve(ctx.repository ?? '.', m.cwd ?? '.') : undefined;
+  // A shell runs only where the worker's operator allowed it: a plan cannot give itself one on a host that holds the
+  // Docker socket and the crontab.
+  if (m.shell && process.env[ALLOW_SHELL] !== '1')
+    throw permanent(
+      ErrorType.ShellNotAllowed,
+      `shell: true is refused: this worker runs shell commands only when started with ${ALLOW_SHELL}=1 (off by default); split the command into arguments, or allow shells on this worker`,
+    );
   // No shell unless the plan declares one: arguments such as `$(…)` or `;` reach the program literally.
   const [cmd, args] = m.shell ? ['/bin/sh', ['-c', m.command.join(' ')]] : [m.command[0], m.command.slice(1)];
   const timeoutMs = m.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
@@ -266,7 +276,11 @@ export async function runCheck(check: CheckSpec, ctx: MeasureContext): Promise<C
 const cell = (s: string) => s.replace(/\s+/g, ' ').trim().replace(/\|/g, '\\|');
 
 /** Markdown of a check report: one table row per check (check, value, threshold, result), then the details. */
-export function renderCheckReport(r: Omit<CheckReport, 'markdownFile' | 'jsonFile'>, migrationId: string): string {
+export function renderCheckReport(
+  r: Omit<CheckReport, 'markdownFile' | 'jsonFile'>,
+  migrationId: string,
+  digest?: string,
+): string {
   const unit = (c: CheckResult) => (c.unit ? ` ${c.unit}` : '');
   const value = (c: CheckResult) => (c.value === null ? (c.error ? 'error' : 'no data') : `${c.value}${unit(c)}`);
   const passed = r.results.filter((c) => c.passed).length;
@@ -275,6 +289,7 @@ export function renderCheckReport(r: Omit<CheckReport, 'markdownFile' | 'jsonFil
     '',
     `Migration \`${migrationId}\`, ${r.at}: **${r.passed ? 'PASSED' : 'FAILED'}** (${passed}/${r.results.length} checks passed).`,
     '',
+    ...(digest ? [`Plan sha256 \`${digest}\`.`, ''] : []),
     '| Check | Value | Threshold | Result |',
     '|---|---|---|---|',
     ...r.results.map(
@@ -307,6 +322,8 @@ export async function runChecks(input: {
   repository?: string;
   reportDir: string;
   since?: string;
+  /** The plan the checks come from (shown in the report). */
+  planDigest?: string;
 }): Promise<CheckReport> {
   const results: CheckResult[] = [];
   for (const c of input.checks) {
@@ -325,7 +342,7 @@ export async function runChecks(input: {
     input.reportDir,
     input.migrationId,
     input.kind,
-    renderCheckReport(report, input.migrationId),
+    renderCheckReport(report, input.migrationId, input.planDigest),
     report,
   );
   return { ...report, ...files };

@@ -15,7 +15,16 @@ const ensureTable = (table: string) => `create table if not exists ${quoteIdent(
   detail text not null,
   data jsonb,
   recorded_at timestamptz not null default now(),
-  primary key (migration_id, seq))`;
+  prev_hash text,
+  hash text,
+  primary key (migration_id, seq));
+do $$ begin
+  -- A ledger table from before the hash chain gets its columns once (an ALTER on every append would lock it).
+  if not exists (select 1 from pg_attribute
+                  where attrelid = to_regclass('${quoteIdent(table)}') and attname = 'hash' and not attisdropped) then
+    alter table ${quoteIdent(table)} add column if not exists prev_hash text, add column if not exists hash text;
+  end if;
+end $$`;
 
 /**
  * Appends entries to the measurement ledger. Idempotent: each entry's (migration, sequence number) is its key, so an
@@ -31,9 +40,10 @@ export async function appendLedger(input: {
   try {
     await db.query(ensureTable(input.table));
     const r = await db.query(
-      `insert into ${quoteIdent(input.table)} (migration_id, seq, at, kind, actor, detail, data)
-       select $1, e.seq, e.at, e.kind, e.actor, e.detail, e.data
-         from jsonb_to_recordset($2::jsonb) as e(seq integer, at timestamptz, kind text, actor text, detail text, data jsonb)
+      `insert into ${quoteIdent(input.table)} (migration_id, seq, at, kind, actor, detail, data, prev_hash, hash)
+       select $1, e.seq, e.at, e.kind, e.actor, e.detail, e.data, e."prevHash", e.hash
+         from jsonb_to_recordset($2::jsonb)
+           as e(seq integer, at timestamptz, kind text, actor text, detail text, data jsonb, "prevHash" text, hash text)
        on conflict (migration_id, seq) do nothing`,
       [input.migrationId, JSON.stringify(input.entries)],
     );
@@ -63,8 +73,10 @@ export async function readLedger(input: {
       actor: string | null;
       detail: string;
       data: unknown;
+      prev_hash: string | null;
+      hash: string | null;
     }>(
-      `select migration_id, seq, at, kind, actor, detail, data from ${quoteIdent(input.table)}
+      `select migration_id, seq, at, kind, actor, detail, data, prev_hash, hash from ${quoteIdent(input.table)}
         where migration_id = $1 order by seq`,
       [input.migrationId],
     );
@@ -76,6 +88,8 @@ export async function readLedger(input: {
       ...(x.actor ? { actor: x.actor } : {}),
       detail: x.detail,
       ...(x.data === null ? {} : { data: x.data }),
+      ...(x.prev_hash === null ? {} : { prevHash: x.prev_hash }),
+      ...(x.hash === null ? {} : { hash: x.hash }),
     }));
   } finally {
     await db.end().catch(() => undefined);

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { AuditEntry, GateEvaluation, MigrationStatus, Phase } from '../workflows/definitions';
 import { ledgerOf, type Plan } from '../workflows/plan';
 import type { RollbackResult } from '../workflows/rollback';
+import { planDigest } from '../workflows/signatures';
 import { renderMetricsChart } from './chart';
 import { evaluate, measure, type CheckResult } from './checks';
 import { readLedger, type LedgerRow } from './ledger';
@@ -119,6 +120,8 @@ function completionMarkdown(facts: {
     '',
     `Migration \`${migrationId}\`, started ${status.startedAt}, completed ${new Date().toISOString()}.`,
     '',
+    planLine(status.planDigest ?? planDigest(plan), status.approvalsAuthenticated === true),
+    '',
     '## Success metrics',
     '',
     '| Metric | Target | Actual | Result |',
@@ -164,12 +167,24 @@ function completionMarkdown(facts: {
 }
 
 /** One line a signature, gate by gate. */
+/** Who signed what: one line per signature, with whether the workflow verified it against the plan's key. */
 const approvalLines = (gates: MigrationStatus['gates']): string[] =>
   Object.values(gates).flatMap((g) =>
     g
-      ? g.signatures.map((s) => `- ${g.name}: ${s.role} ${s.approver} at ${s.at}${s.comment ? ` (${s.comment})` : ''}`)
+      ? g.signatures.map(
+          (s) =>
+            `- ${g.name}: ${s.role} ${s.approver} at ${s.at}${s.comment ? ` (${s.comment})` : ''} — ${verifiedWord(s.verified)}`,
+        )
       : [],
   );
+
+const verifiedWord = (v: boolean | null | undefined) =>
+  v === true ? 'signature verified' : v === false ? 'NOT verified' : 'not authenticated (no keys in the plan)';
+
+/** The plan a report is about, and whether its approvals were authenticated. */
+export function planLine(digest: string, authenticated: boolean): string {
+  return `Plan sha256 \`${digest}\`; approvals ${authenticated ? 'signed and verified against the keys the plan lists' : '**not authenticated** (the plan lists no approver keys)'}.`;
+}
 
 /** One gate evaluation: each reading, FAIL after a failed one. */
 const evaluationLine = (e: GateEvaluation): string =>
@@ -195,6 +210,8 @@ export async function writeRollbackReport(input: {
     `Migration \`${input.migrationId}\` rolled back from phase **${input.fromPhase}**, requested by ${input.requestedBy}.`,
     '',
     `Reason: ${input.reason}`,
+    '',
+    planLine(planDigest(input.plan), Object.keys(input.plan.approvals.keys ?? {}).length > 0),
     '',
     `Started ${result.startedAt}, finished ${result.finishedAt}: **${(result.durationMs / 1000).toFixed(2)} s**.`,
     '',

@@ -4,8 +4,10 @@ import type { Client } from '@temporalio/client';
 import { connectClient } from '../client/connection';
 import { loadConfig } from '../lib/config';
 import { startWorkerProcess } from '../lib/worker-process';
-import type { GateName } from '../workflows/plan';
-import { approveSignal, rollbackWorkflowId } from '../workflows/definitions';
+import { memoryKey, signRequest, type Signer } from '../lib/signing';
+import type { GateName, Plan } from '../workflows/plan';
+import { approveUpdate, rollbackWorkflowId } from '../workflows/definitions';
+import { planDigest } from '../workflows/signatures';
 import type { migrationWorkflow } from '../workflows/migration';
 import { log, peakRssMb, quantile, smallPlan } from './lib';
 
@@ -46,7 +48,8 @@ export async function runFleet(
   const worker = startWorkerProcess(logFile, { MO_TASK_QUEUE: taskQueue }, path.join(__dirname, 'noop-worker.ts'));
   await worker.ready;
   const client = await connectClient(config);
-  const plan = smallPlan();
+  // Approvals are signed (Ed25519 over the request and the plan digest) and sent as Updates, as `migrate approve` does.
+  const { plan, signers } = signedPlan(smallPlan());
   plan.name = taskQueue;
   const lastSent = new Map<string, number>();
   const t0 = Date.now();
@@ -68,7 +71,7 @@ export async function runFleet(
         })()
       : Promise.all(ids.map(start));
     if (!opts.staggerMs) await starting;
-    await approveUntilDone(client, plan.name, ids, lastSent, starting);
+    await approveUntilDone(client, plan, signers, ids, lastSent, starting);
     const phases = await Promise.all(
       ids.map((id) =>
         client.workflow
@@ -109,14 +112,16 @@ export async function runFleet(
 /** Signs every open gate of the fleet (found through visibility) until no migration of it runs. */
 async function approveUntilDone(
   client: Client,
-  name: string,
+  plan: Plan,
+  signers: Record<string, Signer>,
   ids: string[],
   lastSent: Map<string, number>,
   starting: Promise<unknown>,
 ): Promise<void> {
+  const { name } = plan;
+  const digest = planDigest(plan);
   let started = false;
   void starting.then(() => (started = true));
-  const plan = smallPlan();
   const inFlight = new Set<Promise<void>>();
   for (let round = 0; ; round++) {
     const open = `MigrationName = '${name}' AND ExecutionStatus = 'Running' AND MigrationPhase IN ('gate:go', 'gate:cutover', 'gate:sign-off')`;
@@ -129,9 +134,13 @@ async function approveUntilDone(
       const p = (async () => {
         const handle = client.workflow.getHandle(wf.workflowId);
         for (const [i, role] of roles.entries()) {
+          const approver = `${role}-bench`;
+          const claim = { decision: 'approve', person: approver, gate, role };
+          const target = { migrationId: wf.workflowId, planDigest: digest };
+          const signature = await signRequest(claim, target, signers[approver]!);
           // The reaction is timed from the moment the deciding (last) approval is sent.
           if (i === roles.length - 1) lastSent.set(key, Date.now());
-          await handle.signal(approveSignal, { gate, role, approver: `${role}-bench` });
+          await handle.executeUpdate(approveUpdate, { args: [{ gate, role, approver, signature }] });
         }
       })().finally(() => inFlight.delete(p));
       inFlight.add(p);
@@ -153,6 +162,23 @@ async function approveUntilDone(
     }
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** The plan with a throwaway key for each role's bench approver (`<role>-bench`). */
+function signedPlan(plan: Plan): { plan: Plan; signers: Record<string, Signer> } {
+  const roles = [...new Set(Object.values(plan.approvals.gates).flatMap((g) => g.roles.map((r) => r.role)))];
+  const keys = Object.fromEntries(roles.map((r) => [`${r}-bench`, memoryKey(`${r}-bench`)]));
+  const bare = (line: string) => line.split(' ').slice(0, 2).join(' ');
+  return {
+    plan: {
+      ...plan,
+      approvals: {
+        ...plan.approvals,
+        keys: Object.fromEntries(Object.entries(keys).map(([n, k]) => [n, bare(k.publicKey)])),
+      },
+    },
+    signers: Object.fromEntries(Object.entries(keys).map(([n, k]) => [n, k.sign])),
+  };
 }
 
 function readMarks(logFile: string): Mark[] {

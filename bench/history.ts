@@ -4,7 +4,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { loadPlan } from '../client/plan';
 import { projectRoot } from '../lib/config';
-import { drive, virtualClock } from '../lib/drive';
+import { drive, virtualClock, withTestKeys } from '../lib/drive';
 import { noopActivities } from '../lib/noop-activities';
 import { bundleWorkflows, createTimeSkippingEnv, firstTaskCompleted } from '../lib/time-skipping';
 import type { migrationWorkflow } from '../workflows/migration';
@@ -31,7 +31,10 @@ async function runsOf(handle: WorkflowHandle, firstRunId: string): Promise<{ eve
  * 5 minutes for 7 days (2,016 checks), split by continue-as-new: the largest run's events.
  */
 export async function historyBench(): Promise<Figures> {
-  const production = loadPlan(path.join(projectRoot, 'plans', 'production.example.yaml'));
+  // Signed approvals, as in production (throwaway keys for the approvers the driver signs as).
+  const { plan: production, signers } = withTestKeys(
+    loadPlan(path.join(projectRoot, 'plans', 'production.example.yaml')),
+  );
   const [env, bundle] = await Promise.all([createTimeSkippingEnv(), bundleWorkflows()]);
   try {
     const run = async (plan: Plan, id: string) => {
@@ -55,6 +58,7 @@ export async function historyBench(): Promise<Figures> {
         let slept = false;
         const status = await drive(virtualClock(env), handle, plan, {
           timeoutMs: 600_000,
+          signers,
           onStatus: async (s) => {
             if (s.phase !== 'soak' || slept) return false;
             slept = true;

@@ -9,7 +9,7 @@ import type { Plan } from '../workflows/plan';
 export const RESULTS_FILE = path.join(projectRoot, 'bench', 'results.json');
 
 /** The figures one benchmark contributes to the results file. */
-export type Figures = Record<string, number | string | null>;
+export type Figures = Record<string, number | string | null | Record<string, unknown>>;
 
 /** The q-quantile (0..1) of `xs` by linear interpolation; null for no samples. */
 export function quantile(xs: number[], q: number): number | null {
@@ -32,10 +32,33 @@ export function machine(): string {
   return `${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${kernel}, Node ${process.version}`;
 }
 
-/** Merges `figures` into the results file (earlier keys of other benchmarks are kept). */
-export function writeResults(figures: Figures): Figures {
+/** The commit the working tree is at, with `-dirty` when tracked files differ from it (a figure names its code). */
+export function currentCommit(): string {
+  try {
+    const sha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: projectRoot, encoding: 'utf8' }).trim();
+    // The results themselves are written as the benchmarks go: they do not make the code dirty.
+    const pathspec = ['--', '.', ':!bench/results.json', ':!BENCHMARKS.md'];
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', ...pathspec], {
+      cwd: projectRoot,
+      encoding: 'utf8',
+    });
+    return dirty.trim() ? `${sha}-dirty` : sha;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Merges `figures` into the results file (earlier keys of other benchmarks are kept) and records, for `bench`, the
+ * commit and the time they were measured at: a figure measured before the last change is not a figure.
+ */
+export function writeResults(figures: Figures, bench: string): Figures {
   const before = fs.existsSync(RESULTS_FILE) ? (JSON.parse(fs.readFileSync(RESULTS_FILE, 'utf8')) as Figures) : {};
-  const merged = { ...before, ...figures, machine: machine(), date: new Date().toISOString() };
+  const measuredAt = {
+    ...((before.measuredAt as Record<string, unknown> | undefined) ?? {}),
+    [bench]: { commit: currentCommit(), date: new Date().toISOString() },
+  };
+  const merged = { ...before, ...figures, machine: machine(), date: new Date().toISOString(), measuredAt };
   fs.writeFileSync(RESULTS_FILE, `${JSON.stringify(merged, null, 2)}\n`);
   return merged;
 }

@@ -38,6 +38,9 @@ const ROWS: Row[] = [
     unit: 'ms',
     target: { text: '< 200 ms', met: (v) => v < 200 },
   },
+  { what: 'Signature check per approval (p50)', key: 'signature_verify_p50_ms', unit: 'ms' },
+  { what: 'Signature check per approval (p95)', key: 'signature_verify_p95_ms', unit: 'ms' },
+  { what: 'Plan digest (production plan)', key: 'plan_digest_ms', unit: 'ms' },
   { what: 'Gate decisions measured', key: 'reaction_approvals', unit: '' },
   { what: 'Failed metric reading → rollback workflow started, median', key: 'gate_failure_to_rollback_ms', unit: 'ms' },
   {
@@ -102,6 +105,13 @@ const ROWS: Row[] = [
   { what: '200 at once: wall time', key: 'concurrent_200_wall_s', unit: 's' },
 ];
 
+/** Which commit each benchmark's figures were measured at (`measuredAt` in results.json). */
+function measuredAtLines(r: Figures): string[] {
+  const at = (r.measuredAt ?? {}) as Record<string, { commit?: string; date?: string }>;
+  const lines = Object.entries(at).map(([bench, m]) => `- ${bench}: commit \`${m.commit ?? '?'}\`, ${m.date ?? '?'}`);
+  return lines.length ? ['Measured at:', '', ...lines, ''] : [];
+}
+
 /** BENCHMARKS.md from a results file: the table, each target met or not, and how to reproduce. */
 export function renderBenchmarks(r: Figures): string {
   const rows = ROWS.map((row) => {
@@ -113,8 +123,9 @@ export function renderBenchmarks(r: Figures): string {
   return [
     '# Benchmarks',
     '',
-    `Machine: ${String(r.machine)}. Run: ${String(r.date)}. Figures from \`bench/results.json\` (written by \`npm run bench\`).`,
+    `Machine: ${r.machine as string}. Run: ${r.date as string}. Figures from \`bench/results.json\` (written by \`npm run bench\`).`,
     '',
+    ...measuredAtLines(r),
     '| Measure | Figure | Target | |',
     '|---|---|---|---|',
     ...rows,
@@ -126,7 +137,7 @@ export function renderBenchmarks(r: Figures): string {
     '## How each figure is measured',
     '',
     "- **Rollback** (`bench/rollback.ts`): the real demo system (PostgreSQL, Docker containers, crontab, worker process) is migrated with a shortened demo plan until the soak, where every production change has been made (containers up, routing 100 %, crontab switched). *By signal*: a `rollback` signal is sent; the figure is the time from sending it to the rollback workflow's close (server clock), which comes after the undo steps, the verification checks, the report and the notification. *By failed gate*: the error-spike fault fails the first traffic step; timed from the failing metric evaluation's completion event. *Shell script*: the same state is reached, the migration is terminated, and `bench/rollback.sh` restores the saved crontab, resets the routing table, stops and removes the containers and runs the same verification. Runs alternate signal / script / gate, `--runs` times each (default 10).",
-    "- **Reaction** (`bench/fleet.ts`): 34 migrations of a small plan, one started every 3 s (so a few run at once), on one worker whose activities do nothing real (`bench/noop-worker.ts`), so the figure is the orchestration itself: from sending the deciding approval of a gate (the last role) to the start of the next activity, as the worker records it. 3 gates × 34 = 102 decisions. The failed-gate figure: 10 migrations (same pacing) whose metric reading fails; from the reading's return to the rollback workflow's start time.",
+    "- **Reaction** (`bench/fleet.ts`): 34 migrations of a small plan, one started every 3 s (so a few run at once), on one worker whose activities do nothing real (`bench/noop-worker.ts`), so the figure is the orchestration itself: from sending the deciding approval of a gate (the last role; signed with an Ed25519 key over the request and the plan digest, and sent as an Update, as `migrate approve` does, so the figure includes the workflow's signature check) to the start of the next activity, as the worker records it. 3 gates × 34 = 102 decisions. The failed-gate figure: 10 migrations (same pacing) whose metric reading fails; from the reading's return to the rollback workflow's start time.",
     '- **History and simulated speed** (`bench/history.ts`): `plans/production.example.yaml` on the time-skipping test server with the same do-nothing activities, driven gate by gate; events and protobuf bytes of every run. The soak variant sets the check interval to 5 minutes (2,016 checks in 7 days); the workflow continues as new every 500 checks.',
     "- **Rehearsal** (`bench/rehearsal.ts`): `migrate rehearse` of `plans/production.example.yaml` (its real 9.4 days, in virtual time on the time-skipping server) against a PostgreSQL database with the pipeline's schema and no runs yet, so its metric readings are inconclusive and the rehearsal answers each pause the plan's `inconclusiveLimit` causes; wall time from start to written timeline (server start and workflow bundling included), median of 3; history events and the measurement-ledger rows the run would write.",
     "- **Scale** (`bench/fleet.ts`): 50 and 200 migrations started at once on one worker process against the local dev server (SQLite); worker peak RSS is its VmHWM (it includes bundling the workflow code at start, about 300 MiB of it). The reaction p95 under that burst is the queueing of 200 migrations' workflow tasks on 2 cores shared by the worker, the server and the benchmark's approver.",

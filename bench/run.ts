@@ -4,12 +4,13 @@ import * as prettier from 'prettier';
 import { applyStackEnv, projectRoot } from '../lib/config';
 import { runFleet, p } from './fleet';
 import { historyBench } from './history';
+import { signatureBench } from './signatures';
 import { log, machine, RESULTS_FILE, round, temporalVersion, writeResults, type Figures } from './lib';
 import { rehearsalBench } from './rehearsal';
 import { renderBenchmarks } from './report';
 import { rollbackBench } from './rollback';
 
-const ALL = ['history', 'rehearsal', 'reaction', 'scale', 'rollback'] as const;
+const ALL = ['history', 'rehearsal', 'signatures', 'reaction', 'scale', 'rollback'] as const;
 type Bench = (typeof ALL)[number];
 
 function parseArgs(argv: string[]): { only: Bench[]; runs: number; scale: number[] } {
@@ -39,11 +40,15 @@ async function run(): Promise<void> {
   let results: Figures = {};
   if (args.only.includes('history')) {
     log('history footprint and simulated speed (time-skipping server)');
-    results = writeResults(await historyBench());
+    results = writeResults(await historyBench(), 'history');
   }
   if (args.only.includes('rehearsal')) {
     log('rehearsal of the production plan in virtual time (read-only against a real database)');
-    results = writeResults(await rehearsalBench());
+    results = writeResults(await rehearsalBench(), 'rehearsal');
+  }
+  if (args.only.includes('signatures')) {
+    log('signature check per approval, and the plan digest (in process, the workflow code)');
+    results = writeResults(await signatureBench(), 'signatures');
   }
   if (args.only.includes('reaction')) {
     // 34 migrations × 3 gates = 102 gate decisions, one migration started every 3 s (a few run at once); then 10
@@ -51,31 +56,37 @@ async function run(): Promise<void> {
     log('reaction time: 34 migrations, 102 gate decisions, plus 10 failed metric gates');
     const r = await runFleet('reaction', 34, { staggerMs: 3_000 });
     const g = await runFleet('gatefail', 10, { gateFailures: 10, staggerMs: 3_000 });
-    results = writeResults({
-      reaction_approvals: r.reactionsMs.length,
-      reaction_p50_ms: p(r.reactionsMs, 0.5),
-      reaction_p95_ms: p(r.reactionsMs, 0.95),
-      reaction_max_ms: p(r.reactionsMs, 1),
-      gate_failure_to_rollback_ms: p(g.gateFailureToRollbackMs, 0.5),
-      gate_failure_to_rollback_p95_ms: p(g.gateFailureToRollbackMs, 0.95),
-      gate_failure_rolled_back: g.rolledBack,
-    });
+    results = writeResults(
+      {
+        reaction_approvals: r.reactionsMs.length,
+        reaction_p50_ms: p(r.reactionsMs, 0.5),
+        reaction_p95_ms: p(r.reactionsMs, 0.95),
+        reaction_max_ms: p(r.reactionsMs, 1),
+        gate_failure_to_rollback_ms: p(g.gateFailureToRollbackMs, 0.5),
+        gate_failure_to_rollback_p95_ms: p(g.gateFailureToRollbackMs, 0.95),
+        gate_failure_rolled_back: g.rolledBack,
+      },
+      'reaction',
+    );
   }
   if (args.only.includes('scale')) {
     for (const n of args.scale) {
       log(`scale: ${n} migrations at once on one worker`);
       const r = await runFleet(`scale${n}`, n);
-      results = writeResults({
-        [`concurrent_${n}_completed`]: r.completed,
-        [`concurrent_${n}_wall_s`]: round(r.wallS, 1),
-        [`concurrent_${n}_worker_peak_rss_mb`]: round(r.workerPeakRssMb, 0),
-        [`concurrent_${n}_reaction_p95_ms`]: p(r.reactionsMs, 0.95),
-      });
+      results = writeResults(
+        {
+          [`concurrent_${n}_completed`]: r.completed,
+          [`concurrent_${n}_wall_s`]: round(r.wallS, 1),
+          [`concurrent_${n}_worker_peak_rss_mb`]: round(r.workerPeakRssMb, 0),
+          [`concurrent_${n}_reaction_p95_ms`]: p(r.reactionsMs, 0.95),
+        },
+        `scale${n}`,
+      );
     }
   }
   if (args.only.includes('rollback')) {
     log(`rollback: ${args.runs} runs each by signal, by failed gate and by shell script (real demo system)`);
-    results = writeResults(await rollbackBench(args.runs));
+    results = writeResults(await rollbackBench(args.runs), 'rollback');
   }
   const file = path.join(projectRoot, 'BENCHMARKS.md');
   const options = (await prettier.resolveConfig(file)) ?? {};

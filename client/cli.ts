@@ -1,4 +1,5 @@
 import { Command } from '@commander-js/extra-typings';
+import { addAuditCommand } from './cli/commands/audit';
 import { addGateCommands } from './cli/commands/gates';
 import { addHistoryCommand } from './cli/commands/history';
 import { addListCommand } from './cli/commands/list';
@@ -28,6 +29,7 @@ export function buildCli(): Command {
   addListCommand(program);
   addReportCommand(program);
   addHistoryCommand(program);
+  addAuditCommand(program);
   addRehearseCommand(program);
   program.addHelpText('after', `\nRun "migrate <command> --help" for examples. Operator runbook: docs/runbook.md`);
   return program;

@@ -37,7 +37,10 @@ export function validatePlan(doc: unknown, file = '<plan>', baseDir = process.cw
 }
 
 function checked(doc: unknown, file: string, baseDir: string, toIssue: (i: SchemaIssue) => PlanIssue): Plan {
-  const result = parsePlan(doc, { resolvePath: (p) => path.resolve(baseDir, p) });
+  const result = parsePlan(doc, {
+    resolvePath: (p) => path.resolve(baseDir, p),
+    readFile: (p) => fs.readFileSync(p, 'utf8'),
+  });
   if (!result.success) throw new PlanValidationError(file, result.issues.map(toIssue));
   return result.plan;
 }

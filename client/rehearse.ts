@@ -7,7 +7,8 @@ import { createActivities } from '../activities';
 import { dockerClient } from '../activities/docker';
 import { rehearsalActivities, type Finding, type RehearsalLog, type WouldDo } from '../activities/rehearsal';
 import { applyStackEnv, loadConfig } from '../lib/config';
-import { drive, signalHandled, virtualClock } from '../lib/drive';
+import { drive, signalHandled, virtualClock, withTestKeys } from '../lib/drive';
+import type { Signer } from '../lib/signing';
 import { bundleWorkflows, createTimeSkippingEnv, firstTaskCompleted } from '../lib/time-skipping';
 import { resumeSignal, type MigrationStatus, type Phase } from '../workflows/definitions';
 import type { MigrationInput } from '../workflows/migration';
@@ -67,8 +68,13 @@ export async function rehearse(
   const print = opts.print ?? (() => undefined);
   const t0 = Date.now();
   fs.mkdirSync(opts.outDir, { recursive: true });
-  // Whatever the checks write goes into the rehearsal's folder, not the plan's report folder.
-  const rehearsed: Plan = { ...plan, target: { ...plan.target, reportDir: path.join(opts.outDir, 'reports') } };
+  // Whatever the checks write goes into the rehearsal's folder, not the plan's report folder. Approvals are signed
+  // and verified as in production, with throwaway keys in place of the approvers' (nobody signs a rehearsal).
+  const keyed = plan.approvals.keys ? withTestKeys(plan) : { plan, signers: {} };
+  const rehearsed: Plan = {
+    ...keyed.plan,
+    target: { ...plan.target, reportDir: path.join(opts.outDir, 'reports') },
+  };
   const log: RehearsalLog = { wouldDo: [], findings: [], ledgerRows: 0 };
   const [env, bundle] = await Promise.all([createTimeSkippingEnv(), bundleWorkflows()]);
   try {
@@ -90,7 +96,7 @@ export async function rehearse(
       });
       await firstTaskCompleted(handle);
       print(`rehearsing ${plan.name} in virtual time…`);
-      const final = await driveToEnd(env, handle, rehearsed, log);
+      const final = await driveToEnd(env, handle, rehearsed, log, keyed.signers);
       const virtualEnd = await env.currentTimeMs();
       const historyEvents = await historyEventsOf(env, handle, migrationId);
       const timeline = timelineOf(final, virtualEnd);
@@ -126,9 +132,11 @@ function driveToEnd(
   handle: WorkflowHandle,
   rehearsed: Plan,
   log: RehearsalLog,
+  signers: Record<string, Signer>,
 ): Promise<MigrationStatus> {
   return drive(virtualClock(env), handle, rehearsed, {
     timeoutMs: 600_000,
+    signers,
     // Where a real run would stop and ask a person (an inconclusive gate, a blocked archive), the rehearsal
     // records it and goes on as if they said "resume".
     onStatus: async (s) => {

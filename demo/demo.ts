@@ -9,7 +9,10 @@ import { applyStackEnv, loadConfig, projectRoot, requireEnv, workflowUiUrl } fro
 import { startWorkerProcess } from '../lib/worker-process';
 import { isFinalPhase } from '../workflows/constants';
 import type { MigrationStatus, Phase } from '../workflows/definitions';
-import { approveSignal, rollbackSignal, rollbackWorkflowId, statusQuery } from '../workflows/definitions';
+import type { ApproveArgs } from '../workflows/definitions';
+import { approveUpdate, rollbackSignal, rollbackWorkflowId, statusQuery } from '../workflows/definitions';
+import { signRequest } from '../lib/signing';
+import { demoApprover, demoKeyFile, demoSigner, ensureDemoKeys } from './keys';
 import type { migrationWorkflow } from '../workflows/migration';
 import type { GateName, Plan } from '../workflows/plan';
 import { integrity, setupDemoTarget, startProcess, stopProcess, withDb } from './target';
@@ -38,8 +41,20 @@ function parseArgs(argv: string[]): { manual: boolean; fault?: Fault; plan: stri
   return out;
 }
 
-/** The placeholder a person replaces with their own name in the commands `--manual` prints. */
-export const MANUAL_APPROVER = '<your-name>';
+/** An approval signed with the demo approver's key, for this migration and its plan (as `migrate approve` signs it). */
+async function signedApproval(
+  s: MigrationStatus,
+  a: { gate: GateName; role: string; approver: string },
+): Promise<ApproveArgs> {
+  if (!s.approvalsAuthenticated || !s.planDigest) return a;
+  const claim = { decision: 'approve', person: a.approver, gate: a.gate, role: a.role };
+  const signature = await signRequest(
+    claim,
+    { migrationId: s.migrationId, planDigest: s.planDigest },
+    demoSigner(a.approver),
+  );
+  return { ...a, signature };
+}
 
 /** What a caller may do to the demo while it runs (fault tests). */
 export interface DemoControl {
@@ -64,8 +79,8 @@ export interface DemoOptions {
   adjustPlan?: (plan: Plan) => void;
   /** Sees every status first; returning 'stop' ends the watch without waiting for the workflow's result. */
   onStatus?: (status: MigrationStatus, handle: WorkflowHandle, control: DemoControl) => Promise<'stop' | void>;
-  /** Sends one approval (default: an `approve` signal through the client). */
-  approve?: (workflowId: string, approval: { gate: GateName; role: string; approver: string }) => Promise<void>;
+  /** Sends one approval, already signed with the approver's demo key (default: an `approve` Update). */
+  approve?: (workflowId: string, approval: ApproveArgs) => Promise<void>;
 }
 
 /** What a demo run leaves behind, for the caller (and the end-to-end test) to check. */
@@ -85,6 +100,8 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
   const out = { log: args.print ?? ((line: string) => process.stdout.write(`${line}\n`)) };
   applyStackEnv();
   const config = loadConfig();
+  // The demo plan reads its approvers' keys (made once per checkout, printed below).
+  const keys = ensureDemoKeys();
   const plan = loadPlan(args.plan);
   args.adjustPlan?.(plan);
   const logs = path.join(config.dataDir, 'logs');
@@ -97,6 +114,7 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
     await client.workflow.getHandle(wf.workflowId).terminate('superseded by a new demo run');
     out.log(`terminated the earlier demo migration ${wf.workflowId}`);
   }
+  out.log(`demo approvers' keys (throwaway, ssh-keygen Ed25519): ${path.dirname(keys)} (public keys in ${keys})`);
   out.log(
     `preparing the demo system (database, git repository ${plan.target.repository}, crontab of ${plan.scheduler.kind === 'crontab' ? plan.scheduler.user : '?'})`,
   );
@@ -178,18 +196,25 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
         const key = `${gate.name}:${gate.openedAt}:${role}`;
         if (asked.has(key)) continue;
         asked.add(key);
+        // Each role is a different person (separation of duties) with a key of their own, which signs the request.
+        const approver = demoApprover(role);
+        const approval = await signedApproval(s, { gate: gate.name, role, approver });
+        const keyFile = path.relative(process.cwd(), demoKeyFile(approver));
         if (args.manual) {
-          // Each role is a different person (separation of duties): each runs one of these, with their own name.
-          out.log(`  gate ${gate.name} waits for ${role}; run one of:`);
-          out.log(`    npx migrate approve ${workflowId} --gate ${gate.name} --role ${role} --as ${MANUAL_APPROVER}`);
+          out.log(`  gate ${gate.name} waits for ${role}; ${approver} runs one of:`);
           out.log(
-            `    temporal workflow signal --address ${config.temporalAddress} --workflow-id ${workflowId} --name approve --input '${JSON.stringify({ gate: gate.name, role, approver: MANUAL_APPROVER })}'`,
+            `    npx migrate approve ${workflowId} --gate ${gate.name} --role ${role} --as ${approver} --key ${keyFile}`,
+          );
+          out.log(
+            `    temporal workflow update execute --address ${config.temporalAddress} --workflow-id ${workflowId} --name approve --input '${JSON.stringify(approval)}'`,
           );
         } else {
-          const approver = `${role}-demo`;
-          out.log(`  demo approver: migrate approve ${workflowId} --gate ${gate.name} --role ${role} --as ${approver}`);
-          const approval = { gate: gate.name, role, approver };
-          await (args.approve ? args.approve(workflowId, approval) : handle.signal(approveSignal, approval));
+          out.log(
+            `  demo approver: migrate approve ${workflowId} --gate ${gate.name} --role ${role} --as ${approver} --key ${keyFile}`,
+          );
+          await (args.approve
+            ? args.approve(workflowId, approval)
+            : handle.executeUpdate(approveUpdate, { args: [approval] }).then(() => undefined));
         }
       }
     });

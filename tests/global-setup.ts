@@ -1,8 +1,11 @@
 import fs from 'node:fs';
+import { ensureDemoKeys } from '../demo/keys';
 import { SUMMARY_FILE } from './helpers/fault-summary';
 
 /** Once per Jest run, every tier: the fault suite's summary covers this run only. */
 export default function globalSetup(): void {
   // MO_KEEP_FAULT_SUMMARY=1: a second jest run adds to the first's.
   if (process.env.MO_KEEP_FAULT_SUMMARY !== '1') fs.rmSync(SUMMARY_FILE, { force: true });
+  // plans/demo.yaml names its approvers' keys file: the keys exist before any test loads the plan.
+  ensureDemoKeys();
 }

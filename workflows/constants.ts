@@ -87,6 +87,12 @@ export const ErrorType = {
   RepositoryDirty: 'RepositoryDirty',
   /** A backup that did not restore: the workflow never goes on without a verified one. */
   BackupNotVerified: 'BackupNotVerified',
+  /** A request (Update) the workflow refused: a rule it breaks, or a signature that does not prove it. */
+  RequestRejected: 'RequestRejected',
+  /** The workflow's own check of its plan failed (a plan that did not come through `migrate start`). */
+  InvalidPlan: 'InvalidPlan',
+  /** A `shell: true` command on a worker that does not allow shells (MO_ALLOW_SHELL). */
+  ShellNotAllowed: 'ShellNotAllowed',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 

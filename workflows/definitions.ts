@@ -1,6 +1,7 @@
 import { defineSearchAttributeKey } from '@temporalio/common';
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Phase } from './constants';
+import type { RequestSignature } from './signatures';
 import type { Comparator, GateName, RouterSpec, SchedulerSpec, JobSpec } from './plan';
 
 export { PHASES, type Phase } from './constants';
@@ -11,6 +12,8 @@ export interface ApproveArgs {
   role: string;
   approver: string;
   comment?: string;
+  /** Required when the plan lists approver keys: `migrate approve` signs with the approver's key. */
+  signature?: RequestSignature;
 }
 
 /** Payload of the `reject` signal: a gate rejection rolls the migration back. */
@@ -19,12 +22,28 @@ export interface RejectArgs {
   role: string;
   approver: string;
   reason: string;
+  signature?: RequestSignature;
 }
 
 /** Payload of `abort`, `rollback`, `pause`, `resume`, `retry` and `fail`. */
 export interface OperatorArgs {
   reason?: string;
   requestedBy: string;
+  /** Optional: never required (a rollback is never blocked by authentication), recorded as verified or not. */
+  signature?: RequestSignature;
+}
+
+/** The answer to an accepted request (an Update): what it did and the migration's state right after it. */
+export interface RequestAnswer {
+  accepted: true;
+  /** The audit line the request wrote. */
+  detail: string;
+  phase: Phase;
+  paused: boolean;
+  /** Approve and reject: the gate's new state. */
+  gate?: GateState;
+  /** The sender proved by the key the plan lists; `null` when the plan lists no keys (approvals not authenticated). */
+  verified: boolean | null;
 }
 
 /** One entry of the audit log: every decision and every rejected request, with when it happened. */
@@ -41,6 +60,9 @@ export interface AuditEntry {
 export interface LedgerEntry extends AuditEntry {
   seq: number;
   data?: unknown;
+  /** The hash of the row before (empty for the first), and this row's: SHA-256 of its canonical content. */
+  prevHash?: string;
+  hash?: string;
 }
 
 /** What a verified backup produced (paths and checksums, never credentials). */
@@ -93,7 +115,7 @@ export interface GateState {
   name: GateName;
   open: boolean;
   requiredRoles: string[];
-  signatures: (ApproveArgs & { at: string })[];
+  signatures: (Omit<ApproveArgs, 'signature'> & { at: string; verified?: boolean | null })[];
   outcome?: 'approved' | 'rejected' | 'timed-out' | 'aborted';
   openedAt?: string;
   decidedAt?: string;
@@ -132,6 +154,14 @@ export interface MigrationStatus {
   /** Entries given a ledger sequence number so far, and how many of them are written to the ledger table. */
   ledgerSeq?: number;
   ledgerWritten?: number;
+  /** SHA-256 of the validated plan the migration runs (what signed approvals name). */
+  planDigest?: string;
+  /** The plan lists approver keys: every approval and rejection is signed and verified. */
+  approvalsAuthenticated?: boolean;
+  /** Nonces of the signed requests accepted so far (a replayed one is refused). */
+  nonces?: string[];
+  /** Hash of the newest ledger row: each row carries the hash of the one before it. */
+  ledgerHead?: string;
 }
 
 export const approveSignal = defineSignal<[ApproveArgs]>('approve');
@@ -145,6 +175,16 @@ export const retrySignal = defineSignal<[OperatorArgs]>('retry');
 /** Fail the running step by hand: what changed is rolled back. */
 export const failSignal = defineSignal<[OperatorArgs]>('fail');
 export const statusQuery = defineQuery<MigrationStatus>('status');
+
+// The same requests as Updates: the caller gets accepted (with the new state) or rejected with the reason at once.
+export const approveUpdate = defineUpdate<RequestAnswer, [ApproveArgs]>('approve');
+export const rejectUpdate = defineUpdate<RequestAnswer, [RejectArgs]>('reject');
+export const pauseUpdate = defineUpdate<RequestAnswer, [OperatorArgs]>('pause');
+export const resumeUpdate = defineUpdate<RequestAnswer, [OperatorArgs]>('resume');
+export const abortUpdate = defineUpdate<RequestAnswer, [OperatorArgs]>('abort');
+export const rollbackUpdate = defineUpdate<RequestAnswer, [OperatorArgs]>('rollback');
+export const retryUpdate = defineUpdate<RequestAnswer, [OperatorArgs]>('retry');
+export const failUpdate = defineUpdate<RequestAnswer, [OperatorArgs]>('fail');
 
 export const migrationNameKey = defineSearchAttributeKey('MigrationName', 'KEYWORD');
 export const migrationPhaseKey = defineSearchAttributeKey('MigrationPhase', 'KEYWORD');

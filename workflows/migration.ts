@@ -1,9 +1,10 @@
-import { ApplicationFailure, ContinueAsNew, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, ContinueAsNew, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { ErrorType } from './constants';
 import { migrationNameKey, trafficPercentKey } from './definitions';
 import { compensate, interruptFor, recordTrafficUndo } from './compensation';
 import { approvalGate as gate, metricGate, soakCheck } from './gates';
 import { installHandlers } from './handlers';
+import { planProblems } from './plan-check';
 import { acts, quick } from './proxies';
 import { Interrupt, MigrationState, type MigrationInput, type MigrationResult } from './state';
 import { archiveScripts, DEFAULT_SOAK_CHECKS_PER_RUN, rollOver, setTraffic, type Archived } from './steps';
@@ -17,6 +18,9 @@ export type { CarriedState, MigrationInput, MigrationResult } from './state';
  * lives beside this file. A rollback, abort or failed step anywhere leaves the forward path for `compensate`.
  */
 export async function migrationWorkflow(input: MigrationInput): Promise<MigrationResult> {
+  // Before anything else: a plan that did not come through `migrate start` meets the same schema (patched: runs
+  // started before this did not check).
+  if (!input.carried && patched('validate-own-plan')) refuseInvalidPlan(input.plan);
   const s = new MigrationState(input);
   installHandlers(s);
   upsertSearchAttributes([{ key: migrationNameKey, value: s.plan.name }]);
@@ -51,11 +55,28 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   return s.result();
 }
 
+/** Fails the workflow, before any activity, when its plan does not validate; the message names every wrong field. */
+function refuseInvalidPlan(plan: unknown): void {
+  const problems = planProblems(plan);
+  if (problems.length)
+    throw ApplicationFailure.create({
+      type: ErrorType.InvalidPlan,
+      message: `the plan does not validate (start migrations with \`migrate start\`): ${problems.join('; ')}`,
+      nonRetryable: true,
+    });
+}
+
 /** Pre-production validation: every check with its own threshold, written up as a report. False: stop here. */
 async function preflight(s: MigrationState): Promise<boolean> {
   const { plan, status } = s;
   upsertSearchAttributes([{ key: trafficPercentKey, value: 0 }]);
-  s.audit('started', `migration ${plan.name} started by ${s.input.startedBy}`, s.input.startedBy);
+  const authenticated = s.signed
+    ? 'approvals signed and verified'
+    : 'approvals NOT authenticated (the plan lists no keys)';
+  s.audit('started', `migration ${plan.name} started by ${s.input.startedBy}; ${authenticated}`, s.input.startedBy, {
+    planDigest: status.planDigest,
+    ...(plan.approvals.keys ? { keys: plan.approvals.keys } : {}),
+  });
   s.enter('preflight');
   const report = await interruptible(s, () =>
     acts.runChecks({
@@ -66,6 +87,7 @@ async function preflight(s: MigrationState): Promise<boolean> {
       databaseUrlEnv: plan.target.databaseUrlEnv,
       repository: plan.target.repository,
       reportDir: plan.target.reportDir,
+      planDigest: status.planDigest,
     }),
   );
   status.reports.validation = report.markdownFile;

@@ -198,3 +198,65 @@ export function schedulerFields(
 export function routerFields(kind: 'table' | 'command' | undefined, command: unknown): RuleIssue[] {
   return kind === 'command' && command === undefined ? [{ path: ['command'], message: 'is required' }] : [];
 }
+
+/** Where a person's key was given: the name, the key line, and the plan path (or keys file line) that gave it. */
+export interface KeySource {
+  name: string;
+  key: string;
+  path: (string | number)[];
+  /** Inside the field at `path` (a line of the keys file). */
+  where?: string;
+}
+
+/**
+ * The approvers' keys: one key per person (the same key given twice is fine), and when the plan has keys, every person
+ * on an allow-list has one. `issues` are problems found earlier (reading the keys file), reported with these.
+ */
+export function keyRules(
+  sources: KeySource[],
+  listed: { name: string; path: (string | number)[] }[],
+  issues: RuleIssue[] = [],
+): { keys: Record<string, string>; issues: RuleIssue[] } {
+  const keys: Record<string, string> = {};
+  const out = [...issues];
+  const keyOf = (line: string) => line.trim().split(/\s+/).slice(0, 2).join(' ');
+  for (const s of sources) {
+    const key = keyOf(s.key);
+    const had = keys[s.name];
+    if (had !== undefined && had !== key)
+      out.push({
+        path: s.path,
+        message: `${s.where ? `${s.where}: ` : ''}a second, different key for ${s.name} (one key per person)`,
+      });
+    else keys[s.name] = key;
+  }
+  if (Object.keys(keys).length)
+    for (const l of listed)
+      if (keys[l.name] === undefined)
+        out.push({
+          path: l.path,
+          message: `${l.name} has no key: the plan lists keys, so every approver signs (add one to approvals.keys)`,
+        });
+  return { keys, issues: out };
+}
+
+const KEY_LINE_RE = /^ssh-ed25519 [A-Za-z0-9+/]+={0,2}$/;
+
+/** The `name ssh-ed25519 AAAA… [comment]` lines of a keys file (ssh's allowed_signers form; `#` comments). */
+export function parseAllowedSigners(
+  text: string,
+  path: (string | number)[],
+): { sources: KeySource[]; issues: RuleIssue[] } {
+  const sources: KeySource[] = [];
+  const issues: RuleIssue[] = [];
+  text.split('\n').forEach((raw, n) => {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) return;
+    const [name, type, body] = line.split(/\s+/);
+    const key = `${type ?? ''} ${body ?? ''}`;
+    if (!name || !KEY_LINE_RE.test(key))
+      issues.push({ path, message: `line ${n + 1} of the keys file: expected "name ssh-ed25519 AAAA…"` });
+    else sources.push({ name, key, path, where: `line ${n + 1} of the keys file` });
+  });
+  return { sources, issues };
+}

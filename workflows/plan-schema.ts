@@ -10,11 +10,15 @@
 
 import { z } from 'zod';
 import { GATES, type GateName } from './constants';
+import { parseEd25519PublicKey } from './signatures';
 import {
   checkCommand,
   CREDENTIAL_URL,
   describeValue,
   inlineSecrets,
+  keyRules,
+  type KeySource,
+  parseAllowedSigners,
   measurementKind,
   metricThreshold,
   minSamplesOnSql,
@@ -246,315 +250,413 @@ function withRules<S extends z.ZodType>(
 const under = (prefix: Key[], issues: RuleIssue[]): RuleIssue[] =>
   issues.map((i) => ({ ...i, path: [...prefix, ...i.path] }));
 
-const INLINE_URL =
-  'expected the NAME of an environment variable (e.g. TARGET_DATABASE_URL), got an inline URL with credentials: secrets are never written in a plan';
-const envName = z
-  .string({
-    error: (iss) =>
-      typeof iss.input === 'string' && CREDENTIAL_URL.test(iss.input)
-        ? INLINE_URL
-        : messageOf(iss, 'the name of an environment variable (UPPER_CASE_WITH_UNDERSCORES)'),
-  })
-  .min(1)
-  .regex(ENV_NAME)
-  .describe('The NAME of an environment variable of the worker (secrets are never written in a plan).');
+/** The fields of a check that its rules read (a metric is a check with more). */
+type CheckFields = { sql?: unknown; command?: unknown; http?: unknown; shell?: unknown };
 
-const duration = z
-  .string({
-    error: (iss) =>
-      iss.input === undefined
-        ? 'is required'
-        : `expected a duration such as 90s, 2h or 7d, got ${describeValue(iss.input)}`,
-  })
-  .regex(DURATION)
-  .refine((s) => (parseDuration(s) ?? 0) > 0, {
-    error: (iss) => `expected a duration greater than zero, got ${JSON.stringify(iss.input)}`,
-  })
-  .describe('A duration such as 90s, 2h, 7d or 1h30m (units ms, s, m, h, d, w).');
-
-const localPath = text('a path').describe('A path on the worker; relative to the plan file.');
-const repoPath = text('a path inside the target repository')
-  .refine(insideRepository, {
-    error: (iss) =>
-      `expected a relative path inside the target repository, got ${JSON.stringify(iss.input)} (escapes the repository)`,
-  })
-  .describe('A path inside the target repository, relative to it.');
-
-/** Program and arguments, spawned without a shell: shell syntax in an argument is refused. */
-const argv = withRules(nonEmpty(text('a command argument (string)')), (p) =>
-  shellMetacharacters(p.entries((a) => a.value())),
-).describe('Program and arguments, spawned without a shell.');
-
-const checkShape = {
-  name: text('a name (letters, digits, _ . -)', NAME),
-  description: text().optional(),
-  sql: text('an SQL query')
-    .describe('SQL whose first column of the first row is the number; `$1`, if used, is the window start.')
-    .optional(),
-  databaseUrlEnv: envName.describe('For sql: the database URL variable; default: the target database.').optional(),
-  command: z
-    .union([text('a shell command line (shell: true)'), nonEmpty(text('a command argument (string)'))], {
-      error: (iss) => `expected a list (or one command line with shell: true), got ${describeValue(iss.input)}`,
-    })
-    .describe('Program and arguments, spawned without a shell unless `shell` is true (then one command line).')
-    .optional(),
-  shell: flag().default(false).describe('Run `command` (one string) through a shell.'),
-  pattern: text()
-    .refine(isRegExp, { error: 'expected a valid regular expression' })
-    .describe('Regular expression whose first capture group is the number; default: the last number in the output.')
-    .optional(),
-  timeout: duration.optional(),
-  cwd: repoPath.describe('Working directory of `command`, relative to the target repository.').optional(),
-  http: text('an http(s) URL', HTTP_URL)
-    .describe('URL to GET; the number comes from `pattern` or `jsonPath`.')
-    .optional(),
-  jsonPath: text().describe('Dot path of the number in a JSON body.').optional(),
-  op: z.enum(COMPARATORS, says()).describe('How the measured value compares with `threshold` to pass.'),
-  threshold: z.number(says()),
-  unit: text().optional(),
-};
-
-type CheckForm = z.output<ReturnType<typeof mapping<typeof checkShape>>>;
-
-const sources = (p: Parsed<CheckForm>) => ({ sql: p.raw('sql'), command: p.raw('command'), http: p.raw('http') });
-
-/** One source per check, and a command that matches its `shell`. */
-function checkRules(p: Parsed<CheckForm>): RuleIssue[] {
-  return [
-    ...oneSource(sources(p)),
-    ...checkCommand(p.raw('command'), p.raw('shell') === true, p.field('command') !== undefined),
-  ];
-}
-
-const check = withRules(mapping(checkShape), checkRules).meta({
-  id: 'check',
-  description: 'A named measurement (exactly one of sql, command or http) compared with a threshold.',
-});
-const checks = withRules(list(check), (p) => uniqueNames(p.entries((c) => c.field('name'))));
-
-const metric = withRules(
-  mapping({
-    ...checkShape,
-    failureLimit: count(0).default(0).describe('Failed evaluations tolerated in total (0: the first one fails).'),
-    consecutiveFailureLimit: count(0).default(0).describe('Consecutive failed evaluations tolerated.'),
-    inconclusiveLimit: count(0)
-      .describe('Inconclusive readings tolerated; one more pauses the migration and asks a person. Absent: never.')
-      .optional(),
-    minSamples: count(1)
-      .describe('Fewest samples a reading needs to count (an sql metric: its second column is the sample count).')
-      .optional(),
-    dryRun: flag().default(false).describe('Recorded and reported, never decides.'),
-  }),
-  (p) => [
-    ...checkRules(p),
-    ...minSamplesOnSql(measurementKind(sources(p)), p.field('minSamples')),
-    ...metricThreshold(p.field('name'), p.field('threshold')),
-  ],
-).describe('A metric gate: a check evaluated at every traffic step and soak interval, with failure limits.');
-
-const jobShape = {
-  name: text('a job name (letters, digits, _ . -)', NAME),
-  schedule: text('a five-field cron expression such as "*/5 * * * *"', CRON).describe('Five-field cron expression.'),
-  command: argv.describe(
-    'Program and arguments, spawned without a shell; `{repository}` in one stands for the target repository.',
-  ),
-  script: repoPath.describe("The job's script inside the target repository (what the archive step moves).").optional(),
-};
-const job = mapping(jobShape).describe('A legacy job as scheduled today.');
-
-const container = mapping({
-  service: text('a service name', LOWER_NAME),
-  image: text('an image reference'),
-  command: list(text('a string')),
-  env: stringMap(text('a string value')).optional(),
-  envFrom: stringMap(envName)
-    .describe('Environment of the container: values are names of worker environment variables, resolved there.')
-    .optional(),
-  mounts: stringMap(text('an absolute path inside the container', /^\//))
-    .describe('Host path (relative to the plan file) → container path, mounted read-only.')
-    .optional(),
-}).describe('One container of the unified pipeline.');
-
-const scheduler = withRules(
-  mapping({
-    kind: z.enum(['crontab', 'temporal-schedule'], says()),
-    user: text('a user name', USER).describe("crontab user; default the worker's user.").optional(),
-    idPrefix: text('a schedule ID prefix (letters, digits, _ . -)', NAME).describe('Schedule ID prefix.').optional(),
-  }),
-  (p) => schedulerFields(p.field('kind'), { user: p.raw('user'), idPrefix: p.raw('idPrefix') }),
-);
-
-const router = withRules(
-  mapping({
-    kind: z.enum(['table', 'command'], says()),
-    table: text('a table name (lower-case, _)', TABLE).default('migration_routing').describe('For kind table.'),
-    command: argv.describe('For kind command: `{percent}` in any argument is replaced by the new percent.').optional(),
-  }),
-  (p) => routerFields(p.field('kind'), p.raw('command')),
-);
-
-const steps = withRules(nonEmpty(whole().gt(0).lte(100)), (p) => trafficSteps(p.entries((s) => s.value()))).describe(
-  'Percent of the traffic on the unified pipeline at each step, rising to 100.',
-);
-
-const role = withRules(
-  mapping({
-    role: text('a role name', NAME),
-    approvers: nonEmpty(text()).describe('Allow-list of approvers for this role; absent: anyone may sign.').optional(),
-    required: count(1).describe('Distinct approvers this role needs (a quorum); default 1.').optional(),
-  }),
-  (p) => quorum(p.field('required'), p.field('approvers')),
-);
-
-const gate = mapping({
-  roles: withRules(
-    nonEmpty(
-      z.union([text('a role name', NAME), role], {
-        error: (iss) => `expected a mapping, got ${describeValue(iss.input)}`,
-      }),
-    ),
-    (p) =>
-      uniqueRoles(
-        p.entries((r) => {
-          const v = r.value();
-          return typeof v === 'string' ? v : v?.role;
-        }),
-      ),
-  ),
-  timeout: duration.default('7d'),
-  onTimeout: z
-    .enum(['abort', 'notify-and-wait'], says())
-    .default('notify-and-wait')
-    .describe('What happens when the timeout passes without every role signed.'),
-  remindEvery: duration
-    .describe('While the gate waits: a reminder to the notification channels this often (absent: only at the timeout).')
-    .optional(),
-}).meta({ id: 'gate', description: 'An approval gate: the roles that sign it and how long it waits.' });
+/** An allow-list entry's name: the entry itself, or its `name`. */
+const approverName = (a: string | { name: string }) => (typeof a === 'string' ? a : a.name);
 
 /** A record with one entry per approval gate, in runbook order. */
 function byGate<T>(make: (gate: GateName) => T): Record<GateName, T> {
   return Object.fromEntries(GATES.map((g) => [g, make(g)])) as Record<GateName, T>;
 }
 
-const planShape = {
-  name: text('a migration name (letters, digits, _ . -)', NAME).describe('The migration, as named in IDs and reports.'),
-  description: text().optional(),
-  target: mapping({
-    databaseUrlEnv: envName,
-    repository: localPath.describe('Git repository that holds the legacy scripts (relative to the plan file).'),
-    composeProject: text('a compose project name (lower-case letters, digits, _ -)', LOWER_NAME).describe(
-      'Compose-style project name of the unified containers.',
-    ),
-    backupDir: localPath,
-    reportDir: localPath,
-  }).describe('The system being migrated.'),
-  legacyJobs: withRules(nonEmpty(job), (p) => uniqueNames(p.entries((j) => j.field('name')))).describe(
-    'The cron jobs the migration retires.',
-  ),
-  unifiedJob: mapping({ ...jobShape, containers: nonEmpty(container) }).describe(
-    'The job that replaces them, and the containers of the unified pipeline.',
-  ),
-  scheduler: scheduler.default({ kind: 'crontab' }).describe('Where the jobs are scheduled.'),
-  traffic: mapping({
-    router: router.default({ kind: 'table', table: 'migration_routing' }).describe('How traffic is shifted.'),
-    steps: steps.default(() => [10, 25, 50, 100]),
-  }).describe('The gradual traffic shift to the unified pipeline.'),
-  parallelRun: mapping({
-    comparisonSql: text('an SQL query returning (total, matched)').describe(
-      "SQL returning one row (total, matched) comparing both pipelines' outputs since $1.",
-    ),
-    mismatchSql: text().describe('SQL returning sample mismatches (any columns) since $1.').optional(),
-    minMatchRatio: z.number(says()).gt(0).lte(1).describe('Share of matching outputs needed to go on.'),
-  }).describe('Both pipelines run side by side and their outputs are compared.'),
-  metrics: withRules(nonEmpty(metric), (p) => uniqueNames(p.entries((m) => m.field('name')))).describe(
-    'The metric gates of the traffic shift and the soak.',
-  ),
-  preflight: checks.min(1).describe('Checks that must pass before anything changes.'),
-  durations: withRules(
+/**
+ * The schema of the plan's YAML form, built anew for each use and not kept: in the workflow (which checks its own
+ * plan once, at the start) the schema's object graph is garbage right after, instead of a few MiB held by every cached
+ * migration (measured: 200 migrations at once on one worker). No schema is registered with an `id`, so building it
+ * again never collides in zod's registry.
+ */
+function buildPlanForm() {
+  const INLINE_URL =
+    'expected the NAME of an environment variable (e.g. TARGET_DATABASE_URL), got an inline URL with credentials: secrets are never written in a plan';
+  const envName = z
+    .string({
+      error: (iss) =>
+        typeof iss.input === 'string' && CREDENTIAL_URL.test(iss.input)
+          ? INLINE_URL
+          : messageOf(iss, 'the name of an environment variable (UPPER_CASE_WITH_UNDERSCORES)'),
+    })
+    .min(1)
+    .regex(ENV_NAME)
+    .describe('The NAME of an environment variable of the worker (secrets are never written in a plan).');
+
+  const duration = z
+    .string({
+      error: (iss) =>
+        iss.input === undefined
+          ? 'is required'
+          : `expected a duration such as 90s, 2h or 7d, got ${describeValue(iss.input)}`,
+    })
+    .regex(DURATION)
+    .refine((s) => (parseDuration(s) ?? 0) > 0, {
+      error: (iss) => `expected a duration greater than zero, got ${JSON.stringify(iss.input)}`,
+    })
+    .describe('A duration such as 90s, 2h, 7d or 1h30m (units ms, s, m, h, d, w).');
+
+  const localPath = text('a path').describe('A path on the worker; relative to the plan file.');
+  const repoPath = text('a path inside the target repository')
+    .refine(insideRepository, {
+      error: (iss) =>
+        `expected a relative path inside the target repository, got ${JSON.stringify(iss.input)} (escapes the repository)`,
+    })
+    .describe('A path inside the target repository, relative to it.');
+
+  /** Program and arguments, spawned without a shell: shell syntax in an argument is refused. */
+  const argv = withRules(nonEmpty(text('a command argument (string)')), (p) =>
+    shellMetacharacters(p.entries((a) => a.value())),
+  ).describe('Program and arguments, spawned without a shell.');
+
+  const checkShape = {
+    name: text('a name (letters, digits, _ . -)', NAME),
+    description: text().optional(),
+    sql: text('an SQL query')
+      .describe('SQL whose first column of the first row is the number; `$1`, if used, is the window start.')
+      .optional(),
+    databaseUrlEnv: envName.describe('For sql: the database URL variable; default: the target database.').optional(),
+    command: z
+      .union([text('a shell command line (shell: true)'), nonEmpty(text('a command argument (string)'))], {
+        error: (iss) => `expected a list (or one command line with shell: true), got ${describeValue(iss.input)}`,
+      })
+      .describe('Program and arguments, spawned without a shell unless `shell` is true (then one command line).')
+      .optional(),
+    shell: flag().default(false).describe('Run `command` (one string) through a shell.'),
+    pattern: text()
+      .refine(isRegExp, { error: 'expected a valid regular expression' })
+      .describe('Regular expression whose first capture group is the number; default: the last number in the output.')
+      .optional(),
+    timeout: duration.optional(),
+    cwd: repoPath.describe('Working directory of `command`, relative to the target repository.').optional(),
+    http: text('an http(s) URL', HTTP_URL)
+      .describe('URL to GET; the number comes from `pattern` or `jsonPath`.')
+      .optional(),
+    jsonPath: text().describe('Dot path of the number in a JSON body.').optional(),
+    op: z.enum(COMPARATORS, says()).describe('How the measured value compares with `threshold` to pass.'),
+    threshold: z.number(says()),
+    unit: text().optional(),
+  };
+
+  const sources = (p: Parsed<CheckFields>) => ({ sql: p.raw('sql'), command: p.raw('command'), http: p.raw('http') });
+
+  /** One source per check, and a command that matches its `shell`. */
+  function checkRules(p: Parsed<CheckFields>): RuleIssue[] {
+    return [
+      ...oneSource(sources(p)),
+      ...checkCommand(p.raw('command'), p.raw('shell') === true, p.field('command') !== undefined),
+    ];
+  }
+
+  const check = withRules(mapping(checkShape), checkRules).describe(
+    'A named measurement (exactly one of sql, command or http) compared with a threshold.',
+  );
+  const checks = withRules(list(check), (p) => uniqueNames(p.entries((c) => c.field('name'))));
+
+  const metric = withRules(
     mapping({
-      parallelRun: duration,
-      bake: duration,
-      monitoringWindow: duration,
-      soak: duration,
-      soakInterval: duration,
+      ...checkShape,
+      failureLimit: count(0).default(0).describe('Failed evaluations tolerated in total (0: the first one fails).'),
+      consecutiveFailureLimit: count(0).default(0).describe('Consecutive failed evaluations tolerated.'),
+      inconclusiveLimit: count(0)
+        .describe('Inconclusive readings tolerated; one more pauses the migration and asks a person. Absent: never.')
+        .optional(),
+      minSamples: count(1)
+        .describe('Fewest samples a reading needs to count (an sql metric: its second column is the sample count).')
+        .optional(),
+      dryRun: flag().default(false).describe('Recorded and reported, never decides.'),
     }),
-    (p) => soakInterval(msOf(p.field('soak')), msOf(p.field('soakInterval'))),
-  ).describe('How long each phase runs: the parallel run, each traffic step (bake), the metrics window, the soak.'),
-  approvals: mapping({
-    separationOfDuties: flag().default(true).describe('No person signs more than one role of a gate.'),
-    gates: mapping(byGate(() => gate)),
-  }).describe('The approval gates: go, cutover and sign-off.'),
-  soak: mapping({
-    onFailure: z
-      .enum(['rollback', 'pause'], says())
-      .default('rollback')
-      .describe('What a failed metric gate in the soak does: roll back, or pause and ask a person.'),
-  }).default({ onFailure: 'rollback' }),
-  notifications: mapping({
-    webhook: mapping({ urlEnv: envName, tokenEnv: envName.optional() }).optional(),
-    email: mapping({
-      smtpUrlEnv: envName,
-      from: text('an e-mail address', EMAIL),
-      to: nonEmpty(text('an e-mail address', EMAIL)),
-    }).optional(),
-  })
-    .default(() => ({}))
-    .describe('Where gates, reminders and outcomes are announced.'),
-  archive: mapping({
-    docs: list(repoPath)
-      .default(() => [])
-      .describe('Documents (inside the repository) whose references to the legacy scripts are updated.'),
-    reason: text().default('Replaced by the unified pipeline'),
-  }).default(() => ({ docs: [], reason: 'Replaced by the unified pipeline' })),
-  rollback: mapping({
-    checks: checks.min(1).describe('Checks that prove the rollback restored the legacy system.'),
-    budget: duration.default('5m').describe('How long the whole rollback may take.'),
-  }),
-  successMetrics: checks
-    .default(() => [])
-    .describe('Success metrics of the completion report: each names a metric or check and the target it must meet.'),
-  ledger: mapping({
-    databaseUrlEnv: envName.optional(),
-    table: text('a table name (a-z, 0-9, _)', TABLE).default('migration_ledger'),
-  })
-    .default(() => ({ table: 'migration_ledger' }))
-    .describe('Where every evaluation, reading, approval and undo is appended; default: the target database.'),
-};
+    (p) => [
+      ...checkRules(p),
+      ...minSamplesOnSql(measurementKind(sources(p)), p.field('minSamples')),
+      ...metricThreshold(p.field('name'), p.field('threshold')),
+    ],
+  ).describe('A metric gate: a check evaluated at every traffic step and soak interval, with failure limits.');
 
-type PlanForm = z.output<ReturnType<typeof mapping<typeof planShape>>>;
-
-const planForm = withRules(
-  mapping(planShape),
-  (p) => [
-    // Whatever the document is: a secret in it is reported even where nothing else could be read.
-    ...inlineSecrets(p.written()),
-    ...under(
-      ['unifiedJob'],
-      unifiedJobName(
-        p.view('unifiedJob').field('name'),
-        p.view('legacyJobs').entries((j) => j.field('name')),
-      ),
+  const jobShape = {
+    name: text('a job name (letters, digits, _ . -)', NAME),
+    schedule: text('a five-field cron expression such as "*/5 * * * *"', CRON).describe('Five-field cron expression.'),
+    command: argv.describe(
+      'Program and arguments, spawned without a shell; `{repository}` in one stands for the target repository.',
     ),
-  ],
-  { anyValue: true },
-).meta({
-  title: 'Migration plan',
-  description: 'A legacy-to-unified cutover runbook for the migration orchestrator. Durations are strings such as 7d.',
-});
+    script: repoPath
+      .describe("The job's script inside the target repository (what the archive step moves).")
+      .optional(),
+  };
+  const job = mapping(jobShape).describe('A legacy job as scheduled today.');
+
+  const container = mapping({
+    service: text('a service name', LOWER_NAME),
+    image: text('an image reference'),
+    command: list(text('a string')),
+    env: stringMap(text('a string value')).optional(),
+    envFrom: stringMap(envName)
+      .describe('Environment of the container: values are names of worker environment variables, resolved there.')
+      .optional(),
+    mounts: stringMap(text('an absolute path inside the container', /^\//))
+      .describe('Host path (relative to the plan file) → container path, mounted read-only.')
+      .optional(),
+  }).describe('One container of the unified pipeline.');
+
+  const scheduler = withRules(
+    mapping({
+      kind: z.enum(['crontab', 'temporal-schedule'], says()),
+      user: text('a user name', USER).describe("crontab user; default the worker's user.").optional(),
+      idPrefix: text('a schedule ID prefix (letters, digits, _ . -)', NAME).describe('Schedule ID prefix.').optional(),
+    }),
+    (p) => schedulerFields(p.field('kind'), { user: p.raw('user'), idPrefix: p.raw('idPrefix') }),
+  );
+
+  const router = withRules(
+    mapping({
+      kind: z.enum(['table', 'command'], says()),
+      table: text('a table name (lower-case, _)', TABLE).default('migration_routing').describe('For kind table.'),
+      command: argv
+        .describe('For kind command: `{percent}` in any argument is replaced by the new percent.')
+        .optional(),
+    }),
+    (p) => routerFields(p.field('kind'), p.raw('command')),
+  );
+
+  const steps = withRules(nonEmpty(whole().gt(0).lte(100)), (p) => trafficSteps(p.entries((s) => s.value()))).describe(
+    'Percent of the traffic on the unified pipeline at each step, rising to 100.',
+  );
+
+  const KEY_LINE = 'an OpenSSH "ssh-ed25519 AAAA…" public key line';
+  /** A person's public key, the line of their `~/.ssh/id_ed25519.pub`. */
+  const publicKey = z
+    .string(says(KEY_LINE))
+    .min(1)
+    .refine((k) => typeof parseEd25519PublicKey(k) !== 'string', {
+      error: (iss) => `expected ${KEY_LINE}, got ${describeValue(iss.input)}`,
+    })
+    .describe("The approver's OpenSSH Ed25519 public key (the line of ~/.ssh/id_ed25519.pub).");
+
+  /** An allow-list entry: a name, or a name with the key the person signs with. */
+  const approver = z.union([text('an approver name'), mapping({ name: text('an approver name'), key: publicKey })], {
+    error: (iss) => `expected a name or a mapping { name, key }, got ${describeValue(iss.input)}`,
+  });
+
+  const role = withRules(
+    mapping({
+      role: text('a role name', NAME),
+      approvers: nonEmpty(approver)
+        .describe('Allow-list of approvers for this role (names, or { name, key }); absent: anyone may sign.')
+        .optional(),
+      required: count(1).describe('Distinct approvers this role needs (a quorum); default 1.').optional(),
+    }),
+    (p) => quorum(p.field('required'), p.field('approvers')?.map(approverName)),
+  );
+
+  const gate = mapping({
+    roles: withRules(
+      nonEmpty(
+        z.union([text('a role name', NAME), role], {
+          error: (iss) => `expected a mapping, got ${describeValue(iss.input)}`,
+        }),
+      ),
+      (p) =>
+        uniqueRoles(
+          p.entries((r) => {
+            const v = r.value();
+            return typeof v === 'string' ? v : v?.role;
+          }),
+        ),
+    ),
+    timeout: duration.default('7d'),
+    onTimeout: z
+      .enum(['abort', 'notify-and-wait'], says())
+      .default('notify-and-wait')
+      .describe('What happens when the timeout passes without every role signed.'),
+    remindEvery: duration
+      .describe(
+        'While the gate waits: a reminder to the notification channels this often (absent: only at the timeout).',
+      )
+      .optional(),
+  }).describe('An approval gate: the roles that sign it and how long it waits.');
+
+  const planShape = {
+    name: text('a migration name (letters, digits, _ . -)', NAME).describe(
+      'The migration, as named in IDs and reports.',
+    ),
+    description: text().optional(),
+    target: mapping({
+      databaseUrlEnv: envName,
+      repository: localPath.describe('Git repository that holds the legacy scripts (relative to the plan file).'),
+      composeProject: text('a compose project name (lower-case letters, digits, _ -)', LOWER_NAME).describe(
+        'Compose-style project name of the unified containers.',
+      ),
+      backupDir: localPath,
+      reportDir: localPath,
+    }).describe('The system being migrated.'),
+    legacyJobs: withRules(nonEmpty(job), (p) => uniqueNames(p.entries((j) => j.field('name')))).describe(
+      'The cron jobs the migration retires.',
+    ),
+    unifiedJob: mapping({ ...jobShape, containers: nonEmpty(container) }).describe(
+      'The job that replaces them, and the containers of the unified pipeline.',
+    ),
+    scheduler: scheduler.default({ kind: 'crontab' }).describe('Where the jobs are scheduled.'),
+    traffic: mapping({
+      router: router.default({ kind: 'table', table: 'migration_routing' }).describe('How traffic is shifted.'),
+      steps: steps.default(() => [10, 25, 50, 100]),
+    }).describe('The gradual traffic shift to the unified pipeline.'),
+    parallelRun: mapping({
+      comparisonSql: text('an SQL query returning (total, matched)').describe(
+        "SQL returning one row (total, matched) comparing both pipelines' outputs since $1.",
+      ),
+      mismatchSql: text().describe('SQL returning sample mismatches (any columns) since $1.').optional(),
+      minMatchRatio: z.number(says()).gt(0).lte(1).describe('Share of matching outputs needed to go on.'),
+    }).describe('Both pipelines run side by side and their outputs are compared.'),
+    metrics: withRules(nonEmpty(metric), (p) => uniqueNames(p.entries((m) => m.field('name')))).describe(
+      'The metric gates of the traffic shift and the soak.',
+    ),
+    preflight: checks.min(1).describe('Checks that must pass before anything changes.'),
+    durations: withRules(
+      mapping({
+        parallelRun: duration,
+        bake: duration,
+        monitoringWindow: duration,
+        soak: duration,
+        soakInterval: duration,
+      }),
+      (p) => soakInterval(msOf(p.field('soak')), msOf(p.field('soakInterval'))),
+    ).describe('How long each phase runs: the parallel run, each traffic step (bake), the metrics window, the soak.'),
+    approvals: mapping({
+      separationOfDuties: flag().default(true).describe('No person signs more than one role of a gate.'),
+      keys: stringMap(publicKey)
+        .describe('Approver name → OpenSSH Ed25519 public key. With keys, every approval and rejection must be signed.')
+        .optional(),
+      keysFile: localPath
+        .describe('A file of "name ssh-ed25519 AAAA…" lines (ssh allowed_signers form), relative to the plan file.')
+        .optional(),
+      gates: mapping(byGate(() => gate)),
+    }).describe('The approval gates: go, cutover and sign-off, and the keys their approvers sign with.'),
+    soak: mapping({
+      onFailure: z
+        .enum(['rollback', 'pause'], says())
+        .default('rollback')
+        .describe('What a failed metric gate in the soak does: roll back, or pause and ask a person.'),
+    }).default({ onFailure: 'rollback' }),
+    notifications: mapping({
+      webhook: mapping({ urlEnv: envName, tokenEnv: envName.optional() }).optional(),
+      email: mapping({
+        smtpUrlEnv: envName,
+        from: text('an e-mail address', EMAIL),
+        to: nonEmpty(text('an e-mail address', EMAIL)),
+      }).optional(),
+    })
+      .default(() => ({}))
+      .describe('Where gates, reminders and outcomes are announced.'),
+    archive: mapping({
+      docs: list(repoPath)
+        .default(() => [])
+        .describe('Documents (inside the repository) whose references to the legacy scripts are updated.'),
+      reason: text().default('Replaced by the unified pipeline'),
+    }).default(() => ({ docs: [], reason: 'Replaced by the unified pipeline' })),
+    rollback: mapping({
+      checks: checks.min(1).describe('Checks that prove the rollback restored the legacy system.'),
+      budget: duration.default('5m').describe('How long the whole rollback may take.'),
+    }),
+    successMetrics: checks
+      .default(() => [])
+      .describe('Success metrics of the completion report: each names a metric or check and the target it must meet.'),
+    ledger: mapping({
+      databaseUrlEnv: envName.optional(),
+      table: text('a table name (a-z, 0-9, _)', TABLE).default('migration_ledger'),
+    })
+      .default(() => ({ table: 'migration_ledger' }))
+      .describe('Where every evaluation, reading, approval and undo is appended; default: the target database.'),
+  };
+
+  const planForm = withRules(
+    mapping(planShape),
+    (p) => [
+      // Whatever the document is: a secret in it is reported even where nothing else could be read.
+      ...inlineSecrets(p.written()),
+      ...under(
+        ['unifiedJob'],
+        unifiedJobName(
+          p.view('unifiedJob').field('name'),
+          p.view('legacyJobs').entries((j) => j.field('name')),
+        ),
+      ),
+    ],
+    { anyValue: true },
+  ).meta({
+    title: 'Migration plan',
+    description:
+      'A legacy-to-unified cutover runbook for the migration orchestrator. Durations are strings such as 7d.',
+  });
+  return planForm;
+}
+
+/** The plan's YAML form as validated (before it is normalised). */
+type PlanForm = z.output<ReturnType<typeof buildPlanForm>>;
+type CheckForm = PlanForm['preflight'][number];
 
 const msOf = (d: string | undefined) => (d === undefined ? undefined : parseDuration(d));
 
 /** How the plan's paths on the worker's disk are resolved (the client: against the plan file's folder). */
 export interface PlanSchemaOptions {
   resolvePath: (p: string) => string;
+  /** Reads the file `approvals.keysFile` names (already resolved); absent where no file can be read. */
+  readFile?: (p: string) => string;
 }
 
 /** The plan's YAML form, validated and normalised into the plan the workflow runs. */
 export function planSchema(options: PlanSchemaOptions) {
-  return planForm.transform((form) => toPlan(form, options.resolvePath));
+  return buildPlanForm().transform((form, ctx) => {
+    const { keys, issues } = approverKeys(form, options);
+    for (const i of issues) ctx.addIssue({ code: 'custom', path: i.path, message: i.message, params: { rule: true } });
+    return issues.length ? z.NEVER : toPlan(form, options.resolvePath, keys);
+  });
 }
 
-function toPlan(f: PlanForm, resolvePath: (p: string) => string) {
+/**
+ * Every approver's key, from `approvals.keys`, the allow-list entries `{ name, key }` and `approvals.keysFile`: one key
+ * per person, and with keys, one for every person on an allow-list (someone without one could never sign).
+ */
+function approverKeys(f: PlanForm, options: PlanSchemaOptions): { keys: Record<string, string>; issues: RuleIssue[] } {
+  const found: KeySource[] = Object.entries(f.approvals.keys ?? {}).map(([name, key]) => ({
+    name,
+    key,
+    path: ['approvals', 'keys', name],
+  }));
+  const listed: { name: string; path: Key[] }[] = [];
+  for (const g of GATES)
+    f.approvals.gates[g].roles.forEach((r, i) => {
+      if (typeof r === 'string') return;
+      r.approvers?.forEach((a, j) => {
+        const path = ['approvals', 'gates', g, 'roles', i, 'approvers', j];
+        listed.push({ name: approverName(a), path });
+        if (typeof a !== 'string') found.push({ name: a.name, key: a.key, path: [...path, 'key'] });
+      });
+    });
+  const file = f.approvals.keysFile;
+  const fromFile = file === undefined ? { sources: [], issues: [] } : readKeysFile(file, options);
+  return keyRules([...found, ...fromFile.sources], listed, fromFile.issues);
+}
+
+function readKeysFile(file: string, options: PlanSchemaOptions): { sources: KeySource[]; issues: RuleIssue[] } {
+  const path = ['approvals', 'keysFile'];
+  if (!options.readFile)
+    return { sources: [], issues: [{ path, message: 'cannot be read here: give the keys inline (approvals.keys)' }] };
+  let text: string;
+  try {
+    text = options.readFile(options.resolvePath(file));
+  } catch (err) {
+    return { sources: [], issues: [{ path, message: `cannot read the keys file: ${(err as Error).message}` }] };
+  }
+  const { sources, issues } = parseAllowedSigners(text, path);
+  const bad = sources.filter((s) => typeof parseEd25519PublicKey(s.key) === 'string');
+  return {
+    sources: sources.filter((s) => !bad.includes(s)),
+    issues: [
+      ...issues,
+      ...bad.map((s) => ({ path, message: `${s.where}: the key of ${s.name} is not an Ed25519 key` })),
+    ],
+  };
+}
+
+function toPlan(f: PlanForm, resolvePath: (p: string) => string, keys: Record<string, string>) {
   const target = {
     databaseUrlEnv: f.target.databaseUrlEnv,
     repository: resolvePath(f.target.repository),
@@ -593,6 +695,7 @@ function toPlan(f: PlanForm, resolvePath: (p: string) => string) {
     approvals: {
       gates: byGate((g) => toGate(f.approvals.gates[g])),
       separationOfDuties: f.approvals.separationOfDuties,
+      ...(Object.keys(keys).length ? { keys } : {}),
     },
     soak: { onFailure: f.soak.onFailure },
     notifications: toNotifications(f.notifications),
@@ -664,7 +767,7 @@ function toMetric(m: PlanForm['metrics'][number]) {
   };
 }
 
-function toJob(j: z.output<typeof job>, inRepository: (command: string[]) => string[]) {
+function toJob(j: PlanForm['legacyJobs'][number], inRepository: (command: string[]) => string[]) {
   return {
     name: j.name,
     schedule: j.schedule,
@@ -673,7 +776,7 @@ function toJob(j: z.output<typeof job>, inRepository: (command: string[]) => str
   };
 }
 
-function toContainer(c: z.output<typeof container>, resolvePath: (p: string) => string) {
+function toContainer(c: PlanForm['unifiedJob']['containers'][number], resolvePath: (p: string) => string) {
   const mounts = c.mounts && Object.fromEntries(Object.entries(c.mounts).map(([host, at]) => [resolvePath(host), at]));
   return {
     service: c.service,
@@ -704,7 +807,7 @@ function toGate(g: PlanForm['approvals']['gates'][GateName]) {
         ? { role: r }
         : {
             role: r.role,
-            ...(r.approvers !== undefined ? { approvers: r.approvers } : {}),
+            ...(r.approvers !== undefined ? { approvers: r.approvers.map(approverName) } : {}),
             // A quorum of one is the default: the normalised plan spells out only a larger one.
             ...(r.required !== undefined && r.required > 1 ? { required: r.required } : {}),
           },

@@ -4,6 +4,7 @@ import type { Compensation } from './definitions';
 import type { Plan } from './plan';
 import { rollbackActs, rollbackLocal as local } from './proxies';
 import { undoLanes, undoOrder } from './rules';
+import { planDigest } from './signatures';
 
 /** Input of the rollback workflow: what the migration recorded as undoable, newest last. */
 export interface RollbackInput {
@@ -53,6 +54,7 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackRe
     databaseUrlEnv: plan.target.databaseUrlEnv,
     repository: plan.target.repository,
     reportDir: plan.target.reportDir,
+    planDigest: planDigest(plan),
   });
   const failedChecks = checks.results
     .filter((r) => !r.passed)

@@ -4,8 +4,11 @@ import type { Compensation, LedgerEntry, MigrationStatus, OperatorArgs } from '.
 import { migrationPhaseKey } from './definitions';
 import { ledgerOf, type Plan } from './plan';
 import { ledgerActs, quick } from './proxies';
+import type { AuthContext, Authentication } from './auth';
 import type { FailureCount } from './rules';
 import type { RollbackResult } from './rollback';
+import { chained } from './ledger-chain';
+import { planDigest } from './signatures';
 
 /** Input of the migration workflow: the validated plan (names and paths only, never credentials). */
 export interface MigrationInput {
@@ -100,6 +103,9 @@ export class MigrationState {
       updatedAt: now(),
       runs: 0,
     };
+    // What signed approvals name; computed once (a carried status has it).
+    this.status.planDigest ??= planDigest(input.plan);
+    this.status.approvalsAuthenticated = this.signed;
     this.failures = input.carried?.failures ?? {};
     this.pendingLedger = [...(input.carried?.pendingLedger ?? [])];
     this.auditKept = input.auditKept ?? DEFAULT_AUDIT_KEPT;
@@ -114,8 +120,30 @@ export class MigrationState {
     status.audit.push(entry);
     // The status (queried, and carried through the soak's continue-as-new) keeps the latest entries; the ledger all.
     if (status.audit.length > this.auditKept) status.audit.splice(0, status.audit.length - this.auditKept);
-    this.pendingLedger.push({ ...entry, ...(data === undefined ? {} : { data }) });
+    this.pendingLedger.push(chained({ ...entry, ...(data === undefined ? {} : { data }) }, status.ledgerHead ?? ''));
+    status.ledgerHead = this.pendingLedger.at(-1)!.hash;
     status.updatedAt = now();
+  }
+
+  /** The plan lists approver keys: approvals and rejections must be signed. */
+  get signed(): boolean {
+    return Object.keys(this.plan.approvals.keys ?? {}).length > 0;
+  }
+
+  /** What a request's signature is checked against now. */
+  authContext(): AuthContext {
+    return {
+      migrationId: this.migrationId,
+      planDigest: this.status.planDigest!,
+      ...(this.plan.approvals.keys ? { keys: this.plan.approvals.keys } : {}),
+      nonces: this.status.nonces ?? [],
+      nowMs: Date.now(),
+    };
+  }
+
+  /** A signed request was accepted: its nonce cannot be used again. */
+  acceptNonce(who: Authentication): void {
+    if ('nonce' in who && who.nonce) (this.status.nonces ??= []).push(who.nonce);
   }
 
   /** Moves to a phase: timeline, audit, search attribute, log. */

@@ -1,5 +1,5 @@
 import type { LedgerRow } from '../../activities/ledger';
-import type { MigrationStatus } from '../../workflows/definitions';
+import type { MigrationStatus, RequestAnswer } from '../../workflows/definitions';
 
 /** Writes `data` as indented JSON with `--json`, else the text form; either way one trailing newline. */
 export function print(json: boolean, data: unknown, text: () => string): void {
@@ -26,6 +26,28 @@ export function progressBar(s: MigrationStatus, nowMs: number, width = 30): stri
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.round(done * 100)).padStart(3)}%  ${human} left (until ${s.waitingUntil})`;
 }
 
+/** Whether the migration's approvals are authenticated, said plainly. */
+export function authenticationLine(s: Pick<MigrationStatus, 'approvalsAuthenticated'>): string {
+  return s.approvalsAuthenticated
+    ? 'signed: every approval and rejection is verified against the key the plan lists'
+    : 'NOT authenticated: the plan lists no approver keys, so anyone who can reach the namespace can sign as any role';
+}
+
+/** The answer to an accepted request: what it did and where the migration is now. */
+export function renderAnswer(what: string, a: RequestAnswer): string {
+  const lines = [`${what}: ${a.detail}`, `  phase ${a.phase}${a.paused ? ' (paused)' : ''}`];
+  if (a.gate) {
+    const missing = a.gate.requiredRoles.filter(
+      (r) => a.gate!.signatures.filter((x) => x.role === r).length < (a.gate!.required?.[r] ?? 1),
+    );
+    lines.push(
+      `  gate ${a.gate.name}: ${a.gate.open ? (missing.length ? `still needs ${missing.join(', ')}` : 'signed') : (a.gate.outcome ?? 'closed')}`,
+    );
+  }
+  if (a.verified === null) lines.push('  not authenticated: the plan lists no approver keys');
+  return lines.join('\n');
+}
+
 /** A readable status: phase timeline, gates, last readings, undo records. */
 export function renderStatus(s: MigrationStatus): string {
   const out = [
@@ -33,6 +55,8 @@ export function renderStatus(s: MigrationStatus): string {
     `  phase     ${s.phase}${s.paused ? ' (PAUSED)' : ''}`,
     `  traffic   unified ${s.trafficPercent}% / legacy ${100 - s.trafficPercent}%`,
   ];
+  if (s.planDigest) out.push(`  plan      sha256 ${s.planDigest}`);
+  out.push(`  approvals ${authenticationLine(s)}`);
   if (s.waitingUntil) out.push(`  waiting   ${s.waitingFor ?? 'until'} ${progressBar(s, Date.now())}`);
   if (s.failure) out.push(`  failure   ${s.failure}`);
   if (s.attention) out.push(`  ATTENTION ${s.attention}`);
@@ -40,7 +64,8 @@ export function renderStatus(s: MigrationStatus): string {
   for (const p of s.phaseTimeline) out.push(`    ${p.at}  ${p.phase}`);
   for (const g of Object.values(s.gates)) {
     if (!g) continue;
-    const signed = g.signatures.map((x) => `${x.role}=${x.approver}`).join(', ') || 'none';
+    const mark = (v: boolean | null | undefined) => (v === true ? ' (verified)' : v === false ? ' (NOT verified)' : '');
+    const signed = g.signatures.map((x) => `${x.role}=${x.approver}${mark(x.verified)}`).join(', ') || 'none';
     out.push(
       `  gate ${g.name}: ${g.open ? 'OPEN' : (g.outcome ?? 'closed')}; needs ${g.requiredRoles.map((r) => (g.required?.[r] ? `${r} ×${g.required[r]}` : r)).join(', ')}; signed ${signed}`,
     );

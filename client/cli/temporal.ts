@@ -1,16 +1,17 @@
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import type { UpdateDefinition } from '@temporalio/common';
 import { applyStackEnv, loadConfig } from '../../lib/config';
-import type { MigrationStatus } from '../../workflows/definitions';
-import { auditCount, statusQuery } from '../../workflows/definitions';
+import type { MigrationStatus, RequestAnswer } from '../../workflows/definitions';
+import { statusQuery } from '../../workflows/definitions';
 import type { migrationWorkflow } from '../../workflows/migration';
 import type { rollbackWorkflow } from '../../workflows/rollback';
 import { connectClient } from '../connection';
 import { CliError, ExitCode } from './errors';
 
 /** Runs `fn` with a client for the configured stack and closes its connection afterwards. */
-export async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+export async function withClient<T>(fn: (client: Client) => Promise<T>, identity?: string): Promise<T> {
   applyStackEnv();
-  const client = await connectClient(loadConfig());
+  const client = await connectClient(loadConfig(), identity);
   try {
     return await fn(client);
   } finally {
@@ -36,25 +37,46 @@ export async function readStatus(client: Client, id: string): Promise<MigrationS
   }
 }
 
-/** Sends a signal, then reads the audit log: a request the workflow rejected exits with `rejected`. */
-export async function signalAndCheck(
+/** How long a request waits for the workflow's answer (a worker must run to give one). */
+const ANSWER_TIMEOUT_MS = 30_000;
+
+/**
+ * Sends a request as an Update and returns the workflow's answer; a refusal exits with `rejected` and its reason.
+ * No polling: the workflow answers accepted (with the new state) or rejected, or the CLI says no worker answered.
+ */
+export async function sendRequest<A>(
   client: Client,
   id: string,
-  send: () => Promise<void>,
-  actor: string,
-): Promise<MigrationStatus> {
-  const since = auditCount(await readStatus(client, id));
-  await send();
-  // The handler runs in the next workflow task; wait for the audit log to grow.
-  for (let i = 0; i < 50; i++) {
-    const after = await readStatus(client, id);
-    const added = after.audit.filter((a, n) => (a.seq ?? n) >= since);
-    const rejected = added.find((a) => a.kind === 'rejected' && (a.actor === actor || !a.actor));
-    if (rejected) throw new CliError(`rejected: ${rejected.detail}`, ExitCode.rejected);
-    if (added.length) return after;
-    await new Promise((r) => setTimeout(r, 100));
+  update: UpdateDefinition<RequestAnswer, [A]>,
+  args: A,
+): Promise<RequestAnswer> {
+  const handle = client.workflow.getHandle(id);
+  try {
+    return await client.connection.withDeadline(Date.now() + ANSWER_TIMEOUT_MS, () =>
+      handle.executeUpdate(update, { args: [args] }),
+    );
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError)
+      throw new CliError(`no migration ${id}; \`migrate list\` shows the migrations there are`, ExitCode.notFound);
+    if (err instanceof WorkflowUpdateFailedError)
+      throw new CliError(`rejected: ${err.cause?.message ?? err.message}`, ExitCode.rejected);
+    if (isGrpcError(err, 'DEADLINE_EXCEEDED'))
+      throw new CliError(
+        `no answer from ${id} within ${ANSWER_TIMEOUT_MS / 1000} s: is a worker running (\`npm run worker\`)? The request may still be applied when one starts.`,
+        ExitCode.error,
+      );
+    if (isGrpcError(err, 'NOT_FOUND'))
+      throw new CliError(`rejected: migration ${id} has ended (${(err as Error).message})`, ExitCode.rejected);
+    throw err;
   }
-  return readStatus(client, id);
+}
+
+/** gRPC status codes the answer can fail with. */
+const GRPC = { DEADLINE_EXCEEDED: 4, NOT_FOUND: 5 } as const;
+
+function isGrpcError(err: unknown, code: keyof typeof GRPC): boolean {
+  const e = err as { code?: number; cause?: { code?: number } };
+  return (e.code ?? e.cause?.code) === GRPC[code];
 }
 
 /** The plan a migration was started with, from its first run's input. */

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { connectClient } from '../../client/connection';
 import { loadPlan } from '../../client/plan';
+import { demoApprover, demoKeyFile } from '../../demo/keys';
 import { setupDemoTarget } from '../../demo/target';
 import { requireEnv } from '../../lib/config';
 import { startWorkerProcess, type WorkerProcess } from '../../lib/worker-process';
@@ -19,6 +20,8 @@ function migrate(...args: string[]): Promise<{ code: number; stdout: string; std
   return migrateCli(args, { MO_TASK_QUEUE: taskQueue });
 }
 const taskQueue = `cli-${uniq()}`;
+/** `--as <role>-demo --key <its key>`: the demo plan lists its approvers' keys, so every decision is signed. */
+const as = (role: string) => ['--as', demoApprover(role), '--key', demoKeyFile(demoApprover(role))];
 
 describe('the migrate CLI against a real running migration', () => {
   let worker: WorkerProcess;
@@ -66,7 +69,7 @@ describe('the migrate CLI against a real running migration', () => {
     expect(s?.phase).toBe('gate:go');
     expect(s?.audit[0]).toMatchObject({ kind: 'started', actor: 'alice' });
 
-    const wrongRole = await migrate('approve', id, '--gate', 'go', '--role', 'stakeholder', '--as', 'sam');
+    const wrongRole = await migrate('approve', id, '--gate', 'go', '--role', 'stakeholder', ...as('stakeholder'));
     expect(wrongRole.code).toBe(4);
     expect(wrongRole.stderr).toContain('does not need role stakeholder');
     const ok = await migrate(
@@ -76,13 +79,15 @@ describe('the migrate CLI against a real running migration', () => {
       'go',
       '--role',
       'technical-lead',
-      '--as',
-      'tina',
+      ...as('technical-lead'),
       '--comment',
       'looks good',
     );
     expect(ok.code).toBe(0);
-    const twice = await migrate('approve', id, '--role', 'engineering-manager', '--as', 'tina');
+    expect(ok.stdout).toContain(
+      'approved: technical-lead technical-lead-demo approved gate go: looks good (signature verified)',
+    );
+    const twice = await migrate('approve', id, '--role', 'engineering-manager', ...as('technical-lead'));
     expect(twice.code).toBe(4);
     expect(twice.stderr).toContain('separation of duties');
 
@@ -94,7 +99,9 @@ describe('the migrate CLI against a real running migration', () => {
     expect((await migrate('pause', id, '--as', 'olga', '--reason', 'freeze')).code).toBe(0);
     const paused = JSON.parse((await migrate('status', id, '--json')).stdout) as MigrationStatus;
     expect(paused.paused).toBe(true);
-    expect(paused.gates.go?.signatures.map((x) => `${x.role}:${x.approver}`)).toEqual(['technical-lead:tina']);
+    expect(paused.gates.go?.signatures.map((x) => `${x.role}:${x.approver}`)).toEqual([
+      'technical-lead:technical-lead-demo',
+    ]);
     expect((await migrate('resume', id, '--as', 'olga')).code).toBe(0);
 
     const list = JSON.parse((await migrate('list', '--json', '--phase', 'gate:go')).stdout) as {
@@ -104,7 +111,7 @@ describe('the migrate CLI against a real running migration', () => {
     expect(list).toContainEqual(expect.objectContaining({ id, phase: 'gate:go' }));
     const text = await migrate('status', id);
     expect(text.stdout).toContain(
-      'gate go: OPEN; needs technical-lead, engineering-manager; signed technical-lead=tina',
+      'gate go: OPEN; needs technical-lead, engineering-manager; signed technical-lead=technical-lead-demo (verified)',
     );
 
     expect((await migrate('abort', id, '--as', 'olga', '--reason', 'postponed')).code).toBe(0);
@@ -158,13 +165,12 @@ describe('the migrate CLI against a real running migration', () => {
       'technical-lead',
       '--reason',
       'not now',
-      '--as',
-      'tina',
+      ...as('technical-lead'),
     );
     expect(r.code).toBe(0);
     const afterReject = await statusUntil(rejected, (s) => isFinalPhase(s.phase));
     expect(afterReject.gates.go?.outcome).toBe('rejected');
-    expect(afterReject.audit.some((a) => a.kind === 'gate-rejected' && a.actor === 'tina')).toBe(true);
+    expect(afterReject.audit.some((a) => a.kind === 'gate-rejected' && a.actor === 'technical-lead-demo')).toBe(true);
 
     // This migration is rolled back by hand during its parallel run: a run long enough that a slow machine's CLI calls
     // below still land inside it (with the demo's 6 s, a busy CI machine saw it end, and roll back by itself, first).
@@ -178,11 +184,8 @@ describe('the migrate CLI against a real running migration', () => {
       fs.rmSync(longPlan, { force: true });
     }
     await statusUntil(rolled, (s) => s.phase === 'gate:go');
-    for (const [role, who] of [
-      ['technical-lead', 'tina'],
-      ['engineering-manager', 'erin'],
-    ])
-      expect((await migrate('approve', rolled, '--gate', 'go', '--role', role!, '--as', who!)).code).toBe(0);
+    for (const role of ['technical-lead', 'engineering-manager'])
+      expect((await migrate('approve', rolled, '--gate', 'go', '--role', role, ...as(role))).code).toBe(0);
     // The parallel run is a durable wait: the text status draws its progress.
     await statusUntil(rolled, (s) => s.phase === 'parallel-run' && !!s.waitingUntil);
     const text = await migrate('status', rolled);

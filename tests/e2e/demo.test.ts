@@ -10,7 +10,7 @@ import { runCommand } from '../../activities/process';
 import { parseCrontab } from '../../activities/scheduler';
 import { connectClient } from '../../client/connection';
 import { loadPlan } from '../../client/plan';
-import { MANUAL_APPROVER, runDemo, type DemoOutcome } from '../../demo/demo';
+import { runDemo, type DemoOutcome } from '../../demo/demo';
 import { integrity, withDb } from '../../demo/target';
 import { requireEnv, temporalCliArgs } from '../../lib/config';
 import { GATES } from '../../workflows/constants';
@@ -36,7 +36,8 @@ describe('the demo migrates a real system end to end (worker process, dev server
       outcome = await runDemo({
         plan: PLAN,
         print,
-        // The go gate is approved with the stock `temporal` CLI, the others through the client.
+        // The go gate is approved with the stock `temporal` CLI (an Update, signed), the others with signed signals
+        // through the client (signals stay accepted, and are verified the same way).
         approve: async (workflowId, a) => {
           if (a.gate !== 'go') return client.workflow.getHandle(workflowId).signal(approveSignal, a);
           await exec(
@@ -44,7 +45,8 @@ describe('the demo migrates a real system end to end (worker process, dev server
             temporalCliArgs(
               config,
               'workflow',
-              'signal',
+              'update',
+              'execute',
               '--workflow-id',
               workflowId,
               '--name',
@@ -189,22 +191,22 @@ describe('the demo migrates a real system end to end (worker process, dev server
     const printed: string[] = [];
     const ran = new Set<string>();
     const people: Promise<void>[] = [];
-    // The "people": each runs the printed `migrate approve` command under their own name, once.
+    // The "people": each runs the printed `migrate approve` command (their name, their key), once.
     const person = (line: string) => {
       printed.push(line);
       const cmd = /npx migrate (approve .*)$/.exec(line.trim())?.[1];
       if (!cmd || ran.has(cmd)) return;
       ran.add(cmd);
-      const args = cmd.split(' ').map((a) => (a === MANUAL_APPROVER ? `${/--role (\S+)/.exec(cmd)![1]}-person` : a));
-      people.push(exec(path.join(__dirname, '..', '..', 'bin', 'migrate'), args).then(() => undefined));
+      people.push(exec(path.join(__dirname, '..', '..', 'bin', 'migrate'), cmd.split(' ')).then(() => undefined));
     };
     const outcome = await runDemo({ plan: PLAN, print: person, manual: true });
     await Promise.all(people);
     expect(outcome.phase).toBe('complete');
-    // Every role of every gate was printed once, with its stock `temporal` equivalent, and signed by its person.
+    // Every role of every gate was printed once, with its stock `temporal` equivalent, and signed (verified) by its
+    // person's key.
     for (const gate of GATES) {
       const signatures = outcome.status.gates[gate]!.signatures;
-      expect(signatures.map((s) => s.approver)).toEqual(signatures.map((s) => `${s.role}-person`));
+      expect(signatures.map((s) => [s.approver, s.verified])).toEqual(signatures.map((s) => [`${s.role}-demo`, true]));
       for (const s of signatures) {
         expect(printed.filter((l) => l.includes(`--gate ${gate} --role ${s.role} `))).toHaveLength(1);
         expect(

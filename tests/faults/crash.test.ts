@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { readLedger } from '../../activities/ledger';
 import { connectClient } from '../../client/connection';
@@ -7,7 +9,7 @@ import { migrateCli } from '../helpers/cli';
 import { integrity } from '../../demo/target';
 import { rollbackSignal, type MigrationStatus } from '../../workflows/definitions';
 import { recordFaults } from '../helpers/fault-summary';
-import { config } from '../helpers/stack';
+import { config, tempDir } from '../helpers/stack';
 import { expectCompletedOnce, expectLegacyRestored } from '../helpers/end-state';
 
 const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
@@ -47,6 +49,30 @@ const POINTS: KillPoint[] = [
   { name: 'gate sign-off', at: (s) => s.phase === 'gate:sign-off' },
 ];
 
+/**
+ * A folder to put first on the worker's PATH with `pg_dump` and `git` that wait a moment before running the real
+ * ones: the backups and the archive commit, a fraction of a second on the demo system, then last long enough for the
+ * watcher (which polls the server) to see them running and kill the worker inside them. Everything they do is real.
+ */
+function slowTools(): string {
+  const dir = tempDir('mo-slow-tools');
+  for (const [tool, pause] of [
+    ['pg_dump', '1.5'],
+    ['git', '0.3'],
+  ] as const) {
+    const real = execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
+    fs.writeFileSync(
+      path.join(dir, tool),
+      `#!/bin/sh
+sleep ${pause}
+exec ${real} "$@"
+`,
+      { mode: 0o755 },
+    );
+  }
+  return dir;
+}
+
 /** Runs the demo, killing the worker at each of `points` in turn; returns the outcome and what was running. */
 async function runWithKills(points: KillPoint[]): Promise<{ outcome: DemoOutcome; kills: string[] }> {
   const kills: string[] = [];
@@ -58,6 +84,7 @@ async function runWithKills(points: KillPoint[]): Promise<{ outcome: DemoOutcome
   const outcome = await runDemo({
     plan: PLAN,
     print: () => undefined,
+    workerEnv: { PATH: `${slowTools()}:${process.env.PATH ?? ''}` },
     onStatus: async (s, handle, control) => {
       const point = points[next];
       if (armed || !point?.at(s)) return;

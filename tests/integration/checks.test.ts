@@ -116,8 +116,21 @@ describe('checks and metric readings against real PostgreSQL, processes and HTTP
       '$(echo hi); 1',
     ]);
     expect(literal).toEqual({ value: 13, detail: '"$(echo hi); 1" 13' });
-    // Declared shell: the same kind of text is expanded.
-    expect((await cmd(['echo', '$((6 * 7))'], { shell: true })).value).toBe(42);
+    // A declared shell on a default worker is refused, naming the setting, before anything runs.
+    const marker = path.join(repository, 'shell-ran');
+    await expect(cmd([`touch ${marker}; echo 1`], { shell: true })).rejects.toMatchObject({
+      type: 'ShellNotAllowed',
+      nonRetryable: true,
+      message: expect.stringContaining('MO_ALLOW_SHELL=1'),
+    });
+    expect(fs.existsSync(marker)).toBe(false);
+    // On a worker that allows shells, the same kind of text is expanded.
+    process.env.MO_ALLOW_SHELL = '1';
+    try {
+      expect((await cmd(['echo', '$((6 * 7))'], { shell: true })).value).toBe(42);
+    } finally {
+      delete process.env.MO_ALLOW_SHELL;
+    }
     // cwd is relative to the repository.
     expect((await cmd(['cat', 'n.txt'], { cwd: 'sub', pattern: 'value: (\\d+)' })).value).toBe(7);
     await expect(cmd([node, '-e', "console.log('no digits here')"])).rejects.toThrow('command output: no number found');

@@ -6,6 +6,7 @@ import { appendLedger } from '../../activities/ledger';
 import { writeCompletionReport } from '../../activities/reports';
 import type { GateEvaluation, MigrationStatus } from '../../workflows/definitions';
 import type { Plan } from '../../workflows/plan';
+import { planDigest } from '../../workflows/signatures';
 import { scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
 import { parseSvg, pointsPerSeries } from '../helpers/svg';
 
@@ -112,7 +113,19 @@ describe('completion report against a real demo database: success-metrics table 
       expect.arrayContaining(['error-rate', 'processing-time', 'annual-savings']),
     );
 
-    const input = { migrationId, plan, status: status(evals), codeLinesRemoved: 120 };
+    const signed = status(evals);
+    signed.planDigest = planDigest(plan);
+    signed.approvalsAuthenticated = true;
+    signed.gates['sign-off'] = {
+      name: 'sign-off',
+      open: false,
+      requiredRoles: ['technical-lead', 'stakeholder'],
+      signatures: [
+        { gate: 'sign-off', role: 'technical-lead', approver: 'tina', at: '2026-12-08T09:00:00.000Z', verified: true },
+        { gate: 'sign-off', role: 'stakeholder', approver: 'sam', at: '2026-12-08T10:00:00.000Z', verified: false },
+      ],
+    };
+    const input = { migrationId, plan, status: signed, codeLinesRemoved: 120 };
     const files = await writeCompletionReport(input);
 
     expect(files.rows).toHaveLength(plan.successMetrics.length + 1);
@@ -122,6 +135,10 @@ describe('completion report against a real demo database: success-metrics table 
       const name = (m.description ?? m.name).replace(/[()]/g, '\\$&');
       expect(md).toMatch(new RegExp(`\\| ${name} \\| [^|]+ \\| [0-9.]+[^|]* \\| pass \\|`));
     }
+    // Who signed what, verified or not, and the plan it was.
+    expect(md).toContain(`Plan sha256 \`${planDigest(plan)}\`; approvals signed and verified`);
+    expect(md).toContain('- sign-off: technical-lead tina at 2026-12-08T09:00:00.000Z — signature verified');
+    expect(md).toContain('- sign-off: stakeholder sam at 2026-12-08T10:00:00.000Z — NOT verified');
     // The chart comes after the table and before the timeline.
     expect(md).toContain(IMAGE);
     expect(md.indexOf(IMAGE)).toBeGreaterThan(md.indexOf('## Success metrics'));

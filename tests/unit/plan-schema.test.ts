@@ -140,6 +140,7 @@ describe('the normalised plan', () => {
     doc.traffic = {};
     delete doc.rollback.budget;
     delete doc.approvals.separationOfDuties;
+    delete doc.approvals.keysFile;
     delete doc.approvals.gates.go.timeout;
     doc.approvals.gates.go.roles = [
       { role: 'technical-lead', approvers: ['tina', 'tom'], required: 2 },

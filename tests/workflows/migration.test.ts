@@ -4,6 +4,8 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { loadPlan } from '../../client/plan';
+import { memoryKey, signRequest } from '../../lib/signing';
+import { GATES } from '../../workflows/constants';
 import type { MigrationStatus, Phase } from '../../workflows/definitions';
 import {
   abortSignal,
@@ -19,13 +21,24 @@ import {
 } from '../../workflows/definitions';
 import { migrationWorkflow, type MigrationResult } from '../../workflows/migration';
 import type { GateSpec, Plan } from '../../workflows/plan';
-import { drive, HAPPY_PHASES, realClock, signalHandled as handled, virtualClock } from '../../lib/drive';
+import {
+  approversFor,
+  drive,
+  HAPPY_PHASES,
+  realClock,
+  signalHandled as handled,
+  virtualClock,
+  withoutKeys,
+  withTestKeys,
+} from '../../lib/drive';
 import { recordFaults } from '../helpers/fault-summary';
 import { config, uniq } from '../helpers/stack';
 import { stubActivities, type StubActivities } from '../helpers/stub-activities';
 import { bundleWorkflows, createTimeSkippingEnv, firstTaskCompleted } from '../helpers/temporal';
 
-const productionPlan = loadPlan(path.join(__dirname, '..', '..', 'plans', 'production.example.yaml'));
+// These tests are about the runbook and its rules, so approvals go unsigned: the production plan without its keys.
+// (Signed approvals: the keyed test below, and tests/e2e/approvals.test.ts against the dev server.)
+const productionPlan = withoutKeys(loadPlan(path.join(__dirname, '..', '..', 'plans', 'production.example.yaml')));
 const DAY = 86_400_000;
 
 /** The production plan with its `go` gate changed. */
@@ -235,6 +248,37 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
     },
   );
 
+  it('a plan with approver keys: signed approvals pass every gate; unsigned and forged ones are refused', async () => {
+    const { plan, signers } = withTestKeys(productionPlan);
+    const acts = stubActivities(plan.metrics);
+    let tried = false;
+    const { result, status } = await run(acts, {
+      plan,
+      signers,
+      onStatus: async (s) => {
+        if (tried || s.phase !== 'gate:go') return false;
+        tried = true;
+        const h = env.client.workflow.getHandle(s.migrationId);
+        const a = { gate: 'go' as const, ...approversFor(plan, 'go')[0]! };
+        await handled(h, (x) => x.signal(approveSignal, a));
+        const claim = { decision: 'approve', person: a.approver, gate: a.gate, role: a.role };
+        const target = { migrationId: s.migrationId, planDigest: s.planDigest! };
+        const forged = await signRequest(claim, target, memoryKey('mallory').sign);
+        await handled(h, (x) => x.signal(approveSignal, { ...a, signature: forged }));
+        return true;
+      },
+    });
+    expect(result.phase).toBe('complete');
+    expect(status.approvalsAuthenticated).toBe(true);
+    for (const g of GATES) expect(status.gates[g]!.signatures.map((x) => x.verified)).not.toContain(false);
+    expect(status.gates['sign-off']!.signatures.every((x) => x.verified === true)).toBe(true);
+    const refused = status.audit.filter((e) => e.kind === 'rejected').map((e) => e.detail);
+    expect(refused).toEqual([
+      expect.stringMatching(/^approval by technical-lead-person: unsigned: the plan lists approver keys/),
+      expect.stringMatching(/^approval by technical-lead-person: bad signature: signed with another key/),
+    ]);
+  });
+
   it('rejects approvals that do not fit and changes nothing else; pause holds the runbook until resume', async () => {
     const plan = withGoGate({
       roles: [{ role: 'technical-lead', approvers: ['tina', 'tom'] }, { role: 'engineering-manager' }],
@@ -318,7 +362,7 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
     );
     // The rejected requests changed nothing but the audit log (and its ledger sequence).
     expect(afterBad!.gates.go?.signatures.map((x) => x.approver)).toEqual(['tina']);
-    const ignoringAudit = { audit: [], updatedAt: '', ledgerSeq: 0, ledgerWritten: 0 };
+    const ignoringAudit = { audit: [], updatedAt: '', ledgerSeq: 0, ledgerWritten: 0, ledgerHead: '' };
     expect({ ...afterBad, ...ignoringAudit }).toEqual({
       ...atGate,
       ...ignoringAudit,

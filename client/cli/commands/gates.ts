@@ -1,66 +1,114 @@
-import type { Command } from '@commander-js/extra-typings';
-import { approveSignal, rejectSignal } from '../../../workflows/definitions';
+import type { Command, OptionValues } from '@commander-js/extra-typings';
+import { loadConfig, temporalCliArgs } from '../../../lib/config';
+import type { GateName } from '../../../workflows/constants';
+import type { RequestAnswer } from '../../../workflows/definitions';
+import { approveUpdate, rejectUpdate } from '../../../workflows/definitions';
+import { openGateOf } from '../../../workflows/rules';
+import { CliError, ExitCode } from '../errors';
 import { asOption, EXAMPLE_ID, examples, gateOption } from '../options';
-import { signalAndCheck, withClient } from '../temporal';
+import { renderAnswer } from '../render';
+import { signatureFor } from '../signing';
+import { readStatus, sendRequest, withClient } from '../temporal';
+
+/** What both gate decisions take besides their own fields. */
+interface DecisionOptions {
+  gate?: GateName;
+  role: string;
+  as: string;
+  key?: string;
+  plan?: string;
+  printRequest?: boolean;
+}
+
+/** Adds the options of a signed gate decision. */
+const decisionOptions = <Args extends unknown[], Opts extends OptionValues>(c: Command<Args, Opts>) =>
+  c
+    .addOption(gateOption())
+    .option('--key <file>', 'your OpenSSH Ed25519 key to sign with (default ~/.ssh/id_ed25519; ssh-agent works)')
+    .option('--plan <file>', 'the plan file you read: refuse to sign if the migration runs another plan')
+    .option('--print-request', 'print the signed request and the stock `temporal` command instead of sending it');
+
+/**
+ * Signs (when the plan lists keys) and sends one gate decision as an Update; prints the answer. `--print-request`
+ * prints the request for `temporal workflow update execute` instead.
+ */
+async function decide(
+  id: string,
+  decision: 'approve' | 'reject',
+  o: DecisionOptions,
+  fields: { comment?: string; reason?: string },
+): Promise<void> {
+  await withClient(async (client) => {
+    const status = await readStatus(client, id);
+    // A signature names its gate: the open one unless --gate says which.
+    const gate = o.gate ?? (status.approvalsAuthenticated ? openGateOf(status.gates)?.name : undefined);
+    if (status.approvalsAuthenticated && !gate)
+      throw new CliError(`no gate of ${id} is open (phase ${status.phase})`, ExitCode.rejected);
+    const text = decision === 'approve' ? fields.comment : fields.reason;
+    const claim = { decision, person: o.as, gate, role: o.role, ...(text !== undefined ? { text } : {}) };
+    const signature = await signatureFor(status, claim, o, true);
+    const args = {
+      ...(gate ? { gate } : {}),
+      role: o.role,
+      approver: o.as,
+      ...fields,
+      ...(signature ? { signature } : {}),
+    };
+    if (o.printRequest) return printRequest(id, decision, args);
+    const answer: RequestAnswer =
+      decision === 'approve'
+        ? await sendRequest(client, id, approveUpdate, args)
+        : await sendRequest(client, id, rejectUpdate, { ...args, reason: fields.reason ?? '' });
+    process.stdout.write(`${renderAnswer(decision === 'approve' ? 'approved' : 'rejected gate', answer)}\n`);
+    if (decision === 'reject')
+      process.stdout.write(`the migration rolls back. Follow it with: migrate status ${id} --watch\n`);
+  }, o.as);
+}
+
+/** The request as JSON, and the stock CLI command that sends it. */
+function printRequest(id: string, name: string, args: object): void {
+  const input = JSON.stringify(args);
+  const cmd = temporalCliArgs(loadConfig(), 'workflow', 'update', 'execute', '--workflow-id', id, '--name', name);
+  process.stdout.write(
+    `${JSON.stringify(args, null, 2)}\n\n# send it with the stock CLI:\ntemporal ${cmd.join(' ')} --input '${input}'\n`,
+  );
+}
 
 /** `migrate approve` and `migrate reject`: one role's decision on an open gate. */
 export function addGateCommands(program: Command): void {
-  program
-    .command('approve')
-    .description('sign an open gate for one role')
-    .argument('<id>', 'migration ID')
-    .addOption(gateOption())
-    .requiredOption('--role <role>', 'the role you sign for')
-    .option('--comment <text>', 'comment for the audit log')
-    .addOption(asOption())
+  decisionOptions(
+    program
+      .command('approve')
+      .description('sign an open gate for one role')
+      .argument('<id>', 'migration ID')
+      .requiredOption('--role <role>', 'the role you sign for')
+      .option('--comment <text>', 'comment for the audit log')
+      .addOption(asOption()),
+  )
     .addHelpText(
       'after',
       examples([
         `migrate approve ${EXAMPLE_ID} --gate go --role technical-lead --as alice`,
         `migrate approve ${EXAMPLE_ID} --gate sign-off --role stakeholder --as sam --comment "numbers look right"`,
+        `migrate approve ${EXAMPLE_ID} --gate go --role technical-lead --as alice --key ~/.ssh/id_ed25519 --print-request`,
       ]),
     )
-    .action(async (id, o) => {
-      await withClient(async (client) => {
-        const s = await signalAndCheck(
-          client,
-          id,
-          () =>
-            client.workflow
-              .getHandle(id)
-              .signal(approveSignal, { gate: o.gate, role: o.role, approver: o.as, comment: o.comment }),
-          o.as,
-        );
-        process.stdout.write(`approved: ${o.role} ${o.as}; phase ${s.phase}\n`);
-      });
-    });
+    .action(async (id, o) => decide(id, 'approve', o, o.comment !== undefined ? { comment: o.comment } : {}));
 
-  program
-    .command('reject')
-    .description('reject an open gate (the migration rolls back)')
-    .argument('<id>', 'migration ID')
-    .addOption(gateOption())
-    .requiredOption('--role <role>', 'the role you reject for')
-    .requiredOption('--reason <text>', 'why')
-    .addOption(asOption())
+  decisionOptions(
+    program
+      .command('reject')
+      .description('reject an open gate (the migration rolls back)')
+      .argument('<id>', 'migration ID')
+      .requiredOption('--role <role>', 'the role you reject for')
+      .requiredOption('--reason <text>', 'why')
+      .addOption(asOption()),
+  )
     .addHelpText(
       'after',
       examples([
         `migrate reject ${EXAMPLE_ID} --gate cutover --role product-owner --reason "quarter-end freeze" --as paula`,
       ]),
     )
-    .action(async (id, o) => {
-      await withClient(async (client) => {
-        await signalAndCheck(
-          client,
-          id,
-          () =>
-            client.workflow
-              .getHandle(id)
-              .signal(rejectSignal, { gate: o.gate, role: o.role, approver: o.as, reason: o.reason }),
-          o.as,
-        );
-        process.stdout.write(`rejected gate; the migration rolls back. Follow it with: migrate status ${id} --watch\n`);
-      });
-    });
+    .action(async (id, o) => decide(id, 'reject', o, { reason: o.reason }));
 }

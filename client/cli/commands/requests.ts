@@ -1,62 +1,90 @@
 import type { Command } from '@commander-js/extra-typings';
-import { abortSignal, failSignal, pauseSignal, resumeSignal, retrySignal } from '../../../workflows/definitions';
+import type { RequestAnswer } from '../../../workflows/definitions';
+import { abortUpdate, failUpdate, pauseUpdate, resumeUpdate, retryUpdate } from '../../../workflows/definitions';
+import type { OperatorArgs } from '../../../workflows/definitions';
+import type { UpdateDefinition } from '@temporalio/common';
 import { asOption, EXAMPLE_ID, examples } from '../options';
-import { signalAndCheck, withClient } from '../temporal';
+import { renderAnswer } from '../render';
+import { signatureFor } from '../signing';
+import { readStatus, sendRequest, withClient } from '../temporal';
 
-/** The operator requests: one signal each, all with the same arguments and the same answer. */
-const REQUESTS = [
+/** The operator requests: one Update each, all with the same arguments and the same answer. */
+const REQUESTS: {
+  name: string;
+  update: UpdateDefinition<RequestAnswer, [OperatorArgs]>;
+  description: string;
+  examples: string[];
+}[] = [
   {
     name: 'pause',
-    signal: pauseSignal,
+    update: pauseUpdate,
     description: 'hold the runbook at the next step',
     examples: [`migrate pause ${EXAMPLE_ID} --reason "change freeze" --as olga`],
   },
   {
     name: 'resume',
-    signal: resumeSignal,
+    update: resumeUpdate,
     description: 'go on after a pause',
     examples: [`migrate resume ${EXAMPLE_ID} --as olga`],
   },
   {
     name: 'abort',
-    signal: abortSignal,
+    update: abortUpdate,
     description: 'stop the migration (what changed is rolled back)',
     examples: [`migrate abort ${EXAMPLE_ID} --reason "wrong plan" --as olga`],
   },
   {
     name: 'retry',
-    signal: retrySignal,
+    update: retryUpdate,
     description: 'measure a gate again that waits for a decision (inconclusive, or a failed soak check)',
     examples: [`migrate retry ${EXAMPLE_ID} --reason "metrics exporter restarted" --as olga`],
   },
   {
     name: 'fail',
-    signal: failSignal,
+    update: failUpdate,
     description: 'fail the running step by hand (what changed is rolled back)',
     examples: [`migrate fail ${EXAMPLE_ID} --reason "customer reports wrong scores" --as olga`],
   },
-] as const;
+];
+
+/**
+ * Sends an operator request (signed when the plan lists keys and a key is at hand; never required) and prints the
+ * workflow's answer; a refusal exits with `rejected`.
+ */
+export async function operatorRequest(
+  id: string,
+  name: string,
+  update: UpdateDefinition<RequestAnswer, [OperatorArgs]>,
+  o: { as: string; reason?: string; key?: string },
+): Promise<RequestAnswer> {
+  return withClient(async (client) => {
+    const status = await readStatus(client, id);
+    const claim = { decision: name, person: o.as, ...(o.reason !== undefined ? { text: o.reason } : {}) };
+    const signature = await signatureFor(status, claim, o, false);
+    const args = {
+      requestedBy: o.as,
+      ...(o.reason !== undefined ? { reason: o.reason } : {}),
+      ...(signature ? { signature } : {}),
+    };
+    const answer = await sendRequest(client, id, update, args);
+    process.stdout.write(`${renderAnswer(name, answer)}\n`);
+    return answer;
+  }, o.as);
+}
 
 /** `migrate pause|resume|abort|retry|fail <id>`: an operator request, rejected (exit 4) when the workflow refuses it. */
 export function addRequestCommands(program: Command): void {
-  for (const { name, signal, description, examples: lines } of REQUESTS) {
+  for (const { name, update, description, examples: lines } of REQUESTS) {
     program
       .command(name)
       .description(description)
       .argument('<id>', 'migration ID')
       .option('--reason <text>', 'why')
+      .option('--key <file>', 'sign with this OpenSSH Ed25519 key (default ~/.ssh/id_ed25519 when the plan lists keys)')
       .addOption(asOption())
       .addHelpText('after', examples(lines))
       .action(async (id, o) => {
-        await withClient(async (client) => {
-          const s = await signalAndCheck(
-            client,
-            id,
-            () => client.workflow.getHandle(id).signal(signal, { requestedBy: o.as, reason: o.reason }),
-            o.as,
-          );
-          process.stdout.write(`${name}: done; phase ${s.phase}${s.paused ? ' (paused)' : ''}\n`);
-        });
+        await operatorRequest(id, name, update, o);
       });
   }
 }

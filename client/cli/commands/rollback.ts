@@ -1,11 +1,12 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Command } from '@commander-js/extra-typings';
 import { loadConfig } from '../../../lib/config';
-import { rollbackSignal, rollbackWorkflowId } from '../../../workflows/definitions';
+import { rollbackUpdate, rollbackWorkflowId } from '../../../workflows/definitions';
 import type { rollbackWorkflow } from '../../../workflows/rollback';
 import { CliError, ExitCode } from '../errors';
 import { asOption, EXAMPLE_ID, examples } from '../options';
-import { planOf, readStatus, signalAndCheck, withClient } from '../temporal';
+import { planOf, readStatus, withClient } from '../temporal';
+import { operatorRequest } from './requests';
 
 /** `migrate rollback <id>`: a signal to a running migration, else a hand-started rollback workflow. */
 export function addRollbackCommand(program: Command): void {
@@ -14,6 +15,7 @@ export function addRollbackCommand(program: Command): void {
     .description('roll a migration back; for a migration that no longer runs, start the rollback workflow by hand')
     .argument('<id>', 'migration ID')
     .requiredOption('--reason <text>', 'why')
+    .option('--key <file>', 'sign with this OpenSSH Ed25519 key (never required: a rollback is never blocked)')
     .addOption(asOption())
     .addHelpText(
       'after',
@@ -30,12 +32,7 @@ export function addRollbackCommand(program: Command): void {
           throw err;
         });
         if (desc.status.name === 'RUNNING') {
-          await signalAndCheck(
-            client,
-            id,
-            () => handle.signal(rollbackSignal, { reason: o.reason, requestedBy: o.as }),
-            o.as,
-          );
+          await operatorRequest(id, 'rollback', rollbackUpdate, o);
           process.stdout.write(`rollback requested; follow it with: migrate status ${id} --watch\n`);
           return;
         }
@@ -61,6 +58,6 @@ export function addRollbackCommand(program: Command): void {
         );
         if (!r.verified)
           throw new CliError(`rollback verification failed: ${r.failedChecks.join('; ')}`, ExitCode.error);
-      });
+      }, o.as);
     });
 }

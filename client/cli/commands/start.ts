@@ -2,7 +2,9 @@ import type { Command } from '@commander-js/extra-typings';
 import { loadConfig, workflowUiUrl } from '../../../lib/config';
 import type { migrationWorkflow } from '../../../workflows/migration';
 import { loadPlan } from '../../plan';
+import { planDigest } from '../../../workflows/signatures';
 import { asOption, examples } from '../options';
+import { authenticationLine } from '../render';
 import { withClient } from '../temporal';
 
 /** `migrate start <plan>`: validates a plan, then starts its migration. */
@@ -33,7 +35,16 @@ export function addStartCommand(program: Command): void {
           staticSummary: `Migration ${plan.name}`,
           staticDetails: plan.description,
         });
-        process.stdout.write(`started ${id}\n  ${workflowUiUrl(config, id)}\n  next: migrate status ${id} --watch\n`);
-      });
+        process.stdout.write(
+          [
+            `started ${id}`,
+            `  ${workflowUiUrl(config, id)}`,
+            `  plan sha256 ${planDigest(plan)}`,
+            `  approvals ${authenticationLine({ approvalsAuthenticated: Object.keys(plan.approvals.keys ?? {}).length > 0 })}`,
+            `  next: migrate status ${id} --watch`,
+            '',
+          ].join('\n'),
+        );
+      }, o.as);
     });
 }

@@ -1,0 +1,66 @@
+import type { Command } from '@commander-js/extra-typings';
+import { readLedger } from '../../../activities/ledger';
+import { applyStackEnv } from '../../../lib/config';
+import { verifyLedger, type StartedData } from '../../../workflows/ledger-chain';
+import { ledgerOf } from '../../../workflows/plan';
+import { canonicalJson, planDigest } from '../../../workflows/signatures';
+import { loadPlan } from '../../plan';
+import { CliError, ExitCode } from '../errors';
+import { EXAMPLE_ID, examples } from '../options';
+import { print } from '../render';
+
+/**
+ * `migrate audit verify <id>`: re-checks a migration's ledger from PostgreSQL alone (no Temporal server): the hash
+ * chain of its rows and every signature marked verified, against the keys the plan recorded at the start, or against
+ * the plan file given with `--plan`.
+ */
+export function addAuditCommand(program: Command): void {
+  const audit = program.command('audit').description('check the audit trail of a migration');
+  audit
+    .command('verify')
+    .description('re-check the ledger hash chain and every signed approval, from PostgreSQL alone')
+    .argument('<id>', 'migration ID')
+    .option('--plan <file>', 'the plan file: where the ledger is, and the keys and digest the ledger must name')
+    .option('--database-url-env <name>', 'variable holding the ledger database URL (default: from --plan)')
+    .option('--table <name>', 'ledger table (default: from --plan, else migration_ledger)')
+    .option('--json', 'machine-readable output')
+    .addHelpText(
+      'after',
+      examples([
+        `migrate audit verify ${EXAMPLE_ID} --plan plans/production.example.yaml`,
+        `migrate audit verify ${EXAMPLE_ID} --database-url-env TARGET_DATABASE_URL`,
+      ]),
+    )
+    .action(async (id, o) => {
+      applyStackEnv();
+      const plan = o.plan ? loadPlan(o.plan) : undefined;
+      const ledger = plan ? ledgerOf(plan) : undefined;
+      const databaseUrlEnv = o.databaseUrlEnv ?? ledger?.databaseUrlEnv;
+      const table = o.table ?? ledger?.table ?? 'migration_ledger';
+      if (!databaseUrlEnv)
+        throw new CliError('name the ledger database: --plan <file> or --database-url-env <NAME>', ExitCode.error);
+      if (!process.env[databaseUrlEnv])
+        throw new CliError(`set ${databaseUrlEnv} to the ledger database's URL`, ExitCode.error);
+      const rows = await readLedger({ migrationId: id, databaseUrlEnv, table });
+      if (!rows.length) throw new CliError(`the ledger has no rows for ${id}`, ExitCode.notFound);
+      const result = verifyLedger(id, rows);
+      const started = rows.find((r) => r.kind === 'started')?.data as StartedData | undefined;
+      const planProblem = plan && started && planMismatch(plan, started);
+      const ok = result.ok && !planProblem;
+      print(!!o.json, { ...result, ok, ...(planProblem ? { planProblem } : {}) }, () =>
+        ok
+          ? `ledger of ${id}: ${result.rows} rows chained, ${result.signatures} signature(s) verified${plan ? `, plan sha256 ${started?.planDigest ?? '?'} matches ${o.plan}` : ''}`
+          : `ledger of ${id} does NOT verify: ${result.problem ? `row ${result.problem.seq}: ${result.problem.reason}` : planProblem}`,
+      );
+      if (!ok) throw new CliError(`audit of ${id} failed`, ExitCode.rejected);
+    });
+}
+
+/** Why the plan recorded in the ledger is not the plan file, or nothing. */
+function planMismatch(plan: ReturnType<typeof loadPlan>, started: StartedData): string | undefined {
+  if (started.planDigest !== planDigest(plan))
+    return `the ledger names plan sha256 ${started.planDigest}, the plan file is ${planDigest(plan)}`;
+  if (canonicalJson(started.keys ?? {}) !== canonicalJson(plan.approvals.keys ?? {}))
+    return "the keys recorded at the start are not the plan file's";
+  return undefined;
+}

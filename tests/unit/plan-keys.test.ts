@@ -1,0 +1,127 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import { loadPlan, PlanValidationError, validatePlan } from '../../client/plan';
+import { memoryKey } from '../../lib/signing';
+import { planProblems } from '../../workflows/plan-check';
+
+const plans = path.join(__dirname, '..', '..', 'plans');
+const demoDoc = () => YAML.parse(fs.readFileSync(path.join(plans, 'demo.yaml'), 'utf8')) as Record<string, any>;
+const keyLine = (comment: string) => memoryKey(comment).publicKey;
+const bare = (line: string) => line.split(' ').slice(0, 2).join(' ');
+
+function issues(doc: unknown): { path: string; message: string }[] {
+  try {
+    validatePlan(doc, 'plan.yaml', plans);
+    return [];
+  } catch (err) {
+    if (err instanceof PlanValidationError) return err.issues;
+    throw err;
+  }
+}
+
+describe('approver keys in the plan', () => {
+  it('gathers keys from approvals.keys, allow-list entries { name, key } and a keys file, without comments', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mo-keys-'));
+    const [tina, tom, sam] = [keyLine('tina@laptop'), keyLine('tom@laptop'), keyLine('sam@laptop')];
+    fs.writeFileSync(path.join(dir, 'signers'), `# people\n\ntom ${tom}\n`);
+    const doc = demoDoc();
+    doc.approvals.keysFile = path.join(dir, 'signers');
+    doc.approvals.keys = { sam };
+    doc.approvals.gates.go.roles = [
+      { role: 'technical-lead', approvers: [{ name: 'tina', key: tina }, 'tom'] },
+      'engineering-manager',
+    ];
+    const plan = validatePlan(doc, 'plan.yaml', plans);
+    expect(plan.approvals.keys).toEqual({ sam: bare(sam), tina: bare(tina), tom: bare(tom) });
+    expect(plan.approvals.gates.go.roles[0]).toEqual({ role: 'technical-lead', approvers: ['tina', 'tom'] });
+  });
+
+  it.each([
+    [
+      'a second, different key for one person',
+      (d: Record<string, any>) => {
+        d.approvals.keys = { tina: keyLine('a') };
+        d.approvals.gates.go.roles = [
+          { role: 'technical-lead', approvers: [{ name: 'tina', key: keyLine('b') }] },
+          'engineering-manager',
+        ];
+        delete d.approvals.keysFile;
+      },
+      'approvals.gates.go.roles[0].approvers[0].key',
+      'a second, different key for tina',
+    ],
+    [
+      'an allow-listed person without a key',
+      (d: Record<string, any>) => {
+        d.approvals.gates.go.roles = [{ role: 'technical-lead', approvers: ['mallory'] }, 'engineering-manager'];
+      },
+      'approvals.gates.go.roles[0].approvers[0]',
+      'mallory has no key: the plan lists keys, so every approver signs',
+    ],
+    [
+      'a key that is not Ed25519',
+      (d: Record<string, any>) => (d.approvals.keys = { tina: 'ssh-rsa AAAAB3NzaC1yc2E tina@laptop' }),
+      'approvals.keys.tina',
+      'expected an OpenSSH "ssh-ed25519 AAAA…" public key line',
+    ],
+    [
+      'a keys file that does not exist',
+      (d: Record<string, any>) => (d.approvals.keysFile = '/nonexistent/allowed_signers'),
+      'approvals.keysFile',
+      'cannot read the keys file',
+    ],
+  ])('refuses %s, naming the field', (_name, mutate, field, fragment) => {
+    const doc = demoDoc();
+    mutate(doc);
+    expect(issues(doc)).toContainEqual({ path: field, message: expect.stringContaining(fragment) });
+  });
+
+  it('refuses a malformed line of the keys file, naming the line', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mo-keys-'));
+    fs.writeFileSync(path.join(dir, 'signers'), `tina ${keyLine('t')}\nnot a key line\n`);
+    const doc = demoDoc();
+    doc.approvals.keysFile = path.join(dir, 'signers');
+    expect(issues(doc)).toContainEqual({
+      path: 'approvals.keysFile',
+      message: 'line 2 of the keys file: expected "name ssh-ed25519 AAAA…"',
+    });
+  });
+});
+
+describe("the workflow's own check of the plan it was started with", () => {
+  const demo = () => structuredClone(loadPlan(path.join(plans, 'demo.yaml'))) as unknown as Record<string, any>;
+
+  it('passes both shipped plans as migrate start normalises them', () => {
+    expect(planProblems(loadPlan(path.join(plans, 'demo.yaml')))).toEqual([]);
+    expect(planProblems(loadPlan(path.join(plans, 'production.example.yaml')))).toEqual([]);
+  });
+
+  const changed = (change: (p: Record<string, any>) => void) => () => {
+    const p = demo();
+    change(p);
+    return p;
+  };
+  it.each([
+    [
+      'steps out of order',
+      changed((p) => (p.traffic.steps = [50, 10, 100])),
+      'traffic.steps[1]: expected steps to increase',
+    ],
+    [
+      'a relative repository',
+      changed((p) => (p.target.repository = 'repo')),
+      'target.repository: expected an absolute path',
+    ],
+    ['a field the schema does not know', changed((p) => (p.target.sshHost = 'db1')), 'target.sshHost'],
+    [
+      'shell syntax in an argument list',
+      changed((p) => (p.legacyJobs[0].command = ['node', 'x.js;', 'rm', '-rf', '/'])),
+      'legacyJobs[0].command[1]: contains a shell metacharacter',
+    ],
+    ['no plan at all', () => undefined, 'plan: expected the validated plan'],
+  ])('names the field of %s', (_name, make, fragment) => {
+    expect(planProblems(make()).join('\n')).toContain(fragment);
+  });
+});

@@ -1,0 +1,93 @@
+/**
+ * Who sent a request, as the workflow can prove it: pure and deterministic (signatures are checked with noble's
+ * Ed25519 inside the workflow). A plan with `approvals.keys` needs every approval and rejection signed by the key of
+ * the person it names; operator requests (rollback above all) are never refused for want of a signature, but the
+ * audit says whether their sender was verified.
+ */
+import type { RequestSignature, SignedFields } from './signatures';
+import { signedText, verifySshSignature } from './signatures';
+
+/** How far ahead of the workflow's clock a signature's time may be (clock skew between a laptop and the server). */
+const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+/** What a request says about itself, besides its signature. */
+export interface RequestClaim {
+  decision: string;
+  person: string;
+  gate?: string;
+  role?: string;
+  text?: string;
+  signature?: RequestSignature;
+}
+
+/** What the workflow checks a signature against. */
+export interface AuthContext {
+  migrationId: string;
+  planDigest: string;
+  /** The plan's approver keys (absent: approvals are not authenticated). */
+  keys?: Record<string, string>;
+  /** Nonces of signed requests already accepted. */
+  nonces: readonly string[];
+  nowMs: number;
+}
+
+/** The outcome: who is verified (`null`: the plan has no keys), or why the request is refused. */
+export type Authentication =
+  { verified: boolean | null; nonce?: string; reason?: string } | { refused: string; verified?: undefined };
+
+/** The fields the person signed, as the request claims them. */
+export function signedFieldsOf(claim: RequestClaim, signature: RequestSignature): SignedFields {
+  return {
+    migrationId: signature.migrationId,
+    decision: claim.decision,
+    ...(claim.gate !== undefined ? { gate: claim.gate } : {}),
+    ...(claim.role !== undefined ? { role: claim.role } : {}),
+    person: claim.person,
+    ...(claim.text !== undefined ? { text: claim.text } : {}),
+    nonce: signature.nonce,
+    signedAt: signature.signedAt,
+    planDigest: signature.planDigest,
+  };
+}
+
+/** Why a signature does not prove this request for this migration and plan, or nothing when it does. */
+function signatureProblem(claim: RequestClaim, signature: RequestSignature, key: string, ctx: AuthContext) {
+  if (!isSignature(signature)) return 'malformed signature (expected migrationId, nonce, signedAt, planDigest, sshsig)';
+  const check = verifySshSignature(signature.sshsig, key, signedText(signedFieldsOf(claim, signature)));
+  if (!check.ok) return `bad signature: ${check.reason}`;
+  if (signature.migrationId !== ctx.migrationId)
+    return `signed for migration ${signature.migrationId}, not ${ctx.migrationId}`;
+  if (signature.planDigest !== ctx.planDigest)
+    return `signed for another plan (sha256 ${signature.planDigest.slice(0, 12)}…), not this migration's (sha256 ${ctx.planDigest.slice(0, 12)}…)`;
+  if (ctx.nonces.includes(signature.nonce))
+    return `replayed: a request signed with nonce ${signature.nonce} was already accepted`;
+  const at = Date.parse(signature.signedAt);
+  if (!Number.isFinite(at)) return `signedAt ${JSON.stringify(signature.signedAt)} is not a time`;
+  if (at > ctx.nowMs + MAX_CLOCK_SKEW_MS) return `signed in the future (${signature.signedAt})`;
+  return undefined;
+}
+
+const isSignature = (s: RequestSignature): boolean =>
+  !!s &&
+  typeof s === 'object' &&
+  (['migrationId', 'nonce', 'signedAt', 'planDigest', 'sshsig'] as const).every(
+    (k) => typeof s[k] === 'string' && s[k].length > 0,
+  );
+
+/**
+ * Authenticates a request. `required`: refuse it unless signed by the person's key (approvals and rejections of a
+ * plan with keys); otherwise an unsigned or badly signed request goes on, recorded as not verified.
+ */
+export function authenticate(claim: RequestClaim, ctx: AuthContext, required: boolean): Authentication {
+  if (!ctx.keys || Object.keys(ctx.keys).length === 0) return { verified: null };
+  const unverified = (reason: string): Authentication => (required ? { refused: reason } : { verified: false, reason });
+  const key = ctx.keys[claim.person];
+  if (!claim.signature)
+    return unverified(
+      `unsigned: the plan lists approver keys, so a ${claim.decision} must be signed (migrate ${claim.decision} --key …)`,
+    );
+  if (!key) return unverified(`${claim.person} has no key in the plan`);
+  if (required && claim.gate === undefined) return { refused: 'a signed decision names its gate (--gate)' };
+  const problem = signatureProblem(claim, claim.signature, key, ctx);
+  return problem ? unverified(problem) : { verified: true, nonce: claim.signature.nonce };
+}
