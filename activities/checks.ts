@@ -7,6 +7,7 @@ import { ErrorType, permanent } from './errors';
 import { heartbeat } from './heartbeat';
 import { activitySignal, runBounded, throwIfCancelled } from './process';
 import { writeReportFiles } from './report-files';
+import type { TargetInput } from './target';
 
 /** Where a measurement runs: the default database, the repository commands run in, the window start. */
 export interface MeasureContext {
@@ -312,8 +313,8 @@ export function renderCheckReport(
   return lines.join('\n');
 }
 
-/** Runs every check and writes the report (`<reportDir>/<migrationId>/<kind>.md|.json`, overwritten on a retry). */
-export async function runChecks(input: {
+/** What `runChecks` is asked to check. */
+export interface RunChecksInput {
   migrationId: string;
   title: string;
   kind: string;
@@ -324,8 +325,24 @@ export async function runChecks(input: {
   since?: string;
   /** The plan the checks come from (shown in the report). */
   planDigest?: string;
-}): Promise<CheckReport> {
+  /** The preflight: check the plan against the target too (`activities/target.ts`), before the plan's own checks. */
+  target?: TargetInput;
+}
+
+/**
+ * Runs every check and writes the report (`<reportDir>/<migrationId>/<kind>.md|.json`, overwritten on a retry).
+ * `checkTarget` checks the plan against the target when the input asks for it (the worker binds it).
+ */
+export async function runChecks(
+  input: RunChecksInput,
+  checkTarget?: (migrationId: string, target: TargetInput) => Promise<CheckResult[]>,
+): Promise<CheckReport> {
   const results: CheckResult[] = [];
+  if (input.target) {
+    if (!checkTarget) throw new Error('runChecks: a target check was asked for, and this worker cannot run one');
+    heartbeat('target checks');
+    results.push(...(await checkTarget(input.migrationId, input.target)));
+  }
   for (const c of input.checks) {
     heartbeat(`check ${c.name}`);
     throwIfCancelled();

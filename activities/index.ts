@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { JobSpec, UnifiedContainerSpec } from '../workflows/plan';
 import { archiveLegacyScripts, restoreArchivedScripts } from './archive';
 import { backupDatabase } from './backup';
-import { evaluateMetrics, runChecks } from './checks';
+import { evaluateMetrics, runChecks, type RunChecksInput } from './checks';
 import { compareOutputs } from './compare';
 import { listContainers, startContainers, stopContainers, type ContainerSpec } from './containers';
 import { ErrorType, permanent } from './errors';
@@ -12,6 +12,7 @@ import { notify } from './notify';
 import { runCommand } from './process';
 import { writeCompletionReport, writeRollbackReport } from './reports';
 import { createSchedulerActivities } from './scheduler';
+import { checkTarget } from './target';
 import { getTrafficPercent, setTrafficPercent } from './traffic';
 
 /** What the activities need from the worker: built once, passed in (tests pass the same real dependencies). */
@@ -50,6 +51,8 @@ export async function runJob(job: JobSpec): Promise<{ code: number; output: stri
 
 /** All activities of the orchestrator, bound to their dependencies. */
 export function createActivities(deps: ActivityDeps) {
+  const scheduler = createSchedulerActivities({ client: deps.client, taskQueue: deps.taskQueue });
+  const targetDeps = { docker: deps.docker, findLegacyJobs: scheduler.findLegacyJobs };
   return {
     backupDatabase,
     startContainers: (project: string, specs: ContainerSpec[]) => startContainers(deps.docker, project, specs),
@@ -57,12 +60,13 @@ export function createActivities(deps: ActivityDeps) {
       startContainers(deps.docker, input.project, resolveContainers(input.containers)),
     stopContainers: (project: string) => stopContainers(deps.docker, project),
     listContainers: (project: string) => listContainers(deps.docker, project),
-    runChecks,
+    runChecks: (input: RunChecksInput) =>
+      runChecks(input, (migrationId, target) => checkTarget(targetDeps, migrationId, target)),
     evaluateMetrics,
     compareOutputs,
     setTrafficPercent,
     getTrafficPercent,
-    ...createSchedulerActivities({ client: deps.client, taskQueue: deps.taskQueue }),
+    ...scheduler,
     archiveLegacyScripts,
     restoreArchivedScripts,
     notify,

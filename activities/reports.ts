@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { AuditEntry, GateEvaluation, MigrationStatus, Phase } from '../workflows/definitions';
+import type { AuditEntry, GateEvaluation, LedgerEntry, MigrationStatus, Phase } from '../workflows/definitions';
 import { ledgerOf, type Plan } from '../workflows/plan';
 import type { RollbackResult } from '../workflows/rollback';
 import { planDigest } from '../workflows/signatures';
@@ -199,11 +199,17 @@ export async function writeRollbackReport(input: {
   fromPhase: Phase | 'unknown';
   result: Omit<RollbackResult, 'reportFile'>;
   verification: CheckResult[];
+  /** Entries the migration had not written to the ledger when it rolled back (written beside the rollback). */
+  recent?: LedgerEntry[];
 }): Promise<ReportFiles> {
   const { result } = input;
-  // What led here, from the measurement ledger (the migration's own record, kept after Temporal's retention).
+  // What led here, from the measurement ledger (the migration's own record, kept after Temporal's retention), with
+  // the entries the migration had not written yet (by sequence number: each once).
   const ledgerSpec = ledgerOf(input.plan);
-  const ledger = await readLedger({ migrationId: input.migrationId, ...ledgerSpec }).catch(() => []);
+  const rows = await readLedger({ migrationId: input.migrationId, ...ledgerSpec }).catch(() => []);
+  const bySeq = new Map<number, LedgerEntry>(rows.map((r) => [r.seq, r]));
+  for (const e of input.recent ?? []) if (!bySeq.has(e.seq)) bySeq.set(e.seq, e);
+  const ledger = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
   const md = [
     `# Rollback ${result.verified ? 'verified' : 'NOT VERIFIED'}: ${input.plan.name}`,
     '',

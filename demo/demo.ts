@@ -15,13 +15,13 @@ import { signRequest } from '../lib/signing';
 import { demoApprover, demoKeyFile, demoSigner, ensureDemoKeys } from './keys';
 import type { migrationWorkflow } from '../workflows/migration';
 import type { GateName, Plan } from '../workflows/plan';
-import { integrity, setupDemoTarget, startProcess, stopProcess, withDb } from './target';
+import { integrity, setupDemoTarget, startProcess, stopProcess, withDb, type CrontabStyle } from './target';
 
 const FAULTS = ['error-spike', 'slow', 'divergent'] as const;
 type Fault = (typeof FAULTS)[number];
 
-function parseArgs(argv: string[]): { manual: boolean; fault?: Fault; plan: string } {
-  const out: { manual: boolean; fault?: Fault; plan: string } = {
+function parseArgs(argv: string[]): DemoOptions {
+  const out: DemoOptions = {
     manual: false,
     plan: path.join(projectRoot, 'plans', 'demo.yaml'),
   };
@@ -33,9 +33,15 @@ function parseArgs(argv: string[]): { manual: boolean; fault?: Fault; plan: stri
       if (!FAULTS.includes(f)) throw new Error(`--fault expects one of ${FAULTS.join(', ')}, got ${String(argv[i])}`);
       out.fault = f;
     } else if (a === '--plan') out.plan = path.resolve(argv[++i] ?? '');
-    else
+    else if (a === '--variant') {
+      const v = argv[++i];
+      if (v !== 'hand-written') throw new Error(`--variant expects hand-written, got ${String(v)}`);
+      // A crontab as an operations team writes it, and the plan that finds its lines by `match:`.
+      out.crontab = 'hand-written';
+      out.plan = path.join(projectRoot, 'plans', 'demo-hand-written.yaml');
+    } else
       throw new Error(
-        `unknown option ${a}; usage: npm run demo -- [--manual] [--fault ${FAULTS.join('|')}] [--plan FILE]`,
+        `unknown option ${a}; usage: npm run demo -- [--manual] [--fault ${FAULTS.join('|')}] [--plan FILE] [--variant hand-written]`,
       );
   }
   return out;
@@ -67,6 +73,8 @@ export interface DemoOptions {
   plan: string;
   manual?: boolean;
   fault?: Fault;
+  /** How the target's legacy crontab is written (default: one plain line per job). */
+  crontab?: CrontabStyle;
   /** Where progress lines go (stdout by default). */
   print?: (line: string) => void;
   /** Submissions generated per second while the migration runs. */
@@ -92,6 +100,8 @@ export interface DemoOutcome {
   databaseUrl: string;
   repository: string;
   crontabUser: string;
+  /** The legacy crontab as the setup wrote it. */
+  crontab: string;
   composeProject: string;
 }
 
@@ -118,7 +128,13 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
   out.log(
     `preparing the demo system (database, git repository ${plan.target.repository}, crontab of ${plan.scheduler.kind === 'crontab' ? plan.scheduler.user : '?'})`,
   );
-  const target = await setupDemoTarget(plan, requireEnv('DATABASE_URL'), 'mo_demo_target', config.dockerHost);
+  const target = await setupDemoTarget(
+    plan,
+    requireEnv('DATABASE_URL'),
+    'mo_demo_target',
+    config.dockerHost,
+    args.crontab,
+  );
   // The plan names DEMO_DATABASE_URL; the worker and the demo system read the URL from their environment.
   process.env[plan.target.databaseUrlEnv] = target.databaseUrl;
   const systemEnv = { DATABASE_URL: target.databaseUrl };
@@ -251,6 +267,7 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
       databaseUrl: target.databaseUrl,
       repository: target.repository,
       crontabUser: target.crontabUser,
+      crontab: target.crontab,
       composeProject: plan.target.composeProject,
     };
   } finally {

@@ -4,7 +4,6 @@ import path from 'node:path';
 import { Client as PgClient } from 'pg';
 import { stopContainers } from '../activities/containers';
 import { dockerClient } from '../activities/docker';
-import { enableLegacyJobs } from '../activities/scheduler';
 import { ensureDatabase } from '../lib/admin-db';
 import { projectRoot } from '../lib/config';
 import type { Plan } from '../workflows/plan';
@@ -16,6 +15,35 @@ export interface DemoTarget {
   databaseUrl: string;
   repository: string;
   crontabUser: string;
+  /** The crontab as the setup wrote it (what a rollback must restore byte for byte). */
+  crontab: string;
+}
+
+/**
+ * How the demo's legacy crontab is written: `plain` is one line per job, schedule and command (what a plan without
+ * `line` or `match` finds); `hand-written` is how an operations team writes it, with `cd`, `&&`, an environment
+ * assignment, log redirects and an unrelated `@daily` line (found by the plan's `match:`).
+ */
+export type CrontabStyle = 'plain' | 'hand-written';
+
+/** The legacy crontab of the demo system, written as its owners would (never by the orchestrator's helpers). */
+export function demoCrontab(repo: string, style: CrontabStyle, logDir: string): string {
+  if (style === 'plain')
+    return [
+      '# scoring monoliths',
+      `* * * * * node ${repo}/scripts/legacy/batch_scorer.js`,
+      `* * * * * node ${repo}/scripts/legacy/api_ingest_trust.js`,
+      '',
+    ].join('\n');
+  return [
+    '# m h dom mon dow   command            (ops team: scoring monoliths, see docs/operations.md)',
+    'MAILTO=""',
+    'SHELL=/bin/sh',
+    `*/1 * * * *  cd ${repo} && SCORER_MODE=batch node scripts/legacy/batch_scorer.js >> ${logDir}/batch_scorer.log 2>&1`,
+    `* * * * *    cd ${repo}/scripts && node legacy/api_ingest_trust.js >>${logDir}/trust.log 2>&1`,
+    `@daily       find ${logDir} -name '*.log.old' -mtime +14 -delete`,
+    '',
+  ].join('\n');
 }
 
 /**
@@ -27,6 +55,7 @@ export async function setupDemoTarget(
   adminUrl: string,
   databaseName: string,
   dockerHost?: string,
+  style: CrontabStyle = 'plain',
 ): Promise<DemoTarget> {
   if (plan.scheduler.kind !== 'crontab') throw new Error('the demo target runs its legacy jobs from a crontab');
   const crontabUser = plan.scheduler.user ?? 'root';
@@ -71,13 +100,11 @@ export async function setupDemoTarget(
   } catch {
     // No crontab yet.
   }
-  await enableLegacyJobs({
-    migrationId: 'demo-setup',
-    scheduler: plan.scheduler,
-    jobs: plan.legacyJobs,
-    backupDir: plan.target.backupDir,
-  });
-  return { databaseUrl, repository: repo, crontabUser };
+  const logDir = path.join(path.dirname(repo), 'legacy-logs');
+  fs.mkdirSync(logDir, { recursive: true });
+  const crontab = demoCrontab(repo, style, logDir);
+  execFileSync('crontab', ['-u', crontabUser, '-'], { input: crontab });
+  return { databaseUrl, repository: repo, crontabUser, crontab };
 }
 
 /** Creates a system user for the demo crontab if it does not exist. */

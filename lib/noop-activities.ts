@@ -62,6 +62,7 @@ export function noopActivities(metrics: MetricSpec[]): NoopActivities {
     disableLegacyJobs: async () => ({}),
     enableLegacyJobs: async () => ({}),
     readSchedule: async () => [],
+    findLegacyJobs: async () => [],
     archiveLegacyScripts: async () => ({
       commit: 'abc123',
       archiveDir: 'scripts/archive/monoliths_20260101',

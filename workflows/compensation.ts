@@ -1,4 +1,11 @@
-import { ParentClosePolicy, patched, startChild, upsertSearchAttributes } from '@temporalio/workflow';
+import {
+  ParentClosePolicy,
+  patched,
+  startChild,
+  upsertSearchAttributes,
+  type ChildWorkflowHandle,
+} from '@temporalio/workflow';
+import type { LedgerEntry } from './definitions';
 import type { Phase } from './constants';
 import { rollbackWorkflowId, trafficPercentKey } from './definitions';
 import { rollbackWorkflow, type RollbackResult } from './rollback';
@@ -58,15 +65,32 @@ export async function compensate(s: MigrationState, why: Interrupt): Promise<voi
   status.failure ??= why.reason;
   const fromPhase = status.phase;
   s.enter('rolling-back');
+  // Patched: histories recorded before this change notified and wrote the ledger first, then started the rollback.
+  if (patched('rollback-first')) {
+    // Nothing waits in front of the rollback: it starts at once (carrying the entries the ledger does not have yet,
+    // for its report), and the notification and the ledger write go beside it.
+    const child = await startRollback(s, why, fromPhase, s.unwritten());
+    await Promise.all([
+      s.notify('rollback', 'rolling back', `From phase ${fromPhase}: ${why.reason}`),
+      s.flushLedger(),
+    ]);
+    recordRollback(s, why, await child.result());
+    return;
+  }
   await s.notify('rollback', 'rolling back', `From phase ${fromPhase}: ${why.reason}`);
   // The rollback report reads what led here from the ledger: write it first.
   await s.flushLedger();
-  recordRollback(s, why, await runRollback(s, why, fromPhase));
+  recordRollback(s, why, await (await startRollback(s, why, fromPhase)).result());
 }
 
-/** Starts the rollback workflow (its own, so it survives this one and can be started by hand) and waits for it. */
-async function runRollback(s: MigrationState, why: Interrupt, fromPhase: Phase): Promise<RollbackResult> {
-  const child = await startChild(rollbackWorkflow, {
+/** Starts the rollback workflow (its own, so it survives this one and can be started by hand). */
+async function startRollback(
+  s: MigrationState,
+  why: Interrupt,
+  fromPhase: Phase,
+  recent?: LedgerEntry[],
+): Promise<ChildWorkflowHandle<typeof rollbackWorkflow>> {
+  return startChild(rollbackWorkflow, {
     workflowId: rollbackWorkflowId(s.migrationId),
     parentClosePolicy: ParentClosePolicy.ABANDON,
     args: [
@@ -77,10 +101,10 @@ async function runRollback(s: MigrationState, why: Interrupt, fromPhase: Phase):
         reason: why.reason,
         requestedBy: why.requestedBy,
         fromPhase,
+        ...(recent?.length ? { recent } : {}),
       },
     ],
   });
-  return child.result();
 }
 
 /** Records the undo outcomes and ends the migration rolled back, or failed if the legacy path did not verify. */

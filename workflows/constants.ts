@@ -102,3 +102,13 @@ export const NON_RETRYABLE_ERROR_TYPES: ErrorType[] = [
   ErrorType.MissingSecret,
   ErrorType.PreconditionFailed,
 ];
+
+/** A migration ID names folders and files in several places: letters, digits, `_ . -`, starting with one of the first two. */
+export const MIGRATION_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** What is wrong with a migration ID, or undefined. */
+export function migrationIdProblem(id: string): string | undefined {
+  return MIGRATION_ID.test(id) && !id.includes('..')
+    ? undefined
+    : `expected 1 to 128 letters, digits, _ . - starting with a letter or digit, and no "..", got ${JSON.stringify(id)}`;
+}

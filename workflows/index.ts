@@ -1,3 +1,4 @@
 export { migrationWorkflow } from './migration';
 export { rollbackWorkflow } from './rollback';
 export { scheduledJobWorkflow } from './scheduled-job';
+export { notificationWorkflow } from './notification';

@@ -5,9 +5,16 @@ import { compensate, interruptFor, recordTrafficUndo } from './compensation';
 import { approvalGate as gate, metricGate, soakCheck } from './gates';
 import { installHandlers } from './handlers';
 import { planProblems } from './plan-check';
-import { acts, quick } from './proxies';
+import { acts, quick, reportActs } from './proxies';
 import { Interrupt, MigrationState, type MigrationInput, type MigrationResult } from './state';
-import { archiveScripts, DEFAULT_SOAK_CHECKS_PER_RUN, rollOver, setTraffic, type Archived } from './steps';
+import {
+  archiveScripts,
+  askAfterSoak,
+  DEFAULT_SOAK_CHECKS_PER_RUN,
+  rollOver,
+  setTraffic,
+  type Archived,
+} from './steps';
 import { checkpoint, hold, interruptible } from './waits';
 
 export type { CarriedState, MigrationInput, MigrationResult } from './state';
@@ -88,13 +95,20 @@ async function preflight(s: MigrationState): Promise<boolean> {
       repository: plan.target.repository,
       reportDir: plan.target.reportDir,
       planDigest: status.planDigest,
+      // The plan against the target (legacy jobs found, paths, images, variables, router, backup room, ID unused).
+      target: { plan, startedAt: workflowInfo().startTime.toISOString() },
     }),
   );
   status.reports.validation = report.markdownFile;
   if (!report.passed) {
     const failed = report.results
       .filter((r) => !r.passed)
-      .map((r) => `${r.name} = ${r.value ?? r.error ?? 'no value'} (needs ${r.op} ${r.threshold})`);
+      .map((r) =>
+        // A finding about the target says what is missing; a measured check, its value against its threshold.
+        r.name.startsWith('target: ') && r.error
+          ? `${r.name}: ${r.error}`
+          : `${r.name} = ${r.value ?? r.error ?? 'no value'} (needs ${r.op} ${r.threshold})`,
+      );
     status.failure = `preflight failed: ${failed.join('; ')}`;
     s.enter('failed');
     await s.notify('failed', 'preflight failed', status.failure, { report: report.markdownFile });
@@ -239,12 +253,14 @@ async function archive(s: MigrationState): Promise<Archived> {
 
 /** After the sign-off: the completion report, filled from the measurements, and the last notification. */
 async function complete(s: MigrationState, archived: Archived): Promise<void> {
-  const report = await quick.writeCompletionReport({
-    migrationId: s.migrationId,
-    plan: s.plan,
-    status: s.status,
-    codeLinesRemoved: archived.moved.reduce((a, m) => a + m.lines, 0),
-  });
+  const report = await askAfterSoak(s, 'completion report', () =>
+    reportActs(s.plan).writeCompletionReport({
+      migrationId: s.migrationId,
+      plan: s.plan,
+      status: s.status,
+      codeLinesRemoved: archived.moved.reduce((a, m) => a + m.lines, 0),
+    }),
+  );
   s.status.reports.completion = report.markdownFile;
   s.enter('complete');
   await s.notify('complete', 'migration complete', `Completion report: ${report.markdownFile}`, {

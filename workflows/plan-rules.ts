@@ -182,6 +182,35 @@ export function shellMetacharacters(args: readonly (string | undefined)[]): Rule
   );
 }
 
+/** A legacy job is found one way: its whole line or a match (a `/regex/` must compile). */
+export function jobLocator(
+  fields: { line?: unknown; match?: string },
+  isRegExp: (source: string) => boolean,
+): RuleIssue[] {
+  if (fields.line !== undefined && fields.match !== undefined)
+    return [{ path: ['match'], message: 'give either line or match, not both' }];
+  const m = fields.match && /^\/(.*)\/$/s.exec(fields.match);
+  return m && !isRegExp(m[1]!)
+    ? [{ path: ['match'], message: 'expected a valid regular expression between the slashes' }]
+    : [];
+}
+
+/** `line` and `match` find crontab lines, `scheduleId` a Temporal Schedule: each only with its scheduler. */
+export function legacyJobsFor(
+  kind: 'crontab' | 'temporal-schedule' | undefined,
+  jobs: readonly { line?: unknown; match?: unknown; scheduleId?: unknown }[],
+): RuleIssue[] {
+  return jobs.flatMap((j, i): RuleIssue[] => {
+    if (kind === 'crontab' && j.scheduleId !== undefined)
+      return [{ path: ['legacyJobs', i, 'scheduleId'], message: 'only with scheduler kind temporal-schedule' }];
+    if (kind === 'temporal-schedule')
+      return (['line', 'match'] as const)
+        .filter((k) => j[k] !== undefined)
+        .map((k) => ({ path: ['legacyJobs', i, k], message: 'only with scheduler kind crontab' }));
+    return [];
+  });
+}
+
 /** `user` belongs to the crontab scheduler, `idPrefix` to Temporal schedules. */
 export function schedulerFields(
   kind: 'crontab' | 'temporal-schedule' | undefined,

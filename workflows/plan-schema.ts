@@ -27,6 +27,8 @@ import {
   routerFields,
   type RuleIssue,
   schedulerFields,
+  jobLocator,
+  legacyJobsFor,
   shellMetacharacters,
   soakInterval,
   trafficSteps,
@@ -381,7 +383,26 @@ function buildPlanForm() {
       .describe("The job's script inside the target repository (what the archive step moves).")
       .optional(),
   };
-  const job = mapping(jobShape).describe('A legacy job as scheduled today.');
+  const job = withRules(
+    mapping({
+      ...jobShape,
+      line: text('the whole crontab line as it stands (schedule and command)')
+        .describe('Finds the job by its whole crontab line, exactly as written today (surrounding blanks ignored).')
+        .optional(),
+      match: text('a substring of the crontab line, or /regex/ over it')
+        .describe(
+          'Finds the job by a substring of its crontab line, or `/regex/` over the line; it must match exactly one.',
+        )
+        .optional(),
+      scheduleId: text('a Temporal Schedule ID (letters, digits, _ . -)', NAME)
+        .describe('Finds the job by the ID of the Temporal Schedule that runs it today.')
+        .optional(),
+    }),
+    (p) => jobLocator({ line: p.raw('line'), match: p.field('match') }, isRegExp),
+  ).describe(
+    'A legacy job as scheduled today. `line`, `match` or `scheduleId` say how to find it; without one, its line is ' +
+      '`schedule` and the quoted `command`.',
+  );
 
   const container = mapping({
     service: text('a service name', LOWER_NAME),
@@ -571,6 +592,12 @@ function buildPlanForm() {
     (p) => [
       // Whatever the document is: a secret in it is reported even where nothing else could be read.
       ...inlineSecrets(p.written()),
+      ...legacyJobsFor(
+        p.view('scheduler').field('kind'),
+        p
+          .view('legacyJobs')
+          .entries((j) => ({ line: j.raw('line'), match: j.raw('match'), scheduleId: j.raw('scheduleId') })),
+      ),
       ...under(
         ['unifiedJob'],
         unifiedJobName(
@@ -767,12 +794,18 @@ function toMetric(m: PlanForm['metrics'][number]) {
   };
 }
 
-function toJob(j: PlanForm['legacyJobs'][number], inRepository: (command: string[]) => string[]) {
+type JobForm = Omit<PlanForm['unifiedJob'], 'containers'> &
+  Partial<Pick<PlanForm['legacyJobs'][number], 'line' | 'match' | 'scheduleId'>>;
+
+function toJob(j: JobForm, inRepository: (command: string[]) => string[]) {
   return {
     name: j.name,
     schedule: j.schedule,
     command: inRepository(j.command),
     ...(j.script !== undefined ? { script: normalizePosixPath(j.script) } : {}),
+    ...(j.line !== undefined ? { line: j.line.trim() } : {}),
+    ...(j.match !== undefined ? { match: j.match } : {}),
+    ...(j.scheduleId !== undefined ? { scheduleId: j.scheduleId } : {}),
   };
 }
 

@@ -1,6 +1,7 @@
 import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { RetryPolicy } from '@temporalio/common';
 import type { Activities } from '../activities';
+import type { Plan } from './plan';
 import { NON_RETRYABLE_ERROR_TYPES } from './constants';
 
 /** Every activity the runbook calls, with the options that bound it, in one place. */
@@ -55,3 +56,13 @@ export const rollbackLocal = proxyLocalActivities<Activities>({
 
 /** The rollback's notification goes out through the task queue: it may be slow (SMTP) and must not hold the task. */
 export const rollbackActs = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: rollbackRetry });
+
+/**
+ * The completion report measures the success metrics: its limit is theirs (each check's own `timeout`, else the
+ * command default of 60 s) plus a minute for the report, never the short activities' minute.
+ */
+export function reportActs(plan: Plan): ReturnType<typeof proxyActivities<Activities>> {
+  const limit = (m: { kind: string; timeoutMs?: number }) => m.timeoutMs ?? (m.kind === 'http' ? 30_000 : 60_000);
+  const measuring = plan.successMetrics.reduce((sum, c) => sum + limit(c.measure), 0);
+  return proxyActivities<Activities>({ startToCloseTimeout: 60_000 + measuring, retry });
+}

@@ -1,6 +1,7 @@
-import { log } from '@temporalio/workflow';
+import { log, patched, workflowInfo } from '@temporalio/workflow';
 import type { Phase } from './constants';
-import type { Compensation } from './definitions';
+import type { Compensation, LedgerEntry } from './definitions';
+import { notifyBeside } from './notification';
 import type { Plan } from './plan';
 import { rollbackActs, rollbackLocal as local } from './proxies';
 import { undoLanes, undoOrder } from './rules';
@@ -14,6 +15,8 @@ export interface RollbackInput {
   reason: string;
   requestedBy: string;
   fromPhase: Phase | 'unknown';
+  /** Ledger entries the migration had not written yet when it decided to roll back (its report shows them). */
+  recent?: LedgerEntry[];
 }
 
 /** One undo step as it happened. */
@@ -78,6 +81,7 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackRe
     fromPhase: input.fromPhase,
     result,
     verification: checks.results,
+    ...(input.recent?.length ? { recent: input.recent } : {}),
   });
   await notifyRolledBack(input, result, report.markdownFile);
   return { ...result, reportFile: report.markdownFile };
@@ -168,14 +172,22 @@ async function notifyRolledBack(
 ): Promise<void> {
   const { plan } = input;
   if (!plan.notifications.webhook && !plan.notifications.email) return;
+  const notice = {
+    migrationId: input.migrationId,
+    event: 'rolled-back',
+    subject: `[${plan.name}] rollback ${result.verified ? 'verified' : 'NOT verified'}`,
+    text: `Rolled back from ${input.fromPhase} in ${(result.durationMs / 1000).toFixed(1)} s: ${input.reason}\nReport: ${reportFile}`,
+    data: { report: reportFile, verified: result.verified },
+    channels: plan.notifications,
+  };
+  // Patched: histories recorded before this change awaited the delivery (a dead receiver held the rollback's end).
+  if (patched('notify-beside')) {
+    await notifyBeside(`${workflowInfo().workflowId}-notify`, { notice }).catch((err: Error) =>
+      log.warn('rollback notification not started', { error: err.message }),
+    );
+    return;
+  }
   await rollbackActs
-    .notify({
-      migrationId: input.migrationId,
-      event: 'rolled-back',
-      subject: `[${plan.name}] rollback ${result.verified ? 'verified' : 'NOT verified'}`,
-      text: `Rolled back from ${input.fromPhase} in ${(result.durationMs / 1000).toFixed(1)} s: ${input.reason}\nReport: ${reportFile}`,
-      data: { report: reportFile, verified: result.verified },
-      channels: plan.notifications,
-    })
+    .notify(notice)
     .catch((err: Error) => log.warn('rollback notification failed', { error: err.message }));
 }

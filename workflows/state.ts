@@ -8,6 +8,7 @@ import type { AuthContext, Authentication } from './auth';
 import type { FailureCount } from './rules';
 import type { RollbackResult } from './rollback';
 import { chained } from './ledger-chain';
+import { notifyBeside } from './notification';
 import { planDigest } from './signatures';
 
 /** Input of the migration workflow: the validated plan (names and paths only, never credentials). */
@@ -166,6 +167,11 @@ export class MigrationState {
     this.interrupt ??= i;
   }
 
+  /** The entries not written to the ledger table yet (the rollback's report shows them with the table's). */
+  unwritten(): LedgerEntry[] {
+    return this.pendingLedger.slice(-50);
+  }
+
   /** Appends the pending entries to the ledger table; a ledger that cannot be written never stops a migration. */
   async flushLedger(): Promise<void> {
     // Patched: histories recorded before the ledger existed wrote nothing here.
@@ -189,19 +195,33 @@ export class MigrationState {
     }
   }
 
-  /** Sends a notification to the plan's channels; one that cannot be delivered is recorded, never fatal. */
+  /**
+   * Sends a notification to the plan's channels beside the runbook (its own workflow, with its own retries): the
+   * runbook waits only for it to start. One that cannot be delivered is recorded (`notificationFailed`), never fatal.
+   */
   async notify(event: string, subject: string, text: string, data?: Record<string, unknown>): Promise<void> {
     const { plan } = this;
     if (!plan.notifications.webhook && !plan.notifications.email) return;
+    const notice = {
+      migrationId: this.migrationId,
+      event,
+      subject: `[${plan.name}] ${subject}`,
+      text,
+      data,
+      channels: plan.notifications,
+    };
+    // Patched: histories recorded before this change awaited the delivery here (up to minutes for a dead receiver).
+    if (patched('notify-beside')) {
+      const n = (this.status.notices = (this.status.notices ?? 0) + 1);
+      try {
+        await notifyBeside(`${this.migrationId}-notify-${n}`, { notice, reportTo: this.migrationId });
+      } catch (err) {
+        this.audit('notify-failed', `${event}: not started: ${(err as Error).message}`);
+      }
+      return;
+    }
     try {
-      await quick.notify({
-        migrationId: this.migrationId,
-        event,
-        subject: `[${plan.name}] ${subject}`,
-        text,
-        data,
-        channels: plan.notifications,
-      });
+      await quick.notify(notice);
     } catch (err) {
       // A notification that cannot be delivered never stops or rolls back a migration; it is recorded.
       this.audit('notify-failed', `${event}: ${(err as Error).message}`);

@@ -9,7 +9,7 @@ import type { Activities } from '../activities';
 import { ErrorType } from './constants';
 import { trafficPercentKey } from './definitions';
 import { quick, acts } from './proxies';
-import type { MigrationInput, MigrationState } from './state';
+import { Interrupt, type MigrationInput, type MigrationState } from './state';
 import { checkpoint } from './waits';
 
 /** Soak checks per run before the history rolls over (and whenever the server suggests it). */
@@ -46,34 +46,51 @@ export type Archived = Awaited<ReturnType<Activities['archiveLegacyScripts']>>;
 /**
  * The archive commit. A dirty target repository is not a reason to undo a soaked migration, nor to commit someone's
  * uncommitted work: the migration pauses, says what blocks it and waits for a person (resume retries, rollback and
- * abort still work). Patched: before this, the failure went straight to the rollback.
+ * abort still work). Any other archive failure after the soak is treated the same way (see `askAfterSoak`).
+ * Patched: before 'archive-blocked' every failure went straight to the rollback; before 'ask-after-soak', all but a
+ * dirty repository did.
  */
 export async function archiveScripts(s: MigrationState): Promise<Archived> {
-  const { plan, status } = s;
+  const { plan } = s;
+  return askAfterSoak(s, 'archive', () =>
+    quick.archiveLegacyScripts({
+      migrationId: s.migrationId,
+      repository: plan.target.repository,
+      scripts: plan.legacyJobs.flatMap((j) => (j.script ? [j.script] : [])),
+      docs: plan.archive.docs,
+      date: new Date().toISOString().slice(0, 10).replace(/-/g, ''),
+      reason: plan.archive.reason,
+      replacement: `${plan.unifiedJob.name} (${plan.unifiedJob.containers.map((c) => c.image).join(', ')})`,
+      rollbackProcedure: rollbackProcedure(s.migrationId),
+    }),
+  );
+}
+
+/** Whether a failure after the soak pauses and asks (true) or leaves the forward path as before (old histories). */
+function asks(err: unknown): boolean {
+  const cause = err instanceof ActivityFailure ? err.cause : undefined;
+  if (cause instanceof ApplicationFailure && cause.type === ErrorType.RepositoryDirty)
+    return patched('archive-blocked');
+  return patched('ask-after-soak');
+}
+
+/**
+ * A step after a clean soak (archive, completion report): production is the unified pipeline, soaked and signed, so a
+ * failure here is never a reason to undo it. The migration pauses, says what failed and waits for a person: resume
+ * runs the step again, rollback and abort still work.
+ */
+export async function askAfterSoak<T>(s: MigrationState, step: string, run: () => Promise<T>): Promise<T> {
+  const { status } = s;
   for (;;) {
     try {
-      return await quick.archiveLegacyScripts({
-        migrationId: s.migrationId,
-        repository: plan.target.repository,
-        scripts: plan.legacyJobs.flatMap((j) => (j.script ? [j.script] : [])),
-        docs: plan.archive.docs,
-        date: new Date().toISOString().slice(0, 10).replace(/-/g, ''),
-        reason: plan.archive.reason,
-        replacement: `${plan.unifiedJob.name} (${plan.unifiedJob.containers.map((c) => c.image).join(', ')})`,
-        rollbackProcedure: rollbackProcedure(s.migrationId),
-      });
+      return await run();
     } catch (err) {
-      const cause = err instanceof ActivityFailure ? err.cause : undefined;
-      if (
-        !(cause instanceof ApplicationFailure) ||
-        cause.type !== ErrorType.RepositoryDirty ||
-        !patched('archive-blocked')
-      )
-        throw err;
+      if (err instanceof Interrupt || !asks(err)) throw err;
+      const cause = err instanceof ActivityFailure && err.cause ? err.cause : (err as Error);
       status.paused = true;
-      status.attention = `archive blocked: ${cause.message.split(/[;:\n]/)[0]}. Commit or discard the changes, then \`migrate resume ${s.migrationId}\` (or \`migrate rollback ${s.migrationId}\`).`;
+      status.attention = `${step} blocked: ${cause.message.split(/[;:\n]/)[0]}. Production is not rolled back for this: fix it, then \`migrate resume ${s.migrationId}\` to run the ${step} again (or \`migrate rollback ${s.migrationId}\`).`;
       s.audit('paused', status.attention);
-      await s.notify('archive-blocked', 'archive blocked: decision needed', `${status.attention}\n\n${cause.message}`);
+      await s.notify(`${step}-blocked`, `${step} blocked: decision needed`, `${status.attention}\n\n${cause.message}`);
       await checkpoint(s);
       status.attention = undefined;
     }

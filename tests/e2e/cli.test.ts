@@ -134,8 +134,18 @@ describe('the migrate CLI against a real running migration', () => {
     expect(history.stdout).toMatch(/rejected\s+olga\s+retry by olga: no gate evaluation is waiting/);
     const report = await migrate('report', id, '--kind', 'validation');
     expect(report.code).toBe(0);
-    expect(report.stdout).toContain('**PASSED** (5/5 checks passed)');
+    // The plan's five checks, after the findings about the target (legacy jobs found, paths, image, router, ...).
+    expect(report.stdout).toContain('**PASSED** (15/15 checks passed)');
+    expect(report.stdout).toContain('| target: legacy job batch-scorer found | 1 | == 1 | pass |');
     expect((await migrate('status', 'no-such-migration')).code).toBe(3);
+
+    // The ID is this migration's for good: a second start under it is refused, and nothing new runs.
+    const again = await migrate('start', PLAN, '--id', id);
+    expect(again.code).toBe(4);
+    expect(again.stderr).toContain(`migration ID ${id} was used before`);
+    const bad = await migrate('start', PLAN, '--id', '../etc');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('--id: expected 1 to 128 letters');
   });
 
   /** Polls `migrate status --json` until `done` holds. */

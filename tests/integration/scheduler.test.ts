@@ -1,22 +1,52 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
-import { createSchedulerActivities, cronLine, parseCrontab, readCrontab, scheduleId } from '../../activities/scheduler';
+import { createSchedulerActivities, parseCrontab, readCrontab } from '../../activities/scheduler';
 import type { JobSpec, SchedulerSpec } from '../../workflows/plan';
 import { config, tempDir, uniq } from '../helpers/stack';
 
 const USER = 'mo-crontest';
-const legacy: JobSpec[] = [
-  {
-    name: 'batch-scorer',
-    schedule: '*/15 * * * *',
-    command: ['/usr/bin/python3', '/srv/scripts/batch_scorer.py', '--limit', '100%'],
-  },
-  { name: 'trust-scorer', schedule: '5 * * * *', command: ['/usr/bin/python3', '/srv/scripts/trust.py', "it's"] },
-];
+const cron: SchedulerSpec = { kind: 'crontab', user: USER };
+
+// A crontab as an operations team writes it by hand: variables, comments, `cd` and `&&`, an environment assignment,
+// log redirects, `@daily`, odd spacing, and a line for a job the migration does not touch.
+const HAND_WRITTEN = [
+  'MAILTO=ops@example.com',
+  'PATH=/usr/local/bin:/usr/bin:/bin',
+  '# scoring jobs (ops, 2023)',
+  '*/15 * * * * cd /srv/pipelines && python3 scripts/batch_scorer.py >> /var/log/b.log 2>&1',
+  '5 * * * *   TZ=UTC /usr/bin/python3 /srv/scripts/trust.py --limit 100\\% 2>/dev/null',
+  '@daily cd /srv/pipelines && ./bin/nightly_rollup.sh > /var/log/rollup.log 2>&1',
+  '30 2 * * 0 /usr/sbin/logrotate /etc/logrotate.conf',
+  '',
+].join('\n');
+
+// Legacy jobs as a plan finds them: by match (substring, regex) and by the whole line.
+const batch: JobSpec = {
+  name: 'batch-scorer',
+  schedule: '*/15 * * * *',
+  command: ['python3', 'scripts/batch_scorer.py'],
+  match: 'scripts/batch_scorer.py',
+};
+const trust: JobSpec = {
+  name: 'trust-scorer',
+  schedule: '5 * * * *',
+  command: ['/usr/bin/python3', '/srv/scripts/trust.py'],
+  match: '/trust\\.py --limit/',
+};
+const rollup: JobSpec = {
+  name: 'nightly-rollup',
+  schedule: '@daily',
+  command: ['./bin/nightly_rollup.sh'],
+  line: '@daily cd /srv/pipelines && ./bin/nightly_rollup.sh > /var/log/rollup.log 2>&1',
+};
 const unified: JobSpec = { name: 'unified', schedule: '*/5 * * * *', command: ['/usr/local/bin/unified', '--once'] };
 
-describe('scheduler adapters: a real crontab and real Temporal Schedules', () => {
+const installByHand = (text: string) => execFileSync('crontab', ['-u', USER, '-'], { input: text });
+const crontabNow = () => execFileSync('crontab', ['-l', '-u', USER], { encoding: 'utf8' });
+const activeLines = (text: string) => text.split('\n').filter((l) => l.trim() && !l.trimStart().startsWith('#'));
+
+describe('scheduler adapters: a real crontab written by hand and real Temporal Schedules', () => {
   let client: Client;
   let acts: ReturnType<typeof createSchedulerActivities>;
   const backupDir = tempDir('mo-sched');
@@ -39,78 +69,122 @@ describe('scheduler adapters: a real crontab and real Temporal Schedules', () =>
     await client.connection.close();
   });
 
-  it('disables legacy lines restorably, installs the unified line, and restores the exact original crontab', async () => {
-    const cron: SchedulerSpec = { kind: 'crontab', user: USER };
-    // The legacy crontab as a team wrote it by hand: a variable, a comment, the two job lines without markers.
-    const original = `MAILTO=ops@example.com\n# scoring jobs\n${cronLine(legacy[0]!).replace(/ # mo-job:.*/, '')}\n${cronLine(legacy[1]!).replace(/ # mo-job:.*/, '')}\n`;
-    execFileSync('crontab', ['-u', USER, '-'], { input: original });
-    const io = { migrationId: 'm-sched', scheduler: cron, backupDir };
+  it('disables the real lines in place, byte for byte, and a rollback restores exactly them, once', async () => {
+    installByHand(HAND_WRITTEN);
+    const io = { migrationId: `m-sched-${uniq()}`, scheduler: cron, backupDir };
+    const jobs = [batch, trust, rollup];
 
-    const disabled = await acts.disableLegacyJobs({ ...io, jobs: legacy });
-    expect(disabled.changed).toEqual(['batch-scorer', 'trust-scorer']);
-    expect(fs.readFileSync(disabled.savedTo!, 'utf8')).toBe(original);
-    const again = await acts.disableLegacyJobs({ ...io, jobs: legacy });
-    expect(again).toEqual({ kind: 'crontab', changed: [], unchanged: ['batch-scorer', 'trust-scorer'] });
-    await acts.installUnifiedJob({ ...io, job: unified });
-    await acts.installUnifiedJob({ ...io, job: unified });
-
-    const text = execFileSync('crontab', ['-l', '-u', USER], { encoding: 'utf8' });
-    expect(text.startsWith('MAILTO=ops@example.com\n# scoring jobs\n')).toBe(true);
-    expect(parseCrontab(text)).toEqual([
-      {
-        name: 'batch-scorer',
-        schedule: '*/15 * * * *',
-        command: "/usr/bin/python3 /srv/scripts/batch_scorer.py --limit '100\\%'",
-        enabled: false,
-      },
-      {
-        name: 'trust-scorer',
-        schedule: '5 * * * *',
-        command: "/usr/bin/python3 /srv/scripts/trust.py 'it'\\''s'",
-        enabled: false,
-      },
-      { name: 'unified', schedule: '*/5 * * * *', command: '/usr/local/bin/unified --once', enabled: true },
+    const found = await acts.findLegacyJobs({ scheduler: cron, jobs });
+    expect(found.map((f) => [f.name, f.found, f.detail])).toEqual([
+      ['batch-scorer', true, HAND_WRITTEN.split('\n')[3]],
+      ['trust-scorer', true, HAND_WRITTEN.split('\n')[4]],
+      ['nightly-rollup', true, HAND_WRITTEN.split('\n')[5]],
     ]);
-    expect(await acts.readSchedule({ scheduler: cron, jobs: legacy })).toHaveLength(3);
 
+    const disabled = await acts.disableLegacyJobs({ ...io, jobs });
+    expect(disabled.changed).toEqual(['batch-scorer', 'trust-scorer', 'nightly-rollup']);
+    expect(fs.readFileSync(disabled.savedTo!, 'utf8')).toBe(HAND_WRITTEN);
+    const off = crontabNow();
+    // Nothing appended, nothing rewritten: the same lines, the three legacy ones commented out behind the prefix.
+    expect(off.split('\n')).toHaveLength(HAND_WRITTEN.split('\n').length);
+    expect(activeLines(off)).toEqual([
+      'MAILTO=ops@example.com',
+      'PATH=/usr/local/bin:/usr/bin:/bin',
+      '30 2 * * 0 /usr/sbin/logrotate /etc/logrotate.conf',
+    ]);
+    expect(off).toContain(`#mo-disabled:batch-scorer# ${HAND_WRITTEN.split('\n')[3]}\n`);
+    // Retried: nothing more changes.
+    expect(await acts.disableLegacyJobs({ ...io, jobs })).toEqual({
+      kind: 'crontab',
+      changed: [],
+      unchanged: ['batch-scorer', 'trust-scorer', 'nightly-rollup'],
+    });
+    expect(crontabNow()).toBe(off);
+
+    await acts.installUnifiedJob({ ...io, job: unified });
+    await acts.installUnifiedJob({ ...io, job: unified });
+    expect(parseCrontab(crontabNow()).map((e) => [e.name, e.enabled])).toEqual([
+      ['batch-scorer', false],
+      ['trust-scorer', false],
+      ['nightly-rollup', false],
+      [undefined, true],
+      ['unified', true],
+    ]);
+
+    // The rollback: the unified line goes, the legacy lines come back exactly as they were, once (a retry adds none).
     await acts.removeUnifiedJob({ ...io, job: unified });
-    await acts.enableLegacyJobs({ ...io, jobs: legacy });
-    const restored = await readCrontab(cron);
-    expect(parseCrontab(restored).map((e) => [e.name, e.enabled])).toEqual([
-      ['batch-scorer', true],
-      ['trust-scorer', true],
+    expect((await acts.enableLegacyJobs({ ...io, jobs })).changed).toEqual([
+      'batch-scorer',
+      'trust-scorer',
+      'nightly-rollup',
     ]);
-    // Same jobs, same schedules and commands as the original; only the markers were added.
-    expect(restored.replace(/ # mo-job:\S+/g, '')).toBe(original);
+    expect((await acts.enableLegacyJobs({ ...io, jobs })).changed).toEqual([]);
+    expect(await readCrontab(cron)).toBe(HAND_WRITTEN);
   });
 
-  it('pauses and unpauses Temporal schedules for the legacy jobs and the unified job, idempotently', async () => {
+  it('refuses, naming the job and the lines it saw, a legacy job found nowhere or more than once', async () => {
+    installByHand(HAND_WRITTEN);
+    const io = { migrationId: `m-sched-${uniq()}`, scheduler: cron, backupDir };
+    // The text a plan without line or match expects (schedule and quoted command) is not how the line was written.
+    const unlocated: JobSpec = { name: 'batch-scorer', schedule: '*/15 * * * *', command: batch.command };
+    const ambiguous: JobSpec = { ...batch, name: 'pipelines', match: 'cd /srv/pipelines' };
+    const found = await acts.findLegacyJobs({ scheduler: cron, jobs: [unlocated, ambiguous] });
+    expect(found.map((f) => f.found)).toEqual([false, false]);
+    expect(found[0]!.detail).toContain('legacy job batch-scorer: no line in the crontab of mo-crontest matches');
+    expect(found[0]!.detail).toContain(HAND_WRITTEN.split('\n')[3]);
+    expect(found[1]!.detail).toContain('2 lines in the crontab of mo-crontest match');
+
+    await expect(acts.disableLegacyJobs({ ...io, jobs: [batch, unlocated] })).rejects.toMatchObject({
+      type: 'PreconditionFailed',
+      nonRetryable: true,
+    });
+    // Nothing changed: not the job that was found either.
+    expect(crontabNow()).toBe(HAND_WRITTEN);
+  });
+
+  it('pauses and restores the legacy Temporal Schedules a team created by hand, and never creates one', async () => {
     const sched: SchedulerSpec = { kind: 'temporal-schedule', idPrefix: `test-${uniq()}` };
-    const io = { migrationId: 'm-sched', scheduler: sched, backupDir };
-    const paused = async (job: JobSpec) =>
-      (await client.schedule.getHandle(scheduleId(sched, job)).describe()).state.paused;
+    // The team's own schedule, with an ID of theirs (not ours), made with the client as they would.
+    const theirs = `nightly-scoring-${uniq()}`;
+    await client.schedule.create({
+      scheduleId: theirs,
+      spec: { cronExpressions: ['*/15 * * * *'] },
+      action: { type: 'startWorkflow', workflowType: 'legacyBatchScorer', args: [], taskQueue: 'legacy-jobs' },
+    });
+    const job: JobSpec = { ...batch, match: undefined, scheduleId: theirs };
+    const io = { migrationId: `m-sched-${uniq()}`, scheduler: sched, backupDir };
+    const paused = async (id: string) => (await client.schedule.getHandle(id).describe()).state.paused;
+    const unifiedId = `${sched.kind === 'temporal-schedule' ? sched.idPrefix : ''}-unified`;
     try {
-      await acts.enableLegacyJobs({ ...io, jobs: legacy });
-      expect(await paused(legacy[0]!)).toBe(false);
-      const off = await acts.disableLegacyJobs({ ...io, jobs: legacy });
-      expect(off.changed).toEqual(['batch-scorer', 'trust-scorer']);
-      expect(await paused(legacy[0]!)).toBe(true);
-      expect((await acts.disableLegacyJobs({ ...io, jobs: legacy })).changed).toEqual([]);
+      expect((await acts.findLegacyJobs({ scheduler: sched, jobs: [job] }))[0]).toMatchObject({ found: true });
+      const off = await acts.disableLegacyJobs({ ...io, jobs: [job] });
+      expect(off.changed).toEqual(['batch-scorer']);
+      expect(await paused(theirs)).toBe(true);
+      expect((await acts.disableLegacyJobs({ ...io, jobs: [job] })).changed).toEqual([]);
       await acts.installUnifiedJob({ ...io, job: unified });
-      expect(await paused(unified)).toBe(false);
-      const desc = await client.schedule.getHandle(scheduleId(sched, unified)).describe();
+      expect(await paused(unifiedId)).toBe(false);
+      const desc = await client.schedule.getHandle(unifiedId).describe();
       expect(desc.action).toMatchObject({ type: 'startWorkflow', workflowType: 'scheduledJobWorkflow' });
       await acts.removeUnifiedJob({ ...io, job: unified });
-      await acts.enableLegacyJobs({ ...io, jobs: legacy });
-      expect(await acts.readSchedule({ scheduler: sched, jobs: [...legacy, unified] })).toEqual([
-        expect.objectContaining({ name: 'batch-scorer', enabled: true }),
-        expect.objectContaining({ name: 'trust-scorer', enabled: true }),
-        expect.objectContaining({ name: 'unified', enabled: false }),
-      ]);
+      await acts.enableLegacyJobs({ ...io, jobs: [job] });
+      expect(await paused(theirs)).toBe(false);
+      expect(await paused(unifiedId)).toBe(true);
+
+      // A legacy job whose schedule does not exist: refused with the IDs that are there, and no schedule created.
+      const missing: JobSpec = { ...job, name: 'ghost', scheduleId: `ghost-${uniq()}` };
+      const seen = await acts.findLegacyJobs({ scheduler: sched, jobs: [missing] });
+      expect(seen[0]).toMatchObject({ found: false });
+      expect(seen[0]!.detail).toContain(theirs);
+      await expect(acts.disableLegacyJobs({ ...io, jobs: [missing] })).rejects.toMatchObject({
+        type: 'PreconditionFailed',
+      });
+      await expect(client.schedule.getHandle(missing.scheduleId!).describe()).rejects.toMatchObject({
+        name: 'ScheduleNotFoundError',
+      });
     } finally {
-      for (const job of [...legacy, unified])
+      for (const id of [theirs, unifiedId])
         await client.schedule
-          .getHandle(scheduleId(sched, job))
+          .getHandle(id)
           .delete()
           .catch(() => undefined);
     }

@@ -7,7 +7,7 @@ import { planJsonSchema } from '../../workflows/plan-schema';
 import { PLAN_SCHEMA_FILE } from '../../scripts/plan-schema';
 
 const plansDir = path.join(__dirname, '..', '..', 'plans');
-const SHIPPED = ['demo.yaml', 'production.example.yaml'];
+const SHIPPED = ['demo.yaml', 'demo-hand-written.yaml', 'production.example.yaml'];
 const readPlan = (file: string) =>
   YAML.parse(fs.readFileSync(path.join(plansDir, file), 'utf8')) as Record<string, any>;
 
@@ -189,6 +189,36 @@ describe('the normalised plan', () => {
         'unifiedJob.name: duplicate job name "batch-scorer" (also a legacy job)',
       ]),
     );
+  });
+
+  it('finds legacy jobs by line, match or schedule ID, each with its own scheduler, one way at a time', () => {
+    const plan = loadPlan(path.join(plansDir, 'demo-hand-written.yaml'));
+    expect(plan.legacyJobs.map((j) => j.match)).toEqual([
+      'node scripts/legacy/batch_scorer.js',
+      '/node (scripts\\/)?legacy\\/api_ingest_trust\\.js/',
+    ]);
+    const doc = readPlan('demo.yaml');
+    doc.legacyJobs[0].line = '  * * * * * cd /srv && ./run.sh  ';
+    doc.legacyJobs[0].match = 'run.sh';
+    doc.legacyJobs[1].match = '/unclosed(/';
+    doc.legacyJobs[1].scheduleId = 'nightly-scoring';
+    let issues: string[] = [];
+    try {
+      validatePlan(doc, 'plan.yaml', plansDir);
+    } catch (err) {
+      if (!(err instanceof PlanValidationError)) throw err;
+      issues = err.issues.map((i) => `${i.path}: ${i.message}`);
+    }
+    expect(issues).toEqual([
+      'legacyJobs[0].match: give either line or match, not both',
+      'legacyJobs[1].match: expected a valid regular expression between the slashes',
+      'legacyJobs[1].scheduleId: only with scheduler kind temporal-schedule',
+    ]);
+    delete doc.legacyJobs[0].match;
+    delete doc.legacyJobs[1].match;
+    delete doc.legacyJobs[1].scheduleId;
+    // The whole line is kept as written, but for the blanks around it.
+    expect(validatePlan(doc, 'plan.yaml', plansDir).legacyJobs[0]!.line).toBe('* * * * * cd /srv && ./run.sh');
   });
 
   it('reports issues of an already parsed plan without a position', () => {

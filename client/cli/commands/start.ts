@@ -1,4 +1,7 @@
 import type { Command } from '@commander-js/extra-typings';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { migrationIdProblem } from '../../../workflows/constants';
+import { CliError, ExitCode } from '../errors';
 import { loadConfig, workflowUiUrl } from '../../../lib/config';
 import type { migrationWorkflow } from '../../../workflows/migration';
 import { loadPlan } from '../../plan';
@@ -25,16 +28,29 @@ export function addStartCommand(program: Command): void {
     .action(async (planFile, o) => {
       // Validated before any connection is made: a bad plan never starts anything.
       const plan = loadPlan(planFile);
+      const id = o.id ?? `${plan.name}-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
+      const bad = migrationIdProblem(id);
+      if (bad) throw new CliError(`--id: ${bad}`, ExitCode.error);
       await withClient(async (client) => {
         const config = loadConfig();
-        const id = o.id ?? `${plan.name}-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
-        await client.workflow.start<typeof migrationWorkflow>('migrationWorkflow', {
-          taskQueue: config.taskQueue,
-          workflowId: id,
-          args: [{ migrationId: id, plan, startedBy: o.as }],
-          staticSummary: `Migration ${plan.name}`,
-          staticDetails: plan.description,
-        });
+        await client.workflow
+          .start<typeof migrationWorkflow>('migrationWorkflow', {
+            taskQueue: config.taskQueue,
+            workflowId: id,
+            args: [{ migrationId: id, plan, startedBy: o.as }],
+            staticSummary: `Migration ${plan.name}`,
+            staticDetails: plan.description,
+            // An ID is one migration's: a second run under it would take the first run's backups, saves and ledger.
+            workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          })
+          .catch((err: Error) => {
+            if (err instanceof WorkflowExecutionAlreadyStartedError)
+              throw new CliError(
+                `migration ID ${id} was used before (its workflow is in the namespace's history): start with a new --id; see migrate status ${id}`,
+                ExitCode.rejected,
+              );
+            throw err;
+          });
         process.stdout.write(
           [
             `started ${id}`,

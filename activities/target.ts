@@ -1,0 +1,193 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type Docker from 'dockerode';
+import { migrationIdProblem } from '../workflows/constants';
+import type { Plan } from '../workflows/plan';
+import type { CheckResult } from './checks';
+import { envSecrets, redact } from './checks';
+import { connect, pgTargetFromEnv, quoteIdent } from './database';
+import { getTrafficPercent } from './traffic';
+import type { FoundJob } from './scheduler';
+
+/** What the preflight checks the plan against: the plan, and when this run started (to tell its traces from others'). */
+export interface TargetInput {
+  plan: Plan;
+  /** The workflow's start time (ISO): ledger rows or backups of this ID from before it belong to an earlier run. */
+  startedAt: string;
+}
+
+/** What checking the target needs from the worker. */
+export interface TargetDeps {
+  docker: Docker;
+  findLegacyJobs: (i: { scheduler: Plan['scheduler']; jobs: Plan['legacyJobs'] }) => Promise<FoundJob[]>;
+}
+
+/** Every environment variable the plan names (fields ending in `Env`, and the values of `envFrom`). */
+export function planEnvNames(v: unknown, key = ''): string[] {
+  if (typeof v === 'string') return /Env$/.test(key) ? [v] : [];
+  if (Array.isArray(v)) return v.flatMap((x) => planEnvNames(x));
+  if (v === null || typeof v !== 'object') return [];
+  return Object.entries(v).flatMap(([k, x]) =>
+    k === 'envFrom' && x && typeof x === 'object' ? Object.values(x as Record<string, string>) : planEnvNames(x, k),
+  );
+}
+
+/** One pass/fail finding about the target as a check result (value 1: as the plan needs it). */
+function finding(name: string, ok: boolean, detail: string, t0: number): CheckResult {
+  return {
+    name,
+    value: ok ? 1 : 0,
+    op: '==',
+    threshold: 1,
+    passed: ok,
+    ...(ok ? {} : { error: detail }),
+    detail,
+    durationMs: Date.now() - t0,
+  };
+}
+
+/** Runs one probe; a probe that throws is a failed finding with its message. */
+async function probe(name: string, run: () => Promise<string>): Promise<CheckResult> {
+  const t0 = Date.now();
+  try {
+    return finding(name, true, await run(), t0);
+  } catch (err) {
+    return finding(name, false, (err as Error).message, t0);
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The database's size in bytes (what its dump needs at most, compressed dumps need less). */
+async function databaseBytes(databaseUrlEnv: string): Promise<number> {
+  const db = await connect(pgTargetFromEnv(databaseUrlEnv));
+  try {
+    const r = await db.query<{ n: string }>('select pg_database_size(current_database())::text as n');
+    return Number(r.rows[0]!.n);
+  } finally {
+    await db.end().catch(() => undefined);
+  }
+}
+
+/** Rows of this migration ID in the ledger written before this run started (an earlier run of the same ID). */
+async function earlierLedgerRows(plan: Plan, migrationId: string, startedAt: string): Promise<number> {
+  const db = await connect(pgTargetFromEnv(plan.ledger.databaseUrlEnv));
+  try {
+    const t = await db.query<{ t: string | null }>('select to_regclass($1)::text as t', [plan.ledger.table]);
+    if (!t.rows[0]?.t) return 0;
+    const r = await db.query<{ n: string }>(
+      `select count(*)::text as n from ${quoteIdent(plan.ledger.table)} where migration_id = $1 and at < $2`,
+      [migrationId, startedAt],
+    );
+    return Number(r.rows[0]!.n);
+  } finally {
+    await db.end().catch(() => undefined);
+  }
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * Checks the plan against the target before the go gate, changing nothing: every legacy job found exactly once,
+ * every script and doc path in the repository, every image in the engine, every variable the plan names set on the
+ * worker, the router readable, the backup folder writable with room for a dump, and the migration ID unused.
+ * Each missing thing is its own failed finding, named; messages are redacted of the variables' values.
+ */
+export async function checkTarget(deps: TargetDeps, migrationId: string, input: TargetInput): Promise<CheckResult[]> {
+  const { plan } = input;
+  const envNames = [...new Set(planEnvNames(plan))].sort();
+  const results: CheckResult[] = [];
+  results.push(
+    await probe('target: migration ID unused', async () => {
+      const bad = migrationIdProblem(migrationId);
+      if (bad) throw new Error(`migration ID: ${bad}`);
+      const dir = path.join(plan.target.backupDir, migrationId);
+      const files = await fs.readdir(dir).catch(() => [] as string[]);
+      if (files.length)
+        throw new Error(
+          `migration ID ${migrationId} was used before: ${dir} holds ${files.sort().join(', ')} (start with a new --id)`,
+        );
+      const rows = await earlierLedgerRows(plan, migrationId, input.startedAt).catch(() => 0);
+      if (rows)
+        throw new Error(
+          `migration ID ${migrationId} was used before: the ledger ${plan.ledger.table} has ${rows} row(s) of it from before this run`,
+        );
+      return `no backups or ledger rows of ${migrationId} from an earlier run`;
+    }),
+  );
+  for (const job of await deps.findLegacyJobs({ scheduler: plan.scheduler, jobs: plan.legacyJobs }))
+    results.push(finding(`target: legacy job ${job.name} found`, job.found, job.detail, Date.now()));
+  const paths = [...plan.legacyJobs.flatMap((j) => (j.script ? [j.script] : [])), ...plan.archive.docs];
+  for (const p of paths)
+    results.push(
+      await probe(`target: ${p} in the repository`, async () => {
+        if (!(await exists(path.join(plan.target.repository, p))))
+          throw new Error(`${p} does not exist in ${plan.target.repository}`);
+        return `${p} exists`;
+      }),
+    );
+  for (const image of [...new Set(plan.unifiedJob.containers.map((c) => c.image))])
+    results.push(
+      await probe(`target: image ${image}`, async () => {
+        const info = await deps.docker
+          .getImage(image)
+          .inspect()
+          .catch((err: Error & { statusCode?: number }) => {
+            throw new Error(
+              err.statusCode === 404 ? `image ${image} is not in the Docker engine` : `image ${image}: ${err.message}`,
+            );
+          });
+        return `image ${image} (${info.Id.slice(0, 19)})`;
+      }),
+    );
+  const unset = envNames.filter((n) => !process.env[n]);
+  results.push(
+    finding(
+      'target: environment variables set',
+      unset.length === 0,
+      unset.length
+        ? `not set on the worker: ${unset.join(', ')}`
+        : `${envNames.length} set: ${envNames.join(', ') || '(none named)'}`,
+      Date.now(),
+    ),
+  );
+  results.push(
+    await probe('target: router works', async () => {
+      const percent = await getTrafficPercent({
+        router: plan.traffic.router,
+        databaseUrlEnv: plan.target.databaseUrlEnv,
+      });
+      return `the ${plan.traffic.router.kind} router reads ${percent}% unified`;
+    }),
+  );
+  results.push(
+    await probe('target: backup folder writable with room', async () => {
+      // The folder, or the nearest folder above it that exists (the backup creates the rest): nothing is created here.
+      let dir = plan.target.backupDir;
+      while (!(await exists(dir)) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+      const probeFile = path.join(dir, `.mo-write-probe-${process.pid}`);
+      await fs.writeFile(probeFile, 'probe');
+      await fs.rm(probeFile, { force: true });
+      const st = await fs.statfs(dir);
+      const free = st.bavail * st.bsize;
+      const need = await databaseBytes(plan.target.databaseUrlEnv);
+      // Two dumps (initial and pre-cutover) and the scratch database each verification restores into.
+      if (free < need * 2)
+        throw new Error(
+          `${plan.target.backupDir} (on ${dir}) has ${(free / MiB).toFixed(0)} MiB free; two dumps of the database (${(need / MiB).toFixed(0)} MiB) need more`,
+        );
+      return `${plan.target.backupDir} writable (${dir}), ${(free / MiB).toFixed(0)} MiB free for a ${(need / MiB).toFixed(1)} MiB database`;
+    }),
+  );
+  const secrets = envSecrets(envNames);
+  return results.map((r) => ({
+    ...r,
+    detail: redact(r.detail, secrets),
+    ...(r.error ? { error: redact(r.error, secrets) } : {}),
+  }));
+}
