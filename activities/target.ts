@@ -120,8 +120,12 @@ export async function checkTarget(deps: TargetDeps, migrationId: string, input: 
       return `no backups or ledger rows of ${migrationId} from an earlier run`;
     }),
   );
-  for (const job of await deps.findLegacyJobs({ scheduler: plan.scheduler, jobs: plan.legacyJobs }))
-    results.push(finding(`target: legacy job ${job.name} found`, job.found, job.detail, Date.now()));
+  const t0 = Date.now();
+  const jobs = await deps.findLegacyJobs({ scheduler: plan.scheduler, jobs: plan.legacyJobs }).catch((err: Error) =>
+    // The scheduler cannot be read at all (no such crontab user, Temporal unreachable): no job is found.
+    plan.legacyJobs.map((j) => ({ name: j.name, found: false, detail: `${j.name}: ${err.message}` })),
+  );
+  for (const job of jobs) results.push(finding(`target: legacy job ${job.name} found`, job.found, job.detail, t0));
   const paths = [...plan.legacyJobs.flatMap((j) => (j.script ? [j.script] : [])), ...plan.archive.docs];
   for (const p of paths)
     results.push(

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import path from 'node:path';
 import type { temporal } from '@temporalio/proto';
 import { runCommand } from '../activities/process';
@@ -121,6 +122,136 @@ async function byScript(): Promise<number> {
     },
   });
   return seconds;
+}
+
+/** A receiver that accepts connections and never answers (a hung webhook, an SMTP server that never greets). */
+async function blackhole(): Promise<{ port: number; close: () => Promise<void> }> {
+  const held: net.Socket[] = [];
+  const server = net.createServer((sock) => {
+    held.push(sock);
+    sock.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: async () => {
+      for (const s of held) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** A port nothing listens on: the ledger database "down" (connections refused). */
+async function closedPort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+  const { port } = probe.address() as net.AddressInfo;
+  await new Promise<void>((r) => probe.close(() => r()));
+  return port;
+}
+
+/** The plan's notifications pointed at dead receivers and its ledger at a dead database (variables of the worker). */
+function withDeadChannels(plan: Plan): void {
+  plan.notifications = {
+    webhook: { urlEnv: 'MO_BENCH_WEBHOOK_URL' },
+    email: { smtpUrlEnv: 'MO_BENCH_SMTP_URL', from: 'bench@example.com', to: ['ops@example.com'] },
+  };
+  plan.ledger = { ...plan.ledger, databaseUrlEnv: 'MO_BENCH_LEDGER_URL' };
+}
+
+/** The worker environment of a run with every notification channel hung and the ledger database down. */
+async function deadChannels(): Promise<{ env: NodeJS.ProcessEnv; close: () => Promise<void> }> {
+  const hook = await blackhole();
+  const smtp = await blackhole();
+  const ledgerPort = await closedPort();
+  return {
+    env: {
+      MO_BENCH_WEBHOOK_URL: `http://127.0.0.1:${hook.port}/hook`,
+      MO_BENCH_SMTP_URL: `smtp://127.0.0.1:${smtp.port}?tls=off`,
+      MO_BENCH_LEDGER_URL: `postgres://ledger@127.0.0.1:${ledgerPort}/ledger`,
+    },
+    close: async () => {
+      await hook.close();
+      await smtp.close();
+    },
+  };
+}
+
+/** The failed-gate rollback with every notification channel hung and the ledger database down. */
+async function byFailedGateDead(): Promise<number> {
+  const dead = await deadChannels();
+  try {
+    const outcome = await runDemo({
+      plan: PLAN,
+      print: () => undefined,
+      fault: 'error-spike',
+      workerEnv: dead.env,
+      adjustPlan: (p) => {
+        toGateFailure(p);
+        withDeadChannels(p);
+      },
+    });
+    if (outcome.phase !== 'rolled-back') throw new Error(`dead-channel gate run ended ${outcome.phase}`);
+    const failedAt = await failedGateAt(outcome.workflowId);
+    const { close } = await rollbackTimes(outcome.workflowId);
+    return (close - failedAt) / 1000;
+  } finally {
+    await dead.close();
+  }
+}
+
+/** The demo plan, shortened to run to completion in about a minute. */
+function toComplete(plan: Plan): void {
+  toSoak(plan);
+  plan.durations.soakMs = 4_000;
+  plan.durations.soakIntervalMs = 2_000;
+}
+
+/** Seconds a whole (shortened) demo migration takes to complete, healthy or with a hung webhook receiver. */
+async function completeRun(hungWebhook: boolean): Promise<number> {
+  const hook = hungWebhook ? await blackhole() : undefined;
+  try {
+    const t0 = Date.now();
+    const outcome = await runDemo({
+      plan: PLAN,
+      print: () => undefined,
+      ...(hook ? { workerEnv: { MO_BENCH_WEBHOOK_URL: `http://127.0.0.1:${hook.port}/hook` } } : {}),
+      adjustPlan: (p) => {
+        toComplete(p);
+        if (hook) p.notifications = { webhook: { urlEnv: 'MO_BENCH_WEBHOOK_URL' } };
+      },
+    });
+    if (outcome.phase !== 'complete') throw new Error(`complete run ended ${outcome.phase}`);
+    const d = await (await connectClient(loadConfig())).workflow.getHandle(outcome.workflowId).describe();
+    return (d.closeTime!.getTime() - d.startTime.getTime()) / 1000 || (Date.now() - t0) / 1000;
+  } finally {
+    await hook?.close();
+  }
+}
+
+/** Whole migrations healthy and with a hung webhook receiver, `runs` times each: notifications never hold the runbook. */
+export async function notificationsBench(runs: number): Promise<Figures> {
+  const healthy: number[] = [];
+  const hung: number[] = [];
+  const deadGate: number[] = [];
+  for (let i = 1; i <= runs; i++) {
+    healthy.push(await completeRun(false));
+    hung.push(await completeRun(true));
+    deadGate.push(await byFailedGateDead());
+    log(
+      `notifications run ${i}/${runs}: complete ${healthy.at(-1)} s, with a hung webhook ${hung.at(-1)} s; failed gate with dead channels ${deadGate.at(-1)} s`,
+    );
+  }
+  const h = quantile(healthy, 0.5)!;
+  const x = quantile(hung, 0.5)!;
+  return {
+    notifications_runs: runs,
+    complete_healthy_median_s: round(h, 1),
+    complete_hung_webhook_median_s: round(x, 1),
+    complete_hung_vs_healthy_ratio: round(x / h, 2),
+    rollback_dead_notifications_s: round(quantile(deadGate, 0.5), 2),
+    rollback_dead_notifications_worst_s: round(Math.max(...deadGate), 2),
+  };
 }
 
 /** Rollback time, orchestrated (by signal and by failed gate) and by the shell script, `runs` times each. */

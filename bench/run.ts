@@ -8,9 +8,9 @@ import { signatureBench } from './signatures';
 import { log, machine, RESULTS_FILE, round, temporalVersion, writeResults, type Figures } from './lib';
 import { rehearsalBench } from './rehearsal';
 import { renderBenchmarks } from './report';
-import { rollbackBench } from './rollback';
+import { notificationsBench, rollbackBench } from './rollback';
 
-const ALL = ['history', 'rehearsal', 'signatures', 'reaction', 'scale', 'rollback'] as const;
+const ALL = ['history', 'rehearsal', 'signatures', 'reaction', 'scale', 'rollback', 'notifications'] as const;
 type Bench = (typeof ALL)[number];
 
 function parseArgs(argv: string[]): { only: Bench[]; runs: number; scale: number[] } {
@@ -87,6 +87,11 @@ async function run(): Promise<void> {
   if (args.only.includes('rollback')) {
     log(`rollback: ${args.runs} runs each by signal, by failed gate and by shell script (real demo system)`);
     results = writeResults(await rollbackBench(args.runs), 'rollback');
+  }
+  if (args.only.includes('notifications')) {
+    const runs = Math.min(args.runs, 3);
+    log(`notifications: ${runs} whole migrations healthy and with a hung webhook; failed gates with dead channels`);
+    results = writeResults(await notificationsBench(runs), 'notifications');
   }
   const file = path.join(projectRoot, 'BENCHMARKS.md');
   const options = (await prettier.resolveConfig(file)) ?? {};

@@ -53,7 +53,17 @@ describe('rehearsal: the real plan in virtual time, read-only against the real t
       expect(would('archiveLegacyScripts')).toHaveLength(1);
       // What would have failed: the preflight commands are not installed here; the metric queries ran for real and
       // found no unified runs yet (inconclusive).
-      expect(r.findings.filter((f) => f.kind === 'check' && f.severity === 'would-fail')).toHaveLength(5);
+      const wouldFail = r.findings.filter((f) => f.kind === 'check' && f.severity === 'would-fail').map((f) => f.what);
+      expect(wouldFail.filter((w) => !w.startsWith('target: '))).toHaveLength(5);
+      // And the plan against this target: the legacy jobs are nowhere (the plan's crontab user does not exist here),
+      // the scripts are not in a repository that is not there. A real run would stop at the preflight.
+      expect(wouldFail).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^target: legacy job batch-scorer found: .*pipelines/),
+          expect.stringMatching(/^target: legacy job trust-scorer found: /),
+          expect.stringMatching(/^target: scripts\/.* in the repository: .* does not exist/),
+        ]),
+      );
       expect(r.findings.some((f) => f.kind === 'metric' && f.severity === 'inconclusive')).toBe(true);
       expect(fs.readFileSync(r.markdownFile, 'utf8')).toContain('| gate:cutover |');
       expect(JSON.parse(fs.readFileSync(r.jsonFile, 'utf8'))).toMatchObject({ outcome: 'complete', plan: plan.name });

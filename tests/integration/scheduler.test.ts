@@ -134,7 +134,9 @@ describe('scheduler adapters: a real crontab written by hand and real Temporal S
     expect(found[0]!.detail).toContain(HAND_WRITTEN.split('\n')[3]);
     expect(found[1]!.detail).toContain('2 lines in the crontab of mo-crontest match');
 
-    await expect(acts.disableLegacyJobs({ ...io, jobs: [batch, unlocated] })).rejects.toMatchObject({
+    await expect(
+      acts.disableLegacyJobs({ ...io, jobs: [batch, { ...unlocated, name: 'batch-plain' }] }),
+    ).rejects.toMatchObject({
       type: 'PreconditionFailed',
       nonRetryable: true,
     });
