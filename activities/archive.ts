@@ -14,6 +14,8 @@ export interface ArchiveResult {
 }
 
 const TRAILER = 'Migration-Id';
+/** Tells this run's archive commit from an earlier run's with the same migration ID. */
+const RUN_TRAILER = 'Migration-Started-At';
 const REVERT_TRAILER = 'Migration-Id-Revert';
 const AUTHOR = { name: 'migration-orchestrator', email: 'migration-orchestrator@localhost' };
 
@@ -23,10 +25,60 @@ async function git(repo: string, ...args: string[]): Promise<string> {
   return r.stdout;
 }
 
-/** The newest commit on HEAD that carries `<trailer>: <migrationId>`, if any. */
-async function commitWithTrailer(repo: string, trailer: string, migrationId: string): Promise<string | undefined> {
-  const out = await git(repo, 'log', '--format=%H', '-F', `--grep=${trailer}: ${migrationId}`);
-  return out.split('\n').find(Boolean);
+/** A commit and the trailers of its message (keys lower-cased, values as written). */
+interface TrailedCommit {
+  sha: string;
+  committedAt: number;
+  trailers: Map<string, string[]>;
+}
+
+/**
+ * The commits of `range` (newest first) that carry the trailer `<key>: <value>` exactly. `--grep` only narrows the
+ * candidates: it matches substrings (`orders` would find `orders-v2`), so each candidate's trailers, as git parses
+ * them, are compared whole.
+ */
+async function commitsWithTrailer(repo: string, key: string, value: string, range = 'HEAD'): Promise<TrailedCommit[]> {
+  const out = await git(
+    repo,
+    'log',
+    '--fixed-strings',
+    `--grep=${key}: ${value}`,
+    '--format=%H%x1f%ct%x1f%(trailers:only,unfold)%x1e',
+    range,
+    '--',
+  );
+  const commits = out
+    .split('\x1e')
+    .map((r) => r.trim())
+    .filter(Boolean)
+    .map((record) => {
+      const [sha = '', committed = '0', block = ''] = record.split('\x1f');
+      const trailers = new Map<string, string[]>();
+      for (const line of block.split('\n')) {
+        const colon = line.indexOf(':');
+        if (colon <= 0) continue;
+        const k = line.slice(0, colon).trim().toLowerCase();
+        trailers.set(k, [...(trailers.get(k) ?? []), line.slice(colon + 1).trim()]);
+      }
+      return { sha, committedAt: Number(committed) * 1000, trailers };
+    });
+  return commits.filter((c) => c.trailers.get(key.toLowerCase())?.includes(value));
+}
+
+/**
+ * This run's archive commit on HEAD, if an earlier attempt made it. Without `startedAt` any archive commit of the
+ * migration is taken (what callers that predate the run trailer expect). With it, a commit must carry the same
+ * `Migration-Started-At`; one with no run trailer at all counts only if it was made after the run started (an
+ * attempt on a worker that predates the trailer), so an earlier run's commit under a reused ID never does.
+ */
+async function archiveCommitOf(repo: string, migrationId: string, startedAt?: string): Promise<string | undefined> {
+  const commits = await commitsWithTrailer(repo, TRAILER, migrationId);
+  if (startedAt === undefined) return commits[0]?.sha;
+  const since = Math.floor(Date.parse(startedAt) / 1000) * 1000;
+  return commits.find((c) => {
+    const runs = c.trailers.get(RUN_TRAILER.toLowerCase());
+    return runs ? runs.includes(startedAt) : c.committedAt >= since;
+  })?.sha;
 }
 
 /** Resolves a repository-relative path, refusing anything that escapes the repository (also through symlinks). */
@@ -83,21 +135,31 @@ export interface ArchiveInput {
   docs: string[];
   date: string;
   reason: string;
+  /** What replaces the scripts, as the README and the commit message say it (e.g. the unified job and its images). */
   replacement: string;
+  /** The replacement's short name, which the docs name where they referred to a script; default `replacement`. */
+  replacementName?: string;
+  /**
+   * When this run of the migration started (ISO 8601, the status's `startedAt`): written as a trailer, so a retry
+   * finds this run's commit and not the commit of an earlier run with the same migration ID.
+   */
+  startedAt?: string;
   rollbackProcedure: string;
   author?: { name: string; email: string };
 }
 
 /**
  * Moves the legacy scripts into `scripts/archive/monoliths_<date>/` with a README (what, why, the original files and
- * their line counts, the replacement, the rollback procedure), points the docs at the new paths, and commits with a
- * `Migration-Id` trailer. A commit with that trailer already on HEAD means it is done: nothing is committed twice.
+ * their line counts, the replacement, the rollback procedure), makes the docs name the replacement where they named
+ * a script, and commits with a `Migration-Id` trailer (and `Migration-Started-At`, given `startedAt`). This run's
+ * commit already on HEAD means it is done: nothing is committed twice.
  */
 export async function archiveLegacyScripts(input: ArchiveInput): Promise<ArchiveResult> {
   const repo = input.repository;
   if (!/^\d{8}$/.test(input.date)) throw permanent(ErrorType.InvalidInput, `date must be YYYYMMDD, got ${input.date}`);
+  checkStartedAt(input.startedAt);
   const archiveDir = path.posix.join('scripts', 'archive', `monoliths_${input.date}`);
-  const done = await commitWithTrailer(repo, TRAILER, input.migrationId);
+  const done = await archiveCommitOf(repo, input.migrationId, input.startedAt);
   if (done) {
     const { moved, docs } = await archivedBy(repo, done, input.scripts);
     return { commit: done, archiveDir, moved, docsUpdated: docs, alreadyDone: true };
@@ -112,11 +174,16 @@ export async function archiveLegacyScripts(input: ArchiveInput): Promise<Archive
   const commit = await commitOffTree(repo, async (wt) => {
     moved = await moveScripts(wt, scripts, archiveDir);
     await writeReadme(wt, archiveDir, archiveReadme(input, moved));
-    docsUpdated = await pointDocsAtArchive(wt, docs, moved, archiveDir, input);
+    docsUpdated = await pointDocsAtReplacement(wt, docs, moved, archiveDir, input);
     const message = archiveMessage(input, archiveDir, moved, docsUpdated);
     await git(wt, ...authorArgs(input.author ?? AUTHOR), 'commit', '-q', '-m', message);
   });
   return { commit, archiveDir, moved, docsUpdated, alreadyDone: false };
+}
+
+function checkStartedAt(startedAt: string | undefined): void {
+  if (startedAt !== undefined && (!/^\S+$/.test(startedAt) || Number.isNaN(Date.parse(startedAt))))
+    throw permanent(ErrorType.InvalidInput, `startedAt must be an ISO 8601 time, got ${JSON.stringify(startedAt)}`);
 }
 
 /**
@@ -195,7 +262,7 @@ function archiveReadme(input: ArchiveInput, moved: ArchiveResult['moved']): stri
     'To restore only these files by hand:',
     '',
     '```sh',
-    `git revert <the commit that added this README>   # its message ends with "${TRAILER}: ${input.migrationId}"`,
+    `git revert <the commit that added this README>   # its message has the trailer "${TRAILER}: ${input.migrationId}"`,
     ...moved.map((m) => `# or: git mv ${m.to} ${m.from}`),
     '```',
     '',
@@ -207,21 +274,26 @@ async function writeReadme(wt: string, archiveDir: string, readme: string): Prom
   await git(wt, 'add', path.posix.join(archiveDir, 'README.md'));
 }
 
-/** Rewrites the docs' references to the moved scripts, with a note; returns the docs that changed. */
-async function pointDocsAtArchive(
+/** Makes each doc name the replacement where it referred to a moved script; returns the docs that changed. */
+async function pointDocsAtReplacement(
   wt: string,
   docs: string[],
   moved: ArchiveResult['moved'],
   archiveDir: string,
-  input: Pick<ArchiveInput, 'date' | 'migrationId'>,
+  input: Pick<ArchiveInput, 'date' | 'migrationId' | 'replacement' | 'replacementName'>,
 ): Promise<string[]> {
   const docsUpdated: string[] = [];
+  const retired = { replacement: input.replacementName ?? input.replacement, readme: `${archiveDir}/README.md` };
+  const note =
+    `> Note: the legacy scripts this page referred to were retired on ${isoDate(input.date)} by migration ` +
+    `\`${input.migrationId}\`; \`${retired.replacement}\` does their work now. What was archived where, and how to ` +
+    `roll back: \`${retired.readme}\`.`;
   for (const doc of docs) {
     const file = path.join(wt, doc);
     const before = await fs.readFile(file, 'utf8');
-    let after = moved.reduce((t, m) => t.split(m.from).join(m.to), before);
+    const { text, referred } = retireReferences(before, moved, retired);
+    const after = referred && !text.includes(note) ? `${text.replace(/\n*$/, '\n')}\n${note}\n` : text;
     if (after !== before) {
-      after += `\n> Note: the legacy scripts above were archived on ${input.date} by migration ${input.migrationId}; see \`${archiveDir}/README.md\`.\n`;
       await fs.writeFile(file, after);
       await git(wt, 'add', doc);
       docsUpdated.push(doc);
@@ -230,9 +302,80 @@ async function pointDocsAtArchive(
   return docsUpdated;
 }
 
-/** The archive commit's message, ending with the `Migration-Id` trailer that makes a retry find it. */
+const isoDate = (d: string) => `${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6)}`;
+
+/** The wording a retired reference becomes; recognised again (`RETIRED_PHRASE`), so a second pass changes nothing. */
+const retiredPhrase = (replacement: string, old: string, readme: string) =>
+  `\`${replacement}\` (the unified pipeline; the retired ${old} is archived, see \`${readme}\`)`;
+const RETIRED_PHRASE =
+  /\(the unified pipeline; the retired (?:`[^`\n]+`|!?\[[^\]\n]*\]\([^)\n]*\)) is archived, see `[^`\n]+`\)/.source;
+const CODE_SPAN = /(?<!`)(?<ticks>`+)(?!`)[^\n]*?[^`\n]\k<ticks>(?!`)/.source;
+const LINK = /(?<label>!?\[[^\]\n]*\])\((?<target>[^)\n]*)\)/.source;
+const FENCE = /^ {0,3}(`{3,}|~{3,})(.*)$/;
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+/**
+ * Rewrites a Markdown text's references to moved scripts (a path, alone or after `./`, `../` or `/`, as bare text, in
+ * a code span, or as a link's target) into `retiredPhrase`: the doc names the replacement as doing the work and points
+ * at the archive README for the old script, instead of claiming that the archived copy runs. A reference already
+ * rewritten is left alone, so the rewrite is its own fixpoint. Fenced code blocks are left as written (a command
+ * example turned into prose would be worse); a reference there still counts as `referred`, so the doc gets the note.
+ */
+export function retireReferences(
+  text: string,
+  moved: { from: string; to: string }[],
+  retired: { replacement: string; readme: string },
+): { text: string; referred: boolean } {
+  if (!moved.length) return { text, referred: false };
+  const froms = moved.map((m) => m.from).sort((a, b) => b.length - a.length);
+  // Not part of a longer path or name: `scripts/x.sh` is not in `old/scripts/x.sh` nor in `scripts/x.sh.bak`.
+  const ref = `(?<![\\w./-])(?<pre>(?:\\.{1,2}/)*|/)?(?<path>${froms.map(escapeRegExp).join('|')})(?![\\w/-]|\\.\\w)`;
+  const token = new RegExp(`(?<kept>${RETIRED_PHRASE})|(?<span>${CODE_SPAN})|(?<link>${LINK})|${ref}`, 'g');
+  const firstRef = (t: string) => new RegExp(ref).exec(t)?.groups?.path;
+  const phrase = (old: string) => retiredPhrase(retired.replacement, old, retired.readme);
+  type Groups = Partial<Record<'kept' | 'span' | 'link' | 'label' | 'target' | 'path', string>>;
+  let referred = false;
+  let fence: string | undefined;
+  const lines = text.split('\n').map((line) => {
+    const f = FENCE.exec(line);
+    const marker = f?.[1];
+    if (fence) {
+      // A fence closes with the same character, at least as long, and nothing after it.
+      if (marker && marker[0] === fence[0] && marker.length >= fence.length && !f?.[2]?.trim()) fence = undefined;
+      else if (firstRef(line)) referred = true;
+      return line;
+    }
+    if (marker) {
+      fence = marker;
+      return line;
+    }
+    return line.replace(token, (...args: unknown[]) => {
+      const all = args[0] as string;
+      const g = args[args.length - 1] as Groups;
+      if (g.kept) return all;
+      if (g.link) {
+        // A link keeps its label and points at the archived copy (its prefix resolves as before).
+        const target = g.target ?? '';
+        if (!firstRef(target)) return all;
+        referred = true;
+        const archived = target.replace(new RegExp(ref, 'g'), (...r: unknown[]) => {
+          const rg = r[r.length - 1] as { pre?: string; path?: string };
+          return `${rg.pre ?? ''}${moved.find((m) => m.from === rg.path)?.to ?? rg.path ?? ''}`;
+        });
+        return phrase(`${g.label ?? ''}(${archived})`);
+      }
+      const from = g.span ? firstRef(all) : g.path;
+      if (!from) return all;
+      referred = true;
+      return phrase(`\`${from}\``);
+    });
+  });
+  return { text: lines.join('\n'), referred };
+}
+
+/** The archive commit's message, ending with the trailers that make a retry of the same run find it. */
 function archiveMessage(
-  input: Pick<ArchiveInput, 'reason' | 'replacement' | 'migrationId'>,
+  input: Pick<ArchiveInput, 'reason' | 'replacement' | 'migrationId' | 'startedAt'>,
   archiveDir: string,
   moved: ArchiveResult['moved'],
   docsUpdated: string[],
@@ -246,20 +389,27 @@ function archiveMessage(
     ...(docsUpdated.length ? ['', `References updated in: ${docsUpdated.join(', ')}`] : []),
     '',
     `${TRAILER}: ${input.migrationId}`,
+    ...(input.startedAt ? [`${RUN_TRAILER}: ${input.startedAt}`] : []),
   ].join('\n');
 }
 
-/** The undo of the archive: reverts its commit (once); nothing to do when there is no archive commit. */
+/**
+ * The undo of the archive: reverts this run's archive commit (once); nothing to do when there is none. Given
+ * `startedAt`, only the commit of the run that started then counts, as for `archiveLegacyScripts`.
+ */
 export async function restoreArchivedScripts(input: {
   migrationId: string;
   repository: string;
+  startedAt?: string;
   author?: { name: string; email: string };
 }): Promise<{ commit: string | null; alreadyDone: boolean }> {
   const repo = input.repository;
-  const reverted = await commitWithTrailer(repo, REVERT_TRAILER, input.migrationId);
-  if (reverted) return { commit: reverted, alreadyDone: true };
-  const archived = await commitWithTrailer(repo, TRAILER, input.migrationId);
+  checkStartedAt(input.startedAt);
+  const archived = await archiveCommitOf(repo, input.migrationId, input.startedAt);
   if (!archived) return { commit: null, alreadyDone: true };
+  // Only a revert made after this archive commit undoes it: an earlier run's revert (same ID) does not.
+  const [reverted] = await commitsWithTrailer(repo, REVERT_TRAILER, input.migrationId, `${archived}..HEAD`);
+  if (reverted) return { commit: reverted.sha, alreadyDone: true };
   await ensureClean(repo);
   const commit = await commitOffTree(repo, async (wt) => {
     await git(wt, ...authorArgs(input.author ?? AUTHOR), 'revert', '--no-edit', archived);
