@@ -1,10 +1,22 @@
+import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
+import { ErrorType, permanent } from './errors';
 import { heartbeat } from './heartbeat';
 
 /** Label that marks every container the orchestrator manages, and the compose-style project label. */
 export const MANAGED_LABEL = 'org.migration-orchestrator.managed';
 export const PROJECT_LABEL = 'com.docker.compose.project';
 export const SERVICE_LABEL = 'com.docker.compose.service';
+/** The migration that created a container: only that migration adopts, replaces or removes it. */
+export const OWNER_LABEL = 'org.migration-orchestrator.migration-id';
+/** One-way hash of the spec a container was created from (`specHash`): a retry adopts only what it would create. */
+export const SPEC_LABEL = 'org.migration-orchestrator.spec-hash';
+
+/**
+ * Bumped when `createContainer` below starts setting something the hash does not cover (restart policy, bind mode):
+ * containers made the old way are then replaced by their owner instead of adopted.
+ */
+const SPEC_VERSION = 1;
 
 /** One container of the unified pipeline. */
 export interface ContainerSpec {
@@ -17,50 +29,116 @@ export interface ContainerSpec {
   networkMode?: string;
 }
 
-/** State of one managed container, as the engine reports it. */
+/** State of one container of a project, as the engine reports it. */
 export interface ContainerState {
   name: string;
   id: string;
   service: string;
   running: boolean;
   status: string;
+  /** The migration that owns it (`OWNER_LABEL`); absent on a container someone else made. */
+  owner?: string;
 }
+
+/** What a removal did: the containers it removed, and those it left because another migration (or no one) owns them. */
+export interface RemovalResult {
+  removed: ContainerState[];
+  skipped: ContainerState[];
+}
+
+/**
+ * Whose containers a removal may touch: one migration's (rollback, cleanup), or, said explicitly, every container of
+ * the project (`docker compose down`: the demo clearing its own target between runs).
+ */
+export type RemovalScope = { owner: string } | { anyOwner: true };
 
 /** Container name for a project's service: stable, so a retried start finds the one already made. */
 export const containerName = (project: string, service: string) => `${project}-${service}-1`;
 
-/** The equivalent of `docker compose up -d` for a project: creates missing containers and starts stopped ones. */
+/**
+ * SHA-256 over everything that makes a container what it is: service, image, command, environment (names and
+ * values), mounts, network. Values from `envFrom` are secrets: they enter only this one-way hash, never a label, so
+ * that a rotated secret still makes the owner replace its container. (Whoever can read labels can read `Env` through
+ * `docker inspect` anyway; the hash adds nothing to that.)
+ */
+export function specHash(spec: ContainerSpec): string {
+  const sorted = (m: Record<string, string> | undefined) =>
+    Object.entries(m ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const canonical = JSON.stringify([
+    SPEC_VERSION,
+    spec.service,
+    spec.image,
+    spec.command,
+    sorted(spec.env),
+    sorted(spec.mounts),
+    spec.networkMode ?? 'host',
+  ]);
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+/**
+ * The equivalent of `docker compose up -d` for one migration's containers. Per container name: none → created with
+ * the owner and spec labels; the owner's with the same spec → adopted (a retried deploy); the owner's with another
+ * spec → removed and created again; anyone else's (another migration's, or one without an owner label) → the deploy
+ * refuses, before it changes any container, naming the container and its owner.
+ */
 export async function startContainers(
   docker: Docker,
   project: string,
   specs: ContainerSpec[],
+  owner: string,
 ): Promise<ContainerState[]> {
-  for (const spec of specs) {
-    const name = containerName(project, spec.service);
-    let container = docker.getContainer(name);
-    const info = await container.inspect().catch((err: { statusCode?: number }) => {
-      if (err.statusCode === 404) return undefined;
-      throw err;
-    });
-    if (!info) {
-      container = await docker.createContainer({
-        name,
-        Image: spec.image,
-        Cmd: spec.command,
-        Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
-        Labels: { [MANAGED_LABEL]: 'true', [PROJECT_LABEL]: project, [SERVICE_LABEL]: spec.service },
-        HostConfig: {
-          NetworkMode: spec.networkMode ?? 'host',
-          Binds: Object.entries(spec.mounts ?? {}).map(([host, inside]) => `${host}:${inside}:ro`),
-          RestartPolicy: { Name: 'unless-stopped' },
-        },
-      });
+  if (!owner) throw permanent(ErrorType.InvalidInput, `deploying ${project} needs the owning migration's ID`);
+  const found = await Promise.all(
+    specs.map(async (spec) => {
+      const name = containerName(project, spec.service);
+      return { spec, name, hash: specHash(spec), info: await inspectOrUndefined(docker, name) };
+    }),
+  );
+  for (const { name, info } of found) {
+    const holder = info?.Config.Labels?.[OWNER_LABEL];
+    if (info && holder !== owner)
+      throw permanent(
+        ErrorType.PreconditionFailed,
+        `container ${name} (${info.Id.slice(0, 12)}) belongs to ${holder ? `migration ${holder}` : 'no migration (it has no owner label)'}, not to migration ${owner}: it was left as it is. ` +
+          `Give this plan a compose project of its own, or remove the container once its owner is done with it.`,
+      );
+  }
+  const ids: string[] = [];
+  for (const { spec, name, hash, info } of found) {
+    let existing = info;
+    if (existing && existing.Config.Labels?.[SPEC_LABEL] !== hash) {
+      await removeContainer(docker, existing.Id);
+      heartbeat(`removed ${name}: its spec changed`);
+      existing = undefined;
     }
-    if (!info?.State.Running) await container.start().catch(ignoreStatus(304));
+    const container = existing
+      ? docker.getContainer(existing.Id)
+      : await docker.createContainer({
+          name,
+          Image: spec.image,
+          Cmd: spec.command,
+          Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
+          Labels: {
+            [MANAGED_LABEL]: 'true',
+            [PROJECT_LABEL]: project,
+            [SERVICE_LABEL]: spec.service,
+            [OWNER_LABEL]: owner,
+            [SPEC_LABEL]: hash,
+          },
+          HostConfig: {
+            NetworkMode: spec.networkMode ?? 'host',
+            Binds: Object.entries(spec.mounts ?? {}).map(([host, inside]) => `${host}:${inside}:ro`),
+            RestartPolicy: { Name: 'unless-stopped' },
+          },
+        });
+    if (!existing?.State.Running) await container.start().catch(ignoreStatus(304));
+    ids.push(container.id);
     heartbeat(`started ${name}`);
   }
-  for (const spec of specs) await waitHealthy(docker, containerName(project, spec.service));
-  return listContainers(docker, project);
+  for (const { name } of found) await waitHealthy(docker, name);
+  const mine = await listContainers(docker, project);
+  return mine.filter((c) => ids.includes(c.id));
 }
 
 /**
@@ -88,31 +166,62 @@ export async function waitHealthy(docker: Docker, name: string, timeoutMs = 60_0
   }
 }
 
-/** The equivalent of `docker compose down` for a project: stops and removes its containers; none left is success. */
-export async function stopContainers(docker: Docker, project: string): Promise<ContainerState[]> {
-  const before = await listContainers(docker, project);
-  for (const c of before) {
-    const container = docker.getContainer(c.id);
-    await container.stop({ t: 2 }).catch(ignoreStatus(304, 404));
-    await container.remove({ force: true }).catch(ignoreStatus(404, 409));
+/**
+ * The equivalent of `docker compose down` for one migration: stops and removes the project's containers that the
+ * scope allows, and reports the others (another migration's, or someone's without an owner label) as skipped, left
+ * untouched. None left to remove is success.
+ */
+export async function stopContainers(docker: Docker, project: string, scope: RemovalScope): Promise<RemovalResult> {
+  // Every container with the project label, the orchestrator's or not: one made by hand is seen, and reported.
+  const list = await docker.listContainers({ all: true, filters: { label: [`${PROJECT_LABEL}=${project}`] } });
+  const result: RemovalResult = { removed: [], skipped: [] };
+  for (const c of list.map(toState)) {
+    if (!('anyOwner' in scope) && c.owner !== scope.owner) {
+      result.skipped.push(c);
+      continue;
+    }
+    await removeContainer(docker, c.id);
+    result.removed.push(c);
     heartbeat(`removed ${c.name}`);
   }
-  return before;
+  return result;
 }
 
-/** Managed containers of a project, running or not. */
+/** Managed containers of a project, running or not, whoever owns them. */
 export async function listContainers(docker: Docker, project: string): Promise<ContainerState[]> {
   const list = await docker.listContainers({
     all: true,
     filters: { label: [`${MANAGED_LABEL}=true`, `${PROJECT_LABEL}=${project}`] },
   });
-  return list.map((c) => ({
+  return list.map(toState);
+}
+
+function toState(c: Docker.ContainerInfo): ContainerState {
+  const owner = c.Labels[OWNER_LABEL];
+  return {
     name: (c.Names[0] ?? '').replace(/^\//, ''),
     id: c.Id,
     service: c.Labels[SERVICE_LABEL] ?? '',
     running: c.State === 'running',
     status: c.Status,
-  }));
+    ...(owner ? { owner } : {}),
+  };
+}
+
+async function removeContainer(docker: Docker, id: string): Promise<void> {
+  const container = docker.getContainer(id);
+  await container.stop({ t: 2 }).catch(ignoreStatus(304, 404));
+  await container.remove({ force: true }).catch(ignoreStatus(404, 409));
+}
+
+async function inspectOrUndefined(docker: Docker, name: string): Promise<Docker.ContainerInspectInfo | undefined> {
+  return docker
+    .getContainer(name)
+    .inspect()
+    .catch((err: { statusCode?: number }) => {
+      if (err.statusCode === 404) return undefined;
+      throw err;
+    });
 }
 
 function ignoreStatus(...codes: number[]) {

@@ -1,5 +1,7 @@
+import { Context } from '@temporalio/activity';
 import type Docker from 'dockerode';
 import type { Client } from '@temporalio/client';
+import { rollbackWorkflowId } from '../workflows/definitions';
 import type { JobSpec, UnifiedContainerSpec } from '../workflows/plan';
 import { archiveLegacyScripts, restoreArchivedScripts } from './archive';
 import { backupDatabase } from './backup';
@@ -41,6 +43,30 @@ export function resolveContainers(containers: UnifiedContainerSpec[]): Container
   });
 }
 
+/**
+ * The migration that owns the containers an activity deploys or removes: the one named in its input, else the
+ * calling workflow's (a migration workflow's ID is its migration's; a rollback's is derived from it), for workflow
+ * code that does not pass `migrationId` yet. Any other caller must name it.
+ */
+export function owningMigration(migrationId: string | undefined): string {
+  if (migrationId) return migrationId;
+  let info: Context['info'] | undefined;
+  try {
+    info = Context.current().info;
+  } catch {
+    info = undefined;
+  }
+  const id = info?.workflowExecution?.workflowId;
+  const suffix = rollbackWorkflowId('');
+  if (info?.workflowType === 'migrationWorkflow' && id) return id;
+  if (info?.workflowType === 'rollbackWorkflow' && id?.endsWith(suffix) && id.length > suffix.length)
+    return id.slice(0, -suffix.length);
+  throw permanent(
+    ErrorType.InvalidInput,
+    `containers are owned by a migration: pass migrationId (called from ${info ? `${info.workflowType ?? 'no workflow'} ${id ?? ''}` : 'outside an activity'})`,
+  );
+}
+
 /** Runs a scheduled job's command once (no shell); a non-zero exit fails the run. */
 export async function runJob(job: JobSpec): Promise<{ code: number; output: string }> {
   const [cmd, ...args] = job.command;
@@ -55,10 +81,19 @@ export function createActivities(deps: ActivityDeps) {
   const targetDeps = { docker: deps.docker, findLegacyJobs: scheduler.findLegacyJobs };
   return {
     backupDatabase,
-    startContainers: (project: string, specs: ContainerSpec[]) => startContainers(deps.docker, project, specs),
-    deployUnified: (input: { project: string; containers: UnifiedContainerSpec[] }) =>
-      startContainers(deps.docker, input.project, resolveContainers(input.containers)),
-    stopContainers: (project: string) => stopContainers(deps.docker, project),
+    startContainers: (project: string, specs: ContainerSpec[], owner: { migrationId?: string } = {}) =>
+      startContainers(deps.docker, project, specs, owningMigration(owner.migrationId)),
+    /** Starts the plan's containers, owned by `migrationId`; refuses a container with that name someone else owns. */
+    deployUnified: (input: { project: string; containers: UnifiedContainerSpec[]; migrationId?: string }) =>
+      startContainers(
+        deps.docker,
+        input.project,
+        resolveContainers(input.containers),
+        owningMigration(input.migrationId),
+      ),
+    /** Removes the project's containers that `migrationId` owns; the others come back as `skipped`, untouched. */
+    stopContainers: (project: string, owner: { migrationId?: string } = {}) =>
+      stopContainers(deps.docker, project, { owner: owningMigration(owner.migrationId) }),
     listContainers: (project: string) => listContainers(deps.docker, project),
     runChecks: (input: RunChecksInput) =>
       runChecks(input, (migrationId, target) => checkTarget(targetDeps, migrationId, target)),

@@ -109,8 +109,8 @@ function deployStandIns(
       }));
     },
     stopContainers: async (project) => {
-      would('stopContainers', `stop and remove the containers of ${project}`);
-      return [];
+      would('stopContainers', `stop and remove this migration's containers of ${project}`);
+      return { removed: [], skipped: [] };
     },
   };
 }

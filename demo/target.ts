@@ -93,7 +93,8 @@ export async function setupDemoTarget(
   git('commit', '-q', '-m', 'Legacy scoring monoliths');
 
   for (const dir of [plan.target.backupDir, plan.target.reportDir]) fs.rmSync(dir, { recursive: true, force: true });
-  await stopContainers(dockerClient(dockerHost), plan.target.composeProject);
+  // The demo owns its compose project: whichever earlier demo migration made its containers, they go.
+  await stopContainers(dockerClient(dockerHost), plan.target.composeProject, { anyOwner: true });
   ensureUser(crontabUser);
   try {
     execFileSync('crontab', ['-r', '-u', crontabUser], { stdio: 'ignore' });

@@ -38,7 +38,7 @@ export function noopActivities(metrics: MetricSpec[]): NoopActivities {
     backupDatabase: async (i: { step: string }) => backup(i.step),
     startContainers: async () => [],
     deployUnified: async () => [{ name: 'scorer-1', id: 'c1', service: 'scorer', running: true, status: 'Up' }],
-    stopContainers: async () => [],
+    stopContainers: async () => ({ removed: [], skipped: [] }),
     listContainers: async () => [],
     runChecks: async (i: { kind: string; title: string; checks: { name: string }[] }) => ({
       kind: i.kind,
