@@ -108,7 +108,8 @@ export type Compensation =
   | { kind: 'traffic'; router: RouterSpec; databaseUrlEnv: string; restorePercent: number; at: string }
   | { kind: 'unified-job'; scheduler: SchedulerSpec; job: JobSpec; at: string }
   | { kind: 'legacy-jobs'; scheduler: SchedulerSpec; jobs: JobSpec[]; at: string }
-  | { kind: 'archive'; repository: string; at: string };
+  /** `startedAt`: the migration run's start, which its archive commit carries (a reused ID's earlier commit does not). */
+  | { kind: 'archive'; repository: string; at: string; startedAt?: string };
 
 /** A gate's state as the status shows it. */
 export interface GateState {

@@ -155,6 +155,8 @@ async function deploy(s: MigrationState): Promise<void> {
   const containers = await acts.deployUnified({
     project: plan.target.composeProject,
     containers: plan.unifiedJob.containers,
+    // Labels every container with its owner: another migration's container is refused, never adopted.
+    migrationId: s.migrationId,
   });
   s.audit('deploy', `running: ${containers.map((c) => c.name).join(', ')}`);
   await checkpoint(s);
@@ -244,7 +246,12 @@ async function soak(s: MigrationState): Promise<void> {
 /** The legacy scripts moved to a dated archive folder with a README, references updated, committed. */
 async function archive(s: MigrationState): Promise<Archived> {
   s.enter('archive');
-  s.record({ kind: 'archive', repository: s.plan.target.repository, at: new Date().toISOString() });
+  s.record({
+    kind: 'archive',
+    repository: s.plan.target.repository,
+    at: new Date().toISOString(),
+    startedAt: s.status.startedAt,
+  });
   const archived = await archiveScripts(s);
   s.audit('archive', `commit ${archived.commit}: ${archived.moved.map((m) => `${m.from} → ${m.to}`).join(', ')}`);
   await checkpoint(s);

@@ -140,7 +140,8 @@ async function undo(input: RollbackInput, c: Compensation): Promise<void> {
       });
       return;
     case 'containers':
-      await local.stopContainers(c.project);
+      // Only this migration's containers: another migration's on the same project are left (and reported skipped).
+      await local.stopContainers(c.project, { migrationId });
       return;
     case 'unified-job':
       await local.removeUnifiedJob({
@@ -159,7 +160,11 @@ async function undo(input: RollbackInput, c: Compensation): Promise<void> {
       });
       return;
     case 'archive':
-      await local.restoreArchivedScripts({ migrationId, repository: c.repository });
+      await local.restoreArchivedScripts({
+        migrationId,
+        repository: c.repository,
+        ...(c.startedAt ? { startedAt: c.startedAt } : {}),
+      });
       return;
   }
 }

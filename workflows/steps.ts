@@ -61,6 +61,9 @@ export async function archiveScripts(s: MigrationState): Promise<Archived> {
       date: new Date().toISOString().slice(0, 10).replace(/-/g, ''),
       reason: plan.archive.reason,
       replacement: `${plan.unifiedJob.name} (${plan.unifiedJob.containers.map((c) => c.image).join(', ')})`,
+      // Docs that named a legacy script now name its replacement; the run's start marks its archive commit.
+      replacementName: plan.unifiedJob.name,
+      startedAt: s.status.startedAt,
       rollbackProcedure: rollbackProcedure(s.migrationId),
     }),
   );
