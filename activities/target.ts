@@ -1,3 +1,4 @@
+import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
@@ -61,6 +62,25 @@ async function exists(p: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** Fails unless `program` (a path, or a name on the worker's PATH) is an executable file. */
+async function executable(program: string): Promise<string> {
+  const candidates = program.includes('/')
+    ? [program]
+    : (process.env.PATH ?? '')
+        .split(':')
+        .filter(Boolean)
+        .map((d) => path.join(d, program));
+  for (const c of candidates)
+    if (
+      await fs.access(c, fsConstants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return c;
+  throw new Error(`router command ${JSON.stringify(program)} is not an executable on the worker`);
 }
 
 /** The database's size in bytes (what its dump needs at most, compressed dumps need less). */
@@ -162,6 +182,8 @@ export async function checkTarget(deps: TargetDeps, migrationId: string, input: 
   );
   results.push(
     await probe('target: router works', async () => {
+      // A command router: its program must be there to run (running it would change the routing).
+      if (plan.traffic.router.kind === 'command') await executable(plan.traffic.router.command[0] ?? '');
       const percent = await getTrafficPercent({
         router: plan.traffic.router,
         databaseUrlEnv: plan.target.databaseUrlEnv,

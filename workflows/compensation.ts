@@ -74,7 +74,15 @@ export async function compensate(s: MigrationState, why: Interrupt): Promise<voi
       s.notify('rollback', 'rolling back', `From phase ${fromPhase}: ${why.reason}`),
       s.flushLedger(),
     ]);
-    recordRollback(s, why, await child.result());
+    const rollback = await child.result();
+    recordRollback(s, why, rollback);
+    // The rollback leaves its notification to this workflow (sent beside, given a moment at the end).
+    await s.notify(
+      'rolled-back',
+      `rollback ${rollback.verified ? 'verified' : 'NOT verified'}`,
+      `Rolled back from ${fromPhase} in ${(rollback.durationMs / 1000).toFixed(1)} s: ${why.reason}\nReport: ${rollback.reportFile}`,
+      { report: rollback.reportFile, verified: rollback.verified },
+    );
     return;
   }
   await s.notify('rollback', 'rolling back', `From phase ${fromPhase}: ${why.reason}`);

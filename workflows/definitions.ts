@@ -155,8 +155,6 @@ export interface MigrationStatus {
   /** Entries given a ledger sequence number so far, and how many of them are written to the ledger table. */
   ledgerSeq?: number;
   ledgerWritten?: number;
-  /** Notifications started beside the runbook so far (each is its own workflow, `<migration>-notify-<n>`). */
-  notices?: number;
   /** SHA-256 of the validated plan the migration runs (what signed approvals name). */
   planDigest?: string;
   /** The plan lists approver keys: every approval and rejection is signed and verified. */
@@ -173,8 +171,6 @@ export const pauseSignal = defineSignal<[OperatorArgs]>('pause');
 export const resumeSignal = defineSignal<[OperatorArgs]>('resume');
 export const abortSignal = defineSignal<[OperatorArgs]>('abort');
 export const rollbackSignal = defineSignal<[OperatorArgs]>('rollback');
-/** From a notification sent beside the runbook that could not be delivered after all its attempts. */
-export const notificationFailedSignal = defineSignal<[{ event: string; error: string }]>('notificationFailed');
 /** Measure a gate again that waits for a decision (inconclusive past its limit, or a failed soak check on pause). */
 export const retrySignal = defineSignal<[OperatorArgs]>('retry');
 /** Fail the running step by hand: what changed is rolled back. */

@@ -4,7 +4,6 @@ import { ErrorType } from './constants';
 import { authenticate, type Authentication, type RequestClaim } from './auth';
 import type { ApproveArgs, OperatorArgs, RejectArgs, RequestAnswer } from './definitions';
 import {
-  notificationFailedSignal,
   abortSignal,
   abortUpdate,
   approveSignal,
@@ -78,10 +77,6 @@ export function installHandlers(s: MigrationState): void {
       },
     );
   };
-  // A notification sent beside the runbook that failed for good: recorded, nothing else (it never stops a migration).
-  setHandler(notificationFailedSignal, (n) =>
-    s.audit('notify-failed', `${String(n?.event)}: ${String(n?.error)}`.slice(0, 500)),
-  );
   install(approveSignal, approveUpdate, approveRequest(s));
   install(rejectSignal, rejectUpdate, rejectRequest(s));
   for (const [kind, signal, update] of [

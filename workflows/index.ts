@@ -1,4 +1,3 @@
 export { migrationWorkflow } from './migration';
 export { rollbackWorkflow } from './rollback';
 export { scheduledJobWorkflow } from './scheduled-job';
-export { notificationWorkflow } from './notification';

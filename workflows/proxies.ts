@@ -35,6 +35,21 @@ export const ledgerActs = proxyLocalActivities<Activities>({
   retry: { initialInterval: '500 milliseconds', maximumAttempts: 5 },
 });
 
+/**
+ * Notifications go out beside the runbook, never awaited by a phase: each attempt is short (a receiver that hangs is
+ * given up on after 20 s) and the attempts go on in the background, with backoff, for some six minutes.
+ */
+export const noticeActs = proxyActivities<Activities>({
+  startToCloseTimeout: '20 seconds',
+  retry: {
+    initialInterval: '5 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '2 minutes',
+    maximumAttempts: 6,
+    nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+  },
+});
+
 /** The rollback's retries: short and quick, a rollback must finish in seconds. */
 const rollbackRetry = {
   initialInterval: '200 milliseconds',

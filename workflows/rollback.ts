@@ -1,9 +1,8 @@
-import { log, patched, workflowInfo } from '@temporalio/workflow';
+import { condition, log, patched, workflowInfo } from '@temporalio/workflow';
 import type { Phase } from './constants';
 import type { Compensation, LedgerEntry } from './definitions';
-import { notifyBeside } from './notification';
 import type { Plan } from './plan';
-import { rollbackActs, rollbackLocal as local } from './proxies';
+import { noticeActs, rollbackActs, rollbackLocal as local } from './proxies';
 import { undoLanes, undoOrder } from './rules';
 import { planDigest } from './signatures';
 
@@ -187,9 +186,19 @@ async function notifyRolledBack(
   };
   // Patched: histories recorded before this change awaited the delivery (a dead receiver held the rollback's end).
   if (patched('notify-beside')) {
-    await notifyBeside(`${workflowInfo().workflowId}-notify`, { notice }).catch((err: Error) =>
-      log.warn('rollback notification not started', { error: err.message }),
+    // Started by a migration: the migration sends it, beside its own end, so the rollback ends at once.
+    if (workflowInfo().parent) return;
+    // Started by hand: sent beside, given at most 10 s before the rollback ends without it.
+    let done = false;
+    void noticeActs.notify(notice).then(
+      () => (done = true),
+      (err: Error) => {
+        done = true;
+        log.warn('rollback notification failed', { error: err.message });
+      },
     );
+    if (!(await condition(() => done, '10 seconds')))
+      log.warn('rollback notification still undelivered after 10 s: the rollback ends without it');
     return;
   }
   await rollbackActs

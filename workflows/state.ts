@@ -3,12 +3,11 @@ import type { InterruptKind, Phase } from './constants';
 import type { Compensation, LedgerEntry, MigrationStatus, OperatorArgs } from './definitions';
 import { migrationPhaseKey } from './definitions';
 import { ledgerOf, type Plan } from './plan';
-import { ledgerActs, quick } from './proxies';
+import { ledgerActs, noticeActs, quick } from './proxies';
 import type { AuthContext, Authentication } from './auth';
 import type { FailureCount } from './rules';
 import type { RollbackResult } from './rollback';
 import { chained } from './ledger-chain';
-import { notifyBeside } from './notification';
 import { planDigest } from './signatures';
 
 /** Input of the migration workflow: the validated plan (names and paths only, never credentials). */
@@ -43,6 +42,9 @@ export interface MigrationResult {
   rollback?: RollbackResult;
   status: MigrationStatus;
 }
+
+/** How long the end of a run waits for notifications still on their way. */
+const NOTICE_GRACE_MS = 10_000;
 
 /** Audit entries the status keeps by default (a 7-day soak at 5 minutes writes some 4,000). */
 const DEFAULT_AUDIT_KEPT = 500;
@@ -81,6 +83,8 @@ export class MigrationState {
   rolledBack?: RollbackResult;
   /** Ledger rows not yet written (written at the next checkpoint; kept on failure and written later). */
   private readonly pendingLedger: LedgerEntry[];
+  /** Notifications on their way (sent beside the runbook; see `notify`). */
+  private readonly notices = new Set<Promise<void>>();
   private readonly auditKept: number;
 
   constructor(readonly input: MigrationInput) {
@@ -212,12 +216,15 @@ export class MigrationState {
     };
     // Patched: histories recorded before this change awaited the delivery here (up to minutes for a dead receiver).
     if (patched('notify-beside')) {
-      const n = (this.status.notices = (this.status.notices ?? 0) + 1);
-      try {
-        await notifyBeside(`${this.migrationId}-notify-${n}`, { notice, reportTo: this.migrationId });
-      } catch (err) {
-        this.audit('notify-failed', `${event}: not started: ${(err as Error).message}`);
-      }
+      const sent = noticeActs.notify(notice).then(
+        () => undefined,
+        (err: Error) => {
+          // Every attempt failed: recorded, never fatal.
+          this.audit('notify-failed', `${event}: ${err.cause instanceof Error ? err.cause.message : err.message}`);
+        },
+      );
+      this.notices.add(sent);
+      void sent.finally(() => this.notices.delete(sent));
       return;
     }
     try {
@@ -239,8 +246,22 @@ export class MigrationState {
     };
   }
 
+  /**
+   * Gives the notifications still on their way up to `NOTICE_GRACE_MS` to arrive (the last one of a migration is sent
+   * just before its end); those still pending after that are recorded as abandoned, and the run ends.
+   */
+  async lastNotices(): Promise<void> {
+    if (!this.notices.size) return;
+    if (await condition(() => this.notices.size === 0, NOTICE_GRACE_MS)) return;
+    this.audit(
+      'notify-failed',
+      `${this.notices.size} notification(s) still undelivered at the end of this run: abandoned`,
+    );
+  }
+
   /** Ends the run: the ledger written and every handler done. */
   async settle(): Promise<void> {
+    await this.lastNotices();
     await this.flushLedger();
     await condition(allHandlersFinished);
   }

@@ -141,6 +141,30 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
     expect(final.ledgerWritten).toBe(final.audit.length);
   });
 
+  it('never waits for a notification receiver that hangs: the runbook goes on while deliveries are retried', async () => {
+    const acts = stubActivities(productionPlan.metrics);
+    // A receiver that accepts and never answers: every attempt fails after a (real) while.
+    acts.notify.mockImplementation(
+      () => new Promise((_, reject) => setTimeout(() => reject(new Error('webhook: no answer')), 200)),
+    );
+    const { result, id } = await run(acts);
+    expect(result.phase).toBe('complete');
+    const events = (await env.client.workflow.getHandle(id).fetchHistory()).events ?? [];
+    const scheduled = (name: string) =>
+      events.findIndex((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === name);
+    const firstNotice = scheduled('notify');
+    const firstNoticeEnded = events.findIndex(
+      (e) =>
+        (e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes)?.scheduledEventId?.toString() ===
+        events[firstNotice]!.eventId?.toString(),
+    );
+    // The backup after the go gate was started while the 'preflight passed' notice was still being retried.
+    expect(firstNotice).toBeGreaterThan(0);
+    expect(scheduled('backupDatabase')).toBeGreaterThan(firstNotice);
+    expect(firstNoticeEnded === -1 || scheduled('backupDatabase') < firstNoticeEnded).toBe(true);
+    expect(result.status.audit.some((a) => a.kind === 'notify-failed')).toBe(true);
+  });
+
   it('stops at a failed preflight check before any production change', async () => {
     const acts = stubActivities(productionPlan.metrics);
     acts.runChecks.mockImplementationOnce(async (i) => ({
@@ -187,11 +211,28 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
         };
       }),
     );
-    const { result, status } = await run(acts);
+    const { result, status, id } = await run(acts);
     expect(result.phase).toBe('rolled-back');
     expect(trafficCalls(acts)).toEqual([0, 10, 25, 50, 0]);
     expect(status.failure).toMatch(/metric gate failed at traffic 50%: error-rate = 0.2/);
-    expect(acts.stopContainers).toHaveBeenCalledWith('unified-pipeline');
+    // Only this migration's containers.
+    expect(acts.stopContainers).toHaveBeenCalledWith('unified-pipeline', { migrationId: id });
+    // Rollback first: from the failed reading, the rollback workflow is the first thing started; the notification
+    // and the ledger write come after it (before, both were awaited in front of it).
+    const events = (await env.client.workflow.getHandle(id).fetchHistory()).events ?? [];
+    const failedAt = events
+      .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'evaluateMetrics')
+      .lastIndexOf(true);
+    const after = events.slice(failedAt + 1);
+    const first = after.findIndex(
+      (e) =>
+        e.startChildWorkflowExecutionInitiatedEventAttributes ||
+        e.activityTaskScheduledEventAttributes ||
+        e.markerRecordedEventAttributes?.markerName === 'core_local_activity',
+    );
+    expect(after[first]?.startChildWorkflowExecutionInitiatedEventAttributes?.workflowType?.name).toBe(
+      'rollbackWorkflow',
+    );
     // Undone newest first: traffic back to legacy before the containers stop.
     expect(acts.setTrafficPercent.mock.invocationCallOrder[4]).toBeLessThan(
       acts.stopContainers.mock.invocationCallOrder[0]!,

@@ -1,0 +1,146 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { dockerClient } from '../../activities/docker';
+import { createSchedulerActivities } from '../../activities/scheduler';
+import { checkTarget } from '../../activities/target';
+import { loadPlan } from '../../client/plan';
+import type { Plan } from '../../workflows/plan';
+import { config, scratchDatabase, tempDir, uniq } from '../helpers/stack';
+
+const USER = 'mo-targettest';
+const DEMO = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
+
+describe('preflight checks the plan against a target built by hand', () => {
+  let client: Client;
+  let db: Awaited<ReturnType<typeof scratchDatabase>>;
+  let deps: Parameters<typeof checkTarget>[0];
+  const root = tempDir('mo-target');
+  const repo = path.join(root, 'repo');
+  const crontab = [
+    'MAILTO=ops@example.com',
+    `*/10 * * * * cd ${repo} && ./scripts/nightly_export.sh >> /var/log/export.log 2>&1`,
+    '',
+  ].join('\n');
+
+  beforeAll(async () => {
+    try {
+      execFileSync('id', [USER], { stdio: 'ignore' });
+    } catch {
+      execFileSync('useradd', ['--system', '--no-create-home', USER]);
+    }
+    // The team's repository and crontab, as they made them.
+    fs.mkdirSync(path.join(repo, 'scripts'), { recursive: true });
+    fs.mkdirSync(path.join(repo, 'docs'), { recursive: true });
+    fs.writeFileSync(path.join(repo, 'scripts', 'nightly_export.sh'), '#!/bin/sh\npsql -c "select 1"\n', {
+      mode: 0o755,
+    });
+    fs.writeFileSync(path.join(repo, 'docs', 'exports.md'), 'Exports run from `scripts/nightly_export.sh`.\n');
+    execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: repo });
+    execFileSync('crontab', ['-u', USER, '-'], { input: crontab });
+    db = await scratchDatabase('mo_target');
+    client = new Client({
+      connection: await Connection.connect({ address: config.temporalAddress }),
+      namespace: config.temporalNamespace,
+    });
+    const sched = createSchedulerActivities({ client });
+    deps = { docker: dockerClient(config.dockerHost), findLegacyJobs: sched.findLegacyJobs };
+  });
+  afterAll(async () => {
+    execFileSync('crontab', ['-r', '-u', USER], { stdio: 'ignore' });
+    await db?.drop();
+    await client?.connection.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  /** The demo plan pointed at this target: one legacy job found by `match:`. */
+  function planFor(backupDir: string): Plan {
+    process.env.MO_TARGET_DB_URL = db.url;
+    const plan = loadPlan(DEMO);
+    return {
+      ...plan,
+      target: { ...plan.target, repository: repo, backupDir, databaseUrlEnv: 'MO_TARGET_DB_URL' },
+      legacyJobs: [
+        {
+          name: 'nightly-export',
+          schedule: '*/10 * * * *',
+          command: ['./scripts/nightly_export.sh'],
+          match: 'scripts/nightly_export.sh',
+          script: 'scripts/nightly_export.sh',
+        },
+      ],
+      scheduler: { kind: 'crontab', user: USER },
+      archive: { ...plan.archive, docs: ['docs/exports.md'] },
+      ledger: { ...plan.ledger, databaseUrlEnv: 'MO_TARGET_DB_URL' },
+      unifiedJob: {
+        ...plan.unifiedJob,
+        containers: plan.unifiedJob.containers.map((c) => ({ ...c, envFrom: { DATABASE_URL: 'MO_TARGET_DB_URL' } })),
+      },
+    };
+  }
+  const started = () => new Date().toISOString();
+
+  it('passes a target that has everything the plan names', async () => {
+    const backupDir = path.join(root, 'backups-ok', 'nested');
+    const results = await checkTarget(deps, `m-${uniq()}`, { plan: planFor(backupDir), startedAt: started() });
+    expect(results.filter((r) => !r.passed).map((r) => `${r.name}: ${r.error}`)).toEqual([]);
+    expect(results.map((r) => r.name)).toEqual([
+      'target: migration ID unused',
+      'target: legacy job nightly-export found',
+      'target: scripts/nightly_export.sh in the repository',
+      'target: docs/exports.md in the repository',
+      'target: image migration-orchestrator/node-runtime:latest',
+      'target: environment variables set',
+      'target: router works',
+      'target: backup folder writable with room',
+    ]);
+    expect(results[1]!.detail).toBe(crontab.split('\n')[1]);
+    // Read only: the backup folder was not even created.
+    expect(fs.existsSync(path.join(root, 'backups-ok'))).toBe(false);
+  });
+
+  it('names each missing thing, changes nothing, and never shows a variable value', async () => {
+    const backupDir = path.join(root, 'backups-used');
+    const id = `m-${uniq()}`;
+    // An earlier run of the same ID left its backup (as any run does).
+    fs.mkdirSync(path.join(backupDir, id), { recursive: true });
+    fs.writeFileSync(path.join(backupDir, id, 'initial.dump'), 'old dump');
+    const good = planFor(backupDir);
+    const plan: Plan = {
+      ...good,
+      legacyJobs: [{ ...good.legacyJobs[0]!, match: 'scripts/nightly-export.sh', script: 'scripts/export.sh' }],
+      archive: { ...good.archive, docs: ['docs/missing.md'] },
+      unifiedJob: {
+        ...good.unifiedJob,
+        containers: [
+          {
+            ...good.unifiedJob.containers[0]!,
+            image: 'registry.example.com/unified:never-built',
+            envFrom: { X: 'MO_UNSET_VAR' },
+          },
+        ],
+      },
+      traffic: { ...good.traffic, router: { kind: 'command', command: ['/opt/lb/no-such-switch', '{percent}'] } },
+    };
+    const results = await checkTarget(deps, id, { plan, startedAt: started() });
+    const failed = Object.fromEntries(results.filter((r) => !r.passed).map((r) => [r.name, r.error]));
+    expect(Object.keys(failed).sort()).toEqual([
+      'target: docs/missing.md in the repository',
+      'target: environment variables set',
+      'target: image registry.example.com/unified:never-built',
+      'target: legacy job nightly-export found',
+      'target: migration ID unused',
+      'target: router works',
+      'target: scripts/export.sh in the repository',
+    ]);
+    expect(failed['target: migration ID unused']).toContain(`${id} was used before`);
+    expect(failed['target: legacy job nightly-export found']).toContain(crontab.split('\n')[1]);
+    expect(failed['target: environment variables set']).toBe('not set on the worker: MO_UNSET_VAR');
+    expect(failed['target: image registry.example.com/unified:never-built']).toContain('is not in the Docker engine');
+    expect(failed['target: router works']).toContain('no-such-switch');
+    expect(JSON.stringify(results)).not.toContain(db.url);
+    expect(execFileSync('crontab', ['-l', '-u', USER], { encoding: 'utf8' })).toBe(crontab);
+    expect(fs.readdirSync(path.join(backupDir, id))).toEqual(['initial.dump']);
+  });
+});
