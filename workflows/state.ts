@@ -44,7 +44,7 @@ export interface MigrationResult {
 }
 
 /** How long the end of a run waits for notifications still on their way. */
-const NOTICE_GRACE_MS = 10_000;
+const NOTICE_GRACE_MS = 3_000;
 
 /** Audit entries the status keeps by default (a 7-day soak at 5 minutes writes some 4,000). */
 const DEFAULT_AUDIT_KEPT = 500;
