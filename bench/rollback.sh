@@ -16,7 +16,6 @@ if [ -n "$ids" ]; then
 fi
 # Verification: legacy owns all traffic, legacy lines enabled, no unified container.
 [ "$(psql "$DATABASE_URL" -qAt -c "select coalesce((select percent from migration_routing where route = 'unified'), 0)")" = 0 ]
-crontab -l -u "$user" | grep -q '^[^#].*# mo-job:batch-scorer$'
-crontab -l -u "$user" | grep -q '^[^#].*# mo-job:trust-scorer$'
+[ "$(crontab -l -u "$user")" = "$(cat "$saved")" ]  # the crontab exactly as it was before the cutover
 [ -z "$(docker ps -aq --filter "label=com.docker.compose.project=$project")" ]
 echo "rollback verified"
