@@ -200,14 +200,7 @@ async function byFailedGateDead(): Promise<number> {
   }
 }
 
-/** The demo plan, shortened to run to completion in about a minute. */
-function toComplete(plan: Plan): void {
-  toSoak(plan);
-  plan.durations.soakMs = 4_000;
-  plan.durations.soakIntervalMs = 2_000;
-}
-
-/** Seconds a whole (shortened) demo migration takes to complete, healthy or with a hung webhook receiver. */
+/** Seconds a whole demo migration (`plans/demo.yaml` as `npm run demo` runs it) takes to complete, healthy or with a hung webhook receiver. */
 async function completeRun(hungWebhook: boolean): Promise<number> {
   const hook = hungWebhook ? await blackhole() : undefined;
   try {
@@ -217,7 +210,6 @@ async function completeRun(hungWebhook: boolean): Promise<number> {
       print: () => undefined,
       ...(hook ? { workerEnv: { MO_BENCH_WEBHOOK_URL: `http://127.0.0.1:${hook.port}/hook` } } : {}),
       adjustPlan: (p) => {
-        toComplete(p);
         if (hook) p.notifications = { webhook: { urlEnv: 'MO_BENCH_WEBHOOK_URL' } };
       },
     });

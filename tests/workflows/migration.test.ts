@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
@@ -163,6 +164,38 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
     expect(scheduled('backupDatabase')).toBeGreaterThan(firstNotice);
     expect(firstNoticeEnded === -1 || scheduled('backupDatabase') < firstNoticeEnded).toBe(true);
     expect(result.status.audit.some((a) => a.kind === 'notify-failed')).toBe(true);
+  });
+
+  it('after a clean soak, a failing archive or completion report pauses and asks; resume runs it again, nothing undone', async () => {
+    const acts = stubActivities(productionPlan.metrics);
+    // A script path that moved (archive) and a 60-s coverage run (report): permanent failures of each step once.
+    acts.archiveLegacyScripts.mockRejectedValueOnce(
+      ApplicationFailure.create({ message: 'scripts/legacy/batch_scorer.py does not exist', nonRetryable: true }),
+    );
+    acts.writeCompletionReport.mockRejectedValueOnce(
+      ApplicationFailure.create({ message: 'success metric coverage: command timed out', nonRetryable: true }),
+    );
+    const asked: string[] = [];
+    const { result, status } = await run(acts, {
+      onStatus: async (s) => {
+        if (!s.paused || !s.attention || asked.includes(s.attention)) return false;
+        asked.push(s.attention);
+        await env.client.workflow.getHandle(s.migrationId).signal(resumeSignal, { requestedBy: 'olga' });
+        return true;
+      },
+    });
+    expect(result.phase).toBe('complete');
+    expect(asked).toEqual([
+      expect.stringMatching(
+        /^archive blocked: scripts\/legacy\/batch_scorer\.py does not exist\. Production is not rolled back/,
+      ),
+      expect.stringMatching(/^completion report blocked: success metric coverage/),
+    ]);
+    expect(acts.archiveLegacyScripts).toHaveBeenCalledTimes(2);
+    expect(acts.writeCompletionReport).toHaveBeenCalledTimes(2);
+    expect(acts.stopContainers).not.toHaveBeenCalled();
+    expect(trafficCalls(acts)).toEqual([0, 10, 25, 50, 100]);
+    expect(status.phaseTimeline.map((p) => p.phase)).not.toContain('rolling-back');
   });
 
   it('stops at a failed preflight check before any production change', async () => {
