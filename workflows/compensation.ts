@@ -66,7 +66,7 @@ export async function compensate(s: MigrationState, why: Interrupt): Promise<voi
   const fromPhase = status.phase;
   s.enter('rolling-back');
   // Patched: histories recorded before this change notified and wrote the ledger first, then started the rollback.
-  if (patched('rollback-first')) {
+  if (s.changes.rollbackFirst) {
     // Nothing waits in front of the rollback: it starts at once (carrying the entries the ledger does not have yet,
     // for its report), and the notification and the ledger write go beside it.
     const child = await startRollback(s, why, fromPhase, s.unwritten());

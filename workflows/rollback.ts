@@ -44,6 +44,8 @@ export interface RollbackResult {
  * path, writes the report, notifies.
  */
 export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackResult> {
+  // Decided at the start, before any local activity is in flight (see MigrationState.changes).
+  const notifyBeside = patched('notify-beside');
   const started = Date.now();
   const { plan, migrationId } = input;
   const steps = undoOrder(input.compensations);
@@ -82,7 +84,7 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackRe
     verification: checks.results,
     ...(input.recent?.length ? { recent: input.recent } : {}),
   });
-  await notifyRolledBack(input, result, report.markdownFile);
+  await notifyRolledBack(input, result, report.markdownFile, notifyBeside);
   return { ...result, reportFile: report.markdownFile };
 }
 
@@ -173,6 +175,7 @@ async function notifyRolledBack(
   input: RollbackInput,
   result: Omit<RollbackResult, 'reportFile'>,
   reportFile: string,
+  beside: boolean,
 ): Promise<void> {
   const { plan } = input;
   if (!plan.notifications.webhook && !plan.notifications.email) return;
@@ -185,7 +188,7 @@ async function notifyRolledBack(
     channels: plan.notifications,
   };
   // Patched: histories recorded before this change awaited the delivery (a dead receiver held the rollback's end).
-  if (patched('notify-beside')) {
+  if (beside) {
     // Started by a migration: the migration sends it, beside its own end, so the rollback ends at once.
     if (workflowInfo().parent) return;
     // Started by hand: sent beside, given at most 10 s before the rollback ends without it.

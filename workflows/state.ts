@@ -87,7 +87,19 @@ export class MigrationState {
   private readonly notices = new Set<Promise<void>>();
   private readonly auditKept: number;
 
+  /**
+   * The changes of running workflow code this run follows, decided once at the start of the run, before anything can
+   * be in flight: a `patched()` call later, in the same workflow task as a local activity's result, can replay in
+   * another order than it ran (seen in CI: "patch marker encountered ... but there is no corresponding change").
+   */
+  readonly changes: { notifyBeside: boolean; rollbackFirst: boolean; askAfterSoak: boolean };
+
   constructor(readonly input: MigrationInput) {
+    this.changes = {
+      notifyBeside: patched('notify-beside'),
+      rollbackFirst: patched('rollback-first'),
+      askAfterSoak: patched('ask-after-soak'),
+    };
     this.plan = input.plan;
     this.migrationId = input.migrationId;
     this.status = input.carried?.status ?? {
@@ -215,7 +227,7 @@ export class MigrationState {
       channels: plan.notifications,
     };
     // Patched: histories recorded before this change awaited the delivery here (up to minutes for a dead receiver).
-    if (patched('notify-beside')) {
+    if (this.changes.notifyBeside) {
       const sent = noticeActs.notify(notice).then(
         () => undefined,
         (err: Error) => {

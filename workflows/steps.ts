@@ -70,11 +70,11 @@ export async function archiveScripts(s: MigrationState): Promise<Archived> {
 }
 
 /** Whether a failure after the soak pauses and asks (true) or leaves the forward path as before (old histories). */
-function asks(err: unknown): boolean {
+function asks(s: MigrationState, err: unknown): boolean {
   const cause = err instanceof ActivityFailure ? err.cause : undefined;
   if (cause instanceof ApplicationFailure && cause.type === ErrorType.RepositoryDirty)
     return patched('archive-blocked');
-  return patched('ask-after-soak');
+  return s.changes.askAfterSoak;
 }
 
 /**
@@ -88,7 +88,7 @@ export async function askAfterSoak<T>(s: MigrationState, step: string, run: () =
     try {
       return await run();
     } catch (err) {
-      if (err instanceof Interrupt || !asks(err)) throw err;
+      if (err instanceof Interrupt || !asks(s, err)) throw err;
       const cause = err instanceof ActivityFailure && err.cause ? err.cause : (err as Error);
       status.paused = true;
       status.attention = `${step} blocked: ${cause.message.split(/[;:\n]/)[0]}. Production is not rolled back for this: fix it, then \`migrate resume ${s.migrationId}\` to run the ${step} again (or \`migrate rollback ${s.migrationId}\`).`;
