@@ -12,7 +12,7 @@ const num = (r: Figures, k: string): number | null => (typeof r[k] === 'number' 
 /** What is known about a missed target, said beside it. */
 const GAP_NOTES: Record<string, string> = {
   rollback_dead_notifications_s:
-    ' Nothing waits in front of the rollback (the workflows test checks that the rollback workflow is the first thing started after the failed reading); the dead-channel runs are few (the notifications bench runs at most 3) and the healthy failed-gate runs themselves spread from 0.25 to 0.67 s on these 2 cores, which the hung notification attempts share.',
+    ' Nothing waits in front of the rollback (the workflows test checks that the rollback workflow is the first thing started after the failed reading); the dead-channel runs are few (the notifications bench runs at most 3), the hung notification attempts share the 2 cores, and the local-activity retries of a dead ledger run at the checkpoints around the gate.',
 };
 
 const ROWS: Row[] = [
