@@ -327,6 +327,39 @@ export interface RunChecksInput {
   planDigest?: string;
   /** The preflight: check the plan against the target too (`activities/target.ts`), before the plan's own checks. */
   target?: TargetInput;
+  /**
+   * Results measured elsewhere (by the agents on the target hosts, `hostChecks`): their target findings come first,
+   * and a check of `checks` with a result here is not measured again.
+   */
+  measured?: CheckResult[];
+}
+
+/** What an agent measures for the central report: its host's target probes and the checks that run there. */
+export interface HostChecksInput {
+  migrationId: string;
+  checks: CheckSpec[];
+  databaseUrlEnv: string;
+  repository?: string;
+  since?: string;
+  target?: TargetInput;
+}
+
+/** Runs an agent's share of a check report (no report file: the central workers write it, see `runChecks`). */
+export async function hostChecks(
+  input: HostChecksInput,
+  checkTarget: (migrationId: string, target: TargetInput) => Promise<CheckResult[]>,
+): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  if (input.target) {
+    heartbeat('target checks');
+    results.push(...(await checkTarget(input.migrationId, input.target)));
+  }
+  for (const c of input.checks) {
+    heartbeat(`check ${c.name}`);
+    throwIfCancelled();
+    results.push(await runCheck(c, input));
+  }
+  return results;
 }
 
 /**
@@ -337,7 +370,8 @@ export async function runChecks(
   input: RunChecksInput,
   checkTarget?: (migrationId: string, target: TargetInput) => Promise<CheckResult[]>,
 ): Promise<CheckReport> {
-  const results: CheckResult[] = [];
+  const measured = input.measured ?? [];
+  const results: CheckResult[] = measured.filter((r) => r.name.startsWith('target: '));
   if (input.target) {
     if (!checkTarget) throw new Error('runChecks: a target check was asked for, and this worker cannot run one');
     heartbeat('target checks');
@@ -346,7 +380,7 @@ export async function runChecks(
   for (const c of input.checks) {
     heartbeat(`check ${c.name}`);
     throwIfCancelled();
-    results.push(await runCheck(c, input));
+    results.push(measured.find((r) => r.name === c.name) ?? (await runCheck(c, input)));
   }
   const report = {
     kind: input.kind,

@@ -5,7 +5,7 @@ import { rollbackWorkflowId } from '../workflows/definitions';
 import type { JobSpec, UnifiedContainerSpec } from '../workflows/plan';
 import { archiveLegacyScripts, restoreArchivedScripts } from './archive';
 import { backupDatabase } from './backup';
-import { evaluateMetrics, runChecks, type RunChecksInput } from './checks';
+import { evaluateMetrics, hostChecks, runChecks, type HostChecksInput, type RunChecksInput } from './checks';
 import { compareOutputs } from './compare';
 import { listContainers, startContainers, stopContainers, type ContainerSpec } from './containers';
 import { ErrorType, permanent } from './errors';
@@ -97,6 +97,9 @@ export function createActivities(deps: ActivityDeps) {
     listContainers: (project: string) => listContainers(deps.docker, project),
     runChecks: (input: RunChecksInput) =>
       runChecks(input, (migrationId, target) => checkTarget(targetDeps, migrationId, target)),
+    /** An agent's share of a check report: its host's target probes and command checks, for `runChecks`. */
+    hostChecks: (input: HostChecksInput) =>
+      hostChecks(input, (migrationId, target) => checkTarget(targetDeps, migrationId, target)),
     evaluateMetrics,
     compareOutputs,
     setTrafficPercent,

@@ -20,6 +20,8 @@ export interface JobInput {
   scheduler: SchedulerSpec;
   job: JobSpec;
   backupDir: string;
+  /** Temporal Schedules: the task queue the job's runs execute its command on (the commands agent), if not central. */
+  runOn?: string;
 }
 
 /** What a scheduler operation changed (plain data; the undo is the opposite operation). */
@@ -295,6 +297,7 @@ async function setUnifiedPaused(
   paused: boolean,
   note: string,
   taskQueue: string,
+  runOn?: string,
 ): Promise<boolean> {
   const id = scheduleId(s, job);
   if ((await schedulePaused(client, id)) !== undefined) return setPaused(client, id, paused, note);
@@ -303,7 +306,12 @@ async function setUnifiedPaused(
     .create({
       scheduleId: id,
       spec: { cronExpressions: [job.schedule] },
-      action: { type: 'startWorkflow', workflowType: SCHEDULED_JOB_WORKFLOW, args: [{ job }], taskQueue },
+      action: {
+        type: 'startWorkflow',
+        workflowType: SCHEDULED_JOB_WORKFLOW,
+        args: [{ job, ...(runOn ? { runOn } : {}) }],
+        taskQueue,
+      },
       state: { paused, note },
     })
     .catch((err: Error) => {
@@ -335,8 +343,14 @@ export function createSchedulerActivities(deps: { client: Client; taskQueue?: st
       ((await setPaused(deps.client, legacyScheduleId(s, job), paused, note)) ? changed : unchanged).push(job.name);
     return { kind: 'temporal-schedule', changed, unchanged };
   };
-  const unified = async (s: SchedulerSpec, job: JobSpec, paused: boolean, note: string): Promise<SchedulerChange> => {
-    const changed = await setUnifiedPaused(deps.client, s, job, paused, note, taskQueue);
+  const unified = async (
+    s: SchedulerSpec,
+    job: JobSpec,
+    paused: boolean,
+    note: string,
+    runOn?: string,
+  ): Promise<SchedulerChange> => {
+    const changed = await setUnifiedPaused(deps.client, s, job, paused, note, taskQueue, runOn);
     return { kind: 'temporal-schedule', changed: changed ? [job.name] : [], unchanged: changed ? [] : [job.name] };
   };
   return {
@@ -357,7 +371,7 @@ export function createSchedulerActivities(deps: { client: Client; taskQueue?: st
     installUnifiedJob: (i: JobInput) =>
       i.scheduler.kind === 'crontab'
         ? editCrontab(i.scheduler, i.migrationId, 'install-unified', [i.job], i.backupDir, installLine)
-        : unified(i.scheduler, i.job, false, `installed by migration ${i.migrationId}`),
+        : unified(i.scheduler, i.job, false, `installed by migration ${i.migrationId}`, i.runOn),
     /** Unschedules the unified job (crontab line removed; schedule paused, kept for its history). */
     removeUnifiedJob: (i: JobInput) =>
       i.scheduler.kind === 'crontab'

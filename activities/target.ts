@@ -4,6 +4,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import { migrationIdProblem } from '../workflows/constants';
 import type { Plan } from '../workflows/plan';
+import { HOST_SYSTEMS, type TargetSystem } from '../workflows/routing';
 import type { CheckResult } from './checks';
 import { envSecrets, redact } from './checks';
 import { connect, pgTargetFromEnv, quoteIdent } from './database';
@@ -15,6 +16,8 @@ export interface TargetInput {
   plan: Plan;
   /** The workflow's start time (ISO): ledger rows or backups of this ID from before it belong to an earlier run. */
   startedAt: string;
+  /** Only the probes of these systems (the agent's host, or the central workers'); absent: all of them. */
+  systems?: TargetSystem[];
 }
 
 /** What checking the target needs from the worker. */
@@ -112,104 +115,162 @@ async function earlierLedgerRows(plan: Plan, migrationId: string, startedAt: str
 
 const MiB = 1024 * 1024;
 
+/** One check of the target, run where its system is (see `workflows/routing.ts`). */
+interface TargetProbe {
+  system: TargetSystem | 'router';
+  run: (deps: TargetDeps, migrationId: string, input: TargetInput) => Promise<CheckResult[]>;
+}
+
+/** The variables each system's activities read: the engine's for `envFrom`, the database's for backups, else central. */
+function envNamesFor(plan: Plan, system: TargetSystem): string[] {
+  const fromContainers = new Set(plan.unifiedJob.containers.flatMap((c) => Object.values(c.envFrom ?? {})));
+  const all = [...new Set(planEnvNames(plan))].sort();
+  if (system === 'containers') return [...fromContainers].sort();
+  if (system === 'backup') return [plan.target.databaseUrlEnv];
+  if (system === 'central') return all.filter((n) => !fromContainers.has(n));
+  return [];
+}
+
+const PROBES: TargetProbe[] = [
+  {
+    // Backups of the ID are files on the backup host; its database URL reaches the ledger too.
+    system: 'backup',
+    run: async (_deps, migrationId, { plan, startedAt }) => [
+      await probe('target: migration ID unused', async () => {
+        const bad = migrationIdProblem(migrationId);
+        if (bad) throw new Error(`migration ID: ${bad}`);
+        const dir = path.join(plan.target.backupDir, migrationId);
+        const files = await fs.readdir(dir).catch(() => [] as string[]);
+        if (files.length)
+          throw new Error(
+            `migration ID ${migrationId} was used before: ${dir} holds ${files.sort().join(', ')} (start with a new --id)`,
+          );
+        const rows = await earlierLedgerRows(plan, migrationId, startedAt).catch(() => 0);
+        if (rows)
+          throw new Error(
+            `migration ID ${migrationId} was used before: the ledger ${plan.ledger.table} has ${rows} row(s) of it from before this run`,
+          );
+        return `no backups or ledger rows of ${migrationId} from an earlier run`;
+      }),
+    ],
+  },
+  {
+    system: 'scheduler',
+    run: async (deps, _id, { plan }) => {
+      const t0 = Date.now();
+      const jobs = await deps.findLegacyJobs({ scheduler: plan.scheduler, jobs: plan.legacyJobs }).catch((err: Error) =>
+        // The scheduler cannot be read at all (no such crontab user, Temporal unreachable): no job is found.
+        plan.legacyJobs.map((j) => ({ name: j.name, found: false, detail: `${j.name}: ${err.message}` })),
+      );
+      return jobs.map((job) => finding(`target: legacy job ${job.name} found`, job.found, job.detail, t0));
+    },
+  },
+  {
+    system: 'repository',
+    run: async (_deps, _id, { plan }) => {
+      const paths = [...plan.legacyJobs.flatMap((j) => (j.script ? [j.script] : [])), ...plan.archive.docs];
+      return Promise.all(
+        paths.map((p) =>
+          probe(`target: ${p} in the repository`, async () => {
+            if (!(await exists(path.join(plan.target.repository, p))))
+              throw new Error(`${p} does not exist in ${plan.target.repository}`);
+            return `${p} exists`;
+          }),
+        ),
+      );
+    },
+  },
+  {
+    system: 'containers',
+    run: async (deps, _id, { plan }) =>
+      Promise.all(
+        [...new Set(plan.unifiedJob.containers.map((c) => c.image))].map((image) =>
+          probe(`target: image ${image}`, async () => {
+            const info = await deps.docker
+              .getImage(image)
+              .inspect()
+              .catch((err: Error & { statusCode?: number }) => {
+                throw new Error(
+                  err.statusCode === 404
+                    ? `image ${image} is not in the Docker engine`
+                    : `image ${image}: ${err.message}`,
+                );
+              });
+            return `image ${image} (${info.Id.slice(0, 19)})`;
+          }),
+        ),
+      ),
+  },
+  {
+    // A command router is read on the commands host, the routing table centrally.
+    system: 'router',
+    run: async (_deps, _id, { plan }) => [
+      await probe('target: router works', async () => {
+        // A command router: its program must be there to run (running it would change the routing).
+        if (plan.traffic.router.kind === 'command') await executable(plan.traffic.router.command[0] ?? '');
+        const percent = await getTrafficPercent({
+          router: plan.traffic.router,
+          databaseUrlEnv: plan.target.databaseUrlEnv,
+        });
+        return `the ${plan.traffic.router.kind} router reads ${percent}% unified`;
+      }),
+    ],
+  },
+  {
+    system: 'backup',
+    run: async (_deps, _id, { plan }) => [
+      await probe('target: backup folder writable with room', async () => {
+        // The folder, or the nearest folder above it that exists (the backup creates the rest): nothing is created.
+        let dir = plan.target.backupDir;
+        while (!(await exists(dir)) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+        const probeFile = path.join(dir, `.mo-write-probe-${process.pid}`);
+        await fs.writeFile(probeFile, 'probe');
+        await fs.rm(probeFile, { force: true });
+        const st = await fs.statfs(dir);
+        const free = st.bavail * st.bsize;
+        const need = await databaseBytes(plan.target.databaseUrlEnv);
+        // Two dumps (initial and pre-cutover) and the scratch database each verification restores into.
+        if (free < need * 2)
+          throw new Error(
+            `${plan.target.backupDir} (on ${dir}) has ${(free / MiB).toFixed(0)} MiB free; two dumps of the database (${(need / MiB).toFixed(0)} MiB) need more`,
+          );
+        return `${plan.target.backupDir} writable (${dir}), ${(free / MiB).toFixed(0)} MiB free for a ${(need / MiB).toFixed(1)} MiB database`;
+      }),
+    ],
+  },
+];
+
 /**
  * Checks the plan against the target before the go gate, changing nothing: every legacy job found exactly once,
  * every script and doc path in the repository, every image in the engine, every variable the plan names set on the
  * worker, the router readable, the backup folder writable with room for a dump, and the migration ID unused.
  * Each missing thing is its own failed finding, named; messages are redacted of the variables' values.
+ * `input.systems` limits it to the probes of those systems (an agent checks its host's, the central workers the
+ * rest); absent, every probe runs here.
  */
 export async function checkTarget(deps: TargetDeps, migrationId: string, input: TargetInput): Promise<CheckResult[]> {
   const { plan } = input;
-  const envNames = [...new Set(planEnvNames(plan))].sort();
+  const systems = new Set<TargetSystem>(input.systems ?? ['central', ...HOST_SYSTEMS]);
+  const routerSystem: TargetSystem = plan.traffic.router.kind === 'command' ? 'commands' : 'central';
+  const here = (sys: TargetSystem | 'router') => systems.has(sys === 'router' ? routerSystem : sys);
   const results: CheckResult[] = [];
-  results.push(
-    await probe('target: migration ID unused', async () => {
-      const bad = migrationIdProblem(migrationId);
-      if (bad) throw new Error(`migration ID: ${bad}`);
-      const dir = path.join(plan.target.backupDir, migrationId);
-      const files = await fs.readdir(dir).catch(() => [] as string[]);
-      if (files.length)
-        throw new Error(
-          `migration ID ${migrationId} was used before: ${dir} holds ${files.sort().join(', ')} (start with a new --id)`,
-        );
-      const rows = await earlierLedgerRows(plan, migrationId, input.startedAt).catch(() => 0);
-      if (rows)
-        throw new Error(
-          `migration ID ${migrationId} was used before: the ledger ${plan.ledger.table} has ${rows} row(s) of it from before this run`,
-        );
-      return `no backups or ledger rows of ${migrationId} from an earlier run`;
-    }),
-  );
-  const t0 = Date.now();
-  const jobs = await deps.findLegacyJobs({ scheduler: plan.scheduler, jobs: plan.legacyJobs }).catch((err: Error) =>
-    // The scheduler cannot be read at all (no such crontab user, Temporal unreachable): no job is found.
-    plan.legacyJobs.map((j) => ({ name: j.name, found: false, detail: `${j.name}: ${err.message}` })),
-  );
-  for (const job of jobs) results.push(finding(`target: legacy job ${job.name} found`, job.found, job.detail, t0));
-  const paths = [...plan.legacyJobs.flatMap((j) => (j.script ? [j.script] : [])), ...plan.archive.docs];
-  for (const p of paths)
+  for (const p of PROBES) if (here(p.system)) results.push(...(await p.run(deps, migrationId, input)));
+  // The variables this worker's activities read (all of them when every system is here).
+  const envNames = [...new Set([...systems].flatMap((sys) => envNamesFor(plan, sys)))].sort();
+  if (envNames.length || !input.systems) {
+    const unset = envNames.filter((n) => !process.env[n]);
+    const where = input.systems ? ` (for ${[...systems].join(', ')})` : '';
     results.push(
-      await probe(`target: ${p} in the repository`, async () => {
-        if (!(await exists(path.join(plan.target.repository, p))))
-          throw new Error(`${p} does not exist in ${plan.target.repository}`);
-        return `${p} exists`;
-      }),
+      finding(
+        `target: environment variables set${where}`,
+        unset.length === 0,
+        unset.length
+          ? `not set on the worker: ${unset.join(', ')}`
+          : `${envNames.length} set: ${envNames.join(', ') || '(none named)'}`,
+        Date.now(),
+      ),
     );
-  for (const image of [...new Set(plan.unifiedJob.containers.map((c) => c.image))])
-    results.push(
-      await probe(`target: image ${image}`, async () => {
-        const info = await deps.docker
-          .getImage(image)
-          .inspect()
-          .catch((err: Error & { statusCode?: number }) => {
-            throw new Error(
-              err.statusCode === 404 ? `image ${image} is not in the Docker engine` : `image ${image}: ${err.message}`,
-            );
-          });
-        return `image ${image} (${info.Id.slice(0, 19)})`;
-      }),
-    );
-  const unset = envNames.filter((n) => !process.env[n]);
-  results.push(
-    finding(
-      'target: environment variables set',
-      unset.length === 0,
-      unset.length
-        ? `not set on the worker: ${unset.join(', ')}`
-        : `${envNames.length} set: ${envNames.join(', ') || '(none named)'}`,
-      Date.now(),
-    ),
-  );
-  results.push(
-    await probe('target: router works', async () => {
-      // A command router: its program must be there to run (running it would change the routing).
-      if (plan.traffic.router.kind === 'command') await executable(plan.traffic.router.command[0] ?? '');
-      const percent = await getTrafficPercent({
-        router: plan.traffic.router,
-        databaseUrlEnv: plan.target.databaseUrlEnv,
-      });
-      return `the ${plan.traffic.router.kind} router reads ${percent}% unified`;
-    }),
-  );
-  results.push(
-    await probe('target: backup folder writable with room', async () => {
-      // The folder, or the nearest folder above it that exists (the backup creates the rest): nothing is created here.
-      let dir = plan.target.backupDir;
-      while (!(await exists(dir)) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-      const probeFile = path.join(dir, `.mo-write-probe-${process.pid}`);
-      await fs.writeFile(probeFile, 'probe');
-      await fs.rm(probeFile, { force: true });
-      const st = await fs.statfs(dir);
-      const free = st.bavail * st.bsize;
-      const need = await databaseBytes(plan.target.databaseUrlEnv);
-      // Two dumps (initial and pre-cutover) and the scratch database each verification restores into.
-      if (free < need * 2)
-        throw new Error(
-          `${plan.target.backupDir} (on ${dir}) has ${(free / MiB).toFixed(0)} MiB free; two dumps of the database (${(need / MiB).toFixed(0)} MiB) need more`,
-        );
-      return `${plan.target.backupDir} writable (${dir}), ${(free / MiB).toFixed(0)} MiB free for a ${(need / MiB).toFixed(1)} MiB database`;
-    }),
-  );
+  }
   const secrets = envSecrets(envNames);
   return results.map((r) => ({
     ...r,

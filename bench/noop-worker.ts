@@ -32,7 +32,7 @@ async function run(): Promise<void> {
       },
     ]),
   );
-  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  const connection = await NativeConnection.connect(config.temporalConnection);
   const worker = await Worker.create({
     connection,
     namespace: config.temporalNamespace,

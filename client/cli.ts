@@ -19,7 +19,13 @@ export { progressBar, renderStatus } from './cli/render';
 export function buildCli(): Command {
   const program = new Command('migrate')
     .description('Run and operate production migrations on Temporal')
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    // The stock CLI's connection flags; everything else (TLS, mTLS, API key) as it reads it: TEMPORAL_* variables
+    // and temporal.toml profiles (lib/config.ts).
+    .option('--address <host:port>', 'Temporal frontend (default: TEMPORAL_ADDRESS, the profile, the local stack)')
+    .option('--namespace <namespace>', 'Temporal namespace (default: TEMPORAL_NAMESPACE, the profile, default)')
+    .option('--profile <name>', 'profile of the temporal.toml file (TEMPORAL_CONFIG_FILE) to connect with')
+    .hook('preAction', (cmd) => applyConnectionFlags(cmd.opts()));
   // In this order in `migrate --help`: the runbook's story first, then the look-ups.
   addStartCommand(program);
   addGateCommands(program);
@@ -33,6 +39,13 @@ export function buildCli(): Command {
   addRehearseCommand(program);
   program.addHelpText('after', `\nRun "migrate <command> --help" for examples. Operator runbook: docs/runbook.md`);
   return program;
+}
+
+/** `--address`, `--namespace` and `--profile` override the variables the connection settings are read from. */
+function applyConnectionFlags(o: { address?: string; namespace?: string; profile?: string }): void {
+  if (o.address) process.env.TEMPORAL_ADDRESS = o.address;
+  if (o.namespace) process.env.TEMPORAL_NAMESPACE = o.namespace;
+  if (o.profile) process.env.TEMPORAL_PROFILE = o.profile;
 }
 
 /** Runs the CLI; maps known errors to exit codes. */

@@ -6,7 +6,7 @@ import { getTrafficPercent } from '../activities/traffic';
 import { connectClient } from '../client/connection';
 import { loadPlan } from '../client/plan';
 import { applyStackEnv, loadConfig, projectRoot, requireEnv, workflowUiUrl } from '../lib/config';
-import { startWorkerProcess } from '../lib/worker-process';
+import { startWorkerProcess, type WorkerProcess } from '../lib/worker-process';
 import { isFinalPhase } from '../workflows/constants';
 import type { MigrationStatus, Phase } from '../workflows/definitions';
 import type { ApproveArgs } from '../workflows/definitions';
@@ -39,9 +39,15 @@ function parseArgs(argv: string[]): DemoOptions {
       // A crontab as an operations team writes it, and the plan that finds its lines by `match:`.
       out.crontab = 'hand-written';
       out.plan = path.join(projectRoot, 'plans', 'demo-hand-written.yaml');
+    } else if (a === '--agent') {
+      // The production topology on one machine: a central worker and the target host's agent on its own queue.
+      const queue = argv[++i];
+      if (!queue || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(queue))
+        throw new Error(`--agent expects a task queue name (letters, digits, _ . -), got ${String(queue)}`);
+      out.agent = { queue };
     } else
       throw new Error(
-        `unknown option ${a}; usage: npm run demo -- [--manual] [--fault ${FAULTS.join('|')}] [--plan FILE] [--variant hand-written]`,
+        `unknown option ${a}; usage: npm run demo -- [--manual] [--fault ${FAULTS.join('|')}] [--plan FILE] [--variant hand-written] [--agent QUEUE]`,
       );
   }
   return out;
@@ -66,6 +72,8 @@ async function signedApproval(
 export interface DemoControl {
   /** SIGKILLs the worker process and starts a new one (resolves once it polls again). */
   killWorker(): Promise<void>;
+  /** Starts the host agent (for `agent.startLater`); resolves once it polls its queue. */
+  startAgent(): Promise<void>;
 }
 
 /** Options of one demo run. */
@@ -89,6 +97,12 @@ export interface DemoOptions {
   onStatus?: (status: MigrationStatus, handle: WorkflowHandle, control: DemoControl) => Promise<'stop' | void>;
   /** Sends one approval, already signed with the approver's demo key (default: an `approve` Update). */
   approve?: (workflowId: string, approval: ApproveArgs) => Promise<void>;
+  /**
+   * The production topology: a second worker process, the target host's agent, on its own task queue (the plan's
+   * `target.agentQueue` is set to it), so every host-bound step runs there and the rest on the central worker.
+   * `startLater`: the agent is down at the start (the migration waits for it) until `control.startAgent()`.
+   */
+  agent?: { queue: string; startLater?: boolean };
 }
 
 /** What a demo run leaves behind, for the caller (and the end-to-end test) to check. */
@@ -103,6 +117,8 @@ export interface DemoOutcome {
   /** The legacy crontab as the setup wrote it. */
   crontab: string;
   composeProject: string;
+  /** Process IDs of the central worker(s) and of the agent(s), in start order (a killed worker's successor last). */
+  workerPids: { central: number[]; agent: number[] };
 }
 
 /** Migrates the demo scorer from its legacy cron monoliths to the unified container pipeline. */
@@ -113,6 +129,7 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
   // The demo plan reads its approvers' keys (made once per checkout, printed below).
   const keys = ensureDemoKeys();
   const plan = loadPlan(args.plan);
+  if (args.agent) plan.target = { ...plan.target, agentQueue: args.agent.queue };
   args.adjustPlan?.(plan);
   const logs = path.join(config.dataDir, 'logs');
 
@@ -161,13 +178,26 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
   ];
   const workerLog = path.join(logs, 'demo-worker.log');
   let worker = startWorkerProcess(workerLog, args.workerEnv);
+  const workerPids = { central: [worker.child.pid!], agent: [] as number[] };
+  let agent: WorkerProcess | undefined;
+  const startAgent = async () => {
+    if (!args.agent || agent) return;
+    agent = startWorkerProcess(path.join(logs, 'demo-agent.log'), {
+      ...args.workerEnv,
+      MO_TASK_QUEUE: args.agent.queue,
+    });
+    workerPids.agent.push(agent.child.pid!);
+    await agent.ready;
+  };
   let workflowId = '';
   const control: DemoControl = {
+    startAgent,
     killWorker: async () => {
       const gone = new Promise<void>((r) => worker.child.once('exit', () => r()));
       worker.child.kill('SIGKILL');
       await gone;
       worker = startWorkerProcess(workerLog, args.workerEnv);
+      workerPids.central.push(worker.child.pid!);
       // The dead worker held the migration (and its rollback) on its sticky queue: without this the server would
       // wait out the sticky schedule-to-start timeout (10 s) before the new worker replays them from history.
       await Promise.all(
@@ -182,6 +212,7 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
   };
   try {
     await worker.ready;
+    if (args.agent && !args.agent.startLater) await startAgent();
     workflowId = `${plan.name}-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
     const handle = await client.workflow.start<typeof migrationWorkflow>('migrationWorkflow', {
       taskQueue: config.taskQueue,
@@ -269,11 +300,12 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
       crontabUser: target.crontabUser,
       crontab: target.crontab,
       composeProject: plan.target.composeProject,
+      workerPids,
     };
   } finally {
     await Promise.all(background.map((p) => stopProcess(p)));
     await client.connection.close();
-    await worker.stop();
+    await Promise.all([worker.stop(), agent?.stop()]);
   }
 
   /** Prints progress until the migration ends, or until `onStatus` returns true (stop watching). */

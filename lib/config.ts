@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
 
 /** The project's root folder (where package.json is). */
 export const projectRoot = path.resolve(__dirname, '..');
@@ -46,10 +47,22 @@ export function requireEnv(name: string): string {
   return v;
 }
 
+/** How to reach Temporal: what `Connection.connect` and `NativeConnection.connect` both take. */
+export interface TemporalConnectionOptions {
+  address: string;
+  tls?: ReturnType<typeof loadClientConnectConfig>['connectionOptions']['tls'];
+  apiKey?: string;
+  metadata?: Record<string, string>;
+}
+
 /** Everything the worker, the CLI and the tests need to reach the stack. */
 export interface StackConfig {
   temporalAddress: string;
   temporalNamespace: string;
+  /** The full connection settings (address, TLS, mTLS client certificate, API key, gRPC metadata). */
+  temporalConnection: TemporalConnectionOptions;
+  /** Where they came from, for error messages: the profile and file, or the defaults. */
+  temporalSource: string;
   temporalUiUrl: string;
   taskQueue: string;
   dockerHost: string | undefined;
@@ -63,9 +76,12 @@ export interface StackConfig {
 
 /** The stack configuration from the environment (process first, then `.stack/env`). */
 export function loadConfig(): StackConfig {
+  const temporal = temporalSettings();
   return {
-    temporalAddress: optionalEnv('TEMPORAL_ADDRESS') ?? '127.0.0.1:17233',
-    temporalNamespace: optionalEnv('TEMPORAL_NAMESPACE') ?? 'default',
+    temporalAddress: temporal.connection.address,
+    temporalNamespace: temporal.namespace,
+    temporalConnection: temporal.connection,
+    temporalSource: temporal.source,
     temporalUiUrl: optionalEnv('TEMPORAL_UI_URL') ?? 'http://127.0.0.1:18233',
     taskQueue: optionalEnv('MO_TASK_QUEUE') ?? 'migrations',
     dockerHost: optionalEnv('DOCKER_HOST'),
@@ -74,6 +90,42 @@ export function loadConfig(): StackConfig {
     metricsAddress: metricsAddress(optionalEnv('MO_METRICS_ADDRESS')),
     shutdownGraceMs: positiveInt('MO_SHUTDOWN_GRACE_MS', 30_000),
   };
+}
+
+/** The local dev server of `scripts/stack`, when nothing else is configured. */
+const LOCAL_TEMPORAL = '127.0.0.1:17233';
+
+/**
+ * Connection settings read as the stock `temporal` CLI reads them (`@temporalio/envconfig`): the `TEMPORAL_*`
+ * variables (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`, `TEMPORAL_TLS`, `TEMPORAL_TLS_*`,
+ * `TEMPORAL_GRPC_META_*`) over the profile `TEMPORAL_PROFILE` names (else `default`) of the TOML file
+ * `TEMPORAL_CONFIG_FILE` names (else `~/.config/temporalio/temporal.toml`). The local stack's `.stack/env` counts as
+ * environment where the process has no such variable. No address anywhere: the local dev server.
+ */
+function temporalSettings(): { connection: TemporalConnectionOptions; namespace: string; source: string } {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(readStackEnv())) if (k.startsWith('TEMPORAL_')) env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && v !== '') env[k] = v;
+  let loaded: ReturnType<typeof loadClientConnectConfig>;
+  try {
+    loaded = loadClientConnectConfig({ overrideEnvVars: env });
+  } catch (err) {
+    const file = env.TEMPORAL_CONFIG_FILE ?? '~/.config/temporalio/temporal.toml';
+    throw new Error(
+      `Temporal connection settings: ${(err as Error).message} (profile ${env.TEMPORAL_PROFILE ?? 'default'} of ${file})`,
+    );
+  }
+  const o = loaded.connectionOptions;
+  const connection: TemporalConnectionOptions = {
+    address: o.address ?? LOCAL_TEMPORAL,
+    ...(o.tls !== undefined ? { tls: o.tls } : {}),
+    ...(o.apiKey ? { apiKey: o.apiKey } : {}),
+    ...(o.metadata && Object.keys(o.metadata).length ? { metadata: o.metadata as Record<string, string> } : {}),
+  };
+  const source = o.address
+    ? `${connection.address}${env.TEMPORAL_PROFILE ? ` (profile ${env.TEMPORAL_PROFILE})` : ''}`
+    : `${LOCAL_TEMPORAL} (the local stack: no TEMPORAL_ADDRESS and no profile address)`;
+  return { connection, namespace: loaded.namespace ?? 'default', source };
 }
 
 function metricsAddress(raw: string | undefined): string | undefined {

@@ -49,6 +49,7 @@ export function noopActivities(metrics: MetricSpec[]): NoopActivities {
       jsonFile: `/reports/${i.kind}.json`,
       at: new Date().toISOString(),
     }),
+    hostChecks: async () => [],
     evaluateMetrics: async () => passingReadings(metrics),
     compareOutputs: async () => ({ total: 100, matched: 100, ratio: 1, mismatches: [] }),
     setTrafficPercent: async (i: { percent: number }) => {

@@ -1,6 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogEntry } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { connectionProblem } from '../client/connection';
 import { dockerClient } from '../activities/docker';
 import { applyStackEnv, loadConfig } from '../lib/config';
 import { workflowBundleFor } from '../lib/workflow-bundle';
@@ -37,9 +38,12 @@ async function run(): Promise<void> {
     },
   });
   const log = Runtime.instance().logger;
-  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  // Address, TLS, mTLS client certificate and API key as the stock `temporal` CLI reads them (lib/config.ts).
+  const connection = await NativeConnection.connect(config.temporalConnection).catch((err: unknown) => {
+    throw connectionProblem(config, err);
+  });
   // A client for the Temporal Schedules scheduler adapter.
-  const clientConnection = await Connection.connect({ address: config.temporalAddress });
+  const clientConnection = await Connection.connect(config.temporalConnection);
   const client = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
   const worker = await Worker.create({
     connection,

@@ -5,7 +5,9 @@ import { compensate, interruptFor, recordTrafficUndo } from './compensation';
 import { approvalGate as gate, metricGate, soakCheck } from './gates';
 import { installHandlers } from './handlers';
 import { planProblems } from './plan-check';
-import { acts, quick, reportActs } from './proxies';
+import { agentQueueFor } from './routing';
+import { acts, agentActs, on, reportActs } from './proxies';
+import { routedChecks } from './host-checks';
 import { Interrupt, MigrationState, type MigrationInput, type MigrationResult } from './state';
 import {
   archiveScripts,
@@ -86,18 +88,23 @@ async function preflight(s: MigrationState): Promise<boolean> {
   });
   s.enter('preflight');
   const report = await interruptible(s, () =>
-    acts.runChecks({
-      migrationId: s.migrationId,
-      title: `Pre-production validation: ${plan.name}`,
-      kind: 'validation',
-      checks: plan.preflight,
-      databaseUrlEnv: plan.target.databaseUrlEnv,
-      repository: plan.target.repository,
-      reportDir: plan.target.reportDir,
-      planDigest: status.planDigest,
-      // The plan against the target (legacy jobs found, paths, images, variables, router, backup room, ID unused).
-      target: { plan, startedAt: workflowInfo().startTime.toISOString() },
-    }),
+    routedChecks(
+      plan,
+      {
+        migrationId: s.migrationId,
+        title: `Pre-production validation: ${plan.name}`,
+        kind: 'validation',
+        checks: plan.preflight,
+        databaseUrlEnv: plan.target.databaseUrlEnv,
+        repository: plan.target.repository,
+        reportDir: plan.target.reportDir,
+        planDigest: status.planDigest,
+        // The plan against the target (legacy jobs found, paths, images, variables, router, backup room, ID unused).
+        target: { plan, startedAt: workflowInfo().startTime.toISOString() },
+      },
+      acts,
+      agentActs,
+    ),
   );
   status.reports.validation = report.markdownFile;
   if (!report.passed) {
@@ -124,7 +131,7 @@ async function backup(s: MigrationState, step: string): Promise<void> {
   const { plan, status } = s;
   s.enter('backup');
   const rec = await interruptible(s, () =>
-    acts.backupDatabase({
+    on(plan, 'backup').acts.backupDatabase({
       migrationId: s.migrationId,
       step,
       databaseUrlEnv: plan.target.databaseUrlEnv,
@@ -152,7 +159,7 @@ async function deploy(s: MigrationState): Promise<void> {
   recordTrafficUndo(s);
   await setTraffic(s, 0, 'migration-workflow');
   s.record({ kind: 'containers', project: plan.target.composeProject, at: new Date().toISOString() });
-  const containers = await acts.deployUnified({
+  const containers = await on(plan, 'containers').acts.deployUnified({
     project: plan.target.composeProject,
     containers: plan.unifiedJob.containers,
     // Labels every container with its owner: another migration's container is refused, never adopted.
@@ -215,7 +222,16 @@ async function cutover(s: MigrationState): Promise<void> {
   s.enter('cutover');
   const started = Date.now();
   s.record({ kind: 'unified-job', scheduler, job, at: at() });
-  await quick.installUnifiedJob({ migrationId, scheduler, job, backupDir: plan.target.backupDir });
+  const { quick } = on(plan, 'scheduler');
+  // A scheduled run of the unified job (Temporal Schedules) runs its command on the commands agent, if any.
+  const runOn = agentQueueFor(plan, 'commands');
+  await quick.installUnifiedJob({
+    migrationId,
+    scheduler,
+    job,
+    backupDir: plan.target.backupDir,
+    ...(runOn ? { runOn } : {}),
+  });
   s.record({ kind: 'legacy-jobs', scheduler, jobs, at: at() });
   await quick.disableLegacyJobs({ migrationId, scheduler, jobs, backupDir: plan.target.backupDir });
   s.audit('cutover', `scheduler switched (${plan.scheduler.kind}); legacy jobs disabled and restorable`);

@@ -10,6 +10,7 @@
 
 import { z } from 'zod';
 import { GATES, type GateName } from './constants';
+import { HOST_SYSTEM_DOC, HOST_SYSTEMS, type HostSystem } from './routing';
 import { parseEd25519PublicKey } from './signatures';
 import {
   checkCommand,
@@ -297,6 +298,7 @@ function buildPlanForm() {
     .describe('A duration such as 90s, 2h, 7d or 1h30m (units ms, s, m, h, d, w).');
 
   const localPath = text('a path').describe('A path on the worker; relative to the plan file.');
+  const queueName = text('a task queue name (letters, digits, _ . -)', NAME);
   const repoPath = text('a path inside the target repository')
     .refine(insideRepository, {
       error: (iss) =>
@@ -507,6 +509,18 @@ function buildPlanForm() {
       ),
       backupDir: localPath,
       reportDir: localPath,
+      agentQueue: queueName
+        .describe(
+          'Task queue of the agent on the target host (the worker binary started with MO_TASK_QUEUE set to it): the crontab, the scripts and git, Docker, the backup files and the commands are acted on there. Absent: on the central workers.',
+        )
+        .optional(),
+      agentQueues: mapping(
+        Object.fromEntries(
+          HOST_SYSTEMS.map((sys) => [sys, queueName.describe(`Agent queue for ${HOST_SYSTEM_DOC[sys]}.`).optional()]),
+        ) as Record<HostSystem, z.ZodOptional<typeof queueName>>,
+      )
+        .describe('One agent queue per system, when the database, cron and Docker hosts differ (over agentQueue).')
+        .optional(),
     }).describe('The system being migrated.'),
     legacyJobs: withRules(nonEmpty(job), (p) => uniqueNames(p.entries((j) => j.field('name')))).describe(
       'The cron jobs the migration retires.',
@@ -690,6 +704,8 @@ function toPlan(f: PlanForm, resolvePath: (p: string) => string, keys: Record<st
     composeProject: f.target.composeProject,
     backupDir: resolvePath(f.target.backupDir),
     reportDir: resolvePath(f.target.reportDir),
+    ...(f.target.agentQueue !== undefined ? { agentQueue: f.target.agentQueue } : {}),
+    ...(f.target.agentQueues !== undefined ? { agentQueues: f.target.agentQueues } : {}),
   };
   // `{repository}` in a job's command stands for the target repository's absolute path.
   const inRepository = (command: string[]) => command.map((a) => a.split('{repository}').join(target.repository));

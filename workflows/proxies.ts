@@ -3,6 +3,7 @@ import type { RetryPolicy } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { Plan } from './plan';
 import { NON_RETRYABLE_ERROR_TYPES } from './constants';
+import { agentQueueFor, measurementSystem, type HostSystem } from './routing';
 
 /** Every activity the runbook calls, with the options that bound it, in one place. */
 const retry: RetryPolicy = {
@@ -17,14 +18,12 @@ const retry: RetryPolicy = {
  * Long activities (backup, checks, containers, metrics, comparison, routing) heartbeat every few seconds: a worker
  * that dies under one is noticed within the heartbeat timeout and the activity runs again on another worker.
  */
-export const acts = proxyActivities<Activities>({
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '20 seconds',
-  retry,
-});
+const LONG = { startToCloseTimeout: '30 minutes', heartbeatTimeout: '20 seconds', retry } as const;
+export const acts = proxyActivities<Activities>(LONG);
 
 /** Short ones (crontab edits, git, notifications, reports) do not heartbeat; their start-to-close limit is the bound. */
-export const quick = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry });
+const QUICK = { startToCloseTimeout: '1 minute', retry } as const;
+export const quick = proxyActivities<Activities>(QUICK);
 
 /**
  * Ledger writes are short, idempotent inserts on the worker that runs the workflow: a local activity records one
@@ -68,6 +67,43 @@ export const rollbackLocal = proxyLocalActivities<Activities>({
   localRetryThreshold: '10 seconds',
   retry: rollbackRetry,
 });
+
+/**
+ * The activities of one host system (see `./routing`): on the agent's task queue when the plan names one, else the
+ * central proxies above, unchanged. A task waits on an agent's queue until the agent polls it: no schedule-to-start
+ * limit, so a migration whose agent is down waits for it instead of failing. `undo` is the rollback's: remote on an
+ * agent (a local activity would run on the central worker, the wrong host), local centrally as before.
+ */
+export function on(plan: Pick<Plan, 'target' | 'scheduler'>, system: HostSystem) {
+  const taskQueue = agentQueueFor(plan, system);
+  if (taskQueue === undefined) return central();
+  return {
+    acts: agentActs(taskQueue),
+    quick: proxyActivities<Activities>({ ...QUICK, taskQueue }),
+    undo: agentUndo(taskQueue),
+    taskQueue,
+  };
+}
+
+/** The long activities' options on an agent's queue. */
+export const agentActs = (taskQueue: string) => proxyActivities<Activities>({ ...LONG, taskQueue });
+
+/** The rollback's options on an agent's queue. */
+export const agentUndo = (taskQueue: string) =>
+  proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: rollbackRetry, taskQueue });
+
+/** The central workers' proxies. */
+const central = () => ({ acts, quick, undo: rollbackLocal, taskQueue: undefined as string | undefined });
+
+/** The proxies for measurements: on the commands agent when any of them runs a command there, else central. */
+export function measuring(plan: Pick<Plan, 'target' | 'scheduler'>, measures: { kind: string }[]) {
+  return measures.some((m) => measurementSystem(m) === 'commands') ? on(plan, 'commands') : central();
+}
+
+/** The router's proxies: a command router runs its command on the commands agent; the routing table is central. */
+export function routerProxies(plan: Pick<Plan, 'target' | 'scheduler' | 'traffic'>) {
+  return plan.traffic.router.kind === 'command' ? on(plan, 'commands') : central();
+}
 
 /** The rollback's notification goes out through the task queue: it may be slow (SMTP) and must not hold the task. */
 export const rollbackActs = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: rollbackRetry });

@@ -2,7 +2,8 @@ import { condition, log, patched, workflowInfo } from '@temporalio/workflow';
 import type { Phase } from './constants';
 import type { Compensation, LedgerEntry } from './definitions';
 import type { Plan } from './plan';
-import { noticeActs, rollbackActs, rollbackLocal as local } from './proxies';
+import { routedChecks } from './host-checks';
+import { agentUndo, noticeActs, on, rollbackActs, rollbackLocal as local, routerProxies } from './proxies';
 import { undoLanes, undoOrder } from './rules';
 import { planDigest } from './signatures';
 
@@ -50,16 +51,21 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackRe
   const { plan, migrationId } = input;
   const steps = undoOrder(input.compensations);
   const undone = await undoInLanes(input, steps);
-  const checks = await local.runChecks({
-    migrationId,
-    title: `Rollback verification: ${plan.name}`,
-    kind: 'rollback-verification',
-    checks: plan.rollback.checks,
-    databaseUrlEnv: plan.target.databaseUrlEnv,
-    repository: plan.target.repository,
-    reportDir: plan.target.reportDir,
-    planDigest: planDigest(plan),
-  });
+  const checks = await routedChecks(
+    plan,
+    {
+      migrationId,
+      title: `Rollback verification: ${plan.name}`,
+      kind: 'rollback-verification',
+      checks: plan.rollback.checks,
+      databaseUrlEnv: plan.target.databaseUrlEnv,
+      repository: plan.target.repository,
+      reportDir: plan.target.reportDir,
+      planDigest: planDigest(plan),
+    },
+    local,
+    agentUndo,
+  );
   const failedChecks = checks.results
     .filter((r) => !r.passed)
     .map((r) => `${r.name} = ${r.value ?? r.error ?? 'no value'}`);
@@ -131,7 +137,8 @@ async function undo(input: RollbackInput, c: Compensation): Promise<void> {
   const { migrationId, plan } = input;
   switch (c.kind) {
     case 'traffic':
-      await local.setTrafficPercent({
+      // The router of the record (a migration started before routing had only the central one).
+      await routerProxies({ ...plan, traffic: { ...plan.traffic, router: c.router } }).undo.setTrafficPercent({
         migrationId,
         router: c.router,
         databaseUrlEnv: c.databaseUrlEnv,
@@ -142,10 +149,10 @@ async function undo(input: RollbackInput, c: Compensation): Promise<void> {
       return;
     case 'containers':
       // Only this migration's containers: another migration's on the same project are left (and reported skipped).
-      await local.stopContainers(c.project, { migrationId });
+      await on(plan, 'containers').undo.stopContainers(c.project, { migrationId });
       return;
     case 'unified-job':
-      await local.removeUnifiedJob({
+      await on(plan, 'scheduler').undo.removeUnifiedJob({
         migrationId,
         scheduler: c.scheduler,
         job: c.job,
@@ -153,7 +160,7 @@ async function undo(input: RollbackInput, c: Compensation): Promise<void> {
       });
       return;
     case 'legacy-jobs':
-      await local.enableLegacyJobs({
+      await on(plan, 'scheduler').undo.enableLegacyJobs({
         migrationId,
         scheduler: c.scheduler,
         jobs: c.jobs,
@@ -161,7 +168,7 @@ async function undo(input: RollbackInput, c: Compensation): Promise<void> {
       });
       return;
     case 'archive':
-      await local.restoreArchivedScripts({
+      await on(plan, 'repository').undo.restoreArchivedScripts({
         migrationId,
         repository: c.repository,
         ...(c.startedAt ? { startedAt: c.startedAt } : {}),

@@ -2,9 +2,17 @@ import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { JobSpec } from './plan';
 
-const { runJob } = proxyActivities<Activities>({ startToCloseTimeout: '1 hour', retry: { maximumAttempts: 1 } });
+const options = { startToCloseTimeout: '1 hour', retry: { maximumAttempts: 1 } } as const;
+const { runJob } = proxyActivities<Activities>(options);
 
-/** What a job schedule (Temporal Schedules scheduler) starts: one run of the job's command on a worker. */
-export async function scheduledJobWorkflow(input: { job: JobSpec }): Promise<{ code: number; output: string }> {
+/**
+ * What a job schedule (Temporal Schedules scheduler) starts: one run of the job's command on a worker, the agent's
+ * (`runOn`) when the plan names a commands agent.
+ */
+export async function scheduledJobWorkflow(input: {
+  job: JobSpec;
+  runOn?: string;
+}): Promise<{ code: number; output: string }> {
+  if (input.runOn) return proxyActivities<Activities>({ ...options, taskQueue: input.runOn }).runJob(input.job);
   return runJob(input.job);
 }

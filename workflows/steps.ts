@@ -8,7 +8,7 @@ import {
 import type { Activities } from '../activities';
 import { ErrorType } from './constants';
 import { trafficPercentKey } from './definitions';
-import { quick, acts } from './proxies';
+import { on, routerProxies } from './proxies';
 import { Interrupt, type MigrationInput, type MigrationState } from './state';
 import { checkpoint } from './waits';
 
@@ -17,7 +17,7 @@ export const DEFAULT_SOAK_CHECKS_PER_RUN = 500;
 
 /** Sets the unified share of the traffic and shows it (status, search attribute, audit). */
 export async function setTraffic(s: MigrationState, percent: number, actor: string): Promise<void> {
-  const res = await acts.setTrafficPercent({
+  const res = await routerProxies(s.plan).acts.setTrafficPercent({
     migrationId: s.migrationId,
     router: s.plan.traffic.router,
     databaseUrlEnv: s.plan.target.databaseUrlEnv,
@@ -53,7 +53,7 @@ export type Archived = Awaited<ReturnType<Activities['archiveLegacyScripts']>>;
 export async function archiveScripts(s: MigrationState): Promise<Archived> {
   const { plan } = s;
   return askAfterSoak(s, 'archive', () =>
-    quick.archiveLegacyScripts({
+    on(s.plan, 'repository').quick.archiveLegacyScripts({
       migrationId: s.migrationId,
       repository: plan.target.repository,
       scripts: plan.legacyJobs.flatMap((j) => (j.script ? [j.script] : [])),

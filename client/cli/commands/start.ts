@@ -1,10 +1,13 @@
 import type { Command } from '@commander-js/extra-typings';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { isGrpcServiceError, WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { optionalTsToMs } from '@temporalio/common/lib/time';
 import { migrationIdProblem } from '../../../workflows/constants';
 import { CliError, ExitCode } from '../errors';
 import { loadConfig, workflowUiUrl } from '../../../lib/config';
 import type { migrationWorkflow } from '../../../workflows/migration';
 import { loadPlan } from '../../plan';
+import { checkRetention } from '../../retention';
+import type { Plan } from '../../../workflows/plan';
 import { planDigest } from '../../../workflows/signatures';
 import { asOption, examples } from '../options';
 import { authenticationLine } from '../render';
@@ -18,11 +21,16 @@ export function addStartCommand(program: Command): void {
     .argument('<plan>', 'YAML plan file')
     .option('--id <id>', 'workflow ID (default: <plan name>-<timestamp>)')
     .addOption(asOption())
+    .option(
+      '--allow-short-retention',
+      "start even if the namespace's retention is shorter than the plan's runbook plus a margin (a warning instead)",
+    )
     .addHelpText(
       'after',
       examples([
         'migrate start plans/production.example.yaml --as alice',
         'migrate start plans/demo.yaml --id demo-rehearsal-1',
+        'migrate start plans/production.example.yaml --allow-short-retention',
       ]),
     )
     .action(async (planFile, o) => {
@@ -33,6 +41,7 @@ export function addStartCommand(program: Command): void {
       if (bad) throw new CliError(`--id: ${bad}`, ExitCode.error);
       await withClient(async (client) => {
         const config = loadConfig();
+        await checkNamespaceRetention(client, plan, o.allowShortRetention === true);
         await client.workflow
           .start<typeof migrationWorkflow>('migrationWorkflow', {
             taskQueue: config.taskQueue,
@@ -63,4 +72,36 @@ export function addStartCommand(program: Command): void {
         );
       }, o.as);
     });
+}
+
+/**
+ * gRPC statuses `DescribeNamespace` answers with: no such namespace; not allowed (an API key that may start workflows
+ * but not describe namespaces).
+ */
+const GRPC = { NOT_FOUND: 5, PERMISSION_DENIED: 7 } as const;
+
+/**
+ * Refuses to start (exit `rejected`) when the namespace deletes closed histories before the runbook and its margin
+ * are over; with `allowShort`, or when the retention cannot be read, warns on stderr and lets the start go on.
+ */
+async function checkNamespaceRetention(client: Client, plan: Plan, allowShort: boolean): Promise<void> {
+  const { namespace } = client.options;
+  let retentionMs: number | undefined;
+  let unknownBecause: string | undefined;
+  try {
+    const described = await client.workflowService.describeNamespace({ namespace });
+    retentionMs = optionalTsToMs(described.config?.workflowExecutionRetentionTtl);
+  } catch (err) {
+    const code: number | undefined = isGrpcServiceError(err) ? err.code : undefined;
+    if (code === GRPC.NOT_FOUND)
+      throw new CliError(
+        `no namespace ${namespace} on this server: start with --namespace (or TEMPORAL_NAMESPACE) naming one it has`,
+        ExitCode.error,
+      );
+    if (code !== GRPC.PERMISSION_DENIED) throw err;
+    unknownBecause = `not allowed to describe it: ${(err as Error).message}`;
+  }
+  const verdict = checkRetention({ namespace, plan, retentionMs, allowShort, unknownBecause });
+  if (verdict.kind === 'refuse') throw new CliError(verdict.message, ExitCode.rejected);
+  if (verdict.kind === 'warn') process.stderr.write(`warning: ${verdict.message}\n`);
 }

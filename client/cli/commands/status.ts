@@ -1,5 +1,6 @@
 import type { Command } from '@commander-js/extra-typings';
 import { isFinalPhase } from '../../../workflows/constants';
+import { agentSteps, renderAgentSteps } from '../../agents';
 import { renderRetries, retryingActivities } from '../../retries';
 import { EXAMPLE_ID, examples } from '../options';
 import { print, renderStatus } from '../render';
@@ -29,8 +30,12 @@ export function addStatusCommand(program: Command): void {
           const retrying = isFinalPhase(s.phase)
             ? []
             : await retryingActivities(client.workflow.getHandle(id)).catch(() => []);
+          // Which agent did each host-bound step (read from the history: the workflow's state does not know workers).
+          const agents = await agentSteps(client, id).catch(() => []);
           if (o.watch && !o.json) process.stdout.write('\x1b[2J\x1b[H');
-          print(!!o.json, { ...s, retrying }, () => [renderStatus(s), ...renderRetries(retrying)].join('\n'));
+          print(!!o.json, { ...s, retrying, agents }, () =>
+            [renderStatus(s), ...renderRetries(retrying), ...renderAgentSteps(agents)].join('\n'),
+          );
           if (!o.watch || isFinalPhase(s.phase)) return;
           await new Promise((r) => setTimeout(r, 1000));
         }

@@ -1,0 +1,57 @@
+/**
+ * Where each activity runs. Activities that act on a host (its crontab, the scripts and git in its repository, its
+ * Docker engine, its backup files, the commands the plan runs) run on that host's agent: a worker started with the
+ * task queue the plan names (`target.agentQueue`, or one per system in `target.agentQueues`). Checks, SQL metrics,
+ * notifications, reports and the ledger run on the central workers, the queue the workflow itself runs on. A plan
+ * that names no agent runs everything centrally, as before agents existed. Pure and workflow-safe.
+ */
+import type { Plan } from './plan';
+
+/** The parts of a target host that activities act on. */
+export const HOST_SYSTEMS = ['backup', 'containers', 'scheduler', 'repository', 'commands'] as const;
+export type HostSystem = (typeof HOST_SYSTEMS)[number];
+/** A host system, or the central workers (SQL, the ledger, reports, notifications). */
+export type TargetSystem = HostSystem | 'central';
+
+/** What each host system covers (for the plan's documentation and messages). */
+export const HOST_SYSTEM_DOC: Record<HostSystem, string> = {
+  backup: 'pg_dump, pg_restore and the backup files (target.backupDir)',
+  containers: 'the Docker engine that runs the unified containers',
+  scheduler: 'the crontab (scheduler kind crontab; Temporal Schedules are central)',
+  repository: 'the git repository of the legacy scripts (archive and restore)',
+  commands: "the plan's commands: command checks and metrics, a command router, the scheduled unified job's runs",
+};
+
+type Routed = Pick<Plan, 'target' | 'scheduler'>;
+
+/** The agent queue a host system's activities go to, or undefined: the central workers. */
+export function agentQueueFor(plan: Routed, system: HostSystem): string | undefined {
+  // Temporal Schedules live in Temporal, not on a host.
+  if (system === 'scheduler' && plan.scheduler.kind !== 'crontab') return undefined;
+  return plan.target.agentQueues?.[system] ?? plan.target.agentQueue;
+}
+
+/** Whether the plan names any agent at all. */
+export function usesAgents(plan: Routed): boolean {
+  return HOST_SYSTEMS.some((s) => agentQueueFor(plan, s) !== undefined);
+}
+
+/** The preflight's split: the systems each agent checks, and those the central workers check. */
+export function targetRouting(plan: Routed): {
+  central: TargetSystem[];
+  agents: { queue: string; systems: HostSystem[] }[];
+} {
+  const central: TargetSystem[] = ['central'];
+  const agents = new Map<string, HostSystem[]>();
+  for (const s of HOST_SYSTEMS) {
+    const q = agentQueueFor(plan, s);
+    if (q === undefined) central.push(s);
+    else agents.set(q, [...(agents.get(q) ?? []), s]);
+  }
+  return { central, agents: [...agents].map(([queue, systems]) => ({ queue, systems })) };
+}
+
+/** A measurement runs where its kind needs: a command on the commands host, SQL and HTTP centrally. */
+export function measurementSystem(m: { kind: string }): TargetSystem {
+  return m.kind === 'command' ? 'commands' : 'central';
+}
