@@ -99,12 +99,11 @@ const LOCAL_TEMPORAL = '127.0.0.1:17233';
  * Connection settings read as the stock `temporal` CLI reads them (`@temporalio/envconfig`): the `TEMPORAL_*`
  * variables (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`, `TEMPORAL_TLS`, `TEMPORAL_TLS_*`,
  * `TEMPORAL_GRPC_META_*`) over the profile `TEMPORAL_PROFILE` names (else `default`) of the TOML file
- * `TEMPORAL_CONFIG_FILE` names (else `~/.config/temporalio/temporal.toml`). The local stack's `.stack/env` counts as
- * environment where the process has no such variable. No address anywhere: the local dev server.
+ * `TEMPORAL_CONFIG_FILE` names (else `~/.config/temporalio/temporal.toml`). Where neither gives an address or a
+ * namespace, the local stack's (`.stack/env`), else the local dev server's defaults.
  */
 function temporalSettings(): { connection: TemporalConnectionOptions; namespace: string; source: string } {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(readStackEnv())) if (k.startsWith('TEMPORAL_')) env[k] = v;
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && v !== '') env[k] = v;
   let loaded: ReturnType<typeof loadClientConnectConfig>;
   try {
@@ -116,16 +115,17 @@ function temporalSettings(): { connection: TemporalConnectionOptions; namespace:
     );
   }
   const o = loaded.connectionOptions;
+  const local = readStackEnv();
   const connection: TemporalConnectionOptions = {
-    address: o.address ?? LOCAL_TEMPORAL,
+    address: o.address ?? local.TEMPORAL_ADDRESS ?? LOCAL_TEMPORAL,
     ...(o.tls !== undefined ? { tls: o.tls } : {}),
     ...(o.apiKey ? { apiKey: o.apiKey } : {}),
     ...(o.metadata && Object.keys(o.metadata).length ? { metadata: o.metadata as Record<string, string> } : {}),
   };
   const source = o.address
     ? `${connection.address}${env.TEMPORAL_PROFILE ? ` (profile ${env.TEMPORAL_PROFILE})` : ''}`
-    : `${LOCAL_TEMPORAL} (the local stack: no TEMPORAL_ADDRESS and no profile address)`;
-  return { connection, namespace: loaded.namespace ?? 'default', source };
+    : `${connection.address} (the local stack: no TEMPORAL_ADDRESS and no profile address)`;
+  return { connection, namespace: loaded.namespace ?? local.TEMPORAL_NAMESPACE ?? 'default', source };
 }
 
 function metricsAddress(raw: string | undefined): string | undefined {
@@ -154,7 +154,12 @@ export function workflowUiUrl(config: StackConfig, workflowId: string): string {
   return `${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.temporalNamespace)}/workflows/${encodeURIComponent(workflowId)}`;
 }
 
-/** Copies the local stack's variables into `process.env` where the process has none (activities read names). */
+/**
+ * Copies the local stack's variables into `process.env` where the process has none (activities read names). Not the
+ * connection's (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`): as variables they would win over a `--profile`; the
+ * connection settings fall back to them themselves.
+ */
 export function applyStackEnv(): void {
-  for (const [k, v] of Object.entries(readStackEnv())) if (!process.env[k]) process.env[k] = v;
+  for (const [k, v] of Object.entries(readStackEnv()))
+    if (!process.env[k] && k !== 'TEMPORAL_ADDRESS' && k !== 'TEMPORAL_NAMESPACE') process.env[k] = v;
 }

@@ -54,6 +54,24 @@ export function workflowSourceKey(): string {
   return hash.digest('hex').slice(0, 16);
 }
 
+/** Bundles `workflows/` as every worker runs it (the cache below and `scripts/build-bundle.ts` both call this). */
+export function bundleWorkflows(): Promise<WorkflowBundle> {
+  return bundleWorkflowCode({
+    workflowsPath: WORKFLOWS,
+    logger: quietLogger,
+    webpackConfigHook: withoutZodLocales,
+    preloadModules: PRELOAD,
+  });
+}
+
+/** Writes `code` to `file` through a temporary file and a rename, so a reader never sees half a bundle. */
+export function writeAtomically(file: string, code: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, code);
+  fs.renameSync(tmp, file);
+}
+
 /**
  * The workflow code, bundled once per version of its sources: a worker that starts again (after a crash, in the next
  * test, in the next demo run) reads the bundle from `cacheDir` instead of running webpack for seconds. The key covers
@@ -63,17 +81,9 @@ export function workflowSourceKey(): string {
 export async function cachedWorkflowBundle(cacheDir: string): Promise<WorkflowBundle> {
   const file = path.join(cacheDir, `workflows-${workflowSourceKey()}.js`);
   if (fs.existsSync(file)) return { code: fs.readFileSync(file, 'utf8') };
-  const { code } = await bundleWorkflowCode({
-    workflowsPath: WORKFLOWS,
-    logger: quietLogger,
-    webpackConfigHook: withoutZodLocales,
-    preloadModules: PRELOAD,
-  });
+  const { code } = await bundleWorkflows();
   try {
-    fs.mkdirSync(cacheDir, { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, code);
-    fs.renameSync(tmp, file);
+    writeAtomically(file, code);
     pruneCache(cacheDir, file);
   } catch (err) {
     // A read-only folder only costs the next start its bundling.

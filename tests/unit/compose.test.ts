@@ -1,10 +1,15 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
 import YAML from 'yaml';
+import { loadPlan } from '../../client/plan';
+import { planTotalDurationMs, retentionMarginMs } from '../../client/retention';
+import { parseDuration } from '../../workflows/plan-schema';
 
 // Registry images cannot be pulled on this project's machines, so docker-compose.yml is never started here: these
-// checks hold its structure (and worker/Dockerfile's) against the repository, the workflows and the production plan.
+// checks hold its structure (and worker/Dockerfile's) against the repository, the workflows and the production plan,
+// and a real Compose implementation, where one is installed, parses it.
 
 const root = path.join(__dirname, '..', '..');
 const composeFile = path.join(root, 'docker-compose.yml');
@@ -53,15 +58,15 @@ function dependsOn(s: Service): Record<string, string> {
   return Object.fromEntries(Object.entries(s.depends_on ?? {}).map(([d, o]) => [d, o?.condition ?? 'service_started']));
 }
 
-/** Splits a short-syntax volume on `:`, except inside `${…}` (defaults may hold colons). */
+/** Splits a short-syntax volume or port on `:`, except inside `${…}` (defaults may hold colons) and `[…]` (IPv6). */
 function splitColons(spec: string): string[] {
   const parts: string[] = [];
   let cur = '';
   let depth = 0;
   for (let i = 0; i < spec.length; i++) {
     const c = spec[i]!;
-    if (c === '$' && spec[i + 1] === '{') depth++;
-    else if (c === '}' && depth > 0) depth--;
+    if ((c === '$' && spec[i + 1] === '{') || c === '[') depth++;
+    else if ((c === '}' || c === ']') && depth > 0) depth--;
     if (c === ':' && depth === 0) {
       parts.push(cur);
       cur = '';
@@ -69,6 +74,10 @@ function splitColons(spec: string): string[] {
   }
   return [...parts, cur];
 }
+
+/** A value as Compose reads it with no variable set: `${VAR:-default}` is its default, `${VAR}` is empty. */
+const withDefaults = (v: string) =>
+  v.replace(/\$\{[A-Za-z_][A-Za-z0-9_]*(?::?-([^}]*)|:?\?[^}]*)?\}/g, (_m, def: string | undefined) => def ?? '');
 
 function volumesOf(s: Service): { source?: string; target: string; kind: 'named' | 'bind' | 'anonymous' }[] {
   return (s.volumes ?? []).map((v) => {
@@ -84,29 +93,67 @@ function volumesOf(s: Service): { source?: string; target: string; kind: 'named'
   });
 }
 
+/** Published ports; `hostIp` is the address on the host with no variable set ('' and 0.0.0.0: every interface). */
 function portsOf(s: Service): { hostIp: string; published?: string; target: string; protocol: string }[] {
   return (s.ports ?? []).map((p) => {
-    if (typeof p === 'number') return { hostIp: '0.0.0.0', target: String(p), protocol: 'tcp' };
+    if (typeof p === 'number') return { hostIp: '', target: String(p), protocol: 'tcp' };
     if (typeof p === 'object')
       return {
-        hostIp: p.host_ip ?? '0.0.0.0',
+        hostIp: withDefaults(p.host_ip ?? ''),
         ...(p.published !== undefined ? { published: String(p.published) } : {}),
         target: String(p.target),
         protocol: p.protocol ?? 'tcp',
       };
     const [spec, protocol = 'tcp'] = p.split('/');
-    const parts = spec!.split(':');
+    const parts = splitColons(spec!);
     const target = parts.pop()!;
     const published = parts.pop();
-    return { hostIp: parts.pop() ?? '0.0.0.0', ...(published ? { published } : {}), target, protocol };
+    return { hostIp: withDefaults(parts.pop() ?? ''), ...(published ? { published } : {}), target, protocol };
   });
 }
+const ALL_INTERFACES = new Set(['', '0.0.0.0', '::', '[::]']);
 
 const textOf = (v: string | string[] | undefined) => (Array.isArray(v) ? v.join(' ') : (v ?? ''));
-const isPostgres = (s: Service) => /^postgres(:|$)/.test(s.image ?? '');
-// The setup job runs the server image with its own entrypoint; the server is the one that keeps the image's.
-const isTemporalServer = (s: Service) => /^temporalio\/(auto-setup|server):/.test(s.image ?? '') && !s.entrypoint;
-const isTemporalUi = (s: Service) => /^temporalio\/ui:/.test(s.image ?? '');
+/** The shell a one-shot job runs, as its shell sees it: `$$` is Compose's escape for `$`. */
+const scriptOf = (s: Service) =>
+  `${textOf(s.entrypoint)} ${textOf(s.command)}`.replace(/\\\n\s*/g, ' ').replace(/\$\$/g, '$');
+/** The script with its simple assignments (`name=value`) expanded in the lines after them. */
+function expandAssignments(script: string): string {
+  const vars: Record<string, string> = {};
+  return script
+    .split('\n')
+    .map((line) => {
+      const expanded = line.replace(/\$\{?([A-Za-z_]\w*)\}?/g, (m, n: string) => vars[n] ?? m);
+      const assignment = /^\s*([A-Za-z_]\w*)=(['"]?)([^'"\s]*)\2\s*$/.exec(expanded);
+      if (assignment) vars[assignment[1]!] = assignment[3]!;
+      return expanded;
+    })
+    .join('\n');
+}
+
+const imageName = (s: Service) => (s.image ?? '').replace(/:[^/:]+$/, '');
+const imageTag = (s: Service) => /:([^/:]+)$/.exec(s.image ?? '')?.[1];
+const isPostgres = (s: Service) => imageName(s) === 'postgres';
+// A job may run a Temporal image with its own entrypoint; the server is the one that keeps the image's.
+const isTemporalServer = (s: Service) => imageName(s) === 'temporalio/server' && !s.entrypoint;
+const isTemporalUi = (s: Service) => imageName(s) === 'temporalio/ui';
+/** An exact release: at least major.minor (`postgres:16` or `:latest` would move under the file). */
+const EXACT_TAG = /^v?\d+\.\d+(\.\d+)?([-_.][A-Za-z0-9.]+)?$/;
+/** Where temporalio/admin-tools keeps the PostgreSQL schemas of its release. */
+const SCHEMA_ROOT = '/etc/temporal/schema/postgresql/v12';
+/** What the stock CLI and @temporalio/envconfig read to reach a Temporal with TLS or an API key. */
+const CONNECTION_VARIABLES = [
+  'TEMPORAL_ADDRESS',
+  'TEMPORAL_NAMESPACE',
+  'TEMPORAL_API_KEY',
+  'TEMPORAL_TLS',
+  'TEMPORAL_TLS_CLIENT_CERT_PATH',
+  'TEMPORAL_TLS_CLIENT_KEY_PATH',
+  'TEMPORAL_TLS_SERVER_CA_CERT_PATH',
+  'TEMPORAL_TLS_SERVER_NAME',
+  'TEMPORAL_PROFILE',
+];
+const MIN_RETENTION_MS = parseDuration('30d')!;
 
 const SECRET_KEY = /(PASSWORD|PASSWD|PWD|SECRET|TOKEN|API_?KEY|PRIVATE_KEY|CREDENTIALS?)$|(^|_)(DATABASE_URL|DSN)$/i;
 const REQUIRED_SUBSTITUTION = /^\$\{([A-Za-z_][A-Za-z0-9_]*):?\?[^}]*\}$/;
@@ -131,6 +178,20 @@ function planEnvNames(node: unknown, out = new Set<string>()): Set<string> {
   return out;
 }
 
+interface ProductionPlan {
+  target: { backupDir: string; reportDir: string; repository: string };
+}
+const readPlan = () => YAML.parse(fs.readFileSync(productionPlan, 'utf8')) as ProductionPlan;
+
+/**
+ * The retention the namespace needs: 30 days at least, and what `migrate start` requires for the production plan
+ * (the longest the runbook can take, plus the margin after its end).
+ */
+function requiredRetentionMs(): number {
+  const total = planTotalDurationMs(loadPlan(productionPlan));
+  return Math.max(MIN_RETENTION_MS, total + retentionMarginMs(total));
+}
+
 /** Search attributes the workflows set, with the type names the `temporal` CLI takes. */
 function searchAttributes(): { name: string; type: string }[] {
   const src = fs.readFileSync(path.join(root, 'workflows', 'definitions.ts'), 'utf8');
@@ -151,15 +212,45 @@ function searchAttributes(): { name: string; type: string }[] {
 
 /** Everything wrong with a parsed compose file, as readable sentences (empty: nothing). */
 function composeProblems(doc: ComposeFile): string[] {
+  const problems = fileProblems(doc);
+  const services = doc.services ?? {};
+  const named = (pred: (s: Service) => boolean) => Object.keys(services).filter((n) => pred(services[n]!));
+
+  const dbs = named(isPostgres);
+  if (dbs.length !== 1) return [...problems, `expected one PostgreSQL service, found ${dbs.length}`];
+  const servers = named(isTemporalServer);
+  if (servers.length !== 1) return [...problems, `expected one Temporal server service, found ${servers.length}`];
+  const workers = named((s) => !!s.build);
+  if (workers.length !== 1)
+    return [...problems, `expected one service built from this repository, found ${workers.length}`];
+  const stack: Stack = { services, db: dbs[0]!, server: servers[0]!, worker: workers[0]!, registrars: [] };
+  problems.push(...persistenceProblems(stack));
+  problems.push(...setupProblems(stack));
+  problems.push(...workerProblems(stack));
+  return problems;
+}
+
+/** The services the checks below are about, by name. */
+interface Stack {
+  services: Record<string, Service>;
+  db: string;
+  server: string;
+  worker: string;
+  /** The services that register the workflows' search attributes (filled by setupProblems). */
+  registrars: string[];
+}
+const frontendOf = (st: Stack) => `${st.server}:${envOf(st.services[st.server]!).FRONTEND_GRPC_PORT ?? '7233'}`;
+
+/** What any service can get wrong: images, references, secrets, published ports. */
+function fileProblems(doc: ComposeFile): string[] {
   const problems: string[] = [];
   const services = doc.services ?? {};
-  const names = Object.keys(services);
-  const named = (pred: (s: Service) => boolean) => names.filter((n) => pred(services[n]!));
-
   for (const [name, s] of Object.entries(services)) {
     if (!s.image && !s.build) problems.push(`${name}: neither image nor build`);
-    if (s.image && (!/:[^/:]+$/.test(s.image) || s.image.endsWith(':latest')))
-      problems.push(`${name}: image ${s.image} is not pinned to a version`);
+    if (s.image && !EXACT_TAG.test(imageTag(s) ?? ''))
+      problems.push(`${name}: image ${s.image} is not pinned to an exact version`);
+    if (imageName(s) === 'temporalio/auto-setup')
+      problems.push(`${name}: temporalio/auto-setup is deprecated (temporalio/server with admin-tools jobs instead)`);
     for (const dep of Object.keys(dependsOn(s)))
       if (!services[dep]) problems.push(`${name}: depends_on ${dep}, which is no service`);
     for (const v of volumesOf(s)) {
@@ -193,106 +284,211 @@ function composeProblems(doc: ComposeFile): string[] {
   for (const [name, s] of Object.entries(services))
     for (const p of portsOf(s)) {
       if (!p.published) continue;
+      // Neither the frontend nor the UI authenticates: the host's other interfaces must not reach them by default.
+      if (ALL_INTERFACES.has(p.hostIp))
+        problems.push(`${name}: port ${p.published} binds every interface (${p.hostIp || 'no host address'})`);
       const key = `${p.published}/${p.protocol}`;
       const other = published.get(key);
       if (other) problems.push(`host port ${key} is published by both ${other} and ${name}`);
       published.set(key, name);
     }
+  return problems;
+}
 
-  // PostgreSQL for Temporal's persistence.
-  const dbs = named(isPostgres);
-  if (dbs.length !== 1) return [...problems, `expected one PostgreSQL service, found ${dbs.length}`];
-  const dbName = dbs[0]!;
-  const db = services[dbName]!;
+/** Temporal's PostgreSQL, the schema job that prepares it, and the server on top, started in that order. */
+function persistenceProblems(st: Stack): string[] {
+  const problems: string[] = [];
+  const db = st.services[st.db]!;
   const dbEnv = envOf(db);
   const pgdata = dbEnv.PGDATA ?? '/var/lib/postgresql/data';
   const dataVolume = volumesOf(db).find((v) => v.target === pgdata || v.target === path.posix.dirname(pgdata));
   if (!dataVolume || dataVolume.kind !== 'named')
-    problems.push(`${dbName}: its data directory ${pgdata} is not on a named volume`);
+    problems.push(`${st.db}: its data directory ${pgdata} is not on a named volume`);
   if (!db.healthcheck || db.healthcheck.disable || !textOf(db.healthcheck.test).includes('pg_isready'))
-    problems.push(`${dbName}: no pg_isready healthcheck`);
+    problems.push(`${st.db}: no pg_isready healthcheck`);
 
-  // The Temporal server, persisted in that PostgreSQL.
-  const servers = named(isTemporalServer);
-  if (servers.length !== 1) return [...problems, `expected one Temporal server service, found ${servers.length}`];
-  const serverName = servers[0]!;
-  const server = services[serverName]!;
+  const server = st.services[st.server]!;
   const env = envOf(server);
   if (!['postgres12', 'postgres12_pgx'].includes(env.DB ?? ''))
-    problems.push(`${serverName}: DB=${env.DB} is not PostgreSQL`);
-  if (env.POSTGRES_SEEDS !== dbName)
-    problems.push(`${serverName}: POSTGRES_SEEDS=${env.POSTGRES_SEEDS}, not ${dbName}`);
+    problems.push(`${st.server}: DB=${env.DB} is not PostgreSQL`);
+  if (env.POSTGRES_SEEDS !== st.db) problems.push(`${st.server}: POSTGRES_SEEDS=${env.POSTGRES_SEEDS}, not ${st.db}`);
   if (env.DB_PORT !== (dbEnv.PGPORT ?? '5432'))
-    problems.push(`${serverName}: DB_PORT=${env.DB_PORT}, not ${dbEnv.PGPORT ?? '5432'}`);
+    problems.push(`${st.server}: DB_PORT=${env.DB_PORT}, not ${dbEnv.PGPORT ?? '5432'}`);
   if (env.POSTGRES_USER !== dbEnv.POSTGRES_USER)
-    problems.push(`${serverName}: POSTGRES_USER=${env.POSTGRES_USER}, but ${dbName} creates ${dbEnv.POSTGRES_USER}`);
+    problems.push(`${st.server}: POSTGRES_USER=${env.POSTGRES_USER}, but ${st.db} creates ${dbEnv.POSTGRES_USER}`);
   if (!substitutedVar(env.POSTGRES_PWD) || substitutedVar(env.POSTGRES_PWD) !== substitutedVar(dbEnv.POSTGRES_PASSWORD))
-    problems.push(`${serverName}: POSTGRES_PWD is not the variable ${dbName} takes its POSTGRES_PASSWORD from`);
-  if (dependsOn(server)[dbName] !== 'service_healthy')
-    problems.push(`${serverName}: does not wait for ${dbName} to be healthy`);
-  if (!server.healthcheck || server.healthcheck.disable) problems.push(`${serverName}: no healthcheck`);
+    problems.push(`${st.server}: POSTGRES_PWD is not the variable ${st.db} takes its POSTGRES_PASSWORD from`);
+  // The image's configuration template binds to 127.0.0.1 unless told otherwise: no other container could reach it.
+  if (!env.BIND_ON_IP || env.BIND_ON_IP.startsWith('127.'))
+    problems.push(`${st.server}: BIND_ON_IP=${env.BIND_ON_IP}, so the other containers cannot reach the frontend`);
+  if (dependsOn(server)[st.db] !== 'service_healthy')
+    problems.push(`${st.server}: does not wait for ${st.db} to be healthy`);
+  if (!server.healthcheck || server.healthcheck.disable) problems.push(`${st.server}: no healthcheck`);
   const frontendPort = env.FRONTEND_GRPC_PORT ?? '7233';
   if (!portsOf(server).some((p) => p.target === frontendPort && p.published))
-    problems.push(`${serverName}: frontend port ${frontendPort} is not published`);
-  const frontend = `${serverName}:${frontendPort}`;
-  const namespace = env.DEFAULT_NAMESPACE ?? 'default';
+    problems.push(`${st.server}: frontend port ${frontendPort} is not published`);
 
-  // The Web UI.
-  const uis = named(isTemporalUi);
+  const uis = Object.keys(st.services).filter((n) => isTemporalUi(st.services[n]!));
   if (uis.length !== 1) problems.push(`expected one Temporal UI service, found ${uis.length}`);
   for (const ui of uis) {
-    if (envOf(services[ui]!).TEMPORAL_ADDRESS !== frontend) problems.push(`${ui}: TEMPORAL_ADDRESS is not ${frontend}`);
-    if (!(serverName in dependsOn(services[ui]!))) problems.push(`${ui}: does not depend on ${serverName}`);
+    if (envOf(st.services[ui]!).TEMPORAL_ADDRESS !== frontendOf(st))
+      problems.push(`${ui}: TEMPORAL_ADDRESS is not ${frontendOf(st)}`);
+    if (!(st.server in dependsOn(st.services[ui]!))) problems.push(`${ui}: does not depend on ${st.server}`);
   }
+  return [...problems, ...schemaProblems(st)];
+}
 
-  // Search attributes the workflows upsert must be registered before a worker runs them.
+/** The one-shot job(s) that create and upgrade the persistence and visibility databases before the server starts. */
+function schemaProblems(st: Stack): string[] {
+  const problems: string[] = [];
+  const server = st.services[st.server]!;
+  const env = envOf(server);
+  const dbEnv = envOf(st.services[st.db]!);
+  const jobs = Object.keys(st.services).filter((n) => scriptOf(st.services[n]!).includes('temporal-sql-tool'));
+  if (!jobs.length) return [`no service runs temporal-sql-tool to set up ${st.server}'s databases`];
+  const databases = [
+    { name: env.DBNAME ?? 'temporal', dir: `${SCHEMA_ROOT}/temporal/versioned` },
+    { name: env.VISIBILITY_DBNAME ?? 'temporal_visibility', dir: `${SCHEMA_ROOT}/visibility/versioned` },
+  ];
+  for (const job of jobs) {
+    const s = st.services[job]!;
+    const jobEnv = envOf(s);
+    const lines = expandAssignments(scriptOf(s))
+      .split('\n')
+      .filter((l) => l.includes('temporal-sql-tool'));
+    const option = (l: string, variable: string, flags: string) =>
+      new RegExp(`(?:^|\\s)(?:${flags})[\\s=]+"?([^"\\s]+)`).exec(l)?.[1] ?? jobEnv[variable] ?? undefined;
+    for (const l of lines) {
+      const expected: [string, string, string, string | undefined][] = [
+        ['plugin', 'SQL_PLUGIN', '--plugin|--pl', env.DB ?? undefined],
+        ['host', 'SQL_HOST', '--endpoint|--ep', st.db],
+        ['port', 'SQL_PORT', '--port|-p', dbEnv.PGPORT ?? '5432'],
+        ['user', 'SQL_USER', '--user|-u', dbEnv.POSTGRES_USER ?? undefined],
+      ];
+      for (const [what, variable, flags, want] of expected)
+        if (option(l, variable, flags) !== want)
+          problems.push(`${job}: temporal-sql-tool's ${what} is ${option(l, variable, flags)}, not ${want}`);
+      const password = option(l, 'SQL_PASSWORD', '--password|--pw');
+      if (!substitutedVar(password) || substitutedVar(password) !== substitutedVar(dbEnv.POSTGRES_PASSWORD))
+        problems.push(`${job}: temporal-sql-tool's password is not the variable ${st.db} takes its password from`);
+    }
+    if (dependsOn(s)[st.db] !== 'service_healthy') problems.push(`${job}: does not wait for ${st.db} to be healthy`);
+    if (dependsOn(server)[job] !== 'service_completed_successfully')
+      problems.push(`${st.server}: does not wait for ${job} to complete successfully`);
+    // The schema versions an admin-tools release applies are the ones the server of the same release expects.
+    if (imageName(s) === 'temporalio/admin-tools' && imageTag(s) !== imageTag(server))
+      problems.push(`${job}: admin-tools ${imageTag(s)} but server ${imageTag(server)}`);
+  }
+  const steps = jobs.flatMap((job) =>
+    expandAssignments(scriptOf(st.services[job]!))
+      .split('\n')
+      .filter((l) => l.includes('temporal-sql-tool'))
+      .map((l) => ({
+        db: /(?:^|\s)(?:--database|--db)[\s=]+"?([^"\s]+)/.exec(l)?.[1] ?? envOf(st.services[job]!).SQL_DATABASE,
+        line: l.replace(/"/g, ''),
+      })),
+  );
+  for (const { name, dir } of databases) {
+    const own = steps.filter((s) => s.db === name).map((s) => s.line);
+    const at = (re: RegExp) => own.findIndex((l) => re.test(l));
+    const create = at(/\s(create|create-database)(\s|$)/);
+    const setup = at(/\s(setup-schema|setup)\s.*-v\s+0\.0(\s|$)/);
+    const update = at(new RegExp(`\\s(update-schema|update)\\s.*-d\\s+${dir.replace(/\//g, '\\/')}(\\s|$)`));
+    if (create < 0) problems.push(`no job creates the database ${name}`);
+    if (setup < 0) problems.push(`no job runs setup-schema -v 0.0 on ${name}`);
+    if (update < 0) problems.push(`no job runs update-schema -d ${dir} on ${name}`);
+    if (create >= 0 && setup >= 0 && update >= 0 && !(create < setup && setup < update))
+      problems.push(`${name}: create, setup-schema and update-schema run out of order`);
+  }
+  // Each temporal-sql-tool line is checked on its own: one wrong setting would be reported once per line.
+  return [...new Set(problems)];
+}
+
+/** The one-shot job that creates the namespace with its retention and registers the workflows' search attributes. */
+function setupProblems(st: Stack): string[] {
+  const problems: string[] = [];
   const attrs = searchAttributes();
-  const registrars = names.filter((n) => {
-    const script = `${textOf(services[n]!.entrypoint)} ${textOf(services[n]!.command)}`.replace(/\\\s*/g, ' ');
-    return attrs.every((a) => new RegExp(`--name\\s+${a.name}\\s+--type\\s+${a.type}\\b`).test(script));
-  });
-  if (!attrs.length) problems.push('no search attributes found in workflows/definitions.ts');
-  if (!registrars.length)
-    problems.push(`no service registers the search attributes ${attrs.map((a) => `${a.name}:${a.type}`).join(', ')}`);
-  for (const r of registrars)
-    if (envOf(services[r]!).TEMPORAL_ADDRESS !== frontend) problems.push(`${r}: TEMPORAL_ADDRESS is not ${frontend}`);
+  if (!attrs.length) return ['no search attributes found in workflows/definitions.ts'];
+  st.registrars = Object.keys(st.services).filter((n) =>
+    attrs.every((a) =>
+      new RegExp(`--name\\s+${a.name}\\s+--type\\s+${a.type}\\b`).test(scriptOf(st.services[n]!).replace(/\n/g, ' ')),
+    ),
+  );
+  if (!st.registrars.length)
+    return [`no service registers the search attributes ${attrs.map((a) => `${a.name}:${a.type}`).join(', ')}`];
+  const required = requiredRetentionMs();
+  const workerNamespace = envOf(st.services[st.worker]!).TEMPORAL_NAMESPACE ?? 'default';
+  for (const r of st.registrars) {
+    const s = st.services[r]!;
+    const env = envOf(s);
+    if (env.TEMPORAL_ADDRESS !== frontendOf(st)) problems.push(`${r}: TEMPORAL_ADDRESS is not ${frontendOf(st)}`);
+    if (dependsOn(s)[st.server] !== 'service_healthy')
+      problems.push(`${r}: does not wait for ${st.server} to be healthy`);
+    const script = expandAssignments(scriptOf(s));
+    if (!/search-attribute list/.test(script)) problems.push(`${r}: creates search attributes without listing them`);
+    // A value as the job's shell sees it: `"$VAR"` is the job's environment, with Compose's defaults applied.
+    const resolve = (raw: string) => {
+      const v = raw.replace(/^"|"$/g, '');
+      const ref = /^\$\{?([A-Za-z_]\w*)\}?$/.exec(v)?.[1];
+      return ref ? withDefaults(env[ref] ?? '') : v;
+    };
+    const nsLines = script.split('\n').filter((l) => /operator namespace (create|update|describe)/.test(l));
+    if (!nsLines.some((l) => /operator namespace create/.test(l))) problems.push(`${r}: does not create the namespace`);
+    for (const l of nsLines) {
+      // Measured with the CLI: `operator namespace …` ignores TEMPORAL_NAMESPACE and acts on `default`.
+      const ns = /(?:--namespace|-n)[\s=]+(\S+)/.exec(l)?.[1];
+      if (!ns) problems.push(`${r}: \`${l.trim()}\` has no --namespace, so it acts on the default namespace`);
+      else if (resolve(ns) !== workerNamespace)
+        problems.push(`${r}: namespace ${resolve(ns)} is not the worker's ${workerNamespace}`);
+    }
+    const retentions = nsLines.filter((l) => /namespace (create|update)/.test(l));
+    for (const l of retentions) {
+      const raw = /--retention[\s=]+(\S+)/.exec(l)?.[1];
+      const value = raw && resolve(raw);
+      const ms = value ? parseDuration(value) : undefined;
+      if (!raw) problems.push(`${r}: \`${l.trim()}\` sets no explicit retention`);
+      else if (ms === undefined) problems.push(`${r}: retention ${value} is not a duration`);
+      else if (ms < required)
+        problems.push(
+          `${r}: retention ${value} is shorter than ${Math.ceil(required / 86_400_000)} days (30, or the plan's)`,
+        );
+    }
+  }
+  return problems;
+}
 
-  // Our worker, built from this repository.
-  const workers = names.filter((n) => services[n]!.build);
-  if (workers.length !== 1)
-    return [...problems, `expected one service built from this repository, found ${workers.length}`];
-  const workerName = workers[0]!;
-  const worker = services[workerName]!;
+/** Our worker, built from this repository, and what the production plan needs of it. */
+function workerProblems(st: Stack): string[] {
+  const problems: string[] = [];
+  const name = st.worker;
+  const worker = st.services[name]!;
   const build = typeof worker.build === 'string' ? { context: worker.build } : worker.build!;
   const context = build.context ?? '.';
   const dockerfile = path.join(context, build.dockerfile ?? 'Dockerfile');
   if (!fs.existsSync(path.resolve(root, context)) || !fs.statSync(path.resolve(root, context)).isDirectory())
-    problems.push(`${workerName}: build context ${context} is not a directory`);
-  if (!exists(dockerfile)) problems.push(`${workerName}: ${dockerfile} does not exist`);
+    problems.push(`${name}: build context ${context} is not a directory`);
+  if (!exists(dockerfile)) problems.push(`${name}: ${dockerfile} does not exist`);
   const deps = dependsOn(worker);
-  if (deps[serverName] !== (server.healthcheck ? 'service_healthy' : 'service_started'))
-    problems.push(`${workerName}: does not wait for ${serverName} to be healthy`);
-  for (const r of registrars)
+  const server = st.services[st.server]!;
+  if (deps[st.server] !== (server.healthcheck ? 'service_healthy' : 'service_started'))
+    problems.push(`${name}: does not wait for ${st.server} to be healthy`);
+  for (const r of st.registrars)
     if (deps[r] !== 'service_completed_successfully')
-      problems.push(`${workerName}: does not wait for ${r} to complete successfully`);
-  const workerEnv = envOf(worker);
-  if (workerEnv.TEMPORAL_ADDRESS !== frontend)
-    problems.push(`${workerName}: TEMPORAL_ADDRESS=${workerEnv.TEMPORAL_ADDRESS}, not ${frontend}`);
-  if ((workerEnv.TEMPORAL_NAMESPACE ?? 'default') !== namespace)
-    problems.push(`${workerName}: TEMPORAL_NAMESPACE is not the server's namespace ${namespace}`);
-  if (!workerEnv.MO_TASK_QUEUE) problems.push(`${workerName}: MO_TASK_QUEUE is not set`);
+      problems.push(`${name}: does not wait for ${r} to complete successfully`);
+  const env = envOf(worker);
+  if (env.TEMPORAL_ADDRESS !== frontendOf(st))
+    problems.push(`${name}: TEMPORAL_ADDRESS=${env.TEMPORAL_ADDRESS}, not ${frontendOf(st)}`);
+  for (const v of CONNECTION_VARIABLES)
+    if (!(v in env)) problems.push(`${name}: ${v} is not in its environment (set or passed through)`);
+  if (!env.MO_TASK_QUEUE) problems.push(`${name}: MO_TASK_QUEUE is not set`);
 
-  // What the production plan needs from the worker: the variables it names and its folders, persisted.
-  const plan = YAML.parse(fs.readFileSync(productionPlan, 'utf8')) as {
-    target: { backupDir: string; reportDir: string; repository: string };
-  };
+  const plan = readPlan();
   for (const v of planEnvNames(plan))
-    if (!(v in workerEnv))
-      problems.push(`${workerName}: ${v}, named by the production plan, is not in its environment`);
+    if (!(v in env)) problems.push(`${name}: ${v}, named by the production plan, is not in its environment`);
   const mounts = volumesOf(worker);
   for (const dir of [plan.target.backupDir, plan.target.reportDir, plan.target.repository])
     if (!mounts.some((m) => m.kind !== 'anonymous' && (dir === m.target || dir.startsWith(`${m.target}/`))))
-      problems.push(`${workerName}: ${dir} (production plan) is not on a volume or mount`);
+      problems.push(`${name}: ${dir} (production plan) is not on a volume or mount`);
   return problems;
 }
 
@@ -357,6 +553,8 @@ const TOOL_PACKAGES: Record<string, RegExp> = {
   git: /^git$/,
   crontab: /^cron$/,
 };
+/** The script that writes the prebuilt workflow bundle (`npm run build:bundle`). */
+const BUNDLE_SCRIPT = 'scripts/build-bundle.ts';
 
 /** Everything wrong with the worker's Dockerfile (empty: nothing). */
 function dockerfileProblems(text: string): string[] {
@@ -368,14 +566,17 @@ function dockerfileProblems(text: string): string[] {
   const ins = instructions(text);
   const from = ins.find((i) => i.op === 'FROM');
   const nodeMajor = Number(/^node:(\d+)/.exec(from?.args ?? '')?.[1]);
-  const needed = Number(/(\d+)/.exec(pkg.engines?.node ?? '0')?.[1]);
-  if (!(nodeMajor >= needed)) problems.push(`FROM ${from?.args}: not a Node.js ${needed}+ image`);
+  const needed = Math.max(22, Number(/(\d+)/.exec(pkg.engines?.node ?? '0')?.[1]));
+  // Even majors become LTS; 20 reached its end of life in April 2026.
+  if (!(nodeMajor >= needed && nodeMajor % 2 === 0))
+    problems.push(`FROM ${from?.args}: not a maintained Node.js LTS image (${needed} or later)`);
 
-  // The image's files: each COPY maps repository paths onto the work directory.
+  // The image's files: each COPY maps repository paths onto the work directory, from its instruction on.
   let workdir = '/';
-  const copies: { src: string; dest: string }[] = [];
+  const copies: { src: string; dest: string; at: number }[] = [];
+  const env: Record<string, string> = {};
   let npmCi: number | undefined;
-  const runs: string[] = [];
+  const runs: { args: string; at: number }[] = [];
   ins.forEach((i, n) => {
     if (i.op === 'WORKDIR') workdir = path.posix.resolve(workdir, i.args);
     if (i.op === 'COPY') {
@@ -384,17 +585,23 @@ function dockerfileProblems(text: string): string[] {
       for (const src of words) {
         if (!exists(src)) problems.push(`COPY ${src}: no such file in the repository`);
         const base = path.posix.resolve(workdir, dest);
-        copies.push({ src, dest: dest.endsWith('/') || words.length > 1 ? path.posix.join(base, src) : base });
+        copies.push({ src, dest: dest.endsWith('/') || words.length > 1 ? path.posix.join(base, src) : base, at: n });
       }
     }
+    if (i.op === 'ENV') {
+      const pairs = [...i.args.matchAll(/([A-Za-z_]\w*)=("[^"]*"|\S*)/g)];
+      if (pairs.length) for (const m of pairs) env[m[1]!] = m[2]!.replace(/^"|"$/g, '');
+      else if (/^([A-Za-z_]\w*)\s+(.*)$/.test(i.args)) env[i.args.split(/\s+/)[0]!] = i.args.replace(/^\S+\s+/, '');
+    }
     if (i.op === 'RUN') {
-      runs.push(i.args);
+      runs.push({ args: i.args, at: n });
       if (npmCi === undefined && /\bnpm ci\b/.test(i.args)) npmCi = n;
     }
   });
-  const inImage = (file: string) =>
+  const inImage = (file: string, before = Infinity) =>
     copies.some(
       (c) =>
+        c.at < before &&
         (c.src === '.' || file === c.src || file.startsWith(`${c.src}/`)) &&
         path.posix.join(c.dest, path.posix.relative(c.src, file)) === path.posix.join(workdir, file),
     );
@@ -406,7 +613,17 @@ function dockerfileProblems(text: string): string[] {
       if (!before.some((i) => i.args.split(/\s+/).includes(f) || i.args.split(/\s+/)[0] === '.'))
         problems.push(`${f} is not copied before npm ci`);
   }
-  const omitDev = runs.some((r) => /\bnpm ci\b.*--omit=dev|--only=prod/.test(r));
+  const omitDev = runs.some((r) => /\bnpm ci\b.*--omit=dev|--only=prod/.test(r.args));
+  /** Problems of a TypeScript entry point that node runs in the image with `loaders`. */
+  const runnable = (entry: string, loaders: string[], before = Infinity) => {
+    const closure = importClosure(entry);
+    problems.push(...closure.unresolved.map((u) => `${u}: import does not resolve`));
+    for (const f of closure.files)
+      if (!inImage(f, before)) problems.push(`${f} (loaded by ${entry}) is not copied into the image`);
+    if (omitDev)
+      for (const p of [...closure.packages, ...loaders])
+        if (!pkg.dependencies?.[p]) problems.push(`${p} is needed at run time but npm ci --omit=dev leaves it out`);
+  };
 
   // CMD: the worker entry point, in the image, with what it loads.
   const cmdLine = ins.filter((i) => i.op === 'CMD').pop();
@@ -419,22 +636,30 @@ function dockerfileProblems(text: string): string[] {
   const entry = cmd.find((a) => /\.(ts|js|mjs|cjs)$/.test(a));
   if (!entry || !exists(entry)) problems.push(`CMD ${JSON.stringify(cmd)}: its entry point does not exist`);
   else {
-    const closure = importClosure(entry);
-    problems.push(...closure.unresolved.map((u) => `${u}: import does not resolve`));
-    for (const f of closure.files)
-      if (!inImage(f)) problems.push(`${f} (loaded by ${entry}) is not copied into the image`);
     const loaders = cmd.flatMap((a, n) =>
       ['--import', '--loader', '--require', '-r'].includes(a) ? [cmd[n + 1]!] : [],
     );
     if (/node_modules\/\.bin\/(.+)$/.test(cmd[0] ?? '')) loaders.push(/node_modules\/\.bin\/(.+)$/.exec(cmd[0]!)![1]!);
-    if (omitDev)
-      for (const p of [...closure.packages, ...loaders])
-        if (!pkg.dependencies?.[p]) problems.push(`${p} is needed at run time but npm ci --omit=dev leaves it out`);
+    runnable(entry, loaders);
+  }
+
+  // The workflow bundle: built into the image after the install and the sources, and named to the worker.
+  const bundle = env.MO_WORKFLOW_BUNDLE;
+  const build = runs.find((r) => r.args.includes(BUNDLE_SCRIPT) || r.args.includes('build:bundle'));
+  const out = build && /(?:scripts\/build-bundle\.ts|build:bundle\s+--)\s+(\S+)/.exec(build.args)?.[1];
+  if (!bundle) problems.push('no ENV MO_WORKFLOW_BUNDLE: every worker start would bundle the workflows itself');
+  else if (!build) problems.push(`MO_WORKFLOW_BUNDLE=${bundle} is not built by a RUN of ${BUNDLE_SCRIPT}`);
+  else if (!out || path.posix.resolve(workdir, out) !== path.posix.resolve(workdir, bundle))
+    problems.push(`${BUNDLE_SCRIPT} writes ${out}, not MO_WORKFLOW_BUNDLE=${bundle}`);
+  if (build) {
+    if (npmCi === undefined || build.at < npmCi) problems.push(`${BUNDLE_SCRIPT} runs before npm ci`);
+    if (!inImage('workflows/index.ts', build.at)) problems.push(`${BUNDLE_SCRIPT} runs before workflows/ is copied`);
+    runnable(BUNDLE_SCRIPT, /--import\s+(\S+)/.exec(build.args)?.slice(1) ?? [], build.at);
   }
 
   // System tools the activities spawn.
   const aptPackages = runs.flatMap((r) =>
-    [...r.matchAll(/apt-get install((?:\s+[^&;|]+)+)/g)].flatMap((m) =>
+    [...r.args.matchAll(/apt-get install((?:\s+[^&;|]+)+)/g)].flatMap((m) =>
       m[1]!
         .trim()
         .split(/\s+/)
@@ -468,12 +693,32 @@ const workerDockerfile = (doc: ComposeFile): string => {
   return path.join(root, b.context ?? '.', b.dockerfile ?? 'Dockerfile');
 };
 
+/**
+ * The Compose implementations on this machine, each once: `docker-compose` on PATH (Debian's package is 1.x),
+ * the `docker compose` plugin, and the binary `MO_COMPOSE_V2` names (a v2 build run directly, not as a plugin).
+ */
+function composeImplementations(): { label: string; argv: string[] }[] {
+  const candidates = [
+    ['docker-compose'],
+    ['docker', 'compose'],
+    ...(process.env.MO_COMPOSE_V2 ? [[process.env.MO_COMPOSE_V2]] : []),
+  ];
+  const found = new Map<string, string[]>();
+  for (const argv of candidates) {
+    const r = spawnSync(argv[0]!, [...argv.slice(1), 'version', '--short'], { encoding: 'utf8', timeout: 30_000 });
+    const version = r.status === 0 ? r.stdout.trim().replace(/^v/, '') : '';
+    if (version && ![...found.keys()].some((k) => k.endsWith(` ${version}`)))
+      found.set(`${argv.join(' ')} ${version}`, argv);
+  }
+  return [...found].map(([label, argv]) => ({ label, argv }));
+}
+
 describe('docker-compose.yml (validated structurally: its images cannot be pulled here)', () => {
-  it('has Temporal on PostgreSQL, the UI, the search-attribute setup and the worker, wired together', () => {
+  it('wires Temporal on PostgreSQL after its schema job, the UI, the namespace setup and the worker together', () => {
     expect(composeProblems(readCompose())).toEqual([]);
   });
 
-  it('documents every variable it substitutes in its header', () => {
+  it('documents every variable it substitutes or passes through in its header', () => {
     const text = fs.readFileSync(composeFile, 'utf8');
     const lines = text.split('\n');
     const header = lines
@@ -482,14 +727,14 @@ describe('docker-compose.yml (validated structurally: its images cannot be pulle
         lines.findIndex((l) => !l.startsWith('#')),
       )
       .join('\n');
-    const used = new Set([...text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]!));
+    const used = new Set([...text.matchAll(/(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]!));
     const passedThrough = Object.entries(envOf(Object.values(readCompose().services ?? {}).find((s) => s.build)!))
       .filter(([, v]) => v === null)
       .map(([k]) => k);
     expect([...used, ...passedThrough].filter((v) => !new RegExp(`^#\\s+${v}\\s`, 'm').test(header))).toEqual([]);
   });
 
-  it('builds the worker from a Dockerfile that installs with npm ci and runs the real worker entry point', () => {
+  it('builds the worker from a Dockerfile that installs with npm ci, bundles the workflows and runs the worker', () => {
     const dockerfile = workerDockerfile(readCompose());
     expect(dockerfileProblems(fs.readFileSync(dockerfile, 'utf8'))).toEqual([]);
   });
@@ -546,7 +791,7 @@ describe('docker-compose.yml (validated structurally: its images cannot be pulle
     ],
     [
       'port collision',
-      (d) => void (d.services!['temporal-ui']!.ports = ['7233:8080']),
+      (d) => void (d.services!['temporal-ui']!.ports = ['127.0.0.1:7233:8080']),
       /host port 7233\/tcp is published by both/,
     ],
     ['undeclared volume', (d) => delete d.volumes!.backups, /volume backups is not declared/],
@@ -573,6 +818,95 @@ describe('docker-compose.yml (validated structurally: its images cannot be pulle
       (d) => delete (d.services!.worker!.environment as Record<string, EnvValue>).MIGRATION_SMTP_URL,
       /MIGRATION_SMTP_URL, named by the production plan/,
     ],
+    [
+      'the deprecated auto-setup image',
+      (d) => void (d.services!.temporal!.image = 'temporalio/auto-setup:1.29.1'),
+      /auto-setup is deprecated/,
+    ],
+    ['a major-only tag', (d) => void (d.services!['temporal-db']!.image = 'postgres:16'), /not pinned to an exact/],
+    ['latest', (d) => void (d.services!['temporal-ui']!.image = 'temporalio/ui:latest'), /not pinned to an exact/],
+    [
+      'the UI on every interface',
+      (d) => void (d.services!['temporal-ui']!.ports = ['8080:8080']),
+      /temporal-ui: port 8080 binds every interface/,
+    ],
+    [
+      'the frontend on 0.0.0.0',
+      (d) => void (d.services!.temporal!.ports = ['${TEMPORAL_BIND_IP:-0.0.0.0}:7233:7233']),
+      /temporal: port 7233 binds every interface \(0\.0\.0\.0\)/,
+    ],
+    [
+      'a server bound to its loopback',
+      (d) => delete svcEnv(d, 'temporal').BIND_ON_IP,
+      /BIND_ON_IP=undefined, so the other containers cannot reach/,
+    ],
+    [
+      'a server that does not wait for its schema',
+      (d) => delete (d.services!.temporal!.depends_on as Record<string, unknown>)['temporal-schema'],
+      /temporal: does not wait for temporal-schema to complete successfully/,
+    ],
+    ['no schema job', (d) => delete d.services!['temporal-schema'], /no service runs temporal-sql-tool/],
+    [
+      'no visibility schema',
+      (d) => void editScript(d, 'temporal-schema', (s) => s.replace(/.*temporal_visibility update-schema.*\n/, '')),
+      /no job runs update-schema -d \S+\/v12\/visibility\/versioned on temporal_visibility/,
+    ],
+    [
+      'the wrong schema directory',
+      (d) => void editScript(d, 'temporal-schema', (s) => s.replace('/temporal/versioned', '/visibility/versioned')),
+      /update-schema -d .*\/v12\/temporal\/versioned on temporal$/,
+    ],
+    [
+      'schema steps out of order',
+      (d) =>
+        void editScript(d, 'temporal-schema', (s) =>
+          s.replace(/(.*--db temporal setup-schema.*\n)(.*--db temporal update-schema.*\n)/, '$2$1'),
+        ),
+      /^temporal: create, setup-schema and update-schema run out of order/,
+    ],
+    [
+      'schema job on another database host',
+      (d) => void (svcEnv(d, 'temporal-schema').SQL_HOST = 'postgres'),
+      /temporal-schema: temporal-sql-tool's host is postgres, not temporal-db/,
+    ],
+    [
+      'admin-tools of another release',
+      (d) => void (d.services!['temporal-schema']!.image = 'temporalio/admin-tools:1.31.0'),
+      /temporal-schema: admin-tools 1\.31\.0 but server/,
+    ],
+    [
+      'setup before the server is healthy',
+      (d) => void (d.services!['temporal-setup']!.depends_on = ['temporal']),
+      /temporal-setup: does not wait for temporal to be healthy/,
+    ],
+    [
+      'a short retention',
+      (d) => void (svcEnv(d, 'temporal-setup').TEMPORAL_NAMESPACE_RETENTION = '${TEMPORAL_NAMESPACE_RETENTION:-7d}'),
+      /retention 7d is shorter than 30 days/,
+    ],
+    [
+      'no explicit retention',
+      (d) => void editScript(d, 'temporal-setup', (s) => s.replace(/ --retention "\$\$\w+"/g, '')),
+      /sets no explicit retention/,
+    ],
+    [
+      'a namespace command without --namespace',
+      (d) =>
+        void editScript(d, 'temporal-setup', (s) =>
+          s.replace(/namespace create --namespace "\$\$ns"/, 'namespace create'),
+        ),
+      /has no --namespace, so it acts on the default namespace/,
+    ],
+    [
+      'a namespace other than the worker',
+      (d) => void (svcEnv(d, 'temporal-setup').TEMPORAL_NAMESPACE = 'prod'),
+      /namespace prod is not the worker's default/,
+    ],
+    [
+      'a worker without the TLS variables',
+      (d) => delete svcEnv(d, 'worker').TEMPORAL_TLS_CLIENT_CERT_PATH,
+      /worker: TEMPORAL_TLS_CLIENT_CERT_PATH is not in its environment/,
+    ],
   ];
   it.each(cases)('reports a compose file with %s', (_, breakIt, expected) => {
     const doc = structuredClone(readCompose());
@@ -591,6 +925,19 @@ describe('docker-compose.yml (validated structurally: its images cannot be pulle
     ],
     ['no PostgreSQL client', [/"postgresql-client-\$\{PG_CLIENT_MAJOR\}"/, 'less'], /activities run pg_dump/],
     ['a shell-form CMD', [/^CMD .*$/m, 'CMD node --import tsx worker/main.ts'], /not in exec form/],
+    ['Node.js 20', [/^FROM node:22-/m, 'FROM node:20-'], /not a maintained Node\.js LTS image \(22 or later\)/],
+    ['no prebuilt bundle', [/^ENV MO_WORKFLOW_BUNDLE=.*\n/m, ''], /no ENV MO_WORKFLOW_BUNDLE/],
+    ['the bundle not built', [/^RUN .*build-bundle\.ts.*\n/m, ''], /is not built by a RUN of scripts\/build-bundle/],
+    [
+      'the bundle written elsewhere',
+      [/(RUN .*build-bundle\.ts) \S+/, '$1 /tmp/bundle.js'],
+      /writes \/tmp\/bundle\.js, not MO_WORKFLOW_BUNDLE/,
+    ],
+    [
+      'the bundle script not copied',
+      [/^COPY scripts\/build-bundle\.ts .*\n/m, ''],
+      /scripts\/build-bundle\.ts \(loaded by scripts\/build-bundle\.ts\) is not copied/,
+    ],
   ];
   it.each(dockerCases)('reports a worker Dockerfile with %s', (_, [from, to], expected) => {
     const text = fs.readFileSync(workerDockerfile(readCompose()), 'utf8');
@@ -599,7 +946,43 @@ describe('docker-compose.yml (validated structurally: its images cannot be pulle
   });
 });
 
+describe('docker-compose.yml, parsed by a real Compose implementation', () => {
+  const implementations = composeImplementations();
+  const required = { TEMPORAL_DB_PASSWORD: 'unit-test', TARGET_DATABASE_URL: 'postgres://mo@db.invalid/target' };
+  const compose = (argv: string[], env: Record<string, string | undefined>) => {
+    const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
+    for (const k of Object.keys(required)) if (env[k] === undefined) delete childEnv[k];
+    return spawnSync(argv[0]!, [...argv.slice(1), '-f', composeFile, 'config', '-q'], {
+      cwd: root,
+      env: childEnv,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+  };
+
+  if (!implementations.length)
+    it.skip('config -q: no Compose here (apt-get install docker-compose, or set MO_COMPOSE_V2)', () => undefined);
+  for (const { label, argv } of implementations) {
+    it(`${label}: config -q accepts it with the required variables set`, () => {
+      const r = compose(argv, required);
+      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    });
+
+    it(`${label}: config -q refuses it without TEMPORAL_DB_PASSWORD, naming the variable`, () => {
+      const r = compose(argv, { ...required, TEMPORAL_DB_PASSWORD: undefined });
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain('TEMPORAL_DB_PASSWORD');
+    });
+  }
+});
+
 /** The environment map of a service in a parsed copy, for the cases above to edit. */
 function svcEnv(d: ComposeFile, name: string): Record<string, EnvValue> {
   return d.services![name]!.environment as Record<string, EnvValue>;
+}
+
+/** Rewrites the script of a one-shot job in a parsed copy (as written in the file, `$$` and all). */
+function editScript(d: ComposeFile, name: string, edit: (script: string) => string): void {
+  const s = d.services![name]!;
+  s.command = Array.isArray(s.command) ? s.command.map(edit) : edit(s.command ?? '');
 }
