@@ -130,6 +130,18 @@ const ROWS: Row[] = [
   },
   { what: '200 at once: reaction p95', key: 'concurrent_200_reaction_p95_ms', unit: 'ms' },
   { what: '200 at once: wall time', key: 'concurrent_200_wall_s', unit: 's' },
+  {
+    what: 'Worker cold start to first task, prebuilt bundle (MO_WORKFLOW_BUNDLE), median',
+    key: 'worker_start_s',
+    unit: 's',
+  },
+  {
+    what: 'Worker cold start to first task, bundling at start (before), median',
+    key: 'worker_start_bundling_s',
+    unit: 's',
+  },
+  { what: 'Worker RSS at idle, prebuilt bundle, median', key: 'worker_idle_rss_mb', unit: 'MiB' },
+  { what: 'Worker RSS at idle, bundling at start (before), median', key: 'worker_idle_rss_bundling_mb', unit: 'MiB' },
 ];
 
 /** Which commit each benchmark's figures were measured at (`measuredAt` in results.json). */

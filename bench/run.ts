@@ -9,8 +9,18 @@ import { log, machine, RESULTS_FILE, round, temporalVersion, writeResults, type 
 import { rehearsalBench } from './rehearsal';
 import { renderBenchmarks } from './report';
 import { notificationsBench, rollbackBench } from './rollback';
+import { workerStartBench } from './worker-start';
 
-const ALL = ['history', 'rehearsal', 'signatures', 'reaction', 'scale', 'rollback', 'notifications'] as const;
+const ALL = [
+  'history',
+  'rehearsal',
+  'signatures',
+  'reaction',
+  'scale',
+  'rollback',
+  'notifications',
+  'worker-start',
+] as const;
 type Bench = (typeof ALL)[number];
 
 function parseArgs(argv: string[]): { only: Bench[]; runs: number; scale: number[] } {
@@ -92,6 +102,11 @@ async function run(): Promise<void> {
     const runs = Math.min(args.runs, 3);
     log(`notifications: ${runs} whole migrations healthy and with a hung webhook; failed gates with dead channels`);
     results = writeResults(await notificationsBench(runs), 'notifications');
+  }
+  if (args.only.includes('worker-start')) {
+    const runs = Math.min(args.runs, 5);
+    log(`worker start: ${runs} cold starts each, bundling at start and with the prebuilt bundle`);
+    results = writeResults(await workerStartBench(runs), 'worker-start');
   }
   const file = path.join(projectRoot, 'BENCHMARKS.md');
   const options = (await prettier.resolveConfig(file)) ?? {};
