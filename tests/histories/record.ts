@@ -9,7 +9,8 @@ const PLAN = path.join(projectRoot, 'plans', 'demo.yaml');
 
 /**
  * Records the histories that CI replays against the current workflow code (tests/workflows/replay.test.ts): a full
- * demo migration, and one rolled back by a failed gate (the migration and its rollback workflow), into a new
+ * demo migration, one rolled back by a failed gate (the migration and its rollback workflow), and one such with its
+ * host-bound steps on an agent's task queue, into a new
  * generation folder named by the day (or the first argument). Older generations stay: they stand for migrations
  * started with older code that may still be running (see docs/ARCHITECTURE.md, "Changing workflow code safely").
  */
@@ -39,6 +40,16 @@ async function run(): Promise<void> {
   if (failed.phase !== 'rolled-back') throw new Error(`fault run ended ${failed.phase}`);
   await save('migration-rolled-back', failed.workflowId);
   await save('rollback', rollbackWorkflowId(failed.workflowId));
+  // The production topology: host-bound steps and undo steps on an agent's queue (plan target.agentQueue).
+  const agent = await runDemo({
+    plan: PLAN,
+    print: () => undefined,
+    fault: 'error-spike',
+    agent: { queue: `record-agent-${Date.now().toString(36)}` },
+  });
+  if (agent.phase !== 'rolled-back') throw new Error(`agent run ended ${agent.phase}`);
+  await save('migration-agent-rolled-back', agent.workflowId);
+  await save('rollback-agent', rollbackWorkflowId(agent.workflowId));
 }
 
 run().catch((err) => {
