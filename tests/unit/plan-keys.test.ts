@@ -1,25 +1,16 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import YAML from 'yaml';
-import { loadPlan, PlanValidationError, validatePlan } from '../../client/plan';
+import { loadPlan, validatePlan } from '../../client/plan';
 import { memoryKey } from '../../lib/signing';
 import { planProblems } from '../../workflows/plan-check';
+import { demoDoc, planIssues, PLANS } from '../helpers/plan-doc';
 
-const plans = path.join(__dirname, '..', '..', 'plans');
-const demoDoc = () => YAML.parse(fs.readFileSync(path.join(plans, 'demo.yaml'), 'utf8')) as Record<string, any>;
+const plans = PLANS;
 const keyLine = (comment: string) => memoryKey(comment).publicKey;
 const bare = (line: string) => line.split(' ').slice(0, 2).join(' ');
 
-function issues(doc: unknown): { path: string; message: string }[] {
-  try {
-    validatePlan(doc, 'plan.yaml', plans);
-    return [];
-  } catch (err) {
-    if (err instanceof PlanValidationError) return err.issues;
-    throw err;
-  }
-}
+const issues = planIssues;
 
 describe('approver keys in the plan', () => {
   it('gathers keys from approvals.keys, allow-list entries { name, key } and a keys file, without comments', () => {

@@ -1,23 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
-import { loadPlan, parseDuration, PlanValidationError, validatePlan } from '../../client/plan';
+import { loadPlan, parseDuration, PlanValidationError } from '../../client/plan';
 import { recordFaults } from '../helpers/fault-summary';
+import { demoDoc, planIssues, PLANS } from '../helpers/plan-doc';
 
-const planFile = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
-const base = () => YAML.parse(fs.readFileSync(planFile, 'utf8')) as Record<string, any>;
+const planFile = path.join(PLANS, 'demo.yaml');
+const base = demoDoc;
 
 /** Validates a mutated copy of the demo plan and returns the issues (none: the plan was accepted). */
 function issuesOf(mutate: (p: Record<string, any>) => void): { path: string; message: string }[] {
   const doc = base();
   mutate(doc);
-  try {
-    validatePlan(doc, 'plan.yaml', path.dirname(planFile));
-    return [];
-  } catch (err) {
-    if (err instanceof PlanValidationError) return err.issues;
-    throw err;
-  }
+  return planIssues(doc);
 }
 
 describe('plan validation', () => {

@@ -1,27 +1,19 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import YAML from 'yaml';
-import { PlanValidationError, validatePlan } from '../../client/plan';
+import { validatePlan } from '../../client/plan';
 import type { Plan } from '../../workflows/plan';
+import { demoDoc, planIssues, PLANS } from '../helpers/plan-doc';
 import { agentQueueFor, HOST_SYSTEMS, measurementSystem, targetRouting, usesAgents } from '../../workflows/routing';
-
-const planFile = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
 
 /** The demo plan as its author wrote it, changed by `mutate`, through the CLI's validator. */
 function planWith(mutate: (p: Record<string, any>) => void): Plan {
-  const doc = YAML.parse(fs.readFileSync(planFile, 'utf8')) as Record<string, any>;
+  const doc = demoDoc();
   mutate(doc);
-  return validatePlan(doc, 'plan.yaml', path.dirname(planFile));
+  return validatePlan(doc, 'plan.yaml', PLANS);
 }
 
 function issuesOf(mutate: (p: Record<string, any>) => void): { path: string; message: string }[] {
-  try {
-    planWith(mutate);
-    return [];
-  } catch (err) {
-    if (err instanceof PlanValidationError) return err.issues;
-    throw err;
-  }
+  const doc = demoDoc();
+  mutate(doc);
+  return planIssues(doc);
 }
 
 describe('routing of host-bound activities to agents', () => {

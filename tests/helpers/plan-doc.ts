@@ -1,0 +1,22 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { PlanValidationError, validatePlan } from '../../client/plan';
+
+/** The shipped plans' folder (relative paths in a plan resolve against it). */
+export const PLANS = path.join(__dirname, '..', '..', 'plans');
+
+/** The demo plan as its author wrote it (the YAML document, not the normalised plan). */
+export const demoDoc = (): Record<string, any> =>
+  YAML.parse(fs.readFileSync(path.join(PLANS, 'demo.yaml'), 'utf8')) as Record<string, any>;
+
+/** What the CLI's validator says of a plan document: its issues, none when it is accepted. */
+export function planIssues(doc: unknown): { path: string; message: string }[] {
+  try {
+    validatePlan(doc, 'plan.yaml', PLANS);
+    return [];
+  } catch (err) {
+    if (err instanceof PlanValidationError) return err.issues;
+    throw err;
+  }
+}
