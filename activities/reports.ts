@@ -40,12 +40,14 @@ export async function writeCompletionReport(input: {
   plan: Plan;
   status: MigrationStatus;
   codeLinesRemoved: number;
+  /** Success metrics measured elsewhere (a command on the commands agent, `hostChecks`), by name: not measured here. */
+  measured?: CheckResult[];
 }): Promise<ReportFiles & { rows: SuccessRow[] }> {
   const { plan, status } = input;
   const ledgerSpec = ledgerOf(plan);
   const ledger = await readLedger({ migrationId: input.migrationId, ...ledgerSpec }).catch(() => []);
   const evaluations = gateEvaluations(ledger, status);
-  const rows = await successRows(plan, input.codeLinesRemoved);
+  const rows = await successRows(plan, input.codeLinesRemoved, input.measured ?? []);
   const md = completionMarkdown({
     migrationId: input.migrationId,
     plan,
@@ -78,7 +80,7 @@ function gateEvaluations(ledger: LedgerRow[], status: MigrationStatus): GateEval
 }
 
 /** The success-metrics table: the legacy lines archived, then each of the plan's success metrics measured now. */
-async function successRows(plan: Plan, codeLinesRemoved: number): Promise<SuccessRow[]> {
+async function successRows(plan: Plan, codeLinesRemoved: number, measured: CheckResult[]): Promise<SuccessRow[]> {
   const rows: SuccessRow[] = [
     {
       metric: 'Code reduction (legacy lines archived)',
@@ -89,10 +91,13 @@ async function successRows(plan: Plan, codeLinesRemoved: number): Promise<Succes
     },
   ];
   for (const m of plan.successMetrics) {
-    const { value, detail } = await measure(m.measure, {
-      databaseUrlEnv: plan.target.databaseUrlEnv,
-      repository: plan.target.repository,
-    }).catch((err: Error) => ({ value: null, detail: `error: ${err.message}` }));
+    const there = measured.find((r) => r.name === m.name);
+    const { value, detail } = there
+      ? { value: there.value, detail: there.error ? `error: ${there.error}` : there.detail }
+      : await measure(m.measure, {
+          databaseUrlEnv: plan.target.databaseUrlEnv,
+          repository: plan.target.repository,
+        }).catch((err: Error) => ({ value: null, detail: `error: ${err.message}` }));
     rows.push({
       metric: m.description ?? m.name,
       target: `${m.op} ${m.threshold}${m.unit ? ` ${m.unit}` : ''}`,

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import { migrationIdProblem } from '../workflows/constants';
 import type { Plan } from '../workflows/plan';
-import { HOST_SYSTEMS, type TargetSystem } from '../workflows/routing';
+import { agentQueueFor, HOST_SYSTEMS, type TargetSystem } from '../workflows/routing';
 import type { CheckResult } from './checks';
 import { envSecrets, redact } from './checks';
 import { connect, pgTargetFromEnv, quoteIdent } from './database';
@@ -117,25 +117,49 @@ const MiB = 1024 * 1024;
 
 /** One check of the target, run where its system is (see `workflows/routing.ts`). */
 interface TargetProbe {
-  system: TargetSystem | 'router';
-  run: (deps: TargetDeps, migrationId: string, input: TargetInput) => Promise<CheckResult[]>;
+  /** `router`: where the router runs (commands for a command router, else central); `variables`: every system. */
+  system: TargetSystem | 'router' | 'variables';
+  run: (
+    deps: TargetDeps,
+    migrationId: string,
+    input: TargetInput,
+    systems: Set<TargetSystem>,
+  ) => Promise<CheckResult[]>;
 }
 
-/** The variables each system's activities read: the engine's for `envFrom`, the database's for backups, else central. */
+/**
+ * The variables each system's activities read: the engine's for `envFrom`, the database URL for backups, every other
+ * variable the plan names (the target database's too, for the ledger, the metrics and the routing table) centrally.
+ */
 function envNamesFor(plan: Plan, system: TargetSystem): string[] {
-  const fromContainers = new Set(plan.unifiedJob.containers.flatMap((c) => Object.values(c.envFrom ?? {})));
-  const all = [...new Set(planEnvNames(plan))].sort();
-  if (system === 'containers') return [...fromContainers].sort();
+  if (system === 'containers')
+    return [...new Set(plan.unifiedJob.containers.flatMap((c) => Object.values(c.envFrom ?? {})))].sort();
   if (system === 'backup') return [plan.target.databaseUrlEnv];
-  if (system === 'central') return all.filter((n) => !fromContainers.has(n));
+  if (system === 'central') {
+    const withoutEnvFrom = {
+      ...plan,
+      unifiedJob: { ...plan.unifiedJob, containers: plan.unifiedJob.containers.map(({ envFrom: _, ...c }) => c) },
+    };
+    return [...new Set(planEnvNames(withoutEnvFrom))].sort();
+  }
   return [];
+}
+
+/** The folder, or the nearest folder above it that exists (the step creates the rest), written to and cleaned. */
+async function writableFolder(folder: string): Promise<string> {
+  let dir = folder;
+  while (!(await exists(dir)) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  const probeFile = path.join(dir, `.mo-write-probe-${process.pid}`);
+  await fs.writeFile(probeFile, 'probe');
+  await fs.rm(probeFile, { force: true });
+  return dir;
 }
 
 const PROBES: TargetProbe[] = [
   {
-    // Backups of the ID are files on the backup host; its database URL reaches the ledger too.
+    // Backups of the ID are files on the backup host.
     system: 'backup',
-    run: async (_deps, migrationId, { plan, startedAt }) => [
+    run: async (_deps, migrationId, { plan }) => [
       await probe('target: migration ID unused', async () => {
         const bad = migrationIdProblem(migrationId);
         if (bad) throw new Error(`migration ID: ${bad}`);
@@ -145,12 +169,21 @@ const PROBES: TargetProbe[] = [
           throw new Error(
             `migration ID ${migrationId} was used before: ${dir} holds ${files.sort().join(', ')} (start with a new --id)`,
           );
-        const rows = await earlierLedgerRows(plan, migrationId, startedAt).catch(() => 0);
+        return `no backups of ${migrationId} from an earlier run`;
+      }),
+    ],
+  },
+  {
+    // The ledger is the central workers': rows of the ID from before this run belong to an earlier run.
+    system: 'central',
+    run: async (_deps, migrationId, { plan, startedAt }) => [
+      await probe('target: migration ID unused in the ledger', async () => {
+        const rows = await earlierLedgerRows(plan, migrationId, startedAt);
         if (rows)
           throw new Error(
             `migration ID ${migrationId} was used before: the ledger ${plan.ledger.table} has ${rows} row(s) of it from before this run`,
           );
-        return `no backups or ledger rows of ${migrationId} from an earlier run`;
+        return `no ledger rows of ${migrationId} from an earlier run`;
       }),
     ],
   },
@@ -202,6 +235,26 @@ const PROBES: TargetProbe[] = [
       ),
   },
   {
+    // The variables this worker's activities read (all of them when every system is here).
+    system: 'variables',
+    run: (_deps, _id, { plan, systems: asked }, systems) => {
+      const names = [...new Set([...systems].flatMap((sys) => envNamesFor(plan, sys)))].sort();
+      if (!names.length && asked) return Promise.resolve([]);
+      const unset = names.filter((n) => !process.env[n]);
+      const where = asked ? ` (for ${[...systems].join(', ')})` : '';
+      return Promise.resolve([
+        finding(
+          `target: environment variables set${where}`,
+          unset.length === 0,
+          unset.length
+            ? `not set on the worker: ${unset.join(', ')}`
+            : `${names.length} set: ${names.join(', ') || '(none named)'}`,
+          Date.now(),
+        ),
+      ]);
+    },
+  },
+  {
     // A command router is read on the commands host, the routing table centrally.
     system: 'router',
     run: async (_deps, _id, { plan }) => [
@@ -220,12 +273,7 @@ const PROBES: TargetProbe[] = [
     system: 'backup',
     run: async (_deps, _id, { plan }) => [
       await probe('target: backup folder writable with room', async () => {
-        // The folder, or the nearest folder above it that exists (the backup creates the rest): nothing is created.
-        let dir = plan.target.backupDir;
-        while (!(await exists(dir)) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-        const probeFile = path.join(dir, `.mo-write-probe-${process.pid}`);
-        await fs.writeFile(probeFile, 'probe');
-        await fs.rm(probeFile, { force: true });
+        const dir = await writableFolder(plan.target.backupDir);
         const st = await fs.statfs(dir);
         const free = st.bavail * st.bsize;
         const need = await databaseBytes(plan.target.databaseUrlEnv);
@@ -237,6 +285,20 @@ const PROBES: TargetProbe[] = [
         return `${plan.target.backupDir} writable (${dir}), ${(free / MiB).toFixed(0)} MiB free for a ${(need / MiB).toFixed(1)} MiB database`;
       }),
     ],
+  },
+  {
+    // The crontab edits keep the crontab as it was under the backup folder of the cron host: when that is another
+    // host than the backup's, its folder is checked there too.
+    system: 'scheduler',
+    run: async (_deps, _id, { plan }) =>
+      plan.scheduler.kind === 'crontab' && agentQueueFor(plan, 'scheduler') !== agentQueueFor(plan, 'backup')
+        ? [
+            await probe('target: crontab saves folder writable', async () => {
+              const dir = await writableFolder(plan.target.backupDir);
+              return `${plan.target.backupDir} writable (${dir}) for the saved crontabs`;
+            }),
+          ]
+        : [],
   },
 ];
 
@@ -252,26 +314,12 @@ export async function checkTarget(deps: TargetDeps, migrationId: string, input: 
   const { plan } = input;
   const systems = new Set<TargetSystem>(input.systems ?? ['central', ...HOST_SYSTEMS]);
   const routerSystem: TargetSystem = plan.traffic.router.kind === 'command' ? 'commands' : 'central';
-  const here = (sys: TargetSystem | 'router') => systems.has(sys === 'router' ? routerSystem : sys);
+  const here = (sys: TargetSystem | 'router' | 'variables') =>
+    systems.has(sys === 'router' ? routerSystem : (sys as TargetSystem));
   const results: CheckResult[] = [];
-  for (const p of PROBES) if (here(p.system)) results.push(...(await p.run(deps, migrationId, input)));
-  // The variables this worker's activities read (all of them when every system is here).
-  const envNames = [...new Set([...systems].flatMap((sys) => envNamesFor(plan, sys)))].sort();
-  if (envNames.length || !input.systems) {
-    const unset = envNames.filter((n) => !process.env[n]);
-    const where = input.systems ? ` (for ${[...systems].join(', ')})` : '';
-    results.push(
-      finding(
-        `target: environment variables set${where}`,
-        unset.length === 0,
-        unset.length
-          ? `not set on the worker: ${unset.join(', ')}`
-          : `${envNames.length} set: ${envNames.join(', ') || '(none named)'}`,
-        Date.now(),
-      ),
-    );
-  }
-  const secrets = envSecrets(envNames);
+  for (const p of PROBES)
+    if (p.system === 'variables' || here(p.system)) results.push(...(await p.run(deps, migrationId, input, systems)));
+  const secrets = envSecrets([...new Set(planEnvNames(plan))]);
   return results.map((r) => ({
     ...r,
     detail: redact(r.detail, secrets),

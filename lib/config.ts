@@ -105,9 +105,18 @@ const LOCAL_TEMPORAL = '127.0.0.1:17233';
 function temporalSettings(): { connection: TemporalConnectionOptions; namespace: string; source: string } {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && v !== '') env[k] = v;
+  const local = readStackEnv();
+  if (env.TEMPORAL_CONFIG_FILE && !fs.existsSync(env.TEMPORAL_CONFIG_FILE))
+    throw new Error(
+      `Temporal connection settings: TEMPORAL_CONFIG_FILE names ${env.TEMPORAL_CONFIG_FILE}, which does not exist`,
+    );
+  // In a checkout with a local stack, its server wins over the default profile of ~/.config/temporalio/temporal.toml
+  // (which may well be production's) unless a profile or a file is asked for by name.
+  const disableFile =
+    local.TEMPORAL_ADDRESS !== undefined && !env.TEMPORAL_PROFILE && !env.TEMPORAL_CONFIG_FILE && !env.TEMPORAL_ADDRESS;
   let loaded: ReturnType<typeof loadClientConnectConfig>;
   try {
-    loaded = loadClientConnectConfig({ overrideEnvVars: env });
+    loaded = loadClientConnectConfig({ overrideEnvVars: env, disableFile });
   } catch (err) {
     const file = env.TEMPORAL_CONFIG_FILE ?? '~/.config/temporalio/temporal.toml';
     throw new Error(
@@ -115,7 +124,6 @@ function temporalSettings(): { connection: TemporalConnectionOptions; namespace:
     );
   }
   const o = loaded.connectionOptions;
-  const local = readStackEnv();
   const connection: TemporalConnectionOptions = {
     address: o.address ?? local.TEMPORAL_ADDRESS ?? LOCAL_TEMPORAL,
     ...(o.tls !== undefined ? { tls: o.tls } : {}),
@@ -146,7 +154,16 @@ function positiveInt(name: string, dflt: number): number {
 
 /** Arguments for the stock `temporal` CLI, pointed at this stack's server and namespace. */
 export function temporalCliArgs(config: StackConfig, ...args: string[]): string[] {
-  return [...args, '--address', config.temporalAddress, '--namespace', config.temporalNamespace];
+  // A profile carries TLS and keys the address alone does not; the stock CLI reads the same file.
+  const profile = optionalEnv('TEMPORAL_PROFILE');
+  return [
+    ...args,
+    '--address',
+    config.temporalAddress,
+    '--namespace',
+    config.temporalNamespace,
+    ...(profile ? ['--profile', profile] : []),
+  ];
 }
 
 /** The Web UI page of one workflow. */

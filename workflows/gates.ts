@@ -2,7 +2,7 @@ import { condition } from '@temporalio/workflow';
 import { gatePhase, type GateName } from './constants';
 import type { GateEvaluation, GateState, MetricReading } from './definitions';
 import type { GateSpec } from './plan';
-import { measuring } from './proxies';
+import { evaluateMetricsRouted } from './proxies';
 import { gateSigned, missingRoles, newGate, readingsDetail, tallyReadings } from './rules';
 import { Interrupt, type MigrationState } from './state';
 import { askPerson, checkpoint, interruptible } from './waits';
@@ -88,10 +88,7 @@ async function awaitSignatures(s: MigrationState, state: GateState, spec: GateSp
 async function evaluateGate(s: MigrationState, step: string, since: number): Promise<'passed' | 'inconclusive'> {
   const { plan, status } = s;
   const readings: MetricReading[] = await interruptible(s, () =>
-    measuring(
-      plan,
-      plan.metrics.map((m) => m.measure),
-    ).acts.evaluateMetrics({
+    evaluateMetricsRouted(plan, {
       migrationId: s.migrationId,
       metrics: plan.metrics,
       databaseUrlEnv: plan.target.databaseUrlEnv,

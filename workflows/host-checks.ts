@@ -1,9 +1,32 @@
 import type { Activities } from '../activities';
 import type { CheckReport, CheckResult, RunChecksInput } from '../activities/checks';
-import type { Plan } from './plan';
+import type { CheckSpec, Plan } from './plan';
+import { agentActs } from './proxies';
 import { agentQueueFor, measurementSystem, targetRouting, usesAgents } from './routing';
 
 type Proxy = Pick<Activities, 'runChecks' | 'hostChecks'>;
+
+/**
+ * The command checks of `checks` to measure on the commands agent, for a report the central workers write (the
+ * completion report's success metrics): a function that measures them there, or undefined when there is nothing to
+ * measure there (then no activity is scheduled and nothing waits).
+ */
+export function measuredOnAgents(
+  plan: Plan,
+  checks: CheckSpec[],
+  migrationId: string,
+): (() => Promise<CheckResult[]>) | undefined {
+  const queue = agentQueueFor(plan, 'commands');
+  const there = checks.filter((c) => measurementSystem(c.measure) === 'commands');
+  if (queue === undefined || !there.length) return undefined;
+  return () =>
+    agentActs(queue).hostChecks({
+      migrationId,
+      checks: there,
+      databaseUrlEnv: plan.target.databaseUrlEnv,
+      repository: plan.target.repository,
+    });
+}
 
 /**
  * A check report whose host-bound parts run on the target hosts' agents: each agent probes its systems of the target

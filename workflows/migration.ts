@@ -1,4 +1,5 @@
 import { ApplicationFailure, ContinueAsNew, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { CheckResult } from '../activities/checks';
 import { ErrorType } from './constants';
 import { migrationNameKey, trafficPercentKey } from './definitions';
 import { compensate, interruptFor, recordTrafficUndo } from './compensation';
@@ -7,7 +8,7 @@ import { installHandlers } from './handlers';
 import { planProblems } from './plan-check';
 import { agentQueueFor } from './routing';
 import { acts, agentActs, on, reportActs } from './proxies';
-import { routedChecks } from './host-checks';
+import { measuredOnAgents, routedChecks } from './host-checks';
 import { Interrupt, MigrationState, type MigrationInput, type MigrationResult } from './state';
 import {
   archiveScripts,
@@ -276,14 +277,17 @@ async function archive(s: MigrationState): Promise<Archived> {
 
 /** After the sign-off: the completion report, filled from the measurements, and the last notification. */
 async function complete(s: MigrationState, archived: Archived): Promise<void> {
-  const report = await askAfterSoak(s, 'completion report', () =>
+  const write = (measured?: CheckResult[]) =>
     reportActs(s.plan).writeCompletionReport({
       migrationId: s.migrationId,
       plan: s.plan,
       status: s.status,
       codeLinesRemoved: archived.moved.reduce((a, m) => a + m.lines, 0),
-    }),
-  );
+      ...(measured ? { measured } : {}),
+    });
+  // Command success metrics are measured on the commands agent first; without one, the report at once, as before.
+  const onAgent = measuredOnAgents(s.plan, s.plan.successMetrics, s.migrationId);
+  const report = await askAfterSoak(s, 'completion report', () => (onAgent ? onAgent().then(write) : write()));
   s.status.reports.completion = report.markdownFile;
   s.enter('complete');
   await s.notify('complete', 'migration complete', `Completion report: ${report.markdownFile}`, {

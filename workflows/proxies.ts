@@ -88,16 +88,41 @@ export function on(plan: Pick<Plan, 'target' | 'scheduler'>, system: HostSystem)
 /** The long activities' options on an agent's queue. */
 export const agentActs = (taskQueue: string) => proxyActivities<Activities>({ ...LONG, taskQueue });
 
-/** The rollback's options on an agent's queue. */
+/**
+ * The rollback's options on an agent's queue. Unlike the forward steps, an undo does not wait for a down agent
+ * without end: after a minute in the queue it fails (not retried by the policy), the rollback tries it once more and
+ * then reports it failed (rollback NOT verified, notified), so the rollback always ends.
+ */
 export const agentUndo = (taskQueue: string) =>
-  proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: rollbackRetry, taskQueue });
+  proxyActivities<Activities>({
+    startToCloseTimeout: '2 minutes',
+    scheduleToStartTimeout: '1 minute',
+    retry: rollbackRetry,
+    taskQueue,
+  });
 
 /** The central workers' proxies. */
 const central = () => ({ acts, quick, undo: rollbackLocal, taskQueue: undefined as string | undefined });
 
-/** The proxies for measurements: on the commands agent when any of them runs a command there, else central. */
-export function measuring(plan: Pick<Plan, 'target' | 'scheduler'>, measures: { kind: string }[]) {
-  return measures.some((m) => measurementSystem(m) === 'commands') ? on(plan, 'commands') : central();
+/**
+ * Reads the metric gates' metrics where each runs: the command ones on the commands agent, the rest centrally, in
+ * the plan's order. A plan without a commands agent: one central call, as before.
+ */
+export async function evaluateMetricsRouted(
+  plan: Pick<Plan, 'target' | 'scheduler'>,
+  input: Parameters<Activities['evaluateMetrics']>[0],
+): ReturnType<Activities['evaluateMetrics']> {
+  const onAgent = (m: { measure: { kind: string } }) => measurementSystem(m.measure) === 'commands';
+  const agent = on(plan, 'commands');
+  if (agent.taskQueue === undefined || !input.metrics.some(onAgent)) return acts.evaluateMetrics(input);
+  const [there, here] = await Promise.all([
+    agent.acts.evaluateMetrics({ ...input, metrics: input.metrics.filter(onAgent) }),
+    input.metrics.some((m) => !onAgent(m))
+      ? acts.evaluateMetrics({ ...input, metrics: input.metrics.filter((m) => !onAgent(m)) })
+      : Promise.resolve([]),
+  ]);
+  const byName = new Map([...there, ...here].map((r) => [r.name, r]));
+  return input.metrics.flatMap((m) => byName.get(m.name) ?? []);
 }
 
 /** The router's proxies: a command router runs its command on the commands agent; the routing table is central. */

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
@@ -113,6 +114,11 @@ describe('a central worker and an agent on the target host, each on its own task
       'hostChecks',
       'installUnifiedJob',
     ]);
+    // The preflight's host share and the completion report's command metric (test coverage), both on the agent.
+    expect(ran.filter((r) => r.type === 'hostChecks')).toHaveLength(2);
+    expect(fs.readFileSync(outcome.reports.completion!, 'utf8')).toMatch(
+      /Test coverage of the unified pipeline \| > 90 % \| 9\d/,
+    );
     // The status names the agent that did each host-bound step.
     const status = await migrateCli(['status', outcome.workflowId, '--json']);
     expect(status.code).toBe(0);

@@ -7,6 +7,7 @@ import { createSchedulerActivities } from '../../activities/scheduler';
 import { checkTarget } from '../../activities/target';
 import { loadPlan } from '../../client/plan';
 import type { Plan } from '../../workflows/plan';
+import type { TargetSystem } from '../../workflows/routing';
 import { config, scratchDatabase, tempDir, uniq } from '../helpers/stack';
 
 const USER = 'mo-targettest';
@@ -87,6 +88,7 @@ describe('preflight checks the plan against a target built by hand', () => {
     expect(results.filter((r) => !r.passed).map((r) => `${r.name}: ${r.error}`)).toEqual([]);
     expect(results.map((r) => r.name)).toEqual([
       'target: migration ID unused',
+      'target: migration ID unused in the ledger',
       'target: legacy job nightly-export found',
       'target: scripts/nightly_export.sh in the repository',
       'target: docs/exports.md in the repository',
@@ -95,9 +97,41 @@ describe('preflight checks the plan against a target built by hand', () => {
       'target: router works',
       'target: backup folder writable with room',
     ]);
-    expect(results[1]!.detail).toBe(crontab.split('\n')[1]);
+    expect(results[2]!.detail).toBe(crontab.split('\n')[1]);
     // Read only: the backup folder was not even created.
     expect(fs.existsSync(path.join(root, 'backups-ok'))).toBe(false);
+  });
+
+  it('checks on each host only what its agent acts on, and centrally the rest', async () => {
+    const backupDir = path.join(root, 'backups-split');
+    const plan: Plan = { ...planFor(backupDir), target: { ...planFor(backupDir).target, agentQueue: 'cron-host' } };
+    const on = async (systems: TargetSystem[]) =>
+      (await checkTarget(deps, `m-${uniq()}`, { plan, startedAt: started(), systems })).map(
+        (r) => `${r.name}: ${r.passed ? 'ok' : r.error}`,
+      );
+    // The agent of the cron, repository, Docker and backup host.
+    expect(await on(['backup', 'containers', 'scheduler', 'repository', 'commands'])).toEqual([
+      'target: migration ID unused: ok',
+      'target: legacy job nightly-export found: ok',
+      'target: scripts/nightly_export.sh in the repository: ok',
+      'target: docs/exports.md in the repository: ok',
+      'target: image migration-orchestrator/node-runtime:latest: ok',
+      'target: environment variables set (for backup, containers, scheduler, repository, commands): ok',
+      'target: backup folder writable with room: ok',
+    ]);
+    // The central workers: the ledger, their variables (the target database's too), the routing table.
+    expect(await on(['central'])).toEqual([
+      'target: migration ID unused in the ledger: ok',
+      'target: environment variables set (for central): ok',
+      'target: router works: ok',
+    ]);
+    // A backup host of its own: the cron host checks the folder its crontab saves go to as well.
+    const split: Plan = { ...plan, target: { ...plan.target, agentQueues: { backup: 'db-host' } } };
+    const cron = await checkTarget(deps, `m-${uniq()}`, { plan: split, startedAt: started(), systems: ['scheduler'] });
+    expect(cron.map((r) => r.name)).toEqual([
+      'target: legacy job nightly-export found',
+      'target: crontab saves folder writable',
+    ]);
   });
 
   it('names each missing thing, changes nothing, and never shows a variable value', async () => {

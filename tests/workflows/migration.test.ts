@@ -758,10 +758,15 @@ describe('migration workflow soak roll-over (stubbed activities, dev server)', (
       }
     });
     const { result, status, handle } = await runReal(acts, quickPlan(), {
-      onStatus: operatorOnce((s) => s.phase === 'backup' && s.backups.length === 1, rollbackSignal, {
-        requestedBy: 'olga',
-        reason: 'hold everything',
-      }),
+      // The pre-cutover backup, not the moment after the initial one (same phase, one backup, nothing deployed yet).
+      onStatus: operatorOnce(
+        (s) => s.phase === 'backup' && s.backups.length === 1 && s.compensations.length > 0,
+        rollbackSignal,
+        {
+          requestedBy: 'olga',
+          reason: 'hold everything',
+        },
+      ),
     });
     expect(result.phase).toBe('rolled-back');
     expect(status.failure).toBe('hold everything');
