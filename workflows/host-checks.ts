@@ -2,7 +2,7 @@ import type { Activities } from '../activities';
 import type { CheckReport, CheckResult, RunChecksInput } from '../activities/checks';
 import type { CheckSpec, Plan } from './plan';
 import { agentActs } from './proxies';
-import { agentQueueFor, measurementSystem, targetRouting, usesAgents } from './routing';
+import { agentQueueFor, onCommandsHost, targetRouting, usesAgents } from './routing';
 
 type Proxy = Pick<Activities, 'runChecks' | 'hostChecks'>;
 
@@ -17,7 +17,7 @@ export function measuredOnAgents(
   migrationId: string,
 ): (() => Promise<CheckResult[]>) | undefined {
   const queue = agentQueueFor(plan, 'commands');
-  const there = checks.filter((c) => measurementSystem(c.measure) === 'commands');
+  const there = checks.filter(onCommandsHost);
   if (queue === undefined || !there.length) return undefined;
   return () =>
     agentActs(queue).hostChecks({
@@ -45,7 +45,7 @@ export async function routedChecks(
   const commands = agentQueueFor(plan, 'commands');
   const shares = await Promise.all(
     routing.agents.map(async ({ queue, systems }): Promise<CheckResult[]> => {
-      const checks = queue === commands ? input.checks.filter((c) => measurementSystem(c.measure) === 'commands') : [];
+      const checks = queue === commands ? input.checks.filter(onCommandsHost) : [];
       if (!checks.length && !input.target) return [];
       return agent(queue).hostChecks({
         migrationId: input.migrationId,

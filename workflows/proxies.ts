@@ -3,7 +3,7 @@ import type { RetryPolicy } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { Plan } from './plan';
 import { NON_RETRYABLE_ERROR_TYPES } from './constants';
-import { agentQueueFor, measurementSystem, type HostSystem } from './routing';
+import { agentQueueFor, onCommandsHost, type HostSystem } from './routing';
 
 /** Every activity the runbook calls, with the options that bound it, in one place. */
 const retry: RetryPolicy = {
@@ -112,7 +112,7 @@ export async function evaluateMetricsRouted(
   plan: Pick<Plan, 'target' | 'scheduler'>,
   input: Parameters<Activities['evaluateMetrics']>[0],
 ): ReturnType<Activities['evaluateMetrics']> {
-  const onAgent = (m: { measure: { kind: string } }) => measurementSystem(m.measure) === 'commands';
+  const onAgent = onCommandsHost;
   const agent = on(plan, 'commands');
   if (agent.taskQueue === undefined || !input.metrics.some(onAgent)) return acts.evaluateMetrics(input);
   const [there, here] = await Promise.all([

@@ -55,3 +55,7 @@ export function targetRouting(plan: Routed): {
 export function measurementSystem(m: { kind: string }): TargetSystem {
   return m.kind === 'command' ? 'commands' : 'central';
 }
+
+/** Whether a check or metric is measured on the commands host. */
+export const onCommandsHost = (c: { measure: { kind: string } }): boolean =>
+  measurementSystem(c.measure) === 'commands';
