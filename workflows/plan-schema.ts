@@ -325,6 +325,11 @@ function buildPlanForm() {
       .describe('Program and arguments, spawned without a shell unless `shell` is true (then one command line).')
       .optional(),
     shell: flag().default(false).describe('Run `command` (one string) through a shell.'),
+    readOnly: flag()
+      .default(false)
+      .describe(
+        'For command: it changes nothing, so a rehearsal runs it (otherwise a rehearsal reports it as "would run").',
+      ),
     pattern: text()
       .refine(isRegExp, { error: 'expected a valid regular expression' })
       .describe('Regular expression whose first capture group is the number; default: the last number in the output.')
@@ -508,6 +513,9 @@ function buildPlanForm() {
         'Compose-style project name of the unified containers.',
       ),
       backupDir: localPath,
+      backupTimeout: duration
+        .default('30m')
+        .describe('The longest one backup (pg_dump, verifying restore, row counts and hash) may take.'),
       reportDir: localPath,
       agentQueue: queueName
         .describe(
@@ -703,6 +711,7 @@ function toPlan(f: PlanForm, resolvePath: (p: string) => string, keys: Record<st
     repository: resolvePath(f.target.repository),
     composeProject: f.target.composeProject,
     backupDir: resolvePath(f.target.backupDir),
+    backupTimeoutMs: ms(f.target.backupTimeout),
     reportDir: resolvePath(f.target.reportDir),
     ...(f.target.agentQueue !== undefined ? { agentQueue: f.target.agentQueue } : {}),
     ...(f.target.agentQueues !== undefined ? { agentQueues: f.target.agentQueues } : {}),
@@ -786,6 +795,7 @@ function toMeasurement(c: CheckForm) {
       kind: 'command' as const,
       command: typeof c.command === 'string' ? [c.command] : c.command,
       ...onlyIfOn('shell', c.shell),
+      ...onlyIfOn('readOnly', c.readOnly),
       ...(c.pattern !== undefined ? { pattern: c.pattern } : {}),
       ...(c.timeout !== undefined ? { timeoutMs: ms(c.timeout) } : {}),
       ...(c.cwd !== undefined ? { cwd: normalizePosixPath(c.cwd) } : {}),
