@@ -23,6 +23,7 @@ function checkForm(c: CheckSpec): Form {
         ? {
             command: m.shell ? m.command[0] : m.command,
             shell: m.shell,
+            readOnly: m.readOnly,
             pattern: m.pattern,
             timeout: m.timeoutMs === undefined ? undefined : duration(m.timeoutMs),
             cwd: m.cwd,
@@ -63,13 +64,18 @@ function gateForm(g: GateSpec): Form {
   });
 }
 
+function targetForm(t: Plan['target']): Form {
+  const { backupTimeoutMs, ...rest } = t;
+  return present({ ...rest, backupTimeout: backupTimeoutMs === undefined ? undefined : duration(backupTimeoutMs) });
+}
+
 /** The normalised plan written back in its YAML form (absolute paths, durations in milliseconds). */
 export function planToForm(plan: Plan): Form {
   const { durations: d, parallelRun: pr, approvals: a } = plan;
   return present({
     name: plan.name,
     description: plan.description,
-    target: plan.target,
+    target: targetForm(plan.target),
     legacyJobs: plan.legacyJobs,
     unifiedJob: plan.unifiedJob,
     scheduler: plan.scheduler,

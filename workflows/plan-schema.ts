@@ -514,8 +514,8 @@ function buildPlanForm() {
       ),
       backupDir: localPath,
       backupTimeout: duration
-        .default('30m')
-        .describe('The longest one backup (pg_dump, verifying restore, row counts and hash) may take.'),
+        .describe('The longest one backup (pg_dump, verifying restore, row counts and hash) may take; default 30m.')
+        .optional(),
       reportDir: localPath,
       agentQueue: queueName
         .describe(
@@ -711,7 +711,7 @@ function toPlan(f: PlanForm, resolvePath: (p: string) => string, keys: Record<st
     repository: resolvePath(f.target.repository),
     composeProject: f.target.composeProject,
     backupDir: resolvePath(f.target.backupDir),
-    backupTimeoutMs: ms(f.target.backupTimeout),
+    ...(f.target.backupTimeout !== undefined ? { backupTimeoutMs: ms(f.target.backupTimeout) } : {}),
     reportDir: resolvePath(f.target.reportDir),
     ...(f.target.agentQueue !== undefined ? { agentQueue: f.target.agentQueue } : {}),
     ...(f.target.agentQueues !== undefined ? { agentQueues: f.target.agentQueues } : {}),
