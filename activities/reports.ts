@@ -195,6 +195,18 @@ export function planLine(digest: string, authenticated: boolean): string {
 const evaluationLine = (e: GateEvaluation): string =>
   `- ${e.at} ${e.step}: ${e.readings.map((r) => `${r.name}=${fmt(r.value, r.unit)}${r.passed === false ? ' FAIL' : ''}`).join(', ')}`;
 
+/** The rollback's time against `rollback.budget` (rollbacks recorded before the budget was measured: nothing). */
+function budgetLines(result: Omit<RollbackResult, 'reportFile'>): string[] {
+  if (result.budgetMs === undefined) return [];
+  const budget = `${(result.budgetMs / 1000).toFixed(0)} s`;
+  return result.overBudget
+    ? [
+        `**Over its budget**: the rollback took ${(result.durationMs / 1000).toFixed(2)} s, its budget (\`rollback.budget\`) is ${budget}, exceeded by ${((result.durationMs - result.budgetMs) / 1000).toFixed(2)} s. The channels were told when the budget passed.`,
+        '',
+      ]
+    : [`Within its budget of ${budget} (\`rollback.budget\`).`, ''];
+}
+
 /** Rollback report: why, from where, what was undone and how long each undo took, and the verification. */
 export async function writeRollbackReport(input: {
   migrationId: string;
@@ -226,6 +238,7 @@ export async function writeRollbackReport(input: {
     '',
     `Started ${result.startedAt}, finished ${result.finishedAt}: **${(result.durationMs / 1000).toFixed(2)} s**.`,
     '',
+    ...budgetLines(result),
     '## Undone (newest first)',
     '',
     '| Step | Result | Attempts | Time |',

@@ -1,4 +1,6 @@
 import {
+  ApplicationFailure,
+  ChildWorkflowFailure,
   ParentClosePolicy,
   patched,
   startChild,
@@ -8,12 +10,18 @@ import {
 import type { LedgerEntry } from './definitions';
 import type { Phase } from './constants';
 import { rollbackWorkflowId, trafficPercentKey } from './definitions';
-import { rollbackWorkflow, type RollbackResult } from './rollback';
+import {
+  overBudget,
+  rollbackWorkflow,
+  type RollbackFailureDetails,
+  type RollbackResult,
+  type UndoOutcome,
+} from './rollback';
 import { Interrupt, type MigrationState } from './state';
 
 /** Undo of a routing change: every item back on the legacy path. */
-export function recordTrafficUndo(s: MigrationState): void {
-  s.record({
+export async function recordTrafficUndo(s: MigrationState): Promise<void> {
+  await s.record({
     kind: 'traffic',
     router: s.plan.traffic.router,
     databaseUrlEnv: s.plan.target.databaseUrlEnv,
@@ -74,21 +82,71 @@ export async function compensate(s: MigrationState, why: Interrupt): Promise<voi
       s.notify('rollback', 'rolling back', `From phase ${fromPhase}: ${why.reason}`),
       s.flushLedger(),
     ]);
-    const rollback = await child.result();
+    const rollback = await rollbackResult(s, why, child);
+    if (!rollback) return;
     recordRollback(s, why, rollback);
     // The rollback leaves its notification to this workflow (sent beside, given a moment at the end).
     await s.notify(
       'rolled-back',
       `rollback ${rollback.verified ? 'verified' : 'NOT verified'}`,
-      `Rolled back from ${fromPhase} in ${(rollback.durationMs / 1000).toFixed(1)} s: ${why.reason}\nReport: ${rollback.reportFile}`,
-      { report: rollback.reportFile, verified: rollback.verified },
+      `Rolled back from ${fromPhase} in ${(rollback.durationMs / 1000).toFixed(1)} s${overBudget(rollback)}: ${why.reason}\nReport: ${rollback.reportFile}`,
+      {
+        report: rollback.reportFile,
+        verified: rollback.verified,
+        ...(rollback.overBudget ? { overBudget: true } : {}),
+      },
     );
     return;
   }
   await s.notify('rollback', 'rolling back', `From phase ${fromPhase}: ${why.reason}`);
   // The rollback report reads what led here from the ledger: write it first.
   await s.flushLedger();
-  recordRollback(s, why, await (await startRollback(s, why, fromPhase)).result());
+  const rollback = await rollbackResult(s, why, await startRollback(s, why, fromPhase));
+  if (rollback) recordRollback(s, why, rollback);
+}
+
+/**
+ * The rollback's result; a rollback workflow that failed (its report's disk full, its verification's activity out of
+ * retries, terminated) ends the migration `failed` with both causes and the undo outcomes its failure carries, never
+ * stuck in `rolling-back`. Undefined then: the migration is settled.
+ */
+async function rollbackResult(
+  s: MigrationState,
+  why: Interrupt,
+  child: ChildWorkflowHandle<typeof rollbackWorkflow>,
+): Promise<RollbackResult | undefined> {
+  try {
+    return await child.result();
+  } catch (err) {
+    const cause = err instanceof ChildWorkflowFailure && err.cause ? err.cause : err;
+    const message = cause instanceof Error ? cause.message : String(cause);
+    const details = cause instanceof ApplicationFailure ? cause.details?.[0] : undefined;
+    const undone = (details as RollbackFailureDetails | undefined)?.undone ?? [];
+    auditUndone(s, why, undone);
+    const { status } = s;
+    const outcomes = undone.length
+      ? `undo: ${undone.map((u) => `${u.kind} ${u.ok ? 'undone' : 'FAILED'}`).join(', ')}`
+      : `no undo outcome came back (see workflow ${rollbackWorkflowId(s.migrationId)})`;
+    status.failure = `${status.failure ?? why.reason}; the rollback workflow failed: ${message}; ${outcomes}`;
+    s.enter('failed');
+    await s.notify(
+      'failed',
+      'rollback failed',
+      `${status.failure}\n\nRun it again with \`migrate rollback ${s.migrationId}\`.`,
+    );
+    return undefined;
+  }
+}
+
+/** Each undo outcome in the audit log and the ledger. */
+function auditUndone(s: MigrationState, why: Interrupt, undone: UndoOutcome[]): void {
+  for (const u of undone)
+    s.audit(
+      'undone',
+      `${u.kind}: ${u.ok ? 'undone' : `FAILED (${u.error ?? 'unknown error'})`} after ${u.attempts} attempt(s)`,
+      why.requestedBy,
+      u,
+    );
 }
 
 /** Starts the rollback workflow (its own, so it survives this one and can be started by hand). */
@@ -118,13 +176,7 @@ async function startRollback(
 /** Records the undo outcomes and ends the migration rolled back, or failed if the legacy path did not verify. */
 function recordRollback(s: MigrationState, why: Interrupt, rollback: RollbackResult): void {
   const { status } = s;
-  for (const u of rollback.undone)
-    s.audit(
-      'undone',
-      `${u.kind}: ${u.ok ? 'undone' : `FAILED (${u.error ?? 'unknown error'})`} after ${u.attempts} attempt(s)`,
-      why.requestedBy,
-      u,
-    );
+  auditUndone(s, why, rollback.undone);
   status.reports.rollback = rollback.reportFile;
   status.trafficPercent = 0;
   upsertSearchAttributes([{ key: trafficPercentKey, value: 0 }]);

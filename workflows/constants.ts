@@ -93,6 +93,8 @@ export const ErrorType = {
   InvalidPlan: 'InvalidPlan',
   /** A `shell: true` command on a worker that does not allow shells (MO_ALLOW_SHELL). */
   ShellNotAllowed: 'ShellNotAllowed',
+  /** The rollback undid its steps, then failed (verification or report): its failure carries the undo outcomes. */
+  RollbackIncomplete: 'RollbackIncomplete',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 

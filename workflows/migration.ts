@@ -1,13 +1,13 @@
 import { ApplicationFailure, ContinueAsNew, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { CheckResult } from '../activities/checks';
-import { ErrorType } from './constants';
+import { ErrorType, migrationIdProblem } from './constants';
 import { migrationNameKey, trafficPercentKey } from './definitions';
 import { compensate, interruptFor, recordTrafficUndo } from './compensation';
 import { approvalGate as gate, metricGate, soakCheck } from './gates';
 import { installHandlers } from './handlers';
 import { planProblems } from './plan-check';
 import { agentQueueFor } from './routing';
-import { acts, agentActs, on, reportActs } from './proxies';
+import { acts, backupActs, checkActs, on, reportActs } from './proxies';
 import { measuredOnAgents, routedChecks } from './host-checks';
 import { Interrupt, MigrationState, type MigrationInput, type MigrationResult } from './state';
 import {
@@ -30,7 +30,10 @@ export type { CarriedState, MigrationInput, MigrationResult } from './state';
 export async function migrationWorkflow(input: MigrationInput): Promise<MigrationResult> {
   // Before anything else: a plan that did not come through `migrate start` meets the same schema (patched: runs
   // started before this did not check).
-  if (!input.carried && patched('validate-own-plan')) refuseInvalidPlan(input.plan);
+  if (!input.carried && patched('validate-own-plan')) {
+    refuseInvalidId(input.migrationId);
+    refuseInvalidPlan(input.plan);
+  }
   const s = new MigrationState(input);
   installHandlers(s);
   upsertSearchAttributes([{ key: migrationNameKey, value: s.plan.name }]);
@@ -65,6 +68,17 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   return s.result();
 }
 
+/** Fails the workflow, before any activity, when its ID could name a folder outside the backup or report folder. */
+function refuseInvalidId(id: string): void {
+  const problem = migrationIdProblem(id);
+  if (problem)
+    throw ApplicationFailure.create({
+      type: ErrorType.InvalidInput,
+      message: `migrationId: ${problem} (it names the migration's backup and report folders)`,
+      nonRetryable: true,
+    });
+}
+
 /** Fails the workflow, before any activity, when its plan does not validate; the message names every wrong field. */
 function refuseInvalidPlan(plan: unknown): void {
   const problems = planProblems(plan);
@@ -86,8 +100,12 @@ async function preflight(s: MigrationState): Promise<boolean> {
   s.audit('started', `migration ${plan.name} started by ${s.input.startedBy}; ${authenticated}`, s.input.startedBy, {
     planDigest: status.planDigest,
     ...(plan.approvals.keys ? { keys: plan.approvals.keys } : {}),
+    // The plan itself (names and paths, never secrets): with the undo records, what `migrate rollback` needs once the
+    // workflow's history is gone.
+    ...(s.changes.undoInLedger ? { plan } : {}),
   });
   s.enter('preflight');
+  const limits = checkActs(plan.preflight);
   const report = await interruptible(s, () =>
     routedChecks(
       plan,
@@ -103,8 +121,8 @@ async function preflight(s: MigrationState): Promise<boolean> {
         // The plan against the target (legacy jobs found, paths, images, variables, router, backup room, ID unused).
         target: { plan, startedAt: workflowInfo().startTime.toISOString() },
       },
-      acts,
-      agentActs,
+      limits.central,
+      limits.agent,
     ),
   );
   status.reports.validation = report.markdownFile;
@@ -132,7 +150,7 @@ async function backup(s: MigrationState, step: string): Promise<void> {
   const { plan, status } = s;
   s.enter('backup');
   const rec = await interruptible(s, () =>
-    on(plan, 'backup').acts.backupDatabase({
+    backupActs(plan).backupDatabase({
       migrationId: s.migrationId,
       step,
       databaseUrlEnv: plan.target.databaseUrlEnv,
@@ -157,9 +175,9 @@ async function deploy(s: MigrationState): Promise<void> {
   s.enter('deploy');
   // The undo is recorded before each change: a step that fails half-way (a container created, not started)
   // is still undone, and every undo is idempotent, so undoing what never happened is harmless.
-  recordTrafficUndo(s);
+  await recordTrafficUndo(s);
   await setTraffic(s, 0, 'migration-workflow');
-  s.record({ kind: 'containers', project: plan.target.composeProject, at: new Date().toISOString() });
+  await s.record({ kind: 'containers', project: plan.target.composeProject, at: new Date().toISOString() });
   const containers = await on(plan, 'containers').acts.deployUnified({
     project: plan.target.composeProject,
     containers: plan.unifiedJob.containers,
@@ -203,7 +221,7 @@ async function trafficShift(s: MigrationState): Promise<void> {
   const { plan } = s;
   s.enter('traffic-shift');
   // Recorded again so the undo puts traffic back on the legacy path before the containers stop.
-  recordTrafficUndo(s);
+  await recordTrafficUndo(s);
   for (const percent of plan.traffic.steps) {
     const stepStart = Date.now();
     await setTraffic(s, percent, 'migration-workflow');
@@ -222,7 +240,7 @@ async function cutover(s: MigrationState): Promise<void> {
   const at = () => new Date().toISOString();
   s.enter('cutover');
   const started = Date.now();
-  s.record({ kind: 'unified-job', scheduler, job, at: at() });
+  await s.record({ kind: 'unified-job', scheduler, job, at: at() });
   const { quick } = on(plan, 'scheduler');
   // A scheduled run of the unified job (Temporal Schedules) runs its command on the commands agent, if any.
   const runOn = agentQueueFor(plan, 'commands');
@@ -233,7 +251,7 @@ async function cutover(s: MigrationState): Promise<void> {
     backupDir: plan.target.backupDir,
     ...(runOn ? { runOn } : {}),
   });
-  s.record({ kind: 'legacy-jobs', scheduler, jobs, at: at() });
+  await s.record({ kind: 'legacy-jobs', scheduler, jobs, at: at() });
   await quick.disableLegacyJobs({ migrationId, scheduler, jobs, backupDir: plan.target.backupDir });
   s.audit('cutover', `scheduler switched (${plan.scheduler.kind}); legacy jobs disabled and restorable`);
   const text = 'Scheduler switched to the unified job; legacy jobs disabled (restorable).';
@@ -263,7 +281,7 @@ async function soak(s: MigrationState): Promise<void> {
 /** The legacy scripts moved to a dated archive folder with a README, references updated, committed. */
 async function archive(s: MigrationState): Promise<Archived> {
   s.enter('archive');
-  s.record({
+  await s.record({
     kind: 'archive',
     repository: s.plan.target.repository,
     at: new Date().toISOString(),

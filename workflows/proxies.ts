@@ -1,7 +1,7 @@
 import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { RetryPolicy } from '@temporalio/common';
 import type { Activities } from '../activities';
-import type { Plan } from './plan';
+import type { CheckSpec, Plan } from './plan';
 import { NON_RETRYABLE_ERROR_TYPES } from './constants';
 import { agentQueueFor, onCommandsHost, type HostSystem } from './routing';
 
@@ -87,6 +87,45 @@ export function on(plan: Pick<Plan, 'target' | 'scheduler'>, system: HostSystem)
 
 /** The long activities' options on an agent's queue. */
 export const agentActs = (taskQueue: string) => proxyActivities<Activities>({ ...LONG, taskQueue });
+
+/** The longest one backup may take when the plan does not say (`target.backupTimeout`). */
+const DEFAULT_BACKUP_MS = 30 * 60_000;
+
+/**
+ * The backup's activities: its limit is the plan's `target.backupTimeout` (dump, verifying restore, row counts and
+ * hash together), its heartbeat timeout the long activities' 20 s, on the backup host's agent if any.
+ */
+export function backupActs(plan: Pick<Plan, 'target' | 'scheduler'>) {
+  const taskQueue = agentQueueFor(plan, 'backup');
+  return proxyActivities<Activities>({
+    ...LONG,
+    startToCloseTimeout: plan.target.backupTimeoutMs ?? DEFAULT_BACKUP_MS,
+    ...(taskQueue !== undefined ? { taskQueue } : {}),
+  });
+}
+
+/** What one check may take at most: its own `timeout`, else its kind's default (SQL has no timeout of its own). */
+const CHECK_DEFAULT_MS = { sql: 10 * 60_000, command: 60_000, http: 30_000 } as const;
+const checkLimit = (c: CheckSpec) => {
+  const m = c.measure;
+  return (m.kind !== 'sql' ? m.timeoutMs : undefined) ?? CHECK_DEFAULT_MS[m.kind];
+};
+
+/** Room beside the checks themselves: the target probes, the report and its chart. */
+const CHECKS_MARGIN_MS = 10 * 60_000;
+
+/**
+ * The proxies of a check run (`runChecks`, `hostChecks`): their limit is the sum of the checks' own limits (they run
+ * one after the other) plus a margin, never a fixed half hour, so a plan whose checks allow 30 min + 1 h + 20 min gets
+ * them; each heartbeats while it measures, so a dead worker is still noticed within 20 s.
+ */
+export function checkActs(checks: CheckSpec[]) {
+  const startToCloseTimeout = CHECKS_MARGIN_MS + checks.reduce((sum, c) => sum + checkLimit(c), 0);
+  return {
+    central: proxyActivities<Activities>({ ...LONG, startToCloseTimeout }),
+    agent: (taskQueue: string) => proxyActivities<Activities>({ ...LONG, startToCloseTimeout, taskQueue }),
+  };
+}
 
 /**
  * The rollback's options on an agent's queue. Unlike the forward steps, an undo does not wait for a down agent

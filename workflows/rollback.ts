@@ -1,4 +1,5 @@
-import { condition, log, patched, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, log, patched, workflowInfo } from '@temporalio/workflow';
+import { ErrorType } from './constants';
 import type { Phase } from './constants';
 import type { Compensation, LedgerEntry } from './definitions';
 import type { Plan } from './plan';
@@ -38,6 +39,9 @@ export interface RollbackResult {
   startedAt: string;
   finishedAt: string;
   durationMs: number;
+  /** The plan's `rollback.budget`, and whether the rollback took longer (absent in rollbacks recorded before). */
+  budgetMs?: number;
+  overBudget?: boolean;
 }
 
 /**
@@ -47,10 +51,49 @@ export interface RollbackResult {
 export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackResult> {
   // Decided at the start, before any local activity is in flight (see MigrationState.changes).
   const notifyBeside = patched('notify-beside');
+  const scriptsFirst = patched('scripts-before-cron');
+  const budgeted = patched('rollback-budget');
   const started = Date.now();
-  const { plan, migrationId } = input;
+  const budget = budgeted ? new Budget(input, started) : undefined;
   const steps = undoOrder(input.compensations);
-  const undone = await undoInLanes(input, steps);
+  const undone = await undoInLanes(input, steps, scriptsFirst, budget);
+  try {
+    const result = await verifyAndReport(input, undone, started, budget);
+    await notifyRolledBack(input, result, result.reportFile, notifyBeside);
+    return result;
+  } catch (err) {
+    // The undo already happened: whatever failed after it (the verification's activity, the report's disk) must not
+    // take the outcomes with it. The failure carries them, and the migration records them with both causes.
+    const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+    if (!budgeted) throw err;
+    throw ApplicationFailure.create({
+      type: ErrorType.RollbackIncomplete,
+      message: `the rollback undid its steps but did not finish: ${message}`,
+      details: [{ undone } satisfies RollbackFailureDetails],
+      nonRetryable: true,
+    });
+  } finally {
+    await budget?.done();
+  }
+}
+
+/** What a notice says of a rollback that took longer than its budget. */
+export const overBudget = (r: Pick<RollbackResult, 'overBudget' | 'budgetMs'>): string =>
+  r.overBudget && r.budgetMs !== undefined ? `, OVER its budget of ${Math.round(r.budgetMs / 1000)} s` : '';
+
+/** What a rollback that failed after its undo steps reports with its failure. */
+export interface RollbackFailureDetails {
+  undone: UndoOutcome[];
+}
+
+/** The verification of the legacy path and the report (the budget is measured up to the report). */
+async function verifyAndReport(
+  input: RollbackInput,
+  undone: UndoOutcome[],
+  started: number,
+  budget: Budget | undefined,
+): Promise<RollbackResult> {
+  const { plan, migrationId } = input;
   const checks = await routedChecks(
     plan,
     {
@@ -66,6 +109,7 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackRe
     local,
     agentUndo,
   );
+  budget?.check();
   const failedChecks = checks.results
     .filter((r) => !r.passed)
     .map((r) => `${r.name} = ${r.value ?? r.error ?? 'no value'}`);
@@ -79,6 +123,7 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackRe
     startedAt: new Date(started).toISOString(),
     finishedAt: new Date(finished).toISOString(),
     durationMs: finished - started,
+    ...(budget ? { budgetMs: plan.rollback.budgetMs, overBudget: finished - started > plan.rollback.budgetMs } : {}),
   };
   const report = await local.writeRollbackReport({
     migrationId,
@@ -90,16 +135,74 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackRe
     verification: checks.results,
     ...(input.recent?.length ? { recent: input.recent } : {}),
   });
-  await notifyRolledBack(input, result, report.markdownFile, notifyBeside);
   return { ...result, reportFile: report.markdownFile };
 }
 
-/** Runs the undo steps lane by lane, the lanes side by side; outcomes in the reverse order of the changes. */
-async function undoInLanes(input: RollbackInput, steps: Compensation[]): Promise<UndoOutcome[]> {
+/**
+ * Watches `rollback.budget`: a rollback still running when it passes notifies the plan's channels then (beside, never
+ * awaited), whoever started it, once; the report says by how much it was exceeded. The timer catches a step that
+ * hangs (a remote undo on an agent); the check after every step catches local undo steps, during which no timer can
+ * fire (the workflow task stays open while they run).
+ */
+class Budget {
+  private finished = false;
+  private sent = false;
+  private sending = false;
+
+  constructor(
+    private readonly input: RollbackInput,
+    private readonly started: number,
+  ) {
+    void condition(() => this.finished, input.plan.rollback.budgetMs).then((ended) => ended || this.check());
+  }
+
+  /** Notifies once if the budget has passed. */
+  check(): void {
+    const { plan, migrationId } = this.input;
+    const elapsed = Date.now() - this.started;
+    if (this.sent || this.finished || elapsed <= plan.rollback.budgetMs) return;
+    this.sent = true;
+    log.warn('rollback over its budget', { migrationId, budgetMs: plan.rollback.budgetMs });
+    if (!plan.notifications.webhook && !plan.notifications.email) return;
+    this.sending = true;
+    noticeActs
+      .notify({
+        migrationId,
+        event: 'rollback-over-budget',
+        subject: `[${plan.name}] rollback over its budget`,
+        text: `The rollback of ${migrationId} has been running for ${Math.round(elapsed / 1000)} s, past its budget of ${Math.round(plan.rollback.budgetMs / 1000)} s (rollback.budget); it goes on.`,
+        data: { budgetMs: plan.rollback.budgetMs, elapsedMs: elapsed },
+        channels: plan.notifications,
+      })
+      .catch((err: Error) => log.warn('over-budget notification failed', { error: err.message }))
+      .finally(() => (this.sending = false));
+  }
+
+  /** The rollback ended: the timer is cancelled, and a notice already on its way gets up to 10 s to arrive. */
+  async done(): Promise<void> {
+    this.finished = true;
+    if (this.sending) await condition(() => !this.sending, '10 seconds');
+  }
+}
+
+/**
+ * Runs the undo steps lane by lane, the lanes side by side; outcomes in the reverse order of the changes. With
+ * `scriptsFirst` the archived scripts are back before the legacy cron lines run again (one lane); before that change
+ * the repository was its own lane.
+ */
+async function undoInLanes(
+  input: RollbackInput,
+  steps: Compensation[],
+  scriptsFirst: boolean,
+  budget?: Budget,
+): Promise<UndoOutcome[]> {
   const outcomes = await Promise.all(
-    undoLanes(steps).map(async (lane) => {
+    undoLanes(steps, scriptsFirst).map(async (lane) => {
       const out: UndoOutcome[] = [];
-      for (const c of lane) out.push(await undoStep(input, c));
+      for (const c of lane) {
+        out.push(await undoStep(input, c));
+        budget?.check();
+      }
       return out;
     }),
   );
@@ -190,7 +293,7 @@ async function notifyRolledBack(
     migrationId: input.migrationId,
     event: 'rolled-back',
     subject: `[${plan.name}] rollback ${result.verified ? 'verified' : 'NOT verified'}`,
-    text: `Rolled back from ${input.fromPhase} in ${(result.durationMs / 1000).toFixed(1)} s: ${input.reason}\nReport: ${reportFile}`,
+    text: `Rolled back from ${input.fromPhase} in ${(result.durationMs / 1000).toFixed(1)} s${overBudget(result)}: ${input.reason}\nReport: ${reportFile}`,
     data: { report: reportFile, verified: result.verified },
     channels: plan.notifications,
   };

@@ -237,9 +237,14 @@ const LANE: Record<Compensation['kind'], 'schedule' | 'traffic' | 'repository'> 
   archive: 'repository',
 };
 
-/** The undo steps split into lanes, each lane in the given order, lanes in the order their first step appears. */
-export function undoLanes(steps: Compensation[]): Compensation[][] {
+/**
+ * The undo steps split into lanes, each lane in the given order, lanes in the order their first step appears. With
+ * `scriptsFirst` the repository shares the schedule's lane: the archive is undone (newest change, so first) before
+ * the legacy cron lines are enabled, so no legacy job runs while its script is still archived.
+ */
+export function undoLanes(steps: Compensation[], scriptsFirst = false): Compensation[][] {
+  const lane = (c: Compensation) => (scriptsFirst && c.kind === 'archive' ? 'schedule' : LANE[c.kind]);
   const lanes = new Map<string, Compensation[]>();
-  for (const c of steps) lanes.set(LANE[c.kind], [...(lanes.get(LANE[c.kind]) ?? []), c]);
+  for (const c of steps) lanes.set(lane(c), [...(lanes.get(lane(c)) ?? []), c]);
   return [...lanes.values()];
 }

@@ -21,6 +21,8 @@ export interface MigrationInput {
   soakChecksPerRun?: number;
   /** Audit entries the status keeps (default 500; the ledger keeps them all). */
   auditKept?: number;
+  /** Unwritten ledger entries at which the migration stops and asks (default 1,000; see `ledgerBacklogged`). */
+  pendingLedgerMax?: number;
 }
 
 /** State carried across continue-as-new (only the soak continues as new). */
@@ -48,6 +50,12 @@ const NOTICE_GRACE_MS = 3_000;
 
 /** Audit entries the status keeps by default (a 7-day soak at 5 minutes writes some 4,000). */
 const DEFAULT_AUDIT_KEPT = 500;
+
+/**
+ * Unwritten ledger entries a run may hold (and carry through the soak's continue-as-new) before the migration stops
+ * and asks: some 300 KiB of input, a day of a soak at 5 minutes with its ledger database down.
+ */
+const DEFAULT_PENDING_LEDGER_MAX = 1_000;
 
 /** Raised inside the workflow body to leave the forward path for rollback or abort. */
 export class Interrupt extends Error {
@@ -92,14 +100,26 @@ export class MigrationState {
    * be in flight: a `patched()` call later, in the same workflow task as a local activity's result, can replay in
    * another order than it ran (seen in CI: "patch marker encountered ... but there is no corresponding change").
    */
-  readonly changes: { notifyBeside: boolean; rollbackFirst: boolean; askAfterSoak: boolean };
+  readonly changes: {
+    notifyBeside: boolean;
+    rollbackFirst: boolean;
+    askAfterSoak: boolean;
+    /** Each undo record is written to the ledger before its change is made (`migrate rollback` from the ledger). */
+    undoInLedger: boolean;
+    /** A ledger that cannot be written past `pendingLedgerMax` entries stops the migration (nothing is dropped). */
+    boundedLedger: boolean;
+  };
+  private readonly pendingLedgerMax: number;
 
   constructor(readonly input: MigrationInput) {
     this.changes = {
       notifyBeside: patched('notify-beside'),
       rollbackFirst: patched('rollback-first'),
       askAfterSoak: patched('ask-after-soak'),
+      undoInLedger: patched('undo-in-ledger'),
+      boundedLedger: patched('bounded-ledger'),
     };
+    this.pendingLedgerMax = input.pendingLedgerMax ?? DEFAULT_PENDING_LEDGER_MAX;
     this.plan = input.plan;
     this.migrationId = input.migrationId;
     this.status = input.carried?.status ?? {
@@ -172,10 +192,26 @@ export class MigrationState {
     log.info('migration phase', { migrationId: this.migrationId, phase });
   }
 
-  /** Records how to undo a production change (before the change is made). */
-  record(c: Compensation): void {
+  /**
+   * Records how to undo a production change, before the change is made: in the status, and in the ledger with its
+   * data, written before the change, so `migrate rollback` can undo it from the ledger alone once the workflow's
+   * history is gone (retention, `temporal workflow delete`). A ledger that cannot be written does not stop the change.
+   */
+  async record(c: Compensation): Promise<void> {
     this.status.compensations.push(c);
-    this.audit('compensation', `recorded undo: ${c.kind}`);
+    if (!this.changes.undoInLedger) return this.audit('compensation', `recorded undo: ${c.kind}`);
+    this.audit('compensation', `recorded undo: ${c.kind}`, undefined, c);
+    await this.flushLedger();
+  }
+
+  /** More ledger entries unwritten than a run may hold: the migration must stop until the ledger is written. */
+  ledgerBacklogged(): boolean {
+    return this.changes.boundedLedger && this.pendingLedger.length > this.pendingLedgerMax;
+  }
+
+  /** How many ledger entries are not written yet. */
+  get ledgerUnwritten(): number {
+    return this.pendingLedger.length;
   }
 
   /** Keeps the first interrupt: a second rollback or abort while one is pending changes nothing. */

@@ -32,8 +32,10 @@ export async function setTraffic(s: MigrationState, percent: number, actor: stri
 
 /** Rolls the soak's history over: the soak goes on in a new run with the same workflow ID, its state carried. */
 export async function rollOver(s: MigrationState, soakStartedAt: number, checksDone: number): Promise<never> {
-  s.status.runs++;
   await s.settle();
+  // A rollback or abort asked for while the run settled is handled in this run: the next run would start without it.
+  if (s.interrupt) throw s.interrupt;
+  s.status.runs++;
   return continueAsNew<(input: MigrationInput) => Promise<unknown>>({
     ...s.input,
     carried: s.carry(soakStartedAt, checksDone),

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { loadPlan } from '../../client/plan';
 import { evaluateMetrics } from '../../activities/checks';
 import { appendLedger } from '../../activities/ledger';
-import { writeCompletionReport } from '../../activities/reports';
+import { writeCompletionReport, writeRollbackReport } from '../../activities/reports';
 import type { GateEvaluation, MigrationStatus } from '../../workflows/definitions';
 import type { Plan } from '../../workflows/plan';
 import { planDigest } from '../../workflows/signatures';
@@ -227,4 +227,52 @@ describe('completion report against a real demo database: success-metrics table 
     expect(JSON.parse(fs.readFileSync(files.jsonFile, 'utf8'))).not.toHaveProperty('chart');
     expect(fs.existsSync(path.join(path.dirname(files.markdownFile), 'completion-metrics.svg'))).toBe(false);
   });
+});
+
+describe('rollback report: the budget, and folders only inside the report folder', () => {
+  // The report folder inside a folder of its own: what lands beside it is what escaped it.
+  const reportDir = path.join(tempDir('mo-rollback-reports'), 'reports');
+  const demo = loadPlan(path.join(ROOT, 'plans', 'demo.yaml'));
+  const plan: Plan = { ...demo, target: { ...demo.target, reportDir } };
+  afterAll(() => fs.rmSync(path.dirname(reportDir), { recursive: true, force: true }));
+
+  const input = (migrationId: string, durationMs: number) => ({
+    migrationId,
+    plan,
+    reason: 'error rate up',
+    requestedBy: 'olga',
+    fromPhase: 'traffic-shift' as const,
+    result: {
+      migrationId,
+      undone: [{ kind: 'traffic' as const, ok: true, attempts: 1, durationMs: 12 }],
+      verified: true,
+      failedChecks: [],
+      startedAt: new Date(0).toISOString(),
+      finishedAt: new Date(durationMs).toISOString(),
+      durationMs,
+      budgetMs: plan.rollback.budgetMs,
+      overBudget: durationMs > plan.rollback.budgetMs,
+    },
+    verification: [],
+  });
+
+  it('says when the rollback took longer than rollback.budget, and by how much', async () => {
+    const over = await writeRollbackReport(input(`over-${uniq()}`, plan.rollback.budgetMs + 61_500));
+    const within = await writeRollbackReport(input(`within-${uniq()}`, 4_000));
+    const budget = `${plan.rollback.budgetMs / 1000} s`;
+    expect(fs.readFileSync(over.markdownFile, 'utf8')).toContain(
+      `**Over its budget**: the rollback took ${((plan.rollback.budgetMs + 61_500) / 1000).toFixed(2)} s, its budget (\`rollback.budget\`) is ${budget}, exceeded by 61.50 s.`,
+    );
+    expect(fs.readFileSync(within.markdownFile, 'utf8')).toContain(`Within its budget of ${budget}`);
+    expect(JSON.parse(fs.readFileSync(over.jsonFile, 'utf8')).result.overBudget).toBe(true);
+  });
+
+  it.each(['..', '.', 'a/../../etc'])(
+    'refuses the migration ID %j: nothing is written outside the folder',
+    async (id) => {
+      const outside = fs.readdirSync(path.dirname(reportDir)).sort();
+      await expect(writeRollbackReport(input(id, 1_000))).rejects.toThrow(/migrationId: expected 1 to 128 letters/);
+      expect(fs.readdirSync(path.dirname(reportDir)).sort()).toEqual(outside);
+    },
+  );
 });

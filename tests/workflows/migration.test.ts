@@ -21,6 +21,7 @@ import {
   statusQuery,
 } from '../../workflows/definitions';
 import { migrationWorkflow, type MigrationResult } from '../../workflows/migration';
+import { rollbackWorkflow } from '../../workflows/rollback';
 import type { GateSpec, Plan } from '../../workflows/plan';
 import {
   approversFor,
@@ -674,7 +675,12 @@ describe('migration workflow soak roll-over (stubbed activities, dev server)', (
   async function runReal(
     acts: StubActivities,
     plan: Plan,
-    opts: Parameters<typeof drive>[3] & { soakChecksPerRun?: number; auditKept?: number } = {},
+    opts: Parameters<typeof drive>[3] & {
+      soakChecksPerRun?: number;
+      auditKept?: number;
+      pendingLedgerMax?: number;
+      migrationId?: string;
+    } = {},
   ): Promise<{ result: MigrationResult; status: MigrationStatus; handle: WorkflowHandle }> {
     const taskQueue = `wf-${uniq()}`;
     const worker = await Worker.create({
@@ -685,7 +691,7 @@ describe('migration workflow soak roll-over (stubbed activities, dev server)', (
       activities: acts,
     });
     return worker.runUntil(async () => {
-      const id = `migration-real-${uniq()}`;
+      const id = opts.migrationId ?? `migration-real-${uniq()}`;
       const handle = await client.workflow.start(migrationWorkflow, {
         taskQueue,
         workflowId: id,
@@ -696,6 +702,7 @@ describe('migration workflow soak roll-over (stubbed activities, dev server)', (
             startedBy: 'test',
             soakChecksPerRun: opts.soakChecksPerRun,
             auditKept: opts.auditKept,
+            pendingLedgerMax: opts.pendingLedgerMax,
           },
         ],
       });
@@ -802,5 +809,214 @@ describe('migration workflow soak roll-over (stubbed activities, dev server)', (
     const events = await eventsOf(handle);
     expect(events.filter((e) => e.activityTaskCancelRequestedEventAttributes)).toHaveLength(1);
     expect(events.filter((e) => e.activityTaskFailedEventAttributes)).toHaveLength(0);
+  });
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const ledgerRows = (a: StubActivities) => a.appendLedger.mock.calls.flatMap((c) => c[0].entries);
+
+  it('a rollback asked for while the soak rolls over is not lost: it rolls back in that run', async () => {
+    const acts = stubActivities(productionPlan.metrics);
+    // The cutover's notification is still on its way when the soak first rolls over: the run's end waits for it (3 s
+    // at most), and the rollback arrives while it waits (after the soak check, before the continue-as-new).
+    acts.notify.mockImplementation(async (n) => {
+      if (n.event === 'cutover') await sleep(8_000);
+      return { delivered: [] };
+    });
+    let sent = false;
+    const { result, status, handle } = await runReal(acts, quickPlan({ soakMs: 1_000 }), {
+      soakChecksPerRun: 1,
+      onStatus: async (s) => {
+        if (sent || s.phase !== 'soak' || acts.evaluateMetrics.mock.calls.length < 4 + 1 + 1) return false;
+        sent = true;
+        await sleep(300);
+        await client.workflow
+          .getHandle(s.migrationId)
+          .signal(rollbackSignal, { requestedBy: 'olga', reason: 'at the roll-over' });
+        return true;
+      },
+    });
+    expect(sent).toBe(true);
+    for (const e of await eventsOf(handle))
+      console.log(
+        e.eventTime?.seconds?.toString(),
+        e.eventTime?.nanos,
+        e.eventType,
+        e.activityTaskScheduledEventAttributes?.activityType?.name ?? '',
+        e.markerRecordedEventAttributes?.markerName ?? '',
+      );
+    console.log(
+      status.audit
+        .slice(-40)
+        .map((a) => `${a.at} ${a.kind} ${a.detail}`)
+        .join('\n'),
+    );
+    expect(result.phase).toBe('rolled-back');
+    expect(status.failure).toBe('at the roll-over');
+    // Handled in the first run: it never continued as new, and only one soak check ran.
+    expect(status.runs).toBe(0);
+    expect((await eventsOf(handle)).some((e) => e.workflowExecutionContinuedAsNewEventAttributes)).toBe(false);
+    expect(acts.evaluateMetrics).toHaveBeenCalledTimes(4 + 1 + 1);
+    expect(result.rollback?.undone.map((u) => u.kind)).toEqual(['legacy-jobs', 'unified-job', 'traffic', 'containers']);
+  });
+
+  it('a rollback workflow that fails after its undo (report disk full) leaves the migration failed with both causes and every outcome', async () => {
+    const acts = stubActivities(productionPlan.metrics);
+    acts.writeRollbackReport.mockRejectedValue(
+      ApplicationFailure.nonRetryable('ENOSPC: no space left on device, write', 'Error'),
+    );
+    const { result, status } = await runReal(acts, quickPlan(), {
+      onStatus: operatorOnce((s) => s.phase === 'traffic-shift' && s.trafficPercent === 25, rollbackSignal, {
+        requestedBy: 'olga',
+        reason: 'error rate up',
+      }),
+    });
+    expect(result.phase).toBe('failed');
+    expect(status.failure).toMatch(/^error rate up; the rollback workflow failed: .*ENOSPC: no space left on device/);
+    expect(status.failure).toContain('undo: traffic undone, containers undone');
+    expect(acts.stopContainers).toHaveBeenCalled();
+    const undone = status.audit.filter((a) => a.kind === 'undone').map((a) => a.detail);
+    expect(undone).toEqual(['traffic: undone after 1 attempt(s)', 'containers: undone after 1 attempt(s)']);
+    // In the ledger too, with each outcome's data.
+    expect(
+      ledgerRows(acts)
+        .filter((r) => r.kind === 'undone')
+        .map((r) => (r.data as { kind: string }).kind),
+    ).toEqual(['traffic', 'containers']);
+  });
+
+  it('a rollback past rollback.budget notifies when the budget passes and reports it', async () => {
+    const acts = stubActivities(productionPlan.metrics);
+    acts.stopContainers.mockImplementation(async () => {
+      await sleep(1_500);
+      return { stopped: [], skipped: [] } as never;
+    });
+    const plan = { ...quickPlan(), rollback: { ...productionPlan.rollback, budgetMs: 500 } };
+    const { result } = await runReal(acts, plan, {
+      onStatus: operatorOnce((s) => s.phase === 'traffic-shift' && s.trafficPercent === 10, rollbackSignal, {
+        requestedBy: 'olga',
+        reason: 'slow rollback',
+      }),
+    });
+    expect(result.phase).toBe('rolled-back');
+    expect(result.rollback).toMatchObject({ budgetMs: 500, overBudget: true });
+    const over = acts.notify.mock.calls.map((c) => c[0]).filter((n) => n.event === 'rollback-over-budget');
+    expect(over).toHaveLength(1);
+    expect(over[0]!.text).toMatch(/past its budget of 1 s \(rollback.budget\)/);
+    const rolledBack = acts.notify.mock.calls.map((c) => c[0]).find((n) => n.event === 'rolled-back');
+    expect(rolledBack?.text).toMatch(
+      /^Rolled back from traffic-shift in [\d.]+ s, OVER its budget of 1 s: slow rollback/,
+    );
+    expect(acts.writeRollbackReport.mock.calls[0]![0].result).toMatchObject({ budgetMs: 500, overBudget: true });
+  });
+
+  it('writes each undo record, with its data, to the ledger before the change it undoes', async () => {
+    const acts = stubActivities(productionPlan.metrics);
+    const { result } = await runReal(acts, quickPlan(), {});
+    expect(result.phase).toBe('complete');
+    const batchWith = (kind: string) =>
+      acts.appendLedger.mock.calls.findIndex((c) =>
+        c[0].entries.some((e) => e.kind === 'compensation' && (e.data as { kind?: string })?.kind === kind),
+      );
+    const order = (i: number) => acts.appendLedger.mock.invocationCallOrder[i]!;
+    for (const [kind, change] of [
+      ['containers', acts.deployUnified],
+      ['unified-job', acts.installUnifiedJob],
+      ['legacy-jobs', acts.disableLegacyJobs],
+      ['archive', acts.archiveLegacyScripts],
+    ] as const) {
+      expect(batchWith(kind)).toBeGreaterThanOrEqual(0);
+      expect(order(batchWith(kind))).toBeLessThan(change.mock.invocationCallOrder[0]!);
+    }
+    // The plan run is in the ledger's first row: with the undo records, all a rollback from the ledger needs.
+    const started = ledgerRows(acts).find((r) => r.kind === 'started')!;
+    expect((started.data as { plan: Plan }).plan).toEqual(quickPlan());
+  });
+
+  it('a ledger that cannot be written stops the migration at its bound, drops nothing, and goes on once written', async () => {
+    const acts = stubActivities(productionPlan.metrics);
+    let down = true;
+    const written: number[] = [];
+    acts.appendLedger.mockImplementation(async (i) => {
+      // Not retried within one write (each would wait out its retries): the next checkpoint tries again.
+      if (down) throw ApplicationFailure.nonRetryable('connect ECONNREFUSED 127.0.0.1:5432', 'Error');
+      // As the table's key does: a row written twice is one row.
+      for (const e of i.entries) if (!written.includes(e.seq)) written.push(e.seq);
+      return { inserted: i.entries.length };
+    });
+    let paused: MigrationStatus | undefined;
+    const { result, status } = await runReal(acts, quickPlan({ soakMs: 600 }), {
+      soakChecksPerRun: 2,
+      pendingLedgerMax: 25,
+      onStatus: async (s) => {
+        if (paused || !s.paused || !s.attention?.includes('cannot be written')) return false;
+        paused = s;
+        down = false;
+        await client.workflow.getHandle(s.migrationId).signal(resumeSignal, { requestedBy: 'olga' });
+        return true;
+      },
+    });
+    expect(paused?.attention).toMatch(/the ledger \(migration_ledger at \$\w+\) cannot be written: 2\d entries wait/);
+    expect(result.phase).toBe('complete');
+    // Every entry reached the ledger, in order, none dropped.
+    expect(written).toEqual(Array.from({ length: status.ledgerSeq! }, (_, i) => i));
+  });
+
+  it('refuses a migration ID that would name a folder outside the backup and report folders', async () => {
+    const acts = stubActivities(productionPlan.metrics);
+    const taskQueue = `wf-${uniq()}`;
+    const worker = await Worker.create({ connection, taskQueue, workflowBundle: bundle, activities: acts });
+    const failure = await worker.runUntil(async () => {
+      const handle = await client.workflow.start(migrationWorkflow, {
+        taskQueue,
+        workflowId: `dotdot-${uniq()}`,
+        args: [{ migrationId: '..', plan: quickPlan(), startedBy: 'test' }],
+      });
+      return handle.result().then(
+        () => undefined,
+        (err: Error & { cause?: Error }) => err,
+      );
+    });
+    expect(failure?.cause?.message).toMatch(/^migrationId: expected 1 to 128 letters.*got "\.\."/);
+    expect(acts.runChecks).not.toHaveBeenCalled();
+  });
+  it('a rollback puts the archived scripts back before it enables their cron lines again', async () => {
+    const acts = stubActivities(productionPlan.metrics);
+    const plan = quickPlan();
+    const times: Record<string, number> = {};
+    acts.restoreArchivedScripts.mockImplementation(async () => {
+      await sleep(500);
+      times.scriptsBack = Date.now();
+      return { reverted: ['abc123'] } as never;
+    });
+    acts.enableLegacyJobs.mockImplementation(async () => {
+      times.cronEnabled = Date.now();
+      return { restored: plan.legacyJobs.map((j) => j.name) } as never;
+    });
+    const at = new Date().toISOString();
+    const taskQueue = `wf-${uniq()}`;
+    const worker = await Worker.create({ connection, taskQueue, workflowBundle: bundle, activities: acts });
+    const result = await worker.runUntil(() =>
+      client.workflow.execute(rollbackWorkflow, {
+        taskQueue,
+        workflowId: `rollback-order-${uniq()}`,
+        args: [
+          {
+            migrationId: `order-${uniq()}`,
+            plan,
+            compensations: [
+              { kind: 'legacy-jobs', scheduler: plan.scheduler, jobs: plan.legacyJobs, at },
+              { kind: 'archive', repository: plan.target.repository, at, startedAt: at },
+            ],
+            reason: 'order test',
+            requestedBy: 'olga',
+            fromPhase: 'gate:sign-off',
+          },
+        ],
+      }),
+    );
+    expect(result.undone.map((u) => [u.kind, u.ok])).toEqual([
+      ['archive', true],
+      ['legacy-jobs', true],
+    ]);
+    expect(times.cronEnabled).toBeGreaterThanOrEqual(times.scriptsBack!);
   });
 });

@@ -1,6 +1,9 @@
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Command } from '@commander-js/extra-typings';
 import { loadConfig } from '../../../lib/config';
+import { ledgerOf } from '../../../workflows/plan';
+import { loadPlan } from '../../plan';
+import { rollbackFromLedger, type LedgerLocation, type LedgerRollback } from '../../ledger-rollback';
 import { rollbackUpdate, rollbackWorkflowId } from '../../../workflows/definitions';
 import type { rollbackWorkflow } from '../../../workflows/rollback';
 import { CliError, ExitCode } from '../errors';
@@ -16,39 +19,45 @@ export function addRollbackCommand(program: Command): void {
     .argument('<id>', 'migration ID')
     .requiredOption('--reason <text>', 'why')
     .option('--key <file>', 'sign with this OpenSSH Ed25519 key (never required: a rollback is never blocked)')
+    .option(
+      '--plan <file>',
+      "a migration no longer in Temporal: its plan file, to find its ledger (the plan run is the ledger's)",
+    )
+    .option('--ledger-env <name>', 'a migration no longer in Temporal: the variable with the ledger database URL')
+    .option('--ledger-table <name>', 'with --ledger-env: the ledger table', 'migration_ledger')
     .addOption(asOption())
     .addHelpText(
       'after',
       examples([
         `migrate rollback ${EXAMPLE_ID} --reason "error rate up after cutover" --as olga`,
         'migrate rollback <id of a terminated migration> --reason "worker pool lost" --as olga',
+        'migrate rollback <id past retention> --plan plans/billing.yaml --reason "found late" --as olga',
       ]),
     )
     .action(async (id, o) => {
       await withClient(async (client) => {
         const handle = client.workflow.getHandle(id);
         const desc = await handle.describe().catch((err: unknown) => {
-          if (err instanceof WorkflowNotFoundError) throw new CliError(`no migration ${id}`, ExitCode.notFound);
+          if (err instanceof WorkflowNotFoundError) return undefined;
           throw err;
         });
-        if (desc.status.name === 'RUNNING') {
+        if (desc?.status.name === 'RUNNING') {
           await operatorRequest(id, 'rollback', rollbackUpdate, o);
           process.stdout.write(`rollback requested; follow it with: migrate status ${id} --watch\n`);
           return;
         }
-        // Stuck or terminated: its recorded undo list (queried from its history) drives a hand-started rollback.
-        const s = await readStatus(client, id);
+        // Stuck or terminated: its recorded undo list (queried from its history) drives a hand-started rollback; with
+        // no history left, the undo records of its ledger do.
+        const recorded = desc ? await fromHistory(client, id) : await rollbackFromLedger(id, ledgerLocation(id, o));
         const started = await client.workflow.start<typeof rollbackWorkflow>('rollbackWorkflow', {
           taskQueue: loadConfig().taskQueue,
           workflowId: rollbackWorkflowId(id),
           args: [
             {
               migrationId: id,
-              plan: await planOf(client, id),
-              compensations: s.compensations,
+              ...recorded,
               reason: o.reason,
               requestedBy: o.as,
-              fromPhase: s.phase,
             },
           ],
         });
@@ -60,4 +69,20 @@ export function addRollbackCommand(program: Command): void {
           throw new CliError(`rollback verification failed: ${r.failedChecks.join('; ')}`, ExitCode.error);
       }, o.as);
     });
+}
+
+/** The rollback input of a migration Temporal still has: its status (queried from its history) and its plan. */
+async function fromHistory(client: Client, id: string): Promise<LedgerRollback> {
+  const s = await readStatus(client, id);
+  return { plan: await planOf(client, id), compensations: s.compensations, fromPhase: s.phase };
+}
+
+/** Where the ledger of a migration Temporal no longer has is: from `--plan`, or `--ledger-env`/`--ledger-table`. */
+function ledgerLocation(id: string, o: { plan?: string; ledgerEnv?: string; ledgerTable: string }): LedgerLocation {
+  if (o.plan) return ledgerOf(loadPlan(o.plan));
+  if (o.ledgerEnv) return { databaseUrlEnv: o.ledgerEnv, table: o.ledgerTable };
+  throw new CliError(
+    `no migration ${id} in Temporal; to roll it back from its ledger, give its plan file (--plan <file>) or the ledger's database variable (--ledger-env <name>)`,
+    ExitCode.notFound,
+  );
 }

@@ -1,0 +1,57 @@
+import { readLedger } from '../activities/ledger';
+import type { Compensation, LedgerEntry } from '../workflows/definitions';
+import { PHASES, type Phase } from '../workflows/constants';
+import { verifyLedger, type StartedData } from '../workflows/ledger-chain';
+import type { Plan } from '../workflows/plan';
+import type { RollbackInput } from '../workflows/rollback';
+import { CliError, ExitCode } from './cli/errors';
+
+/** Where a migration's ledger is: the database variable and the table (from a plan file, or given by hand). */
+export interface LedgerLocation {
+  databaseUrlEnv: string;
+  table: string;
+}
+
+/** What a hand-started rollback needs, as the ledger recorded it: the plan run, the undo records, the last phase. */
+export type LedgerRollback = Pick<RollbackInput, 'plan' | 'compensations' | 'fromPhase'>;
+
+/**
+ * The rollback of a migration whose workflow history is gone (past retention, `temporal workflow delete`), from its
+ * ledger alone. The ledger's hash chain is verified first: the undo records drive production changes, so a ledger
+ * changed after it was written is refused, never followed.
+ */
+export async function rollbackFromLedger(id: string, at: LedgerLocation): Promise<LedgerRollback> {
+  if (!process.env[at.databaseUrlEnv])
+    throw new CliError(
+      `set ${at.databaseUrlEnv} to the ledger database's URL (the plan names it; the CLI never stores it)`,
+      ExitCode.error,
+    );
+  const rows = await readLedger({ migrationId: id, ...at });
+  if (!rows.length)
+    throw new CliError(`no migration ${id} in Temporal, nor in the ledger ${at.table}`, ExitCode.notFound);
+  return fromRows(id, rows, at.table);
+}
+
+/** The rollback input from a migration's ledger rows (verified, in order). */
+export function fromRows(id: string, rows: LedgerEntry[], table: string): LedgerRollback {
+  const check = verifyLedger(id, rows);
+  if (!check.ok)
+    throw new CliError(
+      `the ledger of ${id} does not verify at row ${check.problem!.seq}: ${check.problem!.reason}; its undo records are not followed`,
+      ExitCode.error,
+    );
+  const started = rows.find((r) => r.kind === 'started')?.data as (StartedData & { plan?: Plan }) | undefined;
+  if (!started?.plan)
+    throw new CliError(
+      `the ledger ${table} of ${id} holds no plan (the migration was started before undo records were written there); restore by hand with the operator runbook`,
+      ExitCode.error,
+    );
+  const compensations = rows.flatMap((r) =>
+    r.kind === 'compensation' && r.data && typeof r.data === 'object' && 'kind' in r.data
+      ? [r.data as Compensation]
+      : [],
+  );
+  const phase = rows.filter((r) => r.kind === 'phase').at(-1)?.detail;
+  const fromPhase: Phase | 'unknown' = PHASES.includes(phase as Phase) ? (phase as Phase) : 'unknown';
+  return { plan: started.plan, compensations, fromPhase };
+}
