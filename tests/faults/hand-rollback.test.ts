@@ -1,6 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { runDemo } from '../../demo/demo';
+import { requireEnv, temporalCliArgs } from '../../lib/config';
 import { startWorkerProcess } from '../../lib/worker-process';
 import { migrateCli } from '../helpers/cli';
 import { expectLegacyRestored, systemSnapshot as snapshot } from '../helpers/end-state';
@@ -55,6 +57,56 @@ describe('a rollback started by hand', () => {
       recordFaults([{ ...row, what: 'the same rollback run twice: second changes nothing', ok: true }]);
     } catch (err) {
       recordFaults([{ ...row, what: 'hand-started rollback, twice', ok: false }]);
+      throw err;
+    } finally {
+      await worker.stop();
+    }
+  }, 400_000);
+  it('rolls back from the ledger alone once the migration is deleted from Temporal (temporal workflow delete)', async () => {
+    const row = { suite: 'rollback', kind: 'fault' as const };
+    const outcome = await runDemo({
+      plan: PLAN,
+      print: () => undefined,
+      // Past the cutover (crontab edited, unified job installed, all traffic unified), the workflow is terminated.
+      onStatus: async (s, handle) => {
+        if (s.phase !== 'soak') return;
+        await handle.terminate('terminated by an operator (fault test)');
+        return 'stop';
+      },
+    });
+    const id = outcome.workflowId;
+    const temporal = (...args: string[]) =>
+      execFileSync(requireEnv('TEMPORAL_CLI_PATH'), temporalCliArgs(config, ...args), { encoding: 'utf8' });
+    temporal('workflow', 'delete', '--workflow-id', id);
+    // Deletion is asynchronous on the server: wait until the workflow is gone.
+    for (let i = 0; i < 100; i++) {
+      try {
+        temporal('workflow', 'describe', '--workflow-id', id);
+      } catch {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(() => temporal('workflow', 'describe', '--workflow-id', id)).toThrow();
+    const worker = startWorkerProcess(path.join(config.dataDir, 'logs', 'ledger-rollback-worker.log'));
+    try {
+      await worker.ready;
+      const before = await snapshot(outcome);
+      expect(before.routing).toEqual([{ percent: 100 }]);
+      expect(execFileSync('crontab', ['-l', '-u', outcome.crontabUser], { encoding: 'utf8' })).not.toBe(
+        outcome.crontab,
+      );
+      // Without a way to the ledger it says what to give; with the plan file it rolls back from the ledger.
+      const blind = await migrateCli(['rollback', id, '--reason', 'history lost', '--as', 'olga']);
+      expect(blind).toMatchObject({ code: 3, stderr: expect.stringContaining('--plan <file>') });
+      const r = await migrateCli(['rollback', id, '--plan', PLAN, '--reason', 'history lost', '--as', 'olga']);
+      expect(r).toMatchObject({ code: 0, stdout: expect.stringMatching(/rolled back and verified in [\d.]+ s/) });
+      await expectLegacyRestored(outcome);
+      const report = fs.readFileSync(r.stdout.match(/report: (\S+)/)![1]!, 'utf8');
+      expect(report).toMatch(/rolled back from phase \*\*(cutover|soak)\*\*/);
+      recordFaults([{ ...row, what: 'rollback from the ledger after temporal workflow delete', ok: true }]);
+    } catch (err) {
+      recordFaults([{ ...row, what: 'rollback from the ledger after temporal workflow delete', ok: false }]);
       throw err;
     } finally {
       await worker.stop();
