@@ -7,6 +7,7 @@ import { loadConfig, workflowUiUrl } from '../../../lib/config';
 import type { migrationWorkflow } from '../../../workflows/migration';
 import { loadPlan } from '../../plan';
 import { checkRetention } from '../../retention';
+import { startWarnings } from '../../start-warnings';
 import type { Plan } from '../../../workflows/plan';
 import { planDigest } from '../../../workflows/signatures';
 import { asOption, examples } from '../options';
@@ -42,6 +43,7 @@ export function addStartCommand(program: Command): void {
       await withClient(async (client) => {
         const config = loadConfig();
         await checkNamespaceRetention(client, plan, o.allowShortRetention === true);
+        for (const w of await startWarnings(plan, config.dockerHost)) process.stderr.write(`warning: ${w}\n`);
         await client.workflow
           .start<typeof migrationWorkflow>('migrationWorkflow', {
             taskQueue: config.taskQueue,
