@@ -20,7 +20,8 @@ const REVERT_TRAILER = 'Migration-Id-Revert';
 const AUTHOR = { name: 'migration-orchestrator', email: 'migration-orchestrator@localhost' };
 
 async function git(repo: string, ...args: string[]): Promise<string> {
-  const r = await runCommand('git', ['-C', repo, ...args]);
+  // Whole: git's output is parsed (trailers, names) or counted (an archived script's lines), never shown.
+  const r = await runCommand('git', ['-C', repo, ...args], { maxOutputBytes: Infinity });
   if (r.code !== 0) throw new Error(`git ${args[0]} failed (${r.code}): ${r.stderr.trim()}`);
   return r.stdout;
 }

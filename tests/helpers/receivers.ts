@@ -2,8 +2,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 
-/** A local webhook receiver that records every request. */
-export async function webhookReceiver(): Promise<{
+/**
+ * A local webhook receiver that records every request. `/fail` always answers 503; `/hook` answers 204, except that
+ * the requests whose 0-based positions are in `failAt` (counting every request) get `failStatus` (default 500).
+ */
+export async function webhookReceiver(opts: { failAt?: number[]; failStatus?: number } = {}): Promise<{
   url: string;
   requests: { headers: http.IncomingHttpHeaders; body: string }[];
   close: () => Promise<void>;
@@ -13,8 +16,9 @@ export async function webhookReceiver(): Promise<{
     let body = '';
     req.on('data', (d: Buffer) => (body += d.toString()));
     req.on('end', () => {
+      const failing = opts.failAt?.includes(requests.length) ?? false;
       requests.push({ headers: req.headers, body });
-      res.writeHead(req.url === '/fail' ? 503 : 204).end();
+      res.writeHead(req.url === '/fail' ? 503 : failing ? (opts.failStatus ?? 500) : 204).end();
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -26,6 +26,7 @@ async function run(): Promise<void> {
     const r = await runCommand(
       requireEnv('TEMPORAL_CLI_PATH'),
       temporalCliArgs(config, 'workflow', 'show', '--workflow-id', workflowId, '--output', 'json'),
+      { maxOutputBytes: Infinity },
     );
     if (r.code !== 0) throw new Error(`temporal workflow show ${workflowId}: ${r.stderr}`);
     const file = path.join(dir, `${name}.json`);

@@ -1,5 +1,9 @@
-import { notify } from '../../activities/notify';
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { messageIdFor, notify, type NotifyInput } from '../../activities/notify';
+import { notifyEach } from '../helpers/notify-workflow';
 import { smtpSink, webhookReceiver } from '../helpers/receivers';
+import { config, uniq } from '../helpers/stack';
 
 describe('notifications to a local webhook receiver and a local SMTP sink', () => {
   const TOKEN = 'tok-5f2b9c7e1d';
@@ -44,7 +48,8 @@ describe('notifications to a local webhook receiver and a local SMTP sink', () =
     expect(hook.requests).toHaveLength(1);
     const req = hook.requests[0]!;
     expect(req.headers.authorization).toBe(`Bearer ${TOKEN}`);
-    expect(req.headers['idempotency-key']).toBe('m-n:gate-open:approval needed: go');
+    // Outside an activity (no attempt to name it) the key is the body's hash.
+    expect(req.headers['idempotency-key']).toMatch(/^m-n:gate-open:[0-9a-f]{16}$/);
     expect(JSON.parse(req.body)).toEqual({
       migrationId: 'm-n',
       event: 'gate-open',
@@ -58,6 +63,9 @@ describe('notifications to a local webhook receiver and a local SMTP sink', () =
     expect(mail.to).toEqual(['platform@example.com', 'oncall@example.com']);
     expect(mail.raw).toContain('Subject: approval needed: go');
     expect(mail.raw).toContain('Gate go needs: technical-lead');
+    expect(mail.raw).toContain(
+      `Message-ID: ${messageIdFor(req.headers['idempotency-key'] as string, 'migrations@example.com')}`,
+    );
     for (const body of [req.body, mail.raw, JSON.stringify(res)]) {
       expect(body).not.toContain(TOKEN);
       expect(body).not.toContain(SMTP_PASS);
@@ -98,5 +106,103 @@ describe('notifications to a local webhook receiver and a local SMTP sink', () =
       }),
     ).rejects.toMatchObject({ type: 'MissingSecret', message: expect.stringContaining('MO_TEST_UNSET_HOOK') });
     expect(hook.requests.length).toBe(before);
+  });
+});
+
+describe('notifications sent by a workflow through a Temporal worker, with retries', () => {
+  const quiet = () => undefined;
+  const SMTP_PASS = 'smtp-pw-3c9d1e';
+  let bundle: WorkflowBundle;
+  let connection: NativeConnection;
+  let client: Client;
+  let smtp: Awaited<ReturnType<typeof smtpSink>>;
+
+  beforeAll(async () => {
+    bundle = await bundleWorkflowCode({
+      workflowsPath: require.resolve('../helpers/notify-workflow'),
+      // The bundler reports its progress at info level; errors only.
+      logger: { trace: quiet, debug: quiet, info: quiet, warn: quiet, log: quiet, error: console.error },
+    });
+    connection = await NativeConnection.connect({ address: config.temporalAddress });
+    client = new Client({
+      connection: await Connection.connect({ address: config.temporalAddress }),
+      namespace: config.temporalNamespace,
+    });
+    smtp = await smtpSink('mailer', SMTP_PASS);
+    process.env.MO_TEST_WF_SMTP_URL = `smtp://mailer:${SMTP_PASS}@127.0.0.1:${smtp.port}?tls=off`;
+  });
+  afterAll(async () => {
+    await connection?.close();
+    await client?.connection.close();
+    await smtp?.close();
+  });
+
+  /** Runs `notifyEach` with the real `notify` activity on a worker of its own, to the workflow's end. */
+  async function sendAll(notices: NotifyInput[]): Promise<Awaited<ReturnType<typeof notifyEach>>> {
+    const taskQueue = `notify-${uniq()}`;
+    const worker = await Worker.create({
+      connection,
+      namespace: config.temporalNamespace,
+      taskQueue,
+      workflowBundle: bundle,
+      activities: { notify },
+    });
+    return worker.runUntil(
+      client.workflow.execute(notifyEach, { taskQueue, workflowId: `notify-${uniq()}`, args: [notices] }),
+    );
+  }
+
+  const reminder = (channels: NotifyInput['channels']): NotifyInput => ({
+    migrationId: 'm-wf',
+    event: 'gate-reminder',
+    subject: 'still waiting: go',
+    text: 'Gate go is still open.',
+    data: { gate: 'go' },
+    channels,
+  });
+
+  it('gives two reminders with the same event and subject two keys, and a retried one the same key twice', async () => {
+    // The first request fails: the first reminder arrives on its second attempt, the second on its first.
+    const hook = await webhookReceiver({ failAt: [0] });
+    try {
+      process.env.MO_TEST_WF_HOOK_URL = hook.url;
+      const channels = { webhook: { urlEnv: 'MO_TEST_WF_HOOK_URL' } };
+      await sendAll([reminder(channels), reminder(channels)]);
+      const keys = hook.requests.map((r) => r.headers['idempotency-key']);
+      expect(keys).toHaveLength(3);
+      expect(keys[1]).toBe(keys[0]);
+      expect(keys[2]).not.toBe(keys[1]);
+      for (const key of keys) expect(key).toMatch(/^m-wf:gate-reminder:[0-9a-f-]{36}:\d+$/);
+    } finally {
+      await hook.close();
+    }
+  });
+
+  it('sends the e-mail once when the webhook fails twice and then arrives', async () => {
+    const hook = await webhookReceiver({ failAt: [0, 1] });
+    try {
+      process.env.MO_TEST_WF_HOOK_URL = hook.url;
+      const before = smtp.messages.length;
+      const [result] = await sendAll([
+        reminder({
+          webhook: { urlEnv: 'MO_TEST_WF_HOOK_URL' },
+          email: { smtpUrlEnv: 'MO_TEST_WF_SMTP_URL', from: 'migrations@example.com', to: ['oncall@example.com'] },
+        }),
+      ]);
+      expect(hook.requests.map((r) => r.headers['idempotency-key'])).toEqual(
+        Array(3).fill(hook.requests[0]!.headers['idempotency-key']),
+      );
+      const mails = smtp.messages.slice(before);
+      expect(mails).toHaveLength(1);
+      expect(mails[0]!.raw).toContain(
+        `Message-ID: ${messageIdFor(hook.requests[0]!.headers['idempotency-key'] as string, 'migrations@example.com')}`,
+      );
+      expect(result!.delivered).toEqual([
+        { channel: 'webhook', ok: true, status: 204 },
+        { channel: 'email', ok: true, earlierAttempt: true },
+      ]);
+    } finally {
+      await hook.close();
+    }
   });
 });
