@@ -57,9 +57,22 @@ export function shellQuote(arg: string): string {
   return q.replace(/%/g, '\\%');
 }
 
-/** The crontab line of a job we install (the unified job), with the marker that finds it again. */
+/**
+ * The crontab line of a job we install (the unified job), with the marker that finds it again. A line break or NUL
+ * would survive the quoting and end the line early, the rest becoming a crontab line of its own: such a job is
+ * refused (the plan schema refuses it first; this is for a plan that did not come through it).
+ */
 export function cronLine(job: JobSpec): string {
-  return `${job.schedule} ${job.command.map(shellQuote).join(' ')} ${MARKER}${job.name}`;
+  const line = `${job.schedule} ${job.command.map(shellQuote).join(' ')} ${MARKER}${job.name}`;
+  const at = line.search(/[\n\r\0]/);
+  if (at >= 0)
+    throw permanent(
+      ErrorType.InvalidInput,
+      `unified job ${job.name}: refused, its crontab line would contain ${JSON.stringify(line[at])} at position ` +
+        `${at + 1} (cron would end the line there and read the rest as a line of its own): its schedule and ` +
+        'command arguments must be single lines',
+    );
+  return line;
 }
 
 /** The line a legacy job without `line` or `match` is expected to have: its schedule and quoted command. */
@@ -131,7 +144,8 @@ const crontabName = (s: SchedulerSpec) => (s.kind === 'crontab' && s.user ? `the
 
 /** The current crontab text ('' when the user has none). */
 export async function readCrontab(s: SchedulerSpec): Promise<string> {
-  const r = await runCommand('crontab', crontabArgs(s, '-l'));
+  // Whole: the text is edited and installed back, so a cut would truncate the user's crontab.
+  const r = await runCommand('crontab', crontabArgs(s, '-l'), { maxOutputBytes: Infinity });
   if (r.code === 0) return r.stdout;
   if (/no crontab for/i.test(r.stderr)) return '';
   throw new Error(`crontab -l failed (${r.code}): ${r.stderr.trim()}`);

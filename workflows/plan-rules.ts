@@ -1,9 +1,11 @@
 /**
- * The plan's rules that look at more than one field, as pure functions (workflow-safe: no imports). Each takes the
- * fields it needs, already known to be well-formed (`undefined` stands for one that is not: its own issue is
- * reported elsewhere), and returns its problems with paths relative to the part of the plan it was given.
- * `plan-schema.ts` applies them from the schema.
+ * The plan's rules that look at more than one field, as pure functions (workflow-safe: no imports but the pure cron
+ * parser). Each takes the fields it needs, already known to be well-formed (`undefined` stands for one that is not:
+ * its own issue is reported elsewhere), and returns its problems with paths relative to the part of the plan it was
+ * given. `plan-schema.ts` applies them from the schema.
  */
+
+import { cronProblems } from './cron';
 
 /** One problem a rule found: where (relative to the part it was given) and what was expected. */
 export interface RuleIssue {
@@ -55,6 +57,63 @@ export function inlineSecrets(v: unknown, path: (string | number)[] = []): RuleI
         ]
       : inlineSecrets(x, [...path, k]),
   );
+}
+
+/** A control character as a message shows it: `\n`, `\r`, `\t`, `\0`, else its code (`\x1b`). */
+function showControl(c: string): string {
+  const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\0': '\\0' };
+  return named[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+}
+
+/** The first control character (C0 or DEL) not in `allowed`, with its position counted from 1. */
+function controlCharacter(s: string, allowed = ''): { char: string; position: number } | undefined {
+  for (let i = 0; i < s.length; i++) {
+    const code = s.charCodeAt(i);
+    if ((code < 0x20 || code === 0x7f) && !allowed.includes(s[i]!)) return { char: s[i]!, position: i + 1 };
+  }
+  return undefined;
+}
+
+/**
+ * Why a value that must stay one line (a command argument, a path, a schedule, a name) is not, or undefined: a
+ * newline in an argument would survive quoting and start a line of its own in a crontab, and no control character
+ * (tab included) belongs in a command, a path or a schedule.
+ */
+export function singleLineProblem(s: string): string | undefined {
+  const c = controlCharacter(s);
+  return c
+    ? `contains a control character (${showControl(c.char)} at position ${c.position}): commands, paths and schedules are single lines`
+    : undefined;
+}
+
+/** Why free text (a description, an SQL query) holds a control character, or undefined: tabs and line breaks may. */
+export function proseProblem(s: string): string | undefined {
+  const c = controlCharacter(s, '\t\n\r');
+  return c
+    ? `contains a control character (${showControl(c.char)} at position ${c.position}): only tabs and line breaks belong in text`
+    : undefined;
+}
+
+/** The keys of a mapping whose keys are paths (container mounts) are single lines too. */
+export function singleLineKeys(keys: readonly string[]): RuleIssue[] {
+  return keys.flatMap((k) => {
+    const problem = singleLineProblem(k);
+    return problem ? [{ path: [k], message: problem, key: true as const }] : [];
+  });
+}
+
+/** Each job's schedule is one its scheduler runs: Vixie cron's syntax for `crontab`, the Temporal server's for schedules. */
+export function jobSchedules(
+  kind: 'crontab' | 'temporal-schedule' | undefined,
+  legacy: readonly (string | undefined)[],
+  unified: string | undefined,
+): RuleIssue[] {
+  if (kind === undefined) return [];
+  const jobs = [...legacy.map((s, i) => ({ at: ['legacyJobs', i], s })), { at: ['unifiedJob'], s: unified }];
+  return jobs.flatMap(({ at, s }): RuleIssue[] => {
+    const problems = s === undefined ? [] : cronProblems(s, kind);
+    return problems.length ? [{ path: [...at, 'schedule'], message: problems.join('; ') }] : [];
+  });
 }
 
 /** Traffic steps rise and end at 100 (each step's own range, 1 to 100, is the schema's). */
@@ -110,6 +169,95 @@ export function quorum(required: number | undefined, approvers: readonly string[
         },
       ]
     : [];
+}
+
+/** A role of a gate as the signing rule reads it: how many different people it needs, and who may sign it. */
+export interface GateRole {
+  role: string;
+  required: number;
+  /** The allow-list; absent: anyone may sign. */
+  approvers?: readonly string[];
+}
+
+/**
+ * A gate can be signed at all: every role finds `required` different people it allows and, with separation of duties
+ * (no person signs two roles of a gate), the roles find them all at once, no person counted twice. `keyHolders`: the
+ * plan lists keys, so every approval is signed and only the people with a key can sign, on an allow-list or not.
+ */
+export function gateSignable(
+  roles: readonly GateRole[],
+  separationOfDuties: boolean,
+  keyHolders?: readonly string[],
+): RuleIssue[] {
+  const pools = roles.map((r) => signers(r, keyHolders));
+  const keys = keyHolders ? ' (the plan lists keys: only people with a key sign)' : '';
+  const who = (pool: readonly string[]) =>
+    keyHolders ? `${only(pool)} can sign them` : `their approvers are ${only(pool)}`;
+  const short = roles.findIndex((r, i) => pools[i] !== undefined && pools[i].length < r.required);
+  if (short >= 0) {
+    const r = roles[short]!;
+    return [
+      {
+        path: [],
+        message: `cannot be signed: role ${r.role} needs ${people(r.required)} but ${only(pools[short]!)} can sign it${keys}`,
+      },
+    ];
+  }
+  if (!separationOfDuties) return [];
+  // A role anyone may sign never runs short of people: only the roles with a finite pool compete for them.
+  const finite = roles.flatMap((r, i) => (pools[i] ? [{ ...r, pool: pools[i] }] : []));
+  const group = overbooked(finite);
+  if (!group) return [];
+  const needed = group.reduce((n, r) => n + r.required, 0);
+  const available = [...new Set(group.flatMap((r) => r.pool))];
+  const names = listed(group.map((r) => `${r.role} (${r.required})`));
+  return [
+    {
+      path: [],
+      message: `cannot be signed: with separationOfDuties, roles ${names} need ${needed} different people but ${who(available)}${keys}`,
+    },
+  ];
+}
+
+/** The different people who can sign a role: its allow-list (of those with a key), the key holders, or anyone. */
+function signers(r: GateRole, keyHolders: readonly string[] | undefined): string[] | undefined {
+  const allowed = r.approvers ?? keyHolders;
+  if (allowed === undefined) return undefined;
+  return [...new Set(allowed)].filter((p) => keyHolders === undefined || keyHolders.includes(p));
+}
+
+const people = (n: number) => (n === 1 ? 'one person' : `${n} different people`);
+const only = (pool: readonly string[]) => (pool.length ? `only ${pool.join(', ')}` : 'nobody');
+/** `a`, `a and b`, `a, b and c`. */
+const listed = (items: readonly string[]) =>
+  items.length > 1 ? `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}` : (items[0] ?? '');
+
+/**
+ * The roles that cannot all be signed by different people, or undefined when they can: each role takes people from
+ * its pool one at a time, moving a person to another role of theirs when that frees one (augmenting paths of a
+ * bipartite matching). When a role finds no one, the roles its search reached need more people than their pools hold
+ * together (Hall's condition fails for them): every person in those pools already signs for one of them.
+ */
+function overbooked<R extends { required: number; pool: readonly string[] }>(roles: readonly R[]): R[] | undefined {
+  const holder = new Map<string, number>();
+  const take = (r: number, reached: Set<number>): boolean => {
+    for (const p of roles[r]!.pool) {
+      const h = holder.get(p);
+      if (h === r || (h !== undefined && reached.has(h))) continue;
+      if (h !== undefined) reached.add(h);
+      if (h === undefined || take(h, reached)) {
+        holder.set(p, r);
+        return true;
+      }
+    }
+    return false;
+  };
+  for (let r = 0; r < roles.length; r++)
+    for (let n = 0; n < roles[r]!.required; n++) {
+      const reached = new Set([r]);
+      if (!take(r, reached)) return [...reached].sort((a, b) => a - b).map((i) => roles[i]!);
+    }
+  return undefined;
 }
 
 /** The soak is evaluated at least once: its interval is no longer than the soak itself. */

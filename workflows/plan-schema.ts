@@ -16,7 +16,10 @@ import {
   checkCommand,
   CREDENTIAL_URL,
   describeValue,
+  gateSignable,
+  type GateRole,
   inlineSecrets,
+  jobSchedules,
   keyRules,
   type KeySource,
   parseAllowedSigners,
@@ -24,6 +27,7 @@ import {
   metricThreshold,
   minSamplesOnSql,
   oneSource,
+  proseProblem,
   quorum,
   routerFields,
   type RuleIssue,
@@ -31,6 +35,8 @@ import {
   jobLocator,
   legacyJobsFor,
   shellMetacharacters,
+  singleLineKeys,
+  singleLineProblem,
   soakInterval,
   trafficSteps,
   unifiedJobName,
@@ -46,7 +52,6 @@ const TABLE = /^[a-z_][a-z0-9_]*$/;
 const USER = /^[a-z_][a-z0-9_-]*$/;
 const EMAIL = /^[^@\s]+@[^@\s]+$/;
 const HTTP_URL = /^https?:\/\//;
-const CRON = /^(@(hourly|daily|weekly|monthly|yearly|reboot)|(\S+\s+){4}\S+)$/;
 const DURATION = /^(\d+(\.\d+)?(ms|s|m|h|d|w))+$/;
 const DURATION_UNITS: Record<string, number> = {
   ms: 1,
@@ -143,10 +148,27 @@ function messageOf(iss: RawIssue, expected?: string): string {
  */
 const says = (expected?: string) => ({ error: (iss: RawIssue) => messageOf(iss, expected) });
 
-/** A non-empty string; `expected` names it in messages (`expected <expected>, got …`). */
+/** The message of a string refused by `problem` (a control character in it), or nothing. */
+const refusedBy = (problem: (s: string) => string | undefined) => ({
+  error: (iss: RawIssue) => (typeof iss.input === 'string' ? problem(iss.input) : undefined),
+});
+
+/**
+ * A non-empty string on one line, the form of most of the plan's strings (commands, paths, schedules, names): no
+ * control character, tab included, so nothing written from it (a crontab line above all) gains a line. `expected`
+ * names it in messages (`expected <expected>, got …`). Free text that may span lines is `prose`.
+ */
 function text(expected?: string, pattern?: RegExp) {
   const s = z.string(says(expected)).min(1);
-  return pattern ? s.regex(pattern) : s;
+  return (pattern ? s.regex(pattern) : s).refine((v) => !singleLineProblem(v), refusedBy(singleLineProblem));
+}
+
+/** A non-empty free text (a description, an SQL query): tabs and line breaks allowed, no other control character. */
+function prose(expected?: string) {
+  return z
+    .string(says(expected))
+    .min(1)
+    .refine((v) => !proseProblem(v), refusedBy(proseProblem));
 }
 
 /** A mapping with exactly these fields; an unknown one is reported at its own key, with the fields allowed there. */
@@ -259,6 +281,9 @@ type CheckFields = { sql?: unknown; command?: unknown; http?: unknown; shell?: u
 /** An allow-list entry's name: the entry itself, or its `name`. */
 const approverName = (a: string | { name: string }) => (typeof a === 'string' ? a : a.name);
 
+/** The keys of a mapping as written (none of anything else). */
+const keysOf = (v: unknown): string[] => (v !== null && typeof v === 'object' ? Object.keys(v) : []);
+
 /** A record with one entry per approval gate, in runbook order. */
 function byGate<T>(make: (gate: GateName) => T): Record<GateName, T> {
   return Object.fromEntries(GATES.map((g) => [g, make(g)])) as Record<GateName, T>;
@@ -313,8 +338,8 @@ function buildPlanForm() {
 
   const checkShape = {
     name: text('a name (letters, digits, _ . -)', NAME),
-    description: text().optional(),
-    sql: text('an SQL query')
+    description: prose().optional(),
+    sql: prose('an SQL query')
       .describe('SQL whose first column of the first row is the number; `$1`, if used, is the window start.')
       .optional(),
     databaseUrlEnv: envName.describe('For sql: the database URL variable; default: the target database.').optional(),
@@ -330,7 +355,7 @@ function buildPlanForm() {
       .describe(
         'For command: it changes nothing, so a rehearsal runs it (otherwise a rehearsal reports it as "would run").',
       ),
-    pattern: text()
+    pattern: prose()
       .refine(isRegExp, { error: 'expected a valid regular expression' })
       .describe('Regular expression whose first capture group is the number; default: the last number in the output.')
       .optional(),
@@ -382,7 +407,10 @@ function buildPlanForm() {
 
   const jobShape = {
     name: text('a job name (letters, digits, _ . -)', NAME),
-    schedule: text('a five-field cron expression such as "*/5 * * * *"', CRON).describe('Five-field cron expression.'),
+    schedule: text('a cron expression such as "*/5 * * * *"').describe(
+      'When the job runs, as its scheduler reads it: crontab (Vixie cron) takes five fields or @reboot, @daily and ' +
+        'the like; a Temporal Schedule five fields, @daily and the like, or @every 90m.',
+    ),
     command: argv.describe(
       'Program and arguments, spawned without a shell; `{repository}` in one stands for the target repository.',
     ),
@@ -415,11 +443,13 @@ function buildPlanForm() {
     service: text('a service name', LOWER_NAME),
     image: text('an image reference'),
     command: list(text('a string')),
-    env: stringMap(text('a string value')).optional(),
+    env: stringMap(prose('a string value')).optional(),
     envFrom: stringMap(envName)
       .describe('Environment of the container: values are names of worker environment variables, resolved there.')
       .optional(),
-    mounts: stringMap(text('an absolute path inside the container', /^\//))
+    mounts: withRules(stringMap(text('an absolute path inside the container', /^\//)), (p) =>
+      singleLineKeys(keysOf(p.written())),
+    )
       .describe('Host path (relative to the plan file) → container path, mounted read-only.')
       .optional(),
   }).describe('One container of the unified pipeline.');
@@ -505,7 +535,7 @@ function buildPlanForm() {
     name: text('a migration name (letters, digits, _ . -)', NAME).describe(
       'The migration, as named in IDs and reports.',
     ),
-    description: text().optional(),
+    description: prose().optional(),
     target: mapping({
       databaseUrlEnv: envName,
       repository: localPath.describe('Git repository that holds the legacy scripts (relative to the plan file).'),
@@ -542,10 +572,10 @@ function buildPlanForm() {
       steps: steps.default(() => [10, 25, 50, 100]),
     }).describe('The gradual traffic shift to the unified pipeline.'),
     parallelRun: mapping({
-      comparisonSql: text('an SQL query returning (total, matched)').describe(
+      comparisonSql: prose('an SQL query returning (total, matched)').describe(
         "SQL returning one row (total, matched) comparing both pipelines' outputs since $1.",
       ),
-      mismatchSql: text().describe('SQL returning sample mismatches (any columns) since $1.').optional(),
+      mismatchSql: prose().describe('SQL returning sample mismatches (any columns) since $1.').optional(),
       minMatchRatio: z.number(says()).gt(0).lte(1).describe('Share of matching outputs needed to go on.'),
     }).describe('Both pipelines run side by side and their outputs are compared.'),
     metrics: withRules(nonEmpty(metric), (p) => uniqueNames(p.entries((m) => m.field('name')))).describe(
@@ -562,16 +592,27 @@ function buildPlanForm() {
       }),
       (p) => soakInterval(msOf(p.field('soak')), msOf(p.field('soakInterval'))),
     ).describe('How long each phase runs: the parallel run, each traffic step (bake), the metrics window, the soak.'),
-    approvals: mapping({
-      separationOfDuties: flag().default(true).describe('No person signs more than one role of a gate.'),
-      keys: stringMap(publicKey)
-        .describe('Approver name → OpenSSH Ed25519 public key. With keys, every approval and rejection must be signed.')
-        .optional(),
-      keysFile: localPath
-        .describe('A file of "name ssh-ed25519 AAAA…" lines (ssh allowed_signers form), relative to the plan file.')
-        .optional(),
-      gates: mapping(byGate(() => gate)),
-    }).describe('The approval gates: go, cutover and sign-off, and the keys their approvers sign with.'),
+    approvals: withRules(
+      mapping({
+        separationOfDuties: flag().default(true).describe('No person signs more than one role of a gate.'),
+        keys: stringMap(publicKey)
+          .describe(
+            'Approver name → OpenSSH Ed25519 public key. With keys, every approval and rejection must be signed.',
+          )
+          .optional(),
+        keysFile: localPath
+          .describe('A file of "name ssh-ed25519 AAAA…" lines (ssh allowed_signers form), relative to the plan file.')
+          .optional(),
+        gates: mapping(byGate(() => gate)),
+      }),
+      // The keys are known only once the keys file is read: who may sign with them is checked in `planSchema`.
+      (p) =>
+        GATES.flatMap((g) => {
+          const roles = p.view('gates').view(g).field('roles');
+          const sod = p.field('separationOfDuties');
+          return roles && sod !== undefined ? under(['gates', g], gateSignable(roles.map(gateRole), sod)) : [];
+        }),
+    ).describe('The approval gates: go, cutover and sign-off, and the keys their approvers sign with.'),
     soak: mapping({
       onFailure: z
         .enum(['rollback', 'pause'], says())
@@ -620,6 +661,11 @@ function buildPlanForm() {
           .view('legacyJobs')
           .entries((j) => ({ line: j.raw('line'), match: j.raw('match'), scheduleId: j.raw('scheduleId') })),
       ),
+      ...jobSchedules(
+        p.view('scheduler').field('kind'),
+        p.view('legacyJobs').entries((j) => j.field('schedule')),
+        p.view('unifiedJob').field('schedule'),
+      ),
       ...under(
         ['unifiedJob'],
         unifiedJobName(
@@ -653,10 +699,37 @@ export interface PlanSchemaOptions {
 /** The plan's YAML form, validated and normalised into the plan the workflow runs. */
 export function planSchema(options: PlanSchemaOptions) {
   return buildPlanForm().transform((form, ctx) => {
-    const { keys, issues } = approverKeys(form, options);
+    const approvers = approverKeys(form, options);
+    const { keys } = approvers;
+    // A gate only people without a key could sign is one the workflow refuses every approval of.
+    const issues = approvers.issues.length ? approvers.issues : signableWithKeys(form, Object.keys(keys));
     for (const i of issues) ctx.addIssue({ code: 'custom', path: i.path, message: i.message, params: { rule: true } });
     return issues.length ? z.NEVER : toPlan(form, options.resolvePath, keys);
   });
+}
+
+/** A gate's role as written: a bare name, or a mapping with a quorum and an allow-list. */
+type RoleForm = string | { role: string; required?: number; approvers?: readonly (string | { name: string })[] };
+
+/** A gate role as the signing rule reads it (a bare name needs one person, anyone). */
+function gateRole(r: RoleForm): GateRole {
+  if (typeof r === 'string') return { role: r, required: 1 };
+  return {
+    role: r.role,
+    required: r.required ?? 1,
+    ...(r.approvers ? { approvers: r.approvers.map(approverName) } : {}),
+  };
+}
+
+/** With keys, every gate can be signed by the people who have one (all approvals are signed). */
+function signableWithKeys(f: PlanForm, keyHolders: string[]): RuleIssue[] {
+  if (!keyHolders.length) return [];
+  return GATES.flatMap((g) =>
+    under(
+      ['approvals', 'gates', g],
+      gateSignable(f.approvals.gates[g].roles.map(gateRole), f.approvals.separationOfDuties, keyHolders),
+    ),
+  );
 }
 
 /**

