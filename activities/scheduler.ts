@@ -5,6 +5,7 @@ import type { Client } from '@temporalio/client';
 import type { JobSpec, SchedulerSpec } from '../workflows/plan';
 import { ErrorType, permanent } from './errors';
 import { runCommand } from './process';
+import { migrationFolder } from './folders';
 
 /** Input of the scheduler operations on legacy jobs. */
 export interface JobsInput {
@@ -222,7 +223,7 @@ async function editCrontab(
   const unchanged: string[] = [];
   for (const job of jobs) (edit(lines, job, crontabName(s)) ? changed : unchanged).push(job.name);
   if (!changed.length) return { kind: 'crontab', changed, unchanged };
-  const dir = path.join(backupDir, migrationId.replace(/[^A-Za-z0-9_.-]/g, '_'));
+  const dir = migrationFolder(backupDir, migrationId);
   await fs.mkdir(dir, { recursive: true });
   const savedTo = path.join(dir, `crontab.before-${op}.bak`);
   // Keep the first saved version: a retried activity must not overwrite it with an already-changed crontab.
