@@ -2,7 +2,7 @@ import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { MetricReading } from '../workflows/definitions';
 import type { CheckSpec, Comparator, Measurement, MetricSpec } from '../workflows/plan';
-import { connect, pgTargetFromEnv } from './database';
+import { connect, inReadOnlyTransaction, notOneReadOnlyStatement, oneStatement, pgTargetFromEnv } from './database';
 import { ErrorType, permanent } from './errors';
 import { heartbeat } from './heartbeat';
 import { activitySignal, runBounded, throwIfCancelled } from './process';
@@ -36,6 +36,11 @@ export interface CheckResult {
   error?: string;
   detail: string;
   durationMs: number;
+  /**
+   * Not run: the command a real run runs here, shown by a rehearsal, which runs only commands the plan marks
+   * `readOnly`. Neither passed nor failed (`passed` is false: nothing was shown to pass).
+   */
+  wouldRun?: string;
 }
 
 /** A set of checks with its report files (the validation report of the preflight, the rollback verification). */
@@ -136,10 +141,11 @@ export function redact(text: string, secrets: string[]): string {
 }
 
 /**
- * Heartbeats every few seconds while `work` runs: one slow query (a comparison over a day of output) must not outlast
- * the activity's heartbeat timeout while it is still making progress.
+ * Heartbeats every few seconds while `work` runs: one slow query (a comparison over a day of output), an HTTP check
+ * that hangs until its timeout or a long command must not outlast the activity's heartbeat timeout (20 s) while it
+ * is still making progress. Every 2 s, as commands do (`runBounded`); the SDK throttles what reaches the server.
  */
-export async function withHeartbeats<T>(detail: string, work: Promise<T>, everyMs = 5_000): Promise<T> {
+export async function withHeartbeats<T>(detail: string, work: Promise<T>, everyMs = 2_000): Promise<T> {
   heartbeat(detail);
   const ticker = setInterval(() => heartbeat(detail), everyMs);
   try {
@@ -154,12 +160,28 @@ export const ALLOW_SHELL = 'MO_ALLOW_SHELL';
 
 const oneLine = (s: string, max: number) => s.replace(/\s+/g, ' ').trim().slice(-max);
 
-async function measureSql(m: Extract<Measurement, { kind: 'sql' }>, ctx: MeasureContext): Promise<Measured> {
+/** A plan's SQL that PostgreSQL refused as more than one statement, or as one that writes: permanent, named. */
+export function refusedSql(what: string, err: unknown): Error {
+  const refused = notOneReadOnlyStatement(err);
+  if (refused === undefined) return err as Error;
+  return permanent(ErrorType.InvalidInput, `${what}: its SQL must be one read-only statement: ${refused}`);
+}
+
+async function measureSql(
+  m: Extract<Measurement, { kind: 'sql' }>,
+  ctx: MeasureContext,
+  what: string,
+): Promise<Measured> {
   const db = await connect(pgTargetFromEnv(m.databaseUrlEnv ?? ctx.databaseUrlEnv));
   try {
     // Without a window (preflight), `$1` means "since the beginning".
     const values = usesSince(m.query) ? [ctx.since ?? new Date(0).toISOString()] : [];
-    const r = await withHeartbeats('sql query', db.query<unknown[]>({ text: m.query, values, rowMode: 'array' }));
+    // A measurement, never a change: one statement, in a read-only transaction, rolled back.
+    const r = await inReadOnlyTransaction(db, () =>
+      db.query<unknown[]>(oneStatement({ text: m.query, values, rowMode: 'array' as const })),
+    ).catch((err: unknown) => {
+      throw refusedSql(what, err);
+    });
     const raw = r.rows[0]?.[0];
     // A second column, when the query returns one, is the number of samples behind the value.
     const rawSamples = r.rows[0]?.[1];
@@ -227,15 +249,17 @@ async function measureHttp(m: Extract<Measurement, { kind: 'http' }>): Promise<M
   return { value, detail: `HTTP ${res.status} from ${where}` };
 }
 
-/** Reads one number: an SQL query, a command's output, or an HTTP response (null value: no data). */
-export async function measure(m: Measurement, ctx: MeasureContext): Promise<Measured> {
+/**
+ * Reads one number: an SQL query (one read-only statement), a command's output, or an HTTP response (null value: no
+ * data). `what` names the measurement (`check x`, `metric x`) in its heartbeats and in a refusal of its SQL.
+ */
+export async function measure(m: Measurement, ctx: MeasureContext, what = `${m.kind} measurement`): Promise<Measured> {
   try {
-    const r =
-      m.kind === 'sql'
-        ? await measureSql(m, ctx)
-        : m.kind === 'command'
-          ? await measureCommand(m, ctx)
-          : await measureHttp(m);
+    // Heartbeats from the connection on, whatever the kind: a check must not go quiet for the heartbeat timeout.
+    const r = await withHeartbeats(
+      what,
+      m.kind === 'sql' ? measureSql(m, ctx, what) : m.kind === 'command' ? measureCommand(m, ctx) : measureHttp(m),
+    );
     return { ...r, detail: redact(r.detail, secretsOf(m, ctx)) };
   } catch (err) {
     const secrets = secretsOf(m, ctx);
@@ -258,7 +282,7 @@ export async function runCheck(check: CheckSpec, ctx: MeasureContext): Promise<C
     ...(check.unit ? { unit: check.unit } : {}),
   };
   try {
-    const { value, detail } = await measure(check.measure, ctx);
+    const { value, detail } = await measure(check.measure, ctx, `check ${check.name}`);
     return {
       ...base,
       value,
@@ -276,6 +300,19 @@ export async function runCheck(check: CheckSpec, ctx: MeasureContext): Promise<C
 /** A Markdown table cell: one line, pipes escaped. */
 const cell = (s: string) => s.replace(/\s+/g, ' ').trim().replace(/\|/g, '\\|');
 
+/**
+ * The verdict of a check report: FAILED when a check that ran failed, NOT ALL RUN when every check that ran passed
+ * and some were not run (a rehearsal's commands not marked `readOnly`), else PASSED; with the counts.
+ */
+export function checkVerdict(results: CheckResult[]): string {
+  const notRun = results.filter((c) => c.wouldRun !== undefined).length;
+  const ran = results.length - notRun;
+  const passed = results.filter((c) => c.passed).length;
+  const verdict = passed < ran ? 'FAILED' : notRun ? 'NOT ALL RUN' : 'PASSED';
+  if (!notRun) return `**${verdict}** (${passed}/${ran} checks passed)`;
+  return `**${verdict}** (${passed}/${ran} checks that ran passed; ${notRun} not run, neither passed nor failed: commands not marked readOnly, which a rehearsal does not run)`;
+}
+
 /** Markdown of a check report: one table row per check (check, value, threshold, result), then the details. */
 export function renderCheckReport(
   r: Omit<CheckReport, 'markdownFile' | 'jsonFile'>,
@@ -283,19 +320,19 @@ export function renderCheckReport(
   digest?: string,
 ): string {
   const unit = (c: CheckResult) => (c.unit ? ` ${c.unit}` : '');
-  const value = (c: CheckResult) => (c.value === null ? (c.error ? 'error' : 'no data') : `${c.value}${unit(c)}`);
-  const passed = r.results.filter((c) => c.passed).length;
+  const value = (c: CheckResult) =>
+    c.wouldRun !== undefined ? 'not run' : c.value === null ? (c.error ? 'error' : 'no data') : `${c.value}${unit(c)}`;
+  const result = (c: CheckResult) => (c.wouldRun !== undefined ? 'would run' : c.passed ? 'pass' : 'FAIL');
   const lines = [
     `# ${r.title}`,
     '',
-    `Migration \`${migrationId}\`, ${r.at}: **${r.passed ? 'PASSED' : 'FAILED'}** (${passed}/${r.results.length} checks passed).`,
+    `Migration \`${migrationId}\`, ${r.at}: ${checkVerdict(r.results)}.`,
     '',
     ...(digest ? [`Plan sha256 \`${digest}\`.`, ''] : []),
     '| Check | Value | Threshold | Result |',
     '|---|---|---|---|',
     ...r.results.map(
-      (c) =>
-        `| ${cell(c.name)} | ${cell(value(c))} | ${cell(`${c.op} ${c.threshold}${unit(c)}`)} | ${c.passed ? 'pass' : 'FAIL'} |`,
+      (c) => `| ${cell(c.name)} | ${cell(value(c))} | ${cell(`${c.op} ${c.threshold}${unit(c)}`)} | ${result(c)} |`,
     ),
     '',
   ];
@@ -303,7 +340,14 @@ export function renderCheckReport(
   if (notes.length) {
     lines.push('## Details', '');
     for (const c of notes) {
-      const what = c.error ? `error: ${c.error}` : c.value === null ? `no data (${c.detail})` : '';
+      const what =
+        c.wouldRun !== undefined
+          ? `not run: a real run runs \`${c.wouldRun}\``
+          : c.error
+            ? `error: ${c.error}`
+            : c.value === null
+              ? `no data (${c.detail})`
+              : '';
       lines.push(
         `- **${cell(c.name)}**${c.description ? `: ${cell(c.description)}` : ''}${what ? ` — ${cell(what)}` : ''}`,
       );
@@ -351,8 +395,7 @@ export async function hostChecks(
 ): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   if (input.target) {
-    heartbeat('target checks');
-    results.push(...(await checkTarget(input.migrationId, input.target)));
+    results.push(...(await withHeartbeats('target checks', checkTarget(input.migrationId, input.target))));
   }
   for (const c of input.checks) {
     heartbeat(`check ${c.name}`);
@@ -374,8 +417,7 @@ export async function runChecks(
   const results: CheckResult[] = measured.filter((r) => r.name.startsWith('target: '));
   if (input.target) {
     if (!checkTarget) throw new Error('runChecks: a target check was asked for, and this worker cannot run one');
-    heartbeat('target checks');
-    results.push(...(await checkTarget(input.migrationId, input.target)));
+    results.push(...(await withHeartbeats('target checks', checkTarget(input.migrationId, input.target))));
   }
   for (const c of input.checks) {
     heartbeat(`check ${c.name}`);
@@ -415,7 +457,7 @@ export async function evaluateMetrics(input: {
     heartbeat(`metric ${m.name}`);
     let measured: Measured;
     try {
-      measured = await measure(m.measure, input);
+      measured = await measure(m.measure, input, `metric ${m.name}`);
     } catch (err) {
       throwIfCancelled();
       // Permanent failures (a missing secret) stay permanent. Anything else (database down, command failing) is

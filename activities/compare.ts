@@ -1,5 +1,6 @@
-import { usesSince, withHeartbeats } from './checks';
-import { connect, pgTargetFromEnv } from './database';
+import type { Client } from 'pg';
+import { refusedSql, usesSince, withHeartbeats } from './checks';
+import { connect, inReadOnlyTransaction, oneStatement, pgTargetFromEnv } from './database';
 import { ErrorType, permanent } from './errors';
 
 /** Outcome of the parallel run's comparison. */
@@ -33,7 +34,8 @@ function plainRow(row: Record<string, unknown>): Record<string, unknown> {
 
 /**
  * Compares both pipelines' outputs in SQL: `comparisonQuery` returns one row `(total, matched)` for items since `$1`;
- * `mismatchQuery`, if given, returns sample rows that differ (at most `sampleSize`, default 10). Read-only.
+ * `mismatchQuery`, if given, returns sample rows that differ (at most `sampleSize`, default 10). Each runs as one
+ * statement in one read-only transaction, rolled back; PostgreSQL's refusal of more, or of a write, is permanent.
  */
 export async function compareOutputs(input: {
   databaseUrlEnv: string;
@@ -45,50 +47,66 @@ export async function compareOutputs(input: {
   const sampleSize = input.sampleSize ?? DEFAULT_SAMPLE_SIZE;
   if (!Number.isInteger(sampleSize) || sampleSize < 0 || sampleSize > MAX_SAMPLE_SIZE)
     throw permanent(ErrorType.InvalidInput, `sampleSize must be a whole number from 0 to ${MAX_SAMPLE_SIZE}`);
-  const params = (q: string) => (usesSince(q) ? [input.since] : []);
   const db = await connect(pgTargetFromEnv(input.databaseUrlEnv));
   try {
-    // One snapshot for both queries, so the sample describes the same data as the counts; read-only by construction.
-    await db.query('begin transaction isolation level repeatable read read only');
-    const r = await withHeartbeats(
-      'comparing outputs',
-      db.query<Record<string, unknown>>(input.comparisonQuery, params(input.comparisonQuery)),
-    );
-    const columns = r.fields.map((f) => f.name);
-    for (const c of ['total', 'matched'])
-      if (!columns.includes(c))
-        throw permanent(
-          ErrorType.InvalidInput,
-          `comparisonQuery must return columns total and matched; it returned ${columns.join(', ') || 'none'}`,
-        );
-    if (r.rows.length > 1)
-      throw permanent(ErrorType.InvalidInput, `comparisonQuery must return one row; it returned ${r.rows.length}`);
-    const total = count(r.rows[0]?.total, 'total');
-    const matched = count(r.rows[0]?.matched, 'matched');
-    // More matches than items means the query counts something else: a ratio above 1 must never pass the gate.
-    if (matched > total)
-      throw permanent(ErrorType.InvalidInput, `comparisonQuery: matched (${matched}) exceeds total (${total})`);
-    let mismatches: Record<string, unknown>[] = [];
-    if (input.mismatchQuery && sampleSize > 0) {
-      // A cursor runs the plan's query as written (its own ORDER BY, a trailing `;` or comment) and reads only the
-      // sample, however many rows differ.
-      await db.query(
-        `declare mismatch_sample no scroll cursor for ${input.mismatchQuery}`,
-        params(input.mismatchQuery),
-      );
-      const m = await withHeartbeats(
-        'sampling mismatches',
-        db.query<Record<string, unknown>>(`fetch forward ${sampleSize} from mismatch_sample`),
-      );
-      await db.query('close mismatch_sample');
-      mismatches = m.rows.map(plainRow);
-    }
-    await db.query('commit');
-    return { total, matched, ratio: total > 0 ? matched / total : null, mismatches };
-  } catch (err) {
-    await db.query('rollback').catch(() => undefined);
-    throw err;
+    // One snapshot for both queries, so the sample describes the same data as the counts.
+    return await inReadOnlyTransaction(db, () => compareIn(db, input, sampleSize), 'repeatable read');
   } finally {
     await db.end().catch(() => undefined);
   }
+}
+
+/** Both queries of `compareOutputs` on `db`, in the transaction it opened. */
+async function compareIn(
+  db: Client,
+  input: { comparisonQuery: string; mismatchQuery?: string; since: string },
+  sampleSize: number,
+): Promise<Comparison> {
+  const params = (q: string) => (usesSince(q) ? [input.since] : []);
+  const r = await withHeartbeats(
+    'comparing outputs',
+    db.query<Record<string, unknown>>(
+      oneStatement({ text: input.comparisonQuery, values: params(input.comparisonQuery) }),
+    ),
+  ).catch((err: unknown) => {
+    throw refusedSql('comparisonQuery', err);
+  });
+  const columns = r.fields.map((f) => f.name);
+  for (const c of ['total', 'matched'])
+    if (!columns.includes(c))
+      throw permanent(
+        ErrorType.InvalidInput,
+        `comparisonQuery must return columns total and matched; it returned ${columns.join(', ') || 'none'}`,
+      );
+  if (r.rows.length > 1)
+    throw permanent(ErrorType.InvalidInput, `comparisonQuery must return one row; it returned ${r.rows.length}`);
+  const total = count(r.rows[0]?.total, 'total');
+  const matched = count(r.rows[0]?.matched, 'matched');
+  // More matches than items means the query counts something else: a ratio above 1 must never pass the gate.
+  if (matched > total)
+    throw permanent(ErrorType.InvalidInput, `comparisonQuery: matched (${matched}) exceeds total (${total})`);
+  let mismatches: Record<string, unknown>[] = [];
+  if (input.mismatchQuery && sampleSize > 0) {
+    // A cursor runs the plan's query as written (its own ORDER BY, a trailing `;` or comment) and reads only the
+    // sample, however many rows differ; the DECLARE is one statement, so nothing can follow the plan's query.
+    await db
+      .query(
+        oneStatement({
+          text: `declare mismatch_sample no scroll cursor for ${input.mismatchQuery}`,
+          values: params(input.mismatchQuery),
+        }),
+      )
+      .catch((err: unknown) => {
+        throw refusedSql('mismatchQuery', err);
+      });
+    // The cursor's query runs here: a write in it (a function that inserts) is refused now.
+    const m = await withHeartbeats(
+      'sampling mismatches',
+      db.query<Record<string, unknown>>(`fetch forward ${sampleSize} from mismatch_sample`),
+    ).catch((err: unknown) => {
+      throw refusedSql('mismatchQuery', err);
+    });
+    mismatches = m.rows.map(plainRow);
+  }
+  return { total, matched, ratio: total > 0 ? matched / total : null, mismatches };
 }

@@ -1,4 +1,4 @@
-import { Client } from 'pg';
+import { Client, type QueryConfig } from 'pg';
 import { ErrorType, permanent } from './errors';
 
 /** Connection settings split so the password travels only through the child's environment, never argv or logs. */
@@ -52,6 +52,51 @@ export async function connect(target: PgTarget): Promise<Client> {
   client.on('error', () => undefined);
   await client.connect();
   return client;
+}
+
+/**
+ * Runs `work` in a READ ONLY transaction on `client` and always rolls it back (a measurement has nothing to keep), also
+ * when `work` fails; the caller still ends the client. Only a statement of `oneStatement` may run inside: a simple
+ * query with several statements could `COMMIT` out of the transaction and go on writing.
+ */
+export async function inReadOnlyTransaction<T>(
+  client: Client,
+  work: () => Promise<T>,
+  isolation?: 'repeatable read',
+): Promise<T> {
+  await client.query(`begin transaction${isolation ? ` isolation level ${isolation}` : ''} read only`);
+  try {
+    return await work();
+  } finally {
+    // A connection that broke under the query has no transaction left to end: the caller's `end()` releases it.
+    await client.query('rollback').catch(() => undefined);
+  }
+}
+
+/**
+ * The query sent with the extended protocol, parameters or not, so PostgreSQL runs exactly one statement of it and
+ * refuses more ("cannot insert multiple commands into a prepared statement"). node-postgres sends a query without
+ * values, or with an empty array, as a simple query, which runs every statement in the text (pg `lib/query.js`,
+ * `requiresPreparation`); `queryMode: 'extended'` forces the extended protocol (not in `@types/pg`).
+ */
+export function oneStatement<T extends QueryConfig>(query: T): T {
+  return { ...query, queryMode: 'extended' };
+}
+
+/**
+ * PostgreSQL's message when it refused a measurement query for being more than one statement or for writing in a
+ * read-only transaction (a DELETE in a CTE, `nextval`, a function that inserts, a cursor over a data-modifying
+ * WITH); undefined for any other error (a missing table, a lost connection), which keeps its own message.
+ */
+export function notOneReadOnlyStatement(err: unknown): string | undefined {
+  const e = err as { code?: unknown; message?: unknown };
+  if (typeof e?.message !== 'string') return undefined;
+  const refused =
+    e.code === '25006' || // read_only_sql_transaction
+    e.code === '25001' || // active_sql_transaction: "transaction read-write mode must be set before any query"
+    (e.code === '42601' && /multiple commands/.test(e.message)) ||
+    (e.code === '0A000' && /data-modifying/.test(e.message));
+  return refused ? e.message : undefined;
 }
 
 /** Row counts of every user table (schema-qualified), read in the client's current transaction/snapshot. */

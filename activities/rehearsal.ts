@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { BackupRecord, MetricReading } from '../workflows/definitions';
+import type { CheckSpec, Measurement, MetricSpec } from '../workflows/plan';
+import type { CheckResult } from './checks';
 import type { Activities } from './index';
 import { containerName } from './containers';
 
@@ -13,11 +15,14 @@ export interface WouldDo {
   what: string;
 }
 
-/** Something that would have failed, or could not be decided, in a real run. */
+/**
+ * Something that would have failed, or could not be decided, in a real run; or (`would-run`) a check the rehearsal
+ * did not run because it may change the target: neither passed nor failed.
+ */
 export interface Finding {
   at: string;
   kind: 'check' | 'metric' | 'comparison' | 'decision';
-  severity: 'would-fail' | 'inconclusive' | 'needs-decision';
+  severity: 'would-fail' | 'inconclusive' | 'needs-decision' | 'would-run';
   what: string;
 }
 
@@ -46,21 +51,76 @@ const lineCount = (file: string): number => {
   }
 };
 
+/**
+ * Whether a rehearsal runs a measurement: SQL does (one statement in a read-only transaction, `./checks`), an HTTP
+ * GET does, a command only when the plan marks it `readOnly` (a load test writes: it is reported as "would run").
+ */
+export function runsInRehearsal(m: Measurement): boolean {
+  return m.kind !== 'command' || m.readOnly === true;
+}
+
+/** The command line a real run would run, as the plan gives it (an argument with spaces or quotes in JSON quotes). */
+export function commandLine(m: Measurement): string {
+  if (m.kind !== 'command') return m.kind === 'sql' ? m.query : `GET ${m.url}`;
+  if (m.shell) return m.command.join(' ');
+  return m.command.map((a) => (/^[\w/.=:,+@%{}-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
+}
+
+/** The result of a check a rehearsal does not run: the command shown, neither passed nor failed. */
+export function wouldRunResult(c: CheckSpec): CheckResult {
+  const cmd = commandLine(c.measure);
+  return {
+    name: c.name,
+    ...(c.description ? { description: c.description } : {}),
+    value: null,
+    op: c.op,
+    threshold: c.threshold,
+    ...(c.unit ? { unit: c.unit } : {}),
+    passed: false,
+    wouldRun: cmd,
+    detail: `not run in a rehearsal (not marked readOnly): a real run runs ${cmd}`,
+    durationMs: 0,
+  };
+}
+
+/** The reading of a metric a rehearsal does not run: no value, inconclusive, the command shown. */
+function wouldRunReading(m: MetricSpec): MetricReading {
+  return {
+    name: m.name,
+    value: null,
+    op: m.op,
+    threshold: m.threshold,
+    ...(m.unit ? { unit: m.unit } : {}),
+    passed: null,
+    detail: `not run in a rehearsal (not marked readOnly): a real run runs ${commandLine(m.measure)}`,
+    ...(m.dryRun ? { dryRun: true } : {}),
+    at: virtualNow(),
+  };
+}
+
+const wouldRunFinding = (name: string, cmd: string) =>
+  `${name}: not run, a real run runs \`${cmd}\` (a rehearsal runs only commands marked readOnly: true)`;
+
 /** Records what a production-changing activity would have done. */
 type Would = (activity: string, what: string) => void;
 /** Records a finding of a read-only activity. */
 type Find = (kind: Finding['kind'], severity: Finding['severity'], what: string) => void;
 
 /**
- * The activities of a rehearsal: read-only ones run for real against the target (checks, metric queries, output
- * comparison, container listing), every production-changing one (backup, deploy, routing, scheduler, legacy stop,
+ * The activities of a rehearsal: read-only ones run for real against the target (checks and metrics but their
+ * commands not marked `readOnly`, output comparison, container listing), every production-changing one (backup, deploy, routing, scheduler, legacy stop,
  * archive, notifications, reports) records what it would do and does nothing. Real findings never stop the
  * rehearsal: a failed check or gate is recorded and the run goes on, so the whole timeline is seen.
  */
 export function rehearsalActivities(real: Activities, log: RehearsalLog): Activities {
   const would = (activity: string, what: string) => log.wouldDo.push({ at: virtualNow(), activity, what });
-  const find = (kind: Finding['kind'], severity: Finding['severity'], what: string) =>
+  // A check or metric not run is one finding, however often the runbook asks for it (a metric at every bake).
+  const seen = new Set<string>();
+  const find = (kind: Finding['kind'], severity: Finding['severity'], what: string) => {
+    if (severity === 'would-run' && seen.has(`${kind}:${what}`)) return;
+    seen.add(`${kind}:${what}`);
     log.findings.push({ at: virtualNow(), kind, severity, what });
+  };
   const acts: Activities = {
     ...real,
     ...deployStandIns(would),
@@ -115,47 +175,69 @@ function deployStandIns(
   };
 }
 
-/** Checks, metrics and the output comparison run for real; what would fail is recorded and passed on as a pass. */
+/**
+ * Checks, metrics and the output comparison run for real, except commands not marked `readOnly` (reported as "would
+ * run", in the check report too); what would fail is recorded and passed on as a pass.
+ */
 function readOnlyRecorders(
   real: Activities,
   find: Find,
-): Pick<Activities, 'runChecks' | 'evaluateMetrics' | 'compareOutputs'> {
+): Pick<Activities, 'runChecks' | 'hostChecks' | 'evaluateMetrics' | 'compareOutputs'> {
   return {
     runChecks: async (i) => {
-      const r = await real.runChecks(i);
+      const measured = i.measured ?? [];
+      // Results given as measured are not measured again (`runChecks`): the check report shows them in plan order.
+      const notRun = i.checks
+        .filter((c) => !runsInRehearsal(c.measure) && !measured.some((r) => r.name === c.name))
+        .map(wouldRunResult);
+      const r = await real.runChecks({ ...i, measured: [...measured, ...notRun] });
       for (const c of r.results.filter((x) => !x.passed))
-        find(
-          'check',
-          'would-fail',
-          // A finding about the target says what is missing; a measured check, its value against its threshold.
-          c.name.startsWith('target: ') && c.error
-            ? `${c.name}: ${c.error}`
-            : `${c.name} = ${c.value ?? c.error ?? 'no value'} (needs ${c.op} ${c.threshold})`,
-        );
+        if (c.wouldRun !== undefined) find('check', 'would-run', wouldRunFinding(c.name, c.wouldRun));
+        else
+          find(
+            'check',
+            'would-fail',
+            // A finding about the target says what is missing; a measured check, its value against its threshold.
+            c.name.startsWith('target: ') && c.error
+              ? `${c.name}: ${c.error}`
+              : `${c.name} = ${c.value ?? c.error ?? 'no value'} (needs ${c.op} ${c.threshold})`,
+          );
       return { ...r, passed: true };
     },
+    // An agent's share: the same rule, its not-run commands go back to the central report as such.
+    hostChecks: async (i) => [
+      ...(await real.hostChecks({ ...i, checks: i.checks.filter((c) => runsInRehearsal(c.measure)) })),
+      ...i.checks.filter((c) => !runsInRehearsal(c.measure)).map(wouldRunResult),
+    ],
     evaluateMetrics: async (i): Promise<MetricReading[]> => {
+      const notRun = i.metrics.filter((m) => !runsInRehearsal(m.measure));
+      for (const m of notRun) find('metric', 'would-run', wouldRunFinding(m.name, commandLine(m.measure)));
+      const toRun = i.metrics.filter((m) => runsInRehearsal(m.measure));
+      const inPlanOrder = (readings: MetricReading[]) =>
+        i.metrics.map((m) => readings.find((r) => r.name === m.name) ?? wouldRunReading(m));
       let readings: MetricReading[];
       try {
-        readings = await real.evaluateMetrics(i);
+        readings = toRun.length ? await real.evaluateMetrics({ ...i, metrics: toRun }) : [];
       } catch (err) {
         find('metric', 'inconclusive', `metrics could not be measured: ${(err as Error).message}`);
-        return i.metrics.map((m) => ({
-          name: m.name,
-          value: null,
-          op: m.op,
-          threshold: m.threshold,
-          passed: null,
-          detail: 'not measured (rehearsal)',
-          at: virtualNow(),
-        }));
+        return inPlanOrder(
+          toRun.map((m) => ({
+            name: m.name,
+            value: null,
+            op: m.op,
+            threshold: m.threshold,
+            passed: null,
+            detail: 'not measured (rehearsal)',
+            at: virtualNow(),
+          })),
+        );
       }
       for (const r of readings) {
         if (r.passed === false) find('metric', 'would-fail', `${r.name} = ${r.value} (needs ${r.op} ${r.threshold})`);
         if (r.passed === null) find('metric', 'inconclusive', `${r.name}: no data`);
       }
       // Recorded, not acted on: the rehearsal goes on to show the rest of the timeline.
-      return readings.map((r) => (r.passed === false ? { ...r, passed: null } : r));
+      return inPlanOrder(readings.map((r) => (r.passed === false ? { ...r, passed: null } : r)));
     },
     compareOutputs: async (i) => {
       try {

@@ -193,6 +193,16 @@ function writeRehearsal(result: Rehearsal): void {
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
+/** The verdict's line on the commands a rehearsal did not run (not marked `readOnly: true`), if any. */
+function notRun(r: Rehearsal): string[] {
+  const n = r.findings.filter((f) => f.severity === 'would-run').length;
+  if (!n) return [];
+  return [
+    `**${n} check(s) NOT RUN** (commands not marked \`readOnly: true\`): this rehearsal says nothing of them; a real run runs them before anything changes.`,
+    '',
+  ];
+}
+
 /** The rehearsal as Markdown: timeline, who must act, what would change, what would fail. */
 export function renderRehearsal(r: Rehearsal): string {
   const out = [
@@ -203,8 +213,9 @@ export function renderRehearsal(r: Rehearsal): string {
       `${r.historyEvents.reduce((a, b) => a + b, 0)} history events in ${r.historyEvents.length} run(s); ` +
       `${r.ledgerRows} ledger rows.`,
     '',
-    'Nothing was changed: backups, deploys, routing, scheduler, archive and notifications only said what they would do.',
+    'Nothing was changed: backups, deploys, routing, scheduler, archive and notifications only said what they would do; SQL ran as single read-only statements.',
     '',
+    ...notRun(r),
     '## Timeline',
     '',
     '| Phase | Start (virtual) | End (virtual) | Duration | Who must act |',
@@ -213,7 +224,7 @@ export function renderRehearsal(r: Rehearsal): string {
       (t) => `| ${t.phase} | ${t.start} | ${t.end} | ${human(t.durationMs)} | ${t.mustAct?.join(', ') ?? ''} |`,
     ),
     '',
-    `## What would have failed or was inconclusive (${r.findings.length})`,
+    `## What would have failed, was inconclusive or was not run (${r.findings.length})`,
     '',
     ...(r.findings.length
       ? ['| When (virtual) | Kind | Severity | What |', '|---|---|---|---|']

@@ -9,8 +9,11 @@ import {
   evaluateMetrics,
   measure,
   renderCheckReport,
+  runCheck,
   runChecks,
   withHeartbeats,
+  type CheckReport,
+  type RunChecksInput,
 } from '../../activities/checks';
 import type { CheckSpec, Measurement, MetricSpec } from '../../workflows/plan';
 import { processEnded, scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
@@ -99,6 +102,132 @@ describe('checks and metric readings against real PostgreSQL, processes and HTTP
       measure({ kind: 'sql', query: 'select 5' }, { databaseUrlEnv: 'MO_TEST_UNSET_URL' }),
     ).rejects.toMatchObject({ type: 'MissingSecret', nonRetryable: true });
   });
+
+  it('runs SQL as one statement in a read-only transaction: more statements, or a write, are refused and rows stay', async () => {
+    // The owners' table, sequence and function, made by hand as they would.
+    await withPg(db.url, async (c) => {
+      await c.query('create table kept (id bigserial primary key, note text not null)');
+      await c.query("insert into kept (note) select 'row ' || g from generate_series(1, 5) g");
+      await c.query('create sequence kept_seq');
+      await c.query("select setval('kept_seq', 41)");
+      await c.query(`create function add_kept() returns bigint language sql as
+                       $$ insert into kept (note) values ('added') returning id $$`);
+    });
+    const state = () =>
+      withPg(db.url, async (c) => ({
+        rows: (await c.query('select count(*)::int as n from kept')).rows[0],
+        seq: (await c.query('select last_value::int, is_called from kept_seq')).rows[0],
+      }));
+    const before = await state();
+    expect(before).toEqual({ rows: { n: 5 }, seq: { last_value: 41, is_called: true } });
+    const sql = (query: string) => measure({ kind: 'sql', query }, { ...ctx, since: hour() }, 'check guarded');
+    const refused = (message: RegExp) =>
+      expect.objectContaining({ type: 'InvalidInput', nonRetryable: true, message: expect.stringMatching(message) });
+    const oneStatement =
+      /^check guarded: its SQL must be one read-only statement: cannot insert multiple commands into a prepared statement$/;
+    // Several statements, with or without `$1` (without it node-postgres would send a simple query that runs them
+    // all), also one that would COMMIT out of the read-only transaction first.
+    await expect(sql('SELECT count(*) FROM kept; DELETE FROM kept')).rejects.toEqual(refused(oneStatement));
+    await expect(sql('select count(*) from kept where $1::timestamptz < now(); delete from kept')).rejects.toEqual(
+      refused(oneStatement),
+    );
+    await expect(sql('select 1; commit; delete from kept')).rejects.toEqual(refused(oneStatement));
+    // One statement that writes: PostgreSQL's read-only error, named.
+    const readOnly =
+      /^check guarded: its SQL must be one read-only statement: cannot execute .* in a read-only transaction$/;
+    await expect(sql('WITH d AS (DELETE FROM kept RETURNING 1) SELECT count(*) FROM d')).rejects.toEqual(
+      refused(readOnly),
+    );
+    await expect(sql("select nextval('kept_seq')")).rejects.toEqual(
+      refused(/cannot execute nextval\(\) in a read-only/),
+    );
+    await expect(sql('select add_kept()')).rejects.toEqual(refused(readOnly));
+    // Nor can the statement switch the transaction to read-write.
+    await expect(sql("select set_config('transaction_read_only', 'off', true)::int")).rejects.toEqual(
+      refused(/read-write mode must be set before any query/),
+    );
+    expect(await state()).toEqual(before);
+    // A single statement still reads, with a trailing semicolon and comment as a plan may write it.
+    expect((await sql('select count(*) from kept;  -- five')).value).toBe(5);
+    // The check report names the check; a metric's refusal is permanent (retrying cannot make it read-only).
+    const check = await runCheck(
+      {
+        name: 'sneaky',
+        measure: { kind: 'sql', query: 'select count(*) from kept; delete from kept' },
+        op: '>',
+        threshold: 0,
+      },
+      ctx,
+    );
+    expect(check).toMatchObject({
+      passed: false,
+      value: null,
+      error:
+        'check sneaky: its SQL must be one read-only statement: cannot insert multiple commands into a prepared statement',
+    });
+    await expect(
+      evaluateMetrics({
+        migrationId: 'm',
+        databaseUrlEnv: urlEnv,
+        since: hour(),
+        metrics: [metric('sneaky', 'with d as (delete from kept returning 1) select count(*) from d')],
+      }),
+    ).rejects.toMatchObject({
+      nonRetryable: true,
+      message: expect.stringMatching(
+        /^metric sneaky: its SQL must be one read-only statement: .*read-only transaction/,
+      ),
+    });
+    expect(await state()).toEqual(before);
+    // Every refused query was rolled back and its connection closed: nothing is left open on the database.
+    const open = await withPg(
+      db.url,
+      async (c) =>
+        (
+          await c.query<{ state: string }>(
+            'select state from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+          )
+        ).rows,
+    );
+    expect(open).toEqual([]);
+  });
+
+  it('heartbeats every few seconds during every kind of check: a slow query, a hanging HTTP request, a command', async () => {
+    const env = new MockActivityEnvironment();
+    const beats: { at: number; detail: unknown }[] = [];
+    env.on('heartbeat', (detail: unknown) => beats.push({ at: Date.now(), detail }));
+    const t0 = Date.now();
+    const slow: CheckSpec[] = [
+      { name: 'slow-sql', measure: { kind: 'sql', query: 'select pg_sleep(2.5)::text, 1' }, op: '>', threshold: 0 },
+      { name: 'hung-http', measure: { kind: 'http', url: `${base}/hang`, timeoutMs: 2_500 }, op: '>', threshold: 0 },
+      {
+        name: 'slow-command',
+        measure: { kind: 'command', command: [node, '-e', 'setTimeout(() => console.log(1), 2500)'] },
+        op: '>',
+        threshold: 0,
+      },
+    ];
+    const report = await env.run<[RunChecksInput], CheckReport, typeof runChecks>(runChecks, {
+      migrationId: 'm-beats',
+      title: 'T',
+      kind: 'k',
+      checks: slow,
+      ...ctx,
+      reportDir,
+    });
+    const end = Date.now();
+    expect(report.results.map((r) => [r.name, r.error ?? r.value])).toEqual([
+      ['slow-sql', 'query returned "", not a number'],
+      ['hung-http', `HTTP request to ${base} timed out after 2500 ms`],
+      ['slow-command', 1],
+    ]);
+    // Each check's own heartbeats go on while it runs (not only once before it), and no gap in the whole activity
+    // comes near the heartbeat timeout (20 s): 2 s apart, with room for a busy machine.
+    for (const c of slow) expect(beats.filter((b) => b.detail === `check ${c.name}`).length).toBeGreaterThanOrEqual(2);
+    const times = [t0, ...beats.map((b) => b.at), end];
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    expect(Math.max(...gaps)).toBeLessThan(4_000);
+  }, 30_000);
 
   it('runs commands without a shell unless declared, in the repository, reading the pattern or the last number', async () => {
     const cmd = (command: string[], extra: Partial<Extract<Measurement, { kind: 'command' }>> = {}) =>
@@ -300,7 +429,7 @@ describe('checks and metric readings against real PostgreSQL, processes and HTTP
 
   it('runs a set of checks, fails errors, time-outs and no data, and writes the report files (overwriting)', async () => {
     const input = {
-      migrationId: 'm-checks/1',
+      migrationId: 'm-checks-1',
       title: 'Validation',
       kind: 'validation',
       checks: checks(),
@@ -327,8 +456,8 @@ describe('checks and metric readings against real PostgreSQL, processes and HTTP
     for (const r of first.results) expect(r.durationMs).toBeGreaterThanOrEqual(0);
     expect(first.passed).toBe(false);
 
-    expect(first.markdownFile).toBe(path.join(reportDir, 'm-checks_1', 'validation.md'));
-    expect(first.jsonFile).toBe(path.join(reportDir, 'm-checks_1', 'validation.json'));
+    expect(first.markdownFile).toBe(path.join(reportDir, 'm-checks-1', 'validation.md'));
+    expect(first.jsonFile).toBe(path.join(reportDir, 'm-checks-1', 'validation.json'));
     const md = fs.readFileSync(first.markdownFile, 'utf8');
     expect(md).toContain('# Validation');
     expect(md).toContain('**FAILED** (3/8 checks passed)');

@@ -110,6 +110,86 @@ describe('parallel-run comparison against the real PostgreSQL', () => {
     });
   });
 
+  it('runs each query as one statement in a read-only transaction: more statements, or a write, are refused', async () => {
+    // The owners' sequence and a function that writes, made by hand as they would.
+    await withPg(db.url, async (c) => {
+      await c.query(`create sequence ${schema}.item_seq`);
+      await c.query(`create function ${schema}.add_result() returns bigint language sql as
+                       $$ insert into ${schema}.unified_results values (500, 1, 'ok', now()) returning 1::bigint $$`);
+    });
+    const state = () =>
+      withPg(db.url, async (c) => ({
+        legacy: (await c.query(`select count(*)::int as n from ${schema}.legacy_results`)).rows[0],
+        unified: (await c.query(`select count(*)::int as n from ${schema}.unified_results`)).rows[0],
+        seq: (await c.query(`select last_value::int, is_called from ${schema}.item_seq`)).rows[0],
+      }));
+    const before = await state();
+    expect(before).toEqual({ legacy: { n: 101 }, unified: { n: 98 }, seq: { last_value: 1, is_called: false } });
+    const refused = (extra: Partial<Parameters<typeof compareOutputs>[0]>, message: RegExp) =>
+      expect(compare(extra)).rejects.toMatchObject({
+        type: 'InvalidInput',
+        nonRetryable: true,
+        message: expect.stringMatching(message),
+      });
+    const several = (query: string) =>
+      new RegExp(
+        `^${query}: its SQL must be one read-only statement: cannot insert multiple commands into a prepared statement$`,
+      );
+    // Several statements, with `$1` or without it (node-postgres would send a simple query that runs them all),
+    // also one that would COMMIT out of the read-only transaction first.
+    await refused(
+      { comparisonQuery: `SELECT 1 AS total, 1 AS matched; DELETE FROM ${schema}.unified_results` },
+      several('comparisonQuery'),
+    );
+    await refused(
+      { comparisonQuery: `${comparisonQuery}; commit; delete from ${schema}.unified_results` },
+      several('comparisonQuery'),
+    );
+    await refused({ mismatchQuery: `select 1; delete from ${schema}.unified_results` }, several('mismatchQuery'));
+    await refused(
+      {
+        mismatchQuery: `select * from ${schema}.legacy_results where produced_at >= $1; commit; delete from ${schema}.unified_results`,
+      },
+      several('mismatchQuery'),
+    );
+    // One statement that writes: PostgreSQL's read-only error, named.
+    const readOnly = (query: string) =>
+      new RegExp(`^${query}: its SQL must be one read-only statement: cannot execute .* in a read-only transaction$`);
+    await refused(
+      {
+        comparisonQuery: `with d as (delete from ${schema}.unified_results returning 1) select count(*) as total, 0 as matched from d`,
+      },
+      readOnly('comparisonQuery'),
+    );
+    await refused(
+      { comparisonQuery: `select nextval('${schema}.item_seq') as total, 0 as matched` },
+      /^comparisonQuery: .*cannot execute nextval\(\) in a read-only transaction$/,
+    );
+    await refused(
+      { comparisonQuery: `select ${schema}.add_result() as total, 0 as matched` },
+      readOnly('comparisonQuery'),
+    );
+    await refused({ mismatchQuery: `select ${schema}.add_result()` }, readOnly('mismatchQuery'));
+    await refused(
+      { mismatchQuery: `with d as (delete from ${schema}.unified_results returning *) select * from d` },
+      /^mismatchQuery: its SQL must be one read-only statement: DECLARE CURSOR must not contain data-modifying statements in WITH$/,
+    );
+    expect(await state()).toEqual(before);
+    // Every refused comparison was rolled back and its connection closed: nothing is left open on the database.
+    const open = await withPg(
+      db.url,
+      async (c) =>
+        (
+          await c.query(
+            'select state from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+          )
+        ).rows,
+    );
+    expect(open).toEqual([]);
+    // The plan's queries as written still compare.
+    expect(await compare()).toMatchObject({ total: 100, matched: 85 });
+  });
+
   it('refuses queries that cannot be a comparison, permanently, and never writes', async () => {
     const refused = (extra: Partial<Parameters<typeof compareOutputs>[0]>, message: RegExp) =>
       expect(compare(extra)).rejects.toMatchObject({
@@ -129,17 +209,6 @@ describe('parallel-run comparison against the real PostgreSQL', () => {
     );
     await refused({ sampleSize: -1 }, /sampleSize/);
     await refused({ sampleSize: 2.5 }, /sampleSize/);
-    // Read-only transaction: a query that would change the outputs fails, and the rows stay.
-    await expect(
-      compare({
-        comparisonQuery: `with d as (delete from ${schema}.unified_results returning 1) select count(*) as total, 0 as matched from d`,
-      }),
-    ).rejects.toThrow(/read-only transaction/);
-    const n = await withPg(
-      db.url,
-      async (c) => (await c.query(`select count(*)::int as n from ${schema}.unified_results`)).rows[0],
-    );
-    expect(n).toEqual({ n: 98 });
     await expect(compare({ databaseUrlEnv: 'MO_TEST_UNSET_URL' })).rejects.toMatchObject({ type: 'MissingSecret' });
   });
 });

@@ -8,7 +8,12 @@ import { CliError, ExitCode } from '../errors';
 import { examples } from '../options';
 import { print, renderRehearsalSummary } from '../render';
 
-/** `migrate rehearse <plan>`: the plan in virtual time against the real target, read-only; exit 4 if it would fail. */
+/**
+ * `migrate rehearse <plan>`: the plan in virtual time against the real target, read-only; exit 4 if it would fail.
+ * Checks not run (commands not marked `readOnly`) are said loudly but do not change the exit status: the real run's
+ * preflight runs them before anything changes, and failing a rehearsal on them would push plans to mark commands
+ * read-only that are not.
+ */
 export function addRehearseCommand(program: Command): void {
   program
     .command('rehearse')
@@ -18,6 +23,17 @@ export function addRehearseCommand(program: Command): void {
     .argument('<plan>', 'YAML plan file')
     .option('--out <dir>', 'folder for rehearsal-<name>.md and .json (default: <data dir>/rehearsals)')
     .option('--json', 'print the rehearsal as JSON')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'SQL checks, metrics and comparisons run as one statement in a READ ONLY transaction; HTTP GET checks run;',
+        'a command check runs only when the plan marks it readOnly: true, else it is reported as "would run"',
+        '(not passed, not failed, with the command). Exit 0: nothing would fail (checks that would run are listed',
+        'and do not change the exit status: the real preflight runs them before anything changes); exit 4: a check,',
+        'gate or comparison would fail, or the rehearsal did not complete.',
+      ].join('\n'),
+    )
     .addHelpText(
       'after',
       examples([
@@ -31,10 +47,15 @@ export function addRehearseCommand(program: Command): void {
       const outDir = o.out ?? path.join(loadConfig().dataDir, 'rehearsals');
       const r = await rehearse(plan, { outDir, print: (l) => process.stderr.write(`${l}\n`) });
       print(!!o.json, r, () => renderRehearsalSummary(fs.readFileSync(r.markdownFile, 'utf8'), r));
+      const notRun = r.findings.filter((f) => f.severity === 'would-run');
+      if (notRun.length)
+        process.stderr.write(
+          `rehearsal of ${plan.name}: ${notRun.length} check(s) NOT RUN (commands not marked readOnly: true), so this rehearsal says nothing of them; the real run runs them:\n${notRun.map((f) => `  - ${f.what}\n`).join('')}`,
+        );
       // Exit 4 when something would have failed, so a pipeline can gate the real start on a clean rehearsal.
       if (r.outcome !== 'complete' || r.findings.some((f) => f.severity === 'would-fail'))
         throw new CliError(
-          `rehearsal of ${plan.name}: ${r.findings.filter((f) => f.severity === 'would-fail').length} finding(s) would fail; outcome ${r.outcome}`,
+          `rehearsal of ${plan.name}: ${r.findings.filter((f) => f.severity === 'would-fail').length} finding(s) would fail, ${notRun.length} check(s) not run; outcome ${r.outcome}`,
           ExitCode.rejected,
         );
     });
