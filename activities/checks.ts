@@ -4,7 +4,7 @@ import type { MetricReading } from '../workflows/definitions';
 import type { CheckSpec, Comparator, Measurement, MetricSpec } from '../workflows/plan';
 import { connect, inReadOnlyTransaction, notOneReadOnlyStatement, oneStatement, pgTargetFromEnv } from './database';
 import { ErrorType, permanent } from './errors';
-import { heartbeat } from './heartbeat';
+import { heartbeat, heartbeatWhile } from './heartbeat';
 import { activitySignal, runBounded, throwIfCancelled } from './process';
 import { writeReportFiles } from './report-files';
 import type { TargetInput } from './target';
@@ -145,14 +145,8 @@ export function redact(text: string, secrets: string[]): string {
  * that hangs until its timeout or a long command must not outlast the activity's heartbeat timeout (20 s) while it
  * is still making progress. Every 2 s, as commands do (`runBounded`); the SDK throttles what reaches the server.
  */
-export async function withHeartbeats<T>(detail: string, work: Promise<T>, everyMs = 2_000): Promise<T> {
-  heartbeat(detail);
-  const ticker = setInterval(() => heartbeat(detail), everyMs);
-  try {
-    return await work;
-  } finally {
-    clearInterval(ticker);
-  }
+export function withHeartbeats<T>(detail: string, work: Promise<T>, everyMs = 2_000): Promise<T> {
+  return heartbeatWhile(() => heartbeat(detail), () => work, everyMs);
 }
 
 /** The worker setting that allows `shell: true` commands (off unless set to 1). */
