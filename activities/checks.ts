@@ -146,7 +146,11 @@ export function redact(text: string, secrets: string[]): string {
  * is still making progress. Every 2 s, as commands do (`runBounded`); the SDK throttles what reaches the server.
  */
 export function withHeartbeats<T>(detail: string, work: Promise<T>, everyMs = 2_000): Promise<T> {
-  return heartbeatWhile(() => heartbeat(detail), () => work, everyMs);
+  return heartbeatWhile(
+    () => heartbeat(detail),
+    () => work,
+    everyMs,
+  );
 }
 
 /** The worker setting that allows `shell: true` commands (off unless set to 1). */

@@ -199,6 +199,34 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
     expect(status.phaseTimeline.map((p) => p.phase)).not.toContain('rolling-back');
   });
 
+  it("gives the preflight's check run its checks' own limits, and each backup the plan's backupTimeout", async () => {
+    const acts = stubActivities(productionPlan.metrics);
+    const plan: Plan = { ...productionPlan, target: { ...productionPlan.target, backupTimeoutMs: 3 * 3_600_000 } };
+    const { result, id } = await run(acts, { plan });
+    expect(result.phase).toBe('complete');
+    const events = (await env.client.workflow.getHandle(id).fetchHistory()).events ?? [];
+    const limitOf = (type: string) =>
+      events
+        .map((e) => e.activityTaskScheduledEventAttributes)
+        .filter((a) => a?.activityType?.name === type)
+        .map((a) => Number(a!.startToCloseTimeout!.seconds) * 1000);
+    // The plan's checks allow 30 min + 1 h + 20 min (and more): one run of them is never cut at half an hour.
+    const explicit = plan.preflight.reduce(
+      (sum, c) => sum + (c.measure.kind !== 'sql' ? (c.measure.timeoutMs ?? 0) : 0),
+      0,
+    );
+    expect(explicit).toBeGreaterThanOrEqual(30 * 60_000 + 3_600_000 + 20 * 60_000);
+    const [checks] = limitOf('runChecks');
+    expect(checks).toBeGreaterThan(explicit);
+    expect(limitOf('backupDatabase')).toEqual([3 * 3_600_000, 3 * 3_600_000]);
+    // Each still heartbeats: a dead worker is noticed within 20 s, whatever the limit.
+    const heartbeats = events
+      .map((e) => e.activityTaskScheduledEventAttributes)
+      .filter((a) => ['runChecks', 'backupDatabase'].includes(a?.activityType?.name ?? ''))
+      .map((a) => Number(a!.heartbeatTimeout!.seconds));
+    expect(new Set(heartbeats)).toEqual(new Set([20]));
+  });
+
   it('stops at a failed preflight check before any production change', async () => {
     const acts = stubActivities(productionPlan.metrics);
     acts.runChecks.mockImplementationOnce(async (i) => ({
