@@ -71,6 +71,19 @@ export interface LibpqTarget {
 
 const SCHEME = /^postgres(?:ql)?:\/\//;
 
+/** libpq's variables that say where to connect and as whom (the URL says that). */
+const WHERE_TO_CONNECT = new Set([
+  'PGHOST',
+  'PGHOSTADDR',
+  'PGPORT',
+  'PGDATABASE',
+  'PGUSER',
+  'PGPASSWORD',
+  'PGSERVICE',
+  'PGTARGETSESSIONATTRS',
+  'PGOPTIONS',
+]);
+
 const decodeUriPart = (s: string): string => {
   try {
     return decodeURIComponent(s);
@@ -80,9 +93,11 @@ const decodeUriPart = (s: string): string => {
 };
 
 /**
- * Splits a `postgres://` URL the way libpq reads it (fe-connect.c, `conninfo_uri_parse_options`): the user part ends
- * at the first `@` before any `/`, the password is what follows its first `:`, and a `password` parameter wins over
- * it. With `database`, the URL names that database instead (path set, `dbname` parameters dropped).
+ * Splits a `postgres://` URL as the worker's other connections read it (node-postgres, WHATWG URL): the authority
+ * ends at the first `/`, `?` or `#`, the user part at its LAST `@` (so a password with a bare `@`, which worked
+ * before, still does), the password is what follows the user part's first `:`, and a `password` parameter wins over
+ * it. The URL the tools get spells the user %-encoded, so libpq (which would split at the first `@`) reads the same.
+ * With `database`, the URL names that database instead (path set, `dbname` parameters dropped).
  */
 export function libpqTarget(url: string, database?: string): LibpqTarget {
   const scheme = SCHEME.exec(url)?.[0];
@@ -91,11 +106,12 @@ export function libpqTarget(url: string, database?: string): LibpqTarget {
   let user = '';
   const secrets: string[] = [];
   let password: string | undefined;
-  const at = rest.search(/[@/]/);
-  if (at >= 0 && rest[at] === '@') {
+  const authorityEnd = rest.search(/[/?#]/);
+  const at = (authorityEnd < 0 ? rest : rest.slice(0, authorityEnd)).lastIndexOf('@');
+  if (at >= 0) {
     const userinfo = rest.slice(0, at);
     const colon = userinfo.indexOf(':');
-    user = colon < 0 ? userinfo : userinfo.slice(0, colon);
+    user = encodeURIComponent(decodeUriPart(colon < 0 ? userinfo : userinfo.slice(0, colon)));
     if (colon >= 0) {
       password = decodeUriPart(userinfo.slice(colon + 1));
       secrets.push(userinfo.slice(colon + 1), password);
@@ -115,12 +131,18 @@ export function libpqTarget(url: string, database?: string): LibpqTarget {
     if (key === 'password') {
       password = decodeUriPart(p.slice(eq + 1));
       secrets.push(p.slice(eq + 1), password);
+    } else if (key === 'sslpassword') {
+      // The client key's passphrase has no variable of its own: it stays in the URL, never in a message.
+      secrets.push(p.slice(eq + 1), decodeUriPart(p.slice(eq + 1)));
+      params.push(p);
     } else if (!(database !== undefined && key === 'dbname') && p !== '') params.push(p);
   }
-  // The URL alone says where and how to connect: a PGHOST, PGSSLMODE or PGPASSWORD the worker happens to have would
-  // otherwise fill in what the URL leaves out, and could point a backup at another server.
+  // The URL alone says where to connect and as whom: a PGHOST, PGDATABASE or PGPASSWORD the worker happens to have
+  // would otherwise fill in what the URL leaves out, and could point a backup at another server. The variables that
+  // say how (PGSSLROOTCERT, PGSSLCERT, PGPASSFILE, PGSERVICEFILE, …) stay: a worker's CA or client certificate is set
+  // there, not in the URL.
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PG')) env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) if (!WHERE_TO_CONNECT.has(k)) env[k] = v;
   env.PGCONNECT_TIMEOUT = '10'; // a default: the URL's connect_timeout wins
   if (password) env.PGPASSWORD = password;
   const query = params.length ? `?${params.join('&')}` : '';

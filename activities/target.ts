@@ -6,8 +6,8 @@ import { migrationIdProblem } from '../workflows/constants';
 import type { Plan } from '../workflows/plan';
 import { agentQueueFor, HOST_SYSTEMS, type TargetSystem } from '../workflows/routing';
 import type { CheckResult } from './checks';
-import { envSecrets, redact } from './checks';
-import { connect, pgTargetFromEnv, quoteIdent } from './database';
+import { envSecrets, redact, refusedSql, usesSince } from './checks';
+import { connect, inReadOnlyTransaction, oneStatement, pgTargetFromEnv, quoteIdent } from './database';
 import { getTrafficPercent } from './traffic';
 import type { FoundJob } from './scheduler';
 
@@ -270,6 +270,27 @@ const PROBES: TargetProbe[] = [
     ],
   },
   {
+    // The gates' SQL, run once now as it will run at every gate (one statement, read only, rolled back): a metric that
+    // writes or holds several statements is refused here, before any change, not at a gate half-way through the
+    // traffic shift (where its refusal would fail the step and roll back).
+    system: 'central',
+    run: async (_deps, _id, { plan }) => {
+      const sql = [...plan.metrics, ...plan.successMetrics].filter((m) => m.measure.kind === 'sql');
+      if (!sql.length) return [];
+      return [
+        await probe('target: gate SQL is read-only, one statement', async () => {
+          const notYet: string[] = [];
+          for (const m of sql) {
+            const problem = await readOnlyOnce(m.name, m.measure as SqlMeasure, plan.target.databaseUrlEnv);
+            if (problem) notYet.push(`${m.name} (${problem})`);
+          }
+          const ran = `${sql.length - notYet.length} of ${sql.length} metric queries ran read-only`;
+          return notYet.length ? `${ran}; not runnable yet, so not proven: ${notYet.join(', ')}` : ran;
+        }),
+      ];
+    },
+  },
+  {
     system: 'backup',
     run: async (_deps, _id, { plan }) => [
       await probe('target: backup folder writable with room', async () => {
@@ -301,6 +322,28 @@ const PROBES: TargetProbe[] = [
         : [],
   },
 ];
+
+type SqlMeasure = Extract<Plan['metrics'][number]['measure'], { kind: 'sql' }>;
+
+/**
+ * Runs one metric's query as the gates will (its value unused here). PostgreSQL's refusal (more than one statement,
+ * a write) fails the probe, naming the metric; any other error (a table the unified pipeline creates at deploy) is
+ * returned as why the query could not be proven yet.
+ */
+async function readOnlyOnce(name: string, m: SqlMeasure, databaseUrlEnv: string): Promise<string | undefined> {
+  const db = await connect(pgTargetFromEnv(m.databaseUrlEnv ?? databaseUrlEnv));
+  try {
+    const values = usesSince(m.query) ? [new Date(Date.now() - 3_600_000).toISOString()] : [];
+    await inReadOnlyTransaction(db, () => db.query(oneStatement({ text: m.query, values })));
+    return undefined;
+  } catch (err) {
+    const refused = refusedSql(`metric ${name}`, err);
+    if (refused !== err) throw refused;
+    return (err as Error).message;
+  } finally {
+    await db.end().catch(() => undefined);
+  }
+}
 
 /**
  * Checks the plan against the target before the go gate, changing nothing: every legacy job found exactly once,

@@ -2,6 +2,8 @@ import { readLedger } from '../activities/ledger';
 import type { Compensation, LedgerEntry } from '../workflows/definitions';
 import { PHASES, type Phase } from '../workflows/constants';
 import { verifyLedger, type StartedData } from '../workflows/ledger-chain';
+import { planProblems } from '../workflows/plan-check';
+import { planDigest as digestOf } from '../workflows/signatures';
 import type { Plan } from '../workflows/plan';
 import type { RollbackInput } from '../workflows/rollback';
 import { CliError, ExitCode } from './cli/errors';
@@ -17,10 +19,12 @@ export type LedgerRollback = Pick<RollbackInput, 'plan' | 'compensations' | 'fro
 
 /**
  * The rollback of a migration whose workflow history is gone (past retention, `temporal workflow delete`), from its
- * ledger alone. The ledger's hash chain is verified first: the undo records drive production changes, so a ledger
- * changed after it was written is refused, never followed.
+ * ledger alone. The undo records drive production changes, so they are followed only if the ledger holds up:
+ * its hash chain verifies with every row chained, the plan it recorded validates, and, given the plan file
+ * (`planDigest`), the recorded plan is that file's. The chain is unkeyed: someone who may write the table could
+ * rewrite it whole; the plan file from the team's repository is the anchor outside the table.
  */
-export async function rollbackFromLedger(id: string, at: LedgerLocation): Promise<LedgerRollback> {
+export async function rollbackFromLedger(id: string, at: LedgerLocation, planDigest?: string): Promise<LedgerRollback> {
   if (!process.env[at.databaseUrlEnv])
     throw new CliError(
       `set ${at.databaseUrlEnv} to the ledger database's URL (the plan names it; the CLI never stores it)`,
@@ -29,22 +33,29 @@ export async function rollbackFromLedger(id: string, at: LedgerLocation): Promis
   const rows = await readLedger({ migrationId: id, ...at });
   if (!rows.length)
     throw new CliError(`no migration ${id} in Temporal, nor in the ledger ${at.table}`, ExitCode.notFound);
-  return fromRows(id, rows, at.table);
+  return fromRows(id, rows, at.table, planDigest);
 }
 
 /** The rollback input from a migration's ledger rows (verified, in order). */
-export function fromRows(id: string, rows: LedgerEntry[], table: string): LedgerRollback {
+export function fromRows(id: string, rows: LedgerEntry[], table: string, planDigest?: string): LedgerRollback {
+  const refuse = (why: string) =>
+    new CliError(`the ledger ${table} of ${id} ${why}; its undo records are not followed`, ExitCode.error);
   const check = verifyLedger(id, rows);
-  if (!check.ok)
-    throw new CliError(
-      `the ledger of ${id} does not verify at row ${check.problem!.seq}: ${check.problem!.reason}; its undo records are not followed`,
-      ExitCode.error,
-    );
+  if (!check.ok) throw refuse(`does not verify at row ${check.problem!.seq}: ${check.problem!.reason}`);
   const started = rows.find((r) => r.kind === 'started')?.data as (StartedData & { plan?: Plan }) | undefined;
   if (!started?.plan)
     throw new CliError(
       `the ledger ${table} of ${id} holds no plan (the migration was started before undo records were written there); restore by hand with the operator runbook`,
       ExitCode.error,
+    );
+  // Written by code that chains every row: a row without its hash was stripped of it.
+  const unchained = rows.find((r) => r.hash === undefined);
+  if (unchained) throw refuse(`has row ${unchained.seq} without its hash`);
+  const problems = planProblems(started.plan);
+  if (problems.length) throw refuse(`records a plan that does not validate: ${problems.join('; ')}`);
+  if (planDigest !== undefined && digestOf(started.plan) !== planDigest)
+    throw refuse(
+      `records another plan than the plan file (sha256 ${digestOf(started.plan)} recorded, ${planDigest} given): give the plan file the migration ran with`,
     );
   const compensations = rows.flatMap((r) =>
     r.kind === 'compensation' && r.data && typeof r.data === 'object' && 'kind' in r.data

@@ -28,9 +28,11 @@ export type { CarriedState, MigrationInput, MigrationResult } from './state';
  * lives beside this file. A rollback, abort or failed step anywhere leaves the forward path for `compensate`.
  */
 export async function migrationWorkflow(input: MigrationInput): Promise<MigrationResult> {
-  // Before anything else: a plan that did not come through `migrate start` meets the same schema (patched: runs
-  // started before this did not check).
-  if (!input.carried && patched('validate-own-plan')) {
+  // Before anything else: a plan that did not come through `migrate start` meets the same schema. Patched twice: runs
+  // started before 'validate-own-plan' did not check; runs started before 'validate-own-plan-2' passed the rules of
+  // their day, and a stricter rule since (single lines, cron per scheduler, signable gates, the ID) must not fail
+  // them on replay, half-way through their runbook.
+  if (!input.carried && patched('validate-own-plan') && patched('validate-own-plan-2')) {
     refuseInvalidId(input.migrationId);
     refuseInvalidPlan(input.plan);
   }

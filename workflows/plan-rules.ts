@@ -86,6 +86,17 @@ export function singleLineProblem(s: string): string | undefined {
     : undefined;
 }
 
+/**
+ * Why text matched against a crontab line as it stands (a job's `line` or `match`) is not one line, or undefined:
+ * tabs may, as crontabs aligned by hand have them between fields.
+ */
+export function crontabTextProblem(s: string): string | undefined {
+  const c = controlCharacter(s, '\t');
+  return c
+    ? `contains a control character (${showControl(c.char)} at position ${c.position}): commands, paths and schedules are single lines (a crontab line may hold tabs)`
+    : undefined;
+}
+
 /** Why free text (a description, an SQL query) holds a control character, or undefined: tabs and line breaks may. */
 export function proseProblem(s: string): string | undefined {
   const c = controlCharacter(s, '\t\n\r');

@@ -27,6 +27,7 @@ import {
   metricThreshold,
   minSamplesOnSql,
   oneSource,
+  crontabTextProblem,
   proseProblem,
   quorum,
   routerFields,
@@ -161,6 +162,14 @@ const refusedBy = (problem: (s: string) => string | undefined) => ({
 function text(expected?: string, pattern?: RegExp) {
   const s = z.string(says(expected)).min(1);
   return (pattern ? s.regex(pattern) : s).refine((v) => !singleLineProblem(v), refusedBy(singleLineProblem));
+}
+
+/** Text matched against a crontab line as written (a job's `line` or `match`): one line, tabs allowed. */
+function crontabText(expected: string) {
+  return z
+    .string(says(expected))
+    .min(1)
+    .refine((v) => !crontabTextProblem(v), refusedBy(crontabTextProblem));
 }
 
 /** A non-empty free text (a description, an SQL query): tabs and line breaks allowed, no other control character. */
@@ -421,10 +430,10 @@ function buildPlanForm() {
   const job = withRules(
     mapping({
       ...jobShape,
-      line: text('the whole crontab line as it stands (schedule and command)')
+      line: crontabText('the whole crontab line as it stands (schedule and command)')
         .describe('Finds the job by its whole crontab line, exactly as written today (surrounding blanks ignored).')
         .optional(),
-      match: text('a substring of the crontab line, or /regex/ over it')
+      match: crontabText('a substring of the crontab line, or /regex/ over it')
         .describe(
           'Finds the job by a substring of its crontab line, or `/regex/` over the line; it must match exactly one.',
         )

@@ -195,12 +195,33 @@ export class MigrationState {
   /**
    * Records how to undo a production change, before the change is made: in the status, and in the ledger with its
    * data, written before the change, so `migrate rollback` can undo it from the ledger alone once the workflow's
-   * history is gone (retention, `temporal workflow delete`). A ledger that cannot be written does not stop the change.
+   * history is gone (retention, `temporal workflow delete`). A ledger that cannot be written holds the change back:
+   * the migration stops and asks (`ledgerBlocked`); a rollback or abort meanwhile leaves before the change.
    */
   async record(c: Compensation): Promise<void> {
     this.status.compensations.push(c);
     if (!this.changes.undoInLedger) return this.audit('compensation', `recorded undo: ${c.kind}`);
     this.audit('compensation', `recorded undo: ${c.kind}`, undefined, c);
+    await this.flushLedger();
+    while (this.pendingLedger.length && !this.interrupt)
+      await this.ledgerBlocked(`the undo record of the next change (${c.kind}) is not in the ledger yet`);
+    if (this.interrupt) throw this.interrupt;
+  }
+
+  /**
+   * The ledger cannot be written: rather than go on without it (an undo record only Temporal knows, entries dropped or
+   * carried without bound), the migration stops and asks. Resume writes the ledger again; rollback and abort still
+   * work (their report shows the newest unwritten entries).
+   */
+  async ledgerBlocked(why: string): Promise<void> {
+    const { status } = this;
+    const ledger = ledgerOf(this.plan);
+    status.paused = true;
+    status.attention = `the ledger (${ledger.table} at $${ledger.databaseUrlEnv}) cannot be written: ${this.pendingLedger.length} entries wait; ${why}. Nothing is dropped; the migration stops here until they are written. Fix the database, then \`migrate resume ${this.migrationId}\` (or \`migrate rollback ${this.migrationId}\`).`;
+    this.audit('paused', status.attention);
+    await this.notify('ledger-blocked', 'ledger not written: migration stopped', status.attention);
+    await condition(() => !status.paused || this.interrupt !== undefined);
+    status.attention = undefined;
     await this.flushLedger();
   }
 

@@ -1,30 +1,12 @@
 import { CancellationScope, condition, patched } from '@temporalio/workflow';
-import { ledgerOf } from './plan';
 import type { MigrationState } from './state';
 
 /** Between steps: writes the ledger, stops here while paused, leaves the forward path on abort/rollback. */
 export async function checkpoint(s: MigrationState): Promise<void> {
   await s.flushLedger();
-  while (s.ledgerBacklogged() && !s.interrupt) await ledgerBlocked(s);
+  while (s.ledgerBacklogged() && !s.interrupt) await s.ledgerBlocked('more than a run may hold');
   await condition(() => !s.status.paused || s.interrupt !== undefined);
   if (s.interrupt) throw s.interrupt;
-}
-
-/**
- * The ledger has not been written for more entries than a run may hold: rather than drop the oldest or carry an
- * ever larger input through the soak's continue-as-new, the migration stops here and asks. Resume writes the
- * ledger again; rollback and abort still work (their report shows the newest unwritten entries).
- */
-async function ledgerBlocked(s: MigrationState): Promise<void> {
-  const { status } = s;
-  const ledger = ledgerOf(s.plan);
-  status.paused = true;
-  status.attention = `the ledger (${ledger.table} at $${ledger.databaseUrlEnv}) cannot be written: ${s.ledgerUnwritten} entries wait. Nothing is dropped; the migration stops here until they are written. Fix the database, then \`migrate resume ${s.migrationId}\` (or \`migrate rollback ${s.migrationId}\`).`;
-  s.audit('paused', status.attention);
-  await s.notify('ledger-blocked', 'ledger not written: migration stopped', status.attention);
-  await condition(() => !status.paused || s.interrupt !== undefined);
-  status.attention = undefined;
-  await s.flushLedger();
 }
 
 /** Waits for a person's decision on a gate evaluation: resume (go on), retry (measure again) or rollback/abort. */

@@ -79,7 +79,7 @@ describe('a rollback started by hand', () => {
       execFileSync(requireEnv('TEMPORAL_CLI_PATH'), temporalCliArgs(config, ...args), { encoding: 'utf8' });
     temporal('workflow', 'delete', '--workflow-id', id);
     // Deletion is asynchronous on the server: wait until the workflow is gone.
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 450; i++) {
       try {
         temporal('workflow', 'describe', '--workflow-id', id);
       } catch {

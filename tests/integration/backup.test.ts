@@ -93,14 +93,33 @@ describe('libpqTarget: the database URL as libpq reads it, the password only in 
     );
   });
 
-  it("ignores the worker's own PG* variables: the URL alone says where to connect", () => {
-    process.env.PGHOST = 'elsewhere.invalid';
+  it('reads a bare @ in the password as node-postgres does, and never puts the password in the URL', () => {
+    // Worked before with the pg driver (WHATWG URL: the user part ends at the last @); libpq alone would split at the
+    // first and take "ss@db" for the host.
+    const t = libpqTarget('postgres://app:p@ss@db:5432/x');
+    expect(t.conninfo).toBe('postgres://app@db:5432/x');
+    expect(t.env.PGPASSWORD).toBe('p@ss');
+    // An Azure-style user (user@server) is spelled %-encoded, so libpq reads the same user.
+    const azure = libpqTarget('postgres://ops%40pg-prod:pw@pg-prod.postgres.database.azure.com/x?sslmode=require');
+    expect(azure.conninfo).toBe('postgres://ops%40pg-prod@pg-prod.postgres.database.azure.com/x?sslmode=require');
+    // A client key's passphrase stays in the URL (libpq has no variable for it) but is scrubbed from messages.
+    expect(libpqTarget('postgres://u@db/x?sslkey=/k.pem&sslpassword=k3y').secrets).toContain('k3y');
+  });
+
+  it("ignores the worker's PG* variables that say where to connect, keeps those that say how", () => {
+    Object.assign(process.env, {
+      PGHOST: 'elsewhere.invalid',
+      PGUSER: 'intruder',
+      PGSSLROOTCERT: '/etc/ssl/rds-ca.pem',
+    });
     try {
       const t = libpqTarget('postgres://u@db/x');
       expect(t.env.PGHOST).toBeUndefined();
+      expect(t.env.PGUSER).toBeUndefined();
+      expect(t.env.PGSSLROOTCERT).toBe('/etc/ssl/rds-ca.pem');
       expect(t.env.PATH).toBe(process.env.PATH);
     } finally {
-      delete process.env.PGHOST;
+      for (const k of ['PGHOST', 'PGUSER', 'PGSSLROOTCERT']) delete process.env[k];
     }
   });
 

@@ -8,7 +8,7 @@ import { checkTarget } from '../../activities/target';
 import { loadPlan } from '../../client/plan';
 import type { Plan } from '../../workflows/plan';
 import type { TargetSystem } from '../../workflows/routing';
-import { config, scratchDatabase, tempDir, uniq } from '../helpers/stack';
+import { config, scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
 
 const USER = 'mo-targettest';
 const DEMO = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
@@ -95,11 +95,41 @@ describe('preflight checks the plan against a target built by hand', () => {
       'target: image migration-orchestrator/node-runtime:latest',
       'target: environment variables set',
       'target: router works',
+      'target: gate SQL is read-only, one statement',
       'target: backup folder writable with room',
     ]);
     expect(results[2]!.detail).toBe(crontab.split('\n')[1]);
     // Read only: the backup folder was not even created.
     expect(fs.existsSync(path.join(root, 'backups-ok'))).toBe(false);
+  });
+
+  it("refuses a gate's SQL that writes or holds two statements before any change, naming the metric", async () => {
+    const good = planFor(path.join(root, 'backups-sql'));
+    const [first, ...rest] = good.metrics;
+    const sqlOf = (query: string) => ({ ...first!, measure: { kind: 'sql' as const, query } });
+    const probeOf = async (query: string) =>
+      (
+        await checkTarget(deps, `m-${uniq()}`, {
+          plan: { ...good, metrics: [sqlOf(query), ...rest] },
+          startedAt: started(),
+          systems: ['central'],
+        })
+      ).find((r) => r.name === 'target: gate SQL is read-only, one statement')!;
+    const two = await probeOf('select 1; select 2');
+    expect(two.passed).toBe(false);
+    expect(two.error).toMatch(
+      new RegExp(`^metric ${first!.name}: its SQL must be one read-only statement: cannot insert multiple commands`),
+    );
+    // A table the unified pipeline creates at deploy: not runnable yet, so not proven, and no reason to stop.
+    const later = await probeOf('select count(*) from mo_created_at_deploy');
+    expect(later).toMatchObject({ passed: true, detail: expect.stringContaining('not runnable yet, so not proven') });
+    // A sequence its owners made by hand: reading it with nextval writes.
+    await withPg(db.url, (c) => c.query('create sequence if not exists mo_target_probe_seq'));
+    const writes = await probeOf("select nextval('mo_target_probe_seq')");
+    expect(writes.passed).toBe(false);
+    expect(writes.error).toMatch(
+      /its SQL must be one read-only statement: cannot execute nextval\(\) in a read-only transaction/,
+    );
   });
 
   it('checks on each host only what its agent acts on, and centrally the rest', async () => {
@@ -124,6 +154,7 @@ describe('preflight checks the plan against a target built by hand', () => {
       'target: migration ID unused in the ledger: ok',
       'target: environment variables set (for central): ok',
       'target: router works: ok',
+      'target: gate SQL is read-only, one statement: ok',
     ]);
     // A backup host of its own: the cron host checks the folder its crontab saves go to as well.
     const split: Plan = { ...plan, target: { ...plan.target, agentQueues: { backup: 'db-host' } } };

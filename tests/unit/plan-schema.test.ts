@@ -329,6 +329,17 @@ describe('validation that means it: schedules, single-line strings and gates tha
     expect(planIssues(doc)[0]!.message).toContain(SINGLE_LINE);
   });
 
+  it('takes a crontab line with the tabs its owner aligned it with (line and match), not with a newline', () => {
+    const doc = readPlan('demo.yaml');
+    doc.legacyJobs[0].line = '*/5\t*\t*\t*\t*\tcd /srv/scorer && node batch_scorer.js';
+    doc.legacyJobs[1].match = 'api_ingest\t';
+    expect(planIssues(doc)).toEqual([]);
+    doc.legacyJobs[0].line = '*/5 * * * * run\n* * * * * evil';
+    expect(messages(doc)).toEqual([
+      'legacyJobs[0].line: contains a control character (\\n at position 16): commands, paths and schedules are single lines (a crontab line may hold tabs)',
+    ]);
+  });
+
   it('lets free text keep its tabs and line breaks, but no other control character', () => {
     const doc = readPlan('demo.yaml');
     doc.description = 'Migrate the scorer.\n\tStep one: shadow.\r\n';

@@ -959,33 +959,68 @@ describe('migration workflow soak roll-over (stubbed activities, dev server)', (
     expect((started.data as { plan: Plan }).plan).toEqual(quickPlan());
   });
 
-  it('a ledger that cannot be written stops the migration at its bound, drops nothing, and goes on once written', async () => {
+  /** Stubs whose ledger writes fail while `ledger.down`, each entry counted once when written (as the table's key). */
+  function flakyLedger() {
     const acts = stubActivities(productionPlan.metrics);
-    let down = true;
-    const written: number[] = [];
+    const ledger = { down: false, written: [] as number[] };
     acts.appendLedger.mockImplementation(async (i) => {
       // Not retried within one write (each would wait out its retries): the next checkpoint tries again.
-      if (down) throw ApplicationFailure.nonRetryable('connect ECONNREFUSED 127.0.0.1:5432', 'Error');
-      // As the table's key does: a row written twice is one row.
-      for (const e of i.entries) if (!written.includes(e.seq)) written.push(e.seq);
+      if (ledger.down) throw ApplicationFailure.nonRetryable('connect ECONNREFUSED 127.0.0.1:5432', 'Error');
+      for (const e of i.entries) if (!ledger.written.includes(e.seq)) ledger.written.push(e.seq);
       return { inserted: i.entries.length };
     });
-    let paused: MigrationStatus | undefined;
-    const { result, status } = await runReal(acts, quickPlan({ soakMs: 600 }), {
-      soakChecksPerRun: 2,
-      pendingLedgerMax: 25,
-      onStatus: async (s) => {
-        if (paused || !s.paused || !s.attention?.includes('cannot be written')) return false;
-        paused = s;
-        down = false;
-        await client.workflow.getHandle(s.migrationId).signal(resumeSignal, { requestedBy: 'olga' });
-        return true;
-      },
+    return { acts, ledger };
+  }
+
+  /** An `onStatus` hook that, the first time the migration stops for its ledger, brings the ledger back and resumes. */
+  const resumeOnLedgerStop =
+    (ledger: { down: boolean }, seen: { status?: MigrationStatus }) => async (s: MigrationStatus) => {
+      if (seen.status || !s.paused || !s.attention?.includes('cannot be written')) return false;
+      seen.status = s;
+      ledger.down = false;
+      await client.workflow.getHandle(s.migrationId).signal(resumeSignal, { requestedBy: 'olga' });
+      return true;
+    };
+
+  it('a ledger that cannot be written stops the migration at its bound, drops nothing, and goes on once written', async () => {
+    const { acts, ledger } = flakyLedger();
+    // The ledger goes down when the soak starts (after the traffic steps and the monitoring window), once.
+    const evaluate = acts.evaluateMetrics.getMockImplementation()!;
+    acts.evaluateMetrics.mockImplementation(async (i) => {
+      if (acts.evaluateMetrics.mock.calls.length === 4 + 1 + 1) ledger.down = true;
+      return evaluate(i);
     });
-    expect(paused?.attention).toMatch(/the ledger \(migration_ledger at \$\w+\) cannot be written: 2\d entries wait/);
+    const seen: { status?: MigrationStatus } = {};
+    const { result, status } = await runReal(acts, quickPlan({ soakMs: 1_500 }), {
+      soakChecksPerRun: 4,
+      pendingLedgerMax: 10,
+      onStatus: resumeOnLedgerStop(ledger, seen),
+    });
+    expect(seen.status?.phase).toBe('soak');
+    expect(seen.status?.attention).toMatch(
+      /^the ledger \(migration_ledger at \$\w+\) cannot be written: 1\d entries wait; more than a run may hold/,
+    );
     expect(result.phase).toBe('complete');
     // Every entry reached the ledger, in order, none dropped.
-    expect(written).toEqual(Array.from({ length: status.ledgerSeq! }, (_, i) => i));
+    expect(ledger.written).toEqual(Array.from({ length: status.ledgerSeq! }, (_, i) => i));
+  });
+
+  it('an undo record the ledger cannot take holds its change back until it is written', async () => {
+    const { acts, ledger } = flakyLedger();
+    ledger.down = true;
+    const seen: { status?: MigrationStatus } = {};
+    let changedBeforeResume: boolean | undefined;
+    const { result, status } = await runReal(acts, quickPlan(), {
+      onStatus: async (s) => {
+        const acted = await resumeOnLedgerStop(ledger, seen)(s);
+        if (acted) changedBeforeResume = acts.setTrafficPercent.mock.calls.length > 0;
+        return acted;
+      },
+    });
+    expect(seen.status?.attention).toContain('the undo record of the next change (traffic) is not in the ledger yet');
+    expect(changedBeforeResume).toBe(false);
+    expect(result.phase).toBe('complete');
+    expect(ledger.written).toEqual(Array.from({ length: status.ledgerSeq! }, (_, i) => i));
   });
 
   it('refuses a migration ID that would name a folder outside the backup and report folders', async () => {

@@ -1,7 +1,8 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Command } from '@commander-js/extra-typings';
 import { loadConfig } from '../../../lib/config';
-import { ledgerOf } from '../../../workflows/plan';
+import { ledgerOf, type Plan } from '../../../workflows/plan';
+import { planDigest } from '../../../workflows/signatures';
 import { loadPlan } from '../../plan';
 import { rollbackFromLedger, type LedgerLocation, type LedgerRollback } from '../../ledger-rollback';
 import { rollbackUpdate, rollbackWorkflowId } from '../../../workflows/definitions';
@@ -48,7 +49,7 @@ export function addRollbackCommand(program: Command): void {
         }
         // Stuck or terminated: its recorded undo list (queried from its history) drives a hand-started rollback; with
         // no history left, the undo records of its ledger do.
-        const recorded = desc ? await fromHistory(client, id) : await rollbackFromLedger(id, ledgerLocation(id, o));
+        const recorded = desc ? await fromHistory(client, id) : await fromLedger(id, o);
         const started = await client.workflow.start<typeof rollbackWorkflow>('rollbackWorkflow', {
           taskQueue: loadConfig().taskQueue,
           workflowId: rollbackWorkflowId(id),
@@ -77,9 +78,28 @@ async function fromHistory(client: Client, id: string): Promise<LedgerRollback> 
   return { plan: await planOf(client, id), compensations: s.compensations, fromPhase: s.phase };
 }
 
+/**
+ * The rollback input of a migration Temporal no longer has, from its ledger (found through `--plan`, whose plan must
+ * be the one recorded, or `--ledger-env`/`--ledger-table`); what it will undo is said before it starts.
+ */
+async function fromLedger(
+  id: string,
+  o: { plan?: string; ledgerEnv?: string; ledgerTable: string },
+): Promise<LedgerRollback> {
+  const plan = o.plan === undefined ? undefined : loadPlan(o.plan);
+  const recorded = await rollbackFromLedger(id, ledgerLocation(id, o, plan), plan && planDigest(plan));
+  const undo = recorded.compensations.map((c) => c.kind).join(', ') || 'nothing';
+  process.stderr.write(`no workflow ${id} in Temporal: rolling back from its ledger (undo: ${undo})\n`);
+  return recorded;
+}
+
 /** Where the ledger of a migration Temporal no longer has is: from `--plan`, or `--ledger-env`/`--ledger-table`. */
-function ledgerLocation(id: string, o: { plan?: string; ledgerEnv?: string; ledgerTable: string }): LedgerLocation {
-  if (o.plan) return ledgerOf(loadPlan(o.plan));
+function ledgerLocation(
+  id: string,
+  o: { ledgerEnv?: string; ledgerTable: string },
+  plan: Plan | undefined,
+): LedgerLocation {
+  if (plan) return ledgerOf(plan);
   if (o.ledgerEnv) return { databaseUrlEnv: o.ledgerEnv, table: o.ledgerTable };
   throw new CliError(
     `no migration ${id} in Temporal; to roll it back from its ledger, give its plan file (--plan <file>) or the ledger's database variable (--ledger-env <name>)`,
