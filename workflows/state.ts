@@ -195,17 +195,16 @@ export class MigrationState {
   /**
    * Records how to undo a production change, before the change is made: in the status, and in the ledger with its
    * data, written before the change, so `migrate rollback` can undo it from the ledger alone once the workflow's
-   * history is gone (retention, `temporal workflow delete`). A ledger that cannot be written holds the change back:
-   * the migration stops and asks (`ledgerBlocked`); a rollback or abort meanwhile leaves before the change.
+   * history is gone (retention, `temporal workflow delete`).
    */
   async record(c: Compensation): Promise<void> {
     this.status.compensations.push(c);
     if (!this.changes.undoInLedger) return this.audit('compensation', `recorded undo: ${c.kind}`);
     this.audit('compensation', `recorded undo: ${c.kind}`, undefined, c);
+    // Not waited for beyond the write's own retries: a ledger hiccup (connections exhausted under load, seen in the
+    // scale bench) must not stop a migration before its change; the record stays pending and is written at the next
+    // checkpoint, and the bound below stops a migration whose ledger stays down.
     await this.flushLedger();
-    while (this.pendingLedger.length && !this.interrupt)
-      await this.ledgerBlocked(`the undo record of the next change (${c.kind}) is not in the ledger yet`);
-    if (this.interrupt) throw this.interrupt;
   }
 
   /**
