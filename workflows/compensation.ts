@@ -10,6 +10,7 @@ import {
 import type { LedgerEntry } from './definitions';
 import type { Phase } from './constants';
 import { rollbackWorkflowId, trafficPercentKey } from './definitions';
+import { rollbackMetric } from './metrics';
 import {
   overBudget,
   rollbackWorkflow,
@@ -73,6 +74,7 @@ export async function compensate(s: MigrationState, why: Interrupt): Promise<voi
   status.failure ??= why.reason;
   const fromPhase = status.phase;
   s.enter('rolling-back');
+  rollbackMetric(s.migrationId, fromPhase, why.kind);
   // Patched: histories recorded before this change notified and wrote the ledger first, then started the rollback.
   if (s.changes.rollbackFirst) {
     // Nothing waits in front of the rollback: it starts at once (carrying the entries the ledger does not have yet,

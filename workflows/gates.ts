@@ -2,9 +2,11 @@ import { condition } from '@temporalio/workflow';
 import { gatePhase, type GateName } from './constants';
 import type { GateEvaluation, GateState, MetricReading } from './definitions';
 import type { GateSpec } from './plan';
+import { approvalsWaitingMetric, readingMetrics } from './metrics';
 import { evaluateMetricsRouted } from './proxies';
 import { gateSigned, missingRoles, newGate, readingsDetail, tallyReadings } from './rules';
 import { Interrupt, type MigrationState } from './state';
+import { timerSummary } from './summaries';
 import { askPerson, checkpoint, interruptible } from './waits';
 
 /** Evaluations the status keeps (and so the carried state, over a long soak); the ledger keeps them all. */
@@ -32,8 +34,10 @@ export async function approvalGate(s: MigrationState, name: GateName): Promise<v
     { gate: name, roles: state.requiredRoles },
   );
   await s.flushLedger();
+  approvalsWaitingMetric(s.migrationId, name, missingRoles(state).length);
   await awaitSignatures(s, state, spec);
   state.open = false;
+  approvalsWaitingMetric(s.migrationId, name, 0);
   state.decidedAt = now();
   if (s.interrupt) {
     state.outcome ??= 'aborted';
@@ -55,7 +59,13 @@ async function awaitSignatures(s: MigrationState, state: GateState, spec: GateSp
     // With reminders, wake every interval until the timeout; without, wait for the timeout in one timer.
     const remind = spec.remindEveryMs;
     const wait = remind ? Math.min(remind, Math.max(deadline - Date.now(), 1)) : spec.timeoutMs;
-    const done = await condition(() => gateSigned(state) || s.interrupt !== undefined, wait);
+    const who = missingRoles(state).join(', ');
+    const done = await condition(() => gateSigned(state) || s.interrupt !== undefined, wait, {
+      summary: timerSummary(
+        `gate ${name}: waiting for ${who}${remind ? ', then a reminder' : `, then ${spec.onTimeout}`}`,
+        wait,
+      ),
+    });
     if (done) return;
     const missing = missingRoles(state);
     if (remind && Date.now() < deadline) {
@@ -97,6 +107,7 @@ async function evaluateGate(s: MigrationState, step: string, since: number): Pro
     }),
   );
   for (const r of readings) status.lastReadings[r.name] = r;
+  readingMetrics(s.migrationId, status.phase, step, readings);
   const { failures, failed, inconclusive } = tallyReadings(readings, plan.metrics, s.failures);
   s.failures = failures;
   const evaluation: GateEvaluation = {

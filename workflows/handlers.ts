@@ -1,6 +1,7 @@
 import { ApplicationFailure, setHandler } from '@temporalio/workflow';
 import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
 import { ErrorType } from './constants';
+import { approvalsWaitingMetric } from './metrics';
 import { authenticate, type Authentication, type RequestClaim } from './auth';
 import type { ApproveArgs, OperatorArgs, RejectArgs, RequestAnswer } from './definitions';
 import {
@@ -25,6 +26,7 @@ import {
 import {
   approvalRefusal,
   approvedDetail,
+  missingRoles,
   openGateOf,
   operatorRefusal,
   rejectionRefusal,
@@ -126,6 +128,7 @@ function approveRequest(s: MigrationState): Request<ApproveArgs> {
       if (refusal || !gate) return refusal ?? { detail: 'no gate is open' };
       const { gate: _named, signature, ...signed } = args;
       gate.signatures.push({ ...signed, gate: gate.name, at: new Date().toISOString(), verified: who.verified });
+      approvalsWaitingMetric(s.migrationId, gate.name, missingRoles(gate).length);
       s.acceptNonce(who);
       const detail = `${approvedDetail(gate, args)}${who.verified ? ' (signature verified)' : ''}`;
       const claim = {

@@ -4,6 +4,7 @@ import type { Activities } from '../activities';
 import type { CheckSpec, Plan } from './plan';
 import { NON_RETRYABLE_ERROR_TYPES } from './constants';
 import { agentQueueFor, onCommandsHost, type HostSystem } from './routing';
+import { withSummaries } from './summaries';
 
 /** Every activity the runbook calls, with the options that bound it, in one place. */
 const retry: RetryPolicy = {
@@ -19,35 +20,39 @@ const retry: RetryPolicy = {
  * that dies under one is noticed within the heartbeat timeout and the activity runs again on another worker.
  */
 const LONG = { startToCloseTimeout: '30 minutes', heartbeatTimeout: '20 seconds', retry } as const;
-export const acts = proxyActivities<Activities>(LONG);
+export const acts = withSummaries(proxyActivities<Activities>(LONG));
 
 /** Short ones (crontab edits, git, notifications, reports) do not heartbeat; their start-to-close limit is the bound. */
 const QUICK = { startToCloseTimeout: '1 minute', retry } as const;
-export const quick = proxyActivities<Activities>(QUICK);
+export const quick = withSummaries(proxyActivities<Activities>(QUICK));
 
 /**
  * Ledger writes are short, idempotent inserts on the worker that runs the workflow: a local activity records one
  * marker event instead of a task-queue round trip (the production plan writes some 40 batches).
  */
-export const ledgerActs = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '500 milliseconds', maximumAttempts: 5 },
-});
+export const ledgerActs = withSummaries(
+  proxyLocalActivities<Activities>({
+    startToCloseTimeout: '30 seconds',
+    retry: { initialInterval: '500 milliseconds', maximumAttempts: 5 },
+  }),
+);
 
 /**
  * Notifications go out beside the runbook, never awaited by a phase: each attempt is short (a receiver that hangs is
  * given up on after 20 s) and the attempts go on in the background, with backoff, for some six minutes.
  */
-export const noticeActs = proxyActivities<Activities>({
-  startToCloseTimeout: '20 seconds',
-  retry: {
-    initialInterval: '5 seconds',
-    backoffCoefficient: 2,
-    maximumInterval: '2 minutes',
-    maximumAttempts: 6,
-    nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
-  },
-});
+export const noticeActs = withSummaries(
+  proxyActivities<Activities>({
+    startToCloseTimeout: '20 seconds',
+    retry: {
+      initialInterval: '5 seconds',
+      backoffCoefficient: 2,
+      maximumInterval: '2 minutes',
+      maximumAttempts: 6,
+      nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+    },
+  }),
+);
 
 /** The rollback's retries: short and quick, a rollback must finish in seconds. */
 const rollbackRetry = {
@@ -62,11 +67,14 @@ const rollbackRetry = {
  * that runs the rollback, so no step waits for a task queue round trip. A worker that dies mid-step makes the next
  * worker run that step again, which idempotence makes safe.
  */
-export const rollbackLocal = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
-  localRetryThreshold: '10 seconds',
-  retry: rollbackRetry,
-});
+export const rollbackLocal = withSummaries(
+  proxyLocalActivities<Activities>({
+    startToCloseTimeout: '2 minutes',
+    localRetryThreshold: '10 seconds',
+    retry: rollbackRetry,
+  }),
+  'rollback',
+);
 
 /**
  * The activities of one host system (see `./routing`): on the agent's task queue when the plan names one, else the
@@ -79,14 +87,14 @@ export function on(plan: Pick<Plan, 'target' | 'scheduler'>, system: HostSystem)
   if (taskQueue === undefined) return central();
   return {
     acts: agentActs(taskQueue),
-    quick: proxyActivities<Activities>({ ...QUICK, taskQueue }),
+    quick: withSummaries(proxyActivities<Activities>({ ...QUICK, taskQueue })),
     undo: agentUndo(taskQueue),
     taskQueue,
   };
 }
 
 /** The long activities' options on an agent's queue. */
-export const agentActs = (taskQueue: string) => proxyActivities<Activities>({ ...LONG, taskQueue });
+export const agentActs = (taskQueue: string) => withSummaries(proxyActivities<Activities>({ ...LONG, taskQueue }));
 
 /** The longest one backup may take when the plan does not say (`target.backupTimeout`). */
 const DEFAULT_BACKUP_MS = 30 * 60_000;
@@ -97,11 +105,13 @@ const DEFAULT_BACKUP_MS = 30 * 60_000;
  */
 export function backupActs(plan: Pick<Plan, 'target' | 'scheduler'>) {
   const taskQueue = agentQueueFor(plan, 'backup');
-  return proxyActivities<Activities>({
-    ...LONG,
-    startToCloseTimeout: plan.target.backupTimeoutMs ?? DEFAULT_BACKUP_MS,
-    ...(taskQueue !== undefined ? { taskQueue } : {}),
-  });
+  return withSummaries(
+    proxyActivities<Activities>({
+      ...LONG,
+      startToCloseTimeout: plan.target.backupTimeoutMs ?? DEFAULT_BACKUP_MS,
+      ...(taskQueue !== undefined ? { taskQueue } : {}),
+    }),
+  );
 }
 
 /** What one check may take at most: its own `timeout`, else its kind's default (SQL has no timeout of its own). */
@@ -122,8 +132,9 @@ const CHECKS_MARGIN_MS = 10 * 60_000;
 export function checkActs(checks: CheckSpec[]) {
   const startToCloseTimeout = CHECKS_MARGIN_MS + checks.reduce((sum, c) => sum + checkLimit(c), 0);
   return {
-    central: proxyActivities<Activities>({ ...LONG, startToCloseTimeout }),
-    agent: (taskQueue: string) => proxyActivities<Activities>({ ...LONG, startToCloseTimeout, taskQueue }),
+    central: withSummaries(proxyActivities<Activities>({ ...LONG, startToCloseTimeout })),
+    agent: (taskQueue: string) =>
+      withSummaries(proxyActivities<Activities>({ ...LONG, startToCloseTimeout, taskQueue })),
   };
 }
 
@@ -133,12 +144,15 @@ export function checkActs(checks: CheckSpec[]) {
  * then reports it failed (rollback NOT verified, notified), so the rollback always ends.
  */
 export const agentUndo = (taskQueue: string) =>
-  proxyActivities<Activities>({
-    startToCloseTimeout: '2 minutes',
-    scheduleToStartTimeout: '1 minute',
-    retry: rollbackRetry,
-    taskQueue,
-  });
+  withSummaries(
+    proxyActivities<Activities>({
+      startToCloseTimeout: '2 minutes',
+      scheduleToStartTimeout: '1 minute',
+      retry: rollbackRetry,
+      taskQueue,
+    }),
+    'rollback',
+  );
 
 /** The central workers' proxies. */
 const central = () => ({ acts, quick, undo: rollbackLocal, taskQueue: undefined as string | undefined });
@@ -170,7 +184,10 @@ export function routerProxies(plan: Pick<Plan, 'target' | 'scheduler' | 'traffic
 }
 
 /** The rollback's notification goes out through the task queue: it may be slow (SMTP) and must not hold the task. */
-export const rollbackActs = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: rollbackRetry });
+export const rollbackActs = withSummaries(
+  proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: rollbackRetry }),
+  'rollback',
+);
 
 /**
  * The completion report measures the success metrics: its limit is theirs (each check's own `timeout`, else the
@@ -179,5 +196,5 @@ export const rollbackActs = proxyActivities<Activities>({ startToCloseTimeout: '
 export function reportActs(plan: Plan): ReturnType<typeof proxyActivities<Activities>> {
   const limit = (m: { kind: string; timeoutMs?: number }) => m.timeoutMs ?? (m.kind === 'http' ? 30_000 : 60_000);
   const measuring = plan.successMetrics.reduce((sum, c) => sum + limit(c.measure), 0);
-  return proxyActivities<Activities>({ startToCloseTimeout: 60_000 + measuring, retry });
+  return withSummaries(proxyActivities<Activities>({ startToCloseTimeout: 60_000 + measuring, retry }));
 }

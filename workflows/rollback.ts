@@ -7,6 +7,7 @@ import { routedChecks } from './host-checks';
 import { agentUndo, noticeActs, on, rollbackActs, rollbackLocal as local, routerProxies } from './proxies';
 import { undoLanes, undoOrder } from './rules';
 import { planDigest } from './signatures';
+import { timerSummary } from './summaries';
 
 /** Input of the rollback workflow: what the migration recorded as undoable, newest last. */
 export interface RollbackInput {
@@ -153,7 +154,9 @@ class Budget {
     private readonly input: RollbackInput,
     private readonly started: number,
   ) {
-    void condition(() => this.finished, input.plan.rollback.budgetMs).then((ended) => ended || this.check());
+    void condition(() => this.finished, input.plan.rollback.budgetMs, {
+      summary: timerSummary('rollback budget', input.plan.rollback.budgetMs),
+    }).then((ended) => ended || this.check());
   }
 
   /** Notifies once if the budget has passed. */
@@ -181,7 +184,8 @@ class Budget {
   /** The rollback ended: the timer is cancelled, and a notice already on its way gets up to 10 s to arrive. */
   async done(): Promise<void> {
     this.finished = true;
-    if (this.sending) await condition(() => !this.sending, '10 seconds');
+    if (this.sending)
+      await condition(() => !this.sending, '10 seconds', { summary: 'over-budget notice on its way (at most 10 s)' });
   }
 }
 
@@ -310,7 +314,7 @@ async function notifyRolledBack(
         log.warn('rollback notification failed', { error: err.message });
       },
     );
-    if (!(await condition(() => done, '10 seconds')))
+    if (!(await condition(() => done, '10 seconds', { summary: 'rollback notice on its way (at most 10 s)' })))
       log.warn('rollback notification still undelivered after 10 s: the rollback ends without it');
     return;
   }

@@ -1,4 +1,11 @@
-import { allHandlersFinished, condition, log, patched, upsertSearchAttributes } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  condition,
+  log,
+  patched,
+  setCurrentDetails,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
 import type { InterruptKind, Phase } from './constants';
 import type { Compensation, LedgerEntry, MigrationStatus, OperatorArgs } from './definitions';
 import { migrationPhaseKey } from './definitions';
@@ -7,7 +14,9 @@ import { ledgerActs, noticeActs, quick } from './proxies';
 import type { AuthContext, Authentication } from './auth';
 import type { FailureCount } from './rules';
 import type { RollbackResult } from './rollback';
+import { runbookCard } from './card';
 import { chained } from './ledger-chain';
+import { phaseMetric } from './metrics';
 import { planDigest } from './signatures';
 
 /** Input of the migration workflow: the validated plan (names and paths only, never credentials). */
@@ -160,6 +169,13 @@ export class MigrationState {
     this.pendingLedger.push(chained({ ...entry, ...(data === undefined ? {} : { data }) }, status.ledgerHead ?? ''));
     status.ledgerHead = this.pendingLedger.at(-1)!.hash;
     status.updatedAt = now();
+    // Every change of state is audited: the UI's card follows it.
+    this.showCard();
+  }
+
+  /** The Temporal UI's current details: the runbook card of the state as it is now. */
+  showCard(): void {
+    setCurrentDetails(runbookCard(this.plan, this.status, Date.now()));
   }
 
   /** The plan lists approver keys: approvals and rejections must be signed. */
@@ -189,6 +205,7 @@ export class MigrationState {
     this.status.phaseTimeline.push({ phase, at: now() });
     this.audit('phase', phase);
     upsertSearchAttributes([{ key: migrationPhaseKey, value: phase }]);
+    phaseMetric(this.migrationId, phase);
     log.info('migration phase', { migrationId: this.migrationId, phase });
   }
 
@@ -320,7 +337,12 @@ export class MigrationState {
    */
   async lastNotices(): Promise<void> {
     if (!this.notices.size) return;
-    if (await condition(() => this.notices.size === 0, NOTICE_GRACE_MS)) return;
+    if (
+      await condition(() => this.notices.size === 0, NOTICE_GRACE_MS, {
+        summary: 'notifications on their way (at most 3 s)',
+      })
+    )
+      return;
     this.audit(
       'notify-failed',
       `${this.notices.size} notification(s) still undelivered at the end of this run: abandoned`,

@@ -8,6 +8,7 @@ import {
 import type { Activities } from '../activities';
 import { ErrorType } from './constants';
 import { trafficPercentKey } from './definitions';
+import { trafficMetric } from './metrics';
 import { on, routerProxies } from './proxies';
 import { Interrupt, type MigrationInput, type MigrationState } from './state';
 import { checkpoint } from './waits';
@@ -27,6 +28,7 @@ export async function setTraffic(s: MigrationState, percent: number, actor: stri
   });
   s.status.trafficPercent = res.current;
   upsertSearchAttributes([{ key: trafficPercentKey, value: res.current }]);
+  trafficMetric(s.migrationId, res.current);
   s.audit('traffic', `unified ${res.previous}% → ${res.current}%`);
 }
 

@@ -1,5 +1,6 @@
 import { CancellationScope, condition, patched } from '@temporalio/workflow';
 import type { MigrationState } from './state';
+import { timerSummary } from './summaries';
 
 /** Between steps: writes the ledger, stops here while paused, leaves the forward path on abort/rollback. */
 export async function checkpoint(s: MigrationState): Promise<void> {
@@ -62,8 +63,9 @@ export async function hold(s: MigrationState, ms: number, what: string): Promise
   status.waitingFor = what;
   s.audit('wait', `${what}: ${Math.round(ms / 1000)} s`);
   await s.flushLedger();
-  await condition(() => s.interrupt !== undefined, ms);
+  await condition(() => s.interrupt !== undefined, ms, { summary: timerSummary(what, ms) });
   status.waitingUntil = status.waitingSince = status.waitingFor = undefined;
+  s.showCard();
   await checkpoint(s);
 }
 

@@ -1,0 +1,100 @@
+import { isFinalPhase } from './constants';
+import type { GateState, MigrationStatus } from './definitions';
+import type { Plan } from './plan';
+import { formatMs } from './format';
+import { missingRoles, openGateOf } from './rules';
+
+/**
+ * The migration's "current details" in the Temporal UI: a short Markdown card that reads like the runbook — phase,
+ * traffic split, what it waits for, who must act, the exact `migrate` and `temporal` commands, and what happens at
+ * the timeout. Pure: built from the status and the plan each time the state changes (`MigrationState.audit`).
+ */
+export function runbookCard(plan: Plan, status: MigrationStatus, nowMs: number): string {
+  const id = status.migrationId;
+  const lines = [`### ${plan.name} · ${status.phase}`, ''];
+  const item = (label: string, text: string) => lines.push(`- **${label}:** ${text}`);
+  item('Migration', `\`${id}\` (run ${status.runs + 1})`);
+  const t = status.trafficPercent;
+  item('Traffic', `${t} % unified · ${100 - t} % legacy`);
+  if (isFinalPhase(status.phase)) {
+    ended(status, item);
+    return lines.join('\n');
+  }
+  const gate = openGateOf(status.gates);
+  if (status.phase === 'rolling-back') {
+    item('Now', `the rollback workflow undoes ${status.compensations.length} recorded changes in reverse order`);
+    if (status.failure) item('Why', status.failure);
+    item('Who acts', 'no one: the rollback runs by itself and writes its report');
+    return lines.join('\n');
+  }
+  if (status.attention) {
+    item('Needs a decision', status.attention);
+    item('Who acts', 'an operator');
+    item('Commands', `\`migrate resume ${id}\` · \`migrate retry ${id} --reason …\` · \`migrate rollback ${id}\``);
+    item(
+      'Stock CLI',
+      `\`temporal workflow update execute --workflow-id ${id} --name resume --input '{"requestedBy":"<you>"}'\``,
+    );
+  } else if (gate) {
+    gateLines(plan, id, gate, nowMs, item);
+  } else if (status.paused) {
+    item('Paused', `\`migrate resume ${id}\` goes on`);
+  } else if (status.waitingFor && status.waitingUntil) {
+    const left = Date.parse(status.waitingUntil) - nowMs;
+    item('Now', `${status.waitingFor}, until ${clock(status.waitingUntil)} (${formatMs(Math.max(0, left))} left)`);
+    item('Then', nextAfter(status.waitingFor));
+    item('Who acts', 'no one: the workflow goes on by itself');
+  } else {
+    item('Now', `${status.phase} runs (see the pending activity's summary)`);
+    item('Who acts', 'no one: the workflow goes on by itself');
+  }
+  item('Roll back', `\`migrate rollback ${id} --reason …\` (undoes every change in reverse order)`);
+  return lines.join('\n');
+}
+
+type Item = (label: string, text: string) => void;
+
+/** What waiting on an open gate means: who, the commands, and the timeout's consequence. */
+function gateLines(plan: Plan, id: string, gate: GateState, nowMs: number, item: Item): void {
+  const spec = plan.approvals.gates[gate.name];
+  const missing = missingRoles(gate);
+  const signed = gate.signatures.map((x) => `${x.role}=${x.approver}`).join(', ');
+  item('Waiting for', `gate **${gate.name}**: ${missing.join(', ')}${signed ? ` (signed: ${signed})` : ''}`);
+  item('Who acts', missing.join(', '));
+  const role = missing[0] ?? '<role>';
+  item('Command', `\`migrate approve ${id} --gate ${gate.name} --role ${role} --as <you>\` (or \`migrate reject …\`)`);
+  item(
+    'Stock CLI',
+    `\`temporal workflow update execute --workflow-id ${id} --name approve --input '<request>'\`; ` +
+      `\`migrate approve … --print-request\` prints the ${plan.approvals.keys ? 'signed ' : ''}request`,
+  );
+  if (!spec) return;
+  const due = gate.openedAt ? Date.parse(gate.openedAt) + spec.timeoutMs : undefined;
+  const when = due ? `${clock(new Date(due).toISOString())} (${formatMs(Math.max(0, due - nowMs))} left)` : '';
+  item(
+    'At the timeout',
+    `${when ? `${when}: ` : ''}${spec.onTimeout === 'abort' ? 'the migration aborts' : 'a reminder goes out and the gate stays open'}`,
+  );
+}
+
+/** The card of an ended migration: how it ended and where its report is. */
+function ended(status: MigrationStatus, item: Item): void {
+  const id = status.migrationId;
+  const kind = status.phase === 'complete' ? 'completion' : status.phase === 'rolled-back' ? 'rollback' : 'validation';
+  if (status.failure) item('Why', status.failure);
+  item('Ended', `${status.phase} at ${clock(status.updatedAt)}`);
+  item('Report', `\`migrate report ${id} --kind ${kind}\``);
+  item('Who acts', 'no one: the migration has ended');
+}
+
+/** What the workflow does when a wait ends. */
+function nextAfter(waitingFor: string): string {
+  if (waitingFor.startsWith('bake')) return 'the metric gate reads the metrics; a failure rolls back';
+  if (waitingFor.startsWith('soak check')) return 'the soak check reads the metrics';
+  if (waitingFor === 'parallel run') return 'the outputs are compared; a match below the plan rolls back';
+  if (waitingFor === 'monitoring window') return 'the metric gate reads the metrics; a failure rolls back';
+  return 'the next step of the runbook';
+}
+
+/** "2026-12-02 17:10 UTC" from an ISO time. */
+const clock = (iso: string): string => `${iso.slice(0, 16).replace('T', ' ')} UTC`;
