@@ -5,6 +5,7 @@ import { migrationNameKey, trafficPercentKey } from './definitions';
 import { compensate, interruptFor, recordTrafficUndo } from './compensation';
 import { approvalGate as gate, metricGate, soakCheck } from './gates';
 import { installHandlers } from './handlers';
+import { trafficMetric } from './metrics';
 import { planProblems } from './plan-check';
 import { agentQueueFor } from './routing';
 import { acts, backupActs, checkActs, on, reportActs } from './proxies';
@@ -96,6 +97,7 @@ function refuseInvalidPlan(plan: unknown): void {
 async function preflight(s: MigrationState): Promise<boolean> {
   const { plan, status } = s;
   upsertSearchAttributes([{ key: trafficPercentKey, value: 0 }]);
+  trafficMetric(s.migrationId, 0);
   const authenticated = s.signed
     ? 'approvals signed and verified'
     : 'approvals NOT authenticated (the plan lists no keys)';
