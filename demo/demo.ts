@@ -13,6 +13,7 @@ import type { ApproveArgs } from '../workflows/definitions';
 import { approveUpdate, rollbackSignal, rollbackWorkflowId, statusQuery } from '../workflows/definitions';
 import { signRequest } from '../lib/signing';
 import { demoApprover, demoKeyFile, demoSigner, ensureDemoKeys } from './keys';
+import { planDetails } from '../workflows/card';
 import type { migrationWorkflow } from '../workflows/migration';
 import type { GateName, Plan } from '../workflows/plan';
 import { integrity, setupDemoTarget, startProcess, stopProcess, withDb, type CrontabStyle } from './target';
@@ -219,6 +220,7 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
       workflowId,
       args: [{ migrationId: workflowId, plan, startedBy: 'demo' }],
       staticSummary: `Migration ${plan.name} (demo)`,
+      staticDetails: planDetails(plan),
     });
     out.log(`started migration ${workflowId}\n  Temporal UI: ${workflowUiUrl(config, workflowId)}\n`);
 

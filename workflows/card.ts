@@ -98,3 +98,34 @@ function nextAfter(waitingFor: string): string {
 
 /** "2026-12-02 17:10 UTC" from an ISO time. */
 const clock = (iso: string): string => `${iso.slice(0, 16).replace('T', ' ')} UTC`;
+
+/**
+ * The migration's static details in the Temporal UI (set by `migrate start`): the runbook this plan runs, step by
+ * step, with its durations, gates and roles, so a reader of the UI sees the whole path beside the current card.
+ */
+export function planDetails(plan: Plan): string {
+  const d = plan.durations;
+  const gate = (name: keyof Plan['approvals']['gates']) => {
+    const g = plan.approvals.gates[name];
+    return `gate **${name}**: ${g.roles.map((r) => r.role).join(', ')} (timeout ${formatMs(g.timeoutMs)}, then ${g.onTimeout})`;
+  };
+  const steps = [
+    `preflight: ${plan.preflight.length} checks with thresholds, and the target probes; a validation report`,
+    gate('go'),
+    'backup: pg_dump, verified by restore',
+    `deploy: ${plan.unifiedJob.containers.map((c) => c.service).join(', ')} in ${plan.target.composeProject}`,
+    `parallel run: ${formatMs(d.parallelRunMs)}, match ratio at least ${plan.parallelRun.minMatchRatio}`,
+    `traffic shift: ${plan.traffic.steps.join(' → ')} %, bake ${formatMs(d.bakeMs)} each; gates on ${plan.metrics.map((m) => m.name).join(', ')}`,
+    gate('cutover'),
+    `backup, then cutover (${plan.scheduler.kind}): monitoring window ${formatMs(d.monitoringWindowMs)}`,
+    `soak: ${formatMs(d.soakMs)}, a check every ${formatMs(d.soakIntervalMs)}`,
+    'archive: legacy scripts into a dated folder with a README, git commit',
+    gate('sign-off'),
+    'completion report',
+  ];
+  return [
+    `**Runbook of ${plan.name}** · rollback budget ${formatMs(plan.rollback.budgetMs)}`,
+    '',
+    ...steps.map((s, i) => `${i + 1}. ${s}`),
+  ].join('\n');
+}
