@@ -1,25 +1,11 @@
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker, type LogEntry } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { connectionProblem } from '../client/connection';
 import { dockerClient } from '../activities/docker';
 import { applyStackEnv, loadConfig } from '../lib/config';
 import { workflowBundleFor } from '../lib/workflow-bundle';
-
-/** One JSON object per line (time, level, message, then the SDK's metadata: workflow, activity, task queue …). */
-function jsonLine(entry: LogEntry): void {
-  const line = JSON.stringify(
-    {
-      time: new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString(),
-      level: entry.level.toLowerCase(),
-      msg: entry.message,
-      ...entry.meta,
-    },
-    (_k, v: unknown) =>
-      typeof v === 'bigint' ? v.toString() : v instanceof Error ? { name: v.name, message: v.message } : v,
-  );
-  process.stdout.write(`${line}\n`);
-}
+import { formatLogLine, logLevel } from './logging';
 
 /**
  * Starts the worker: registers the workflows and activities on the task queue and runs until SIGTERM/SIGINT. Logs are
@@ -29,9 +15,12 @@ function jsonLine(entry: LogEntry): void {
  */
 async function run(): Promise<void> {
   applyStackEnv();
+  // Checked before anything connects, so a typo stops the worker at once instead of logging at every level.
+  const level = logLevel(process.env.MO_LOG_LEVEL);
   const config = loadConfig();
   Runtime.install({
-    logger: new DefaultLogger((process.env.MO_LOG_LEVEL as 'INFO' | undefined) ?? 'INFO', jsonLine),
+    // JSON lines on stdout; a logged error keeps its stack and causes.
+    logger: new DefaultLogger(level, (entry) => void process.stdout.write(`${formatLogLine(entry)}\n`)),
     telemetryOptions: {
       logging: { forward: {}, filter: { core: 'WARN', other: 'WARN' } },
       ...(config.metricsAddress ? { metrics: { prometheus: { bindAddress: config.metricsAddress } } } : {}),

@@ -1,13 +1,16 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { connectClient } from '../../client/connection';
 import { loadPlan } from '../../client/plan';
 import { setupDemoTarget } from '../../demo/target';
-import { optionalEnv, requireEnv } from '../../lib/config';
+import { projectRoot, requireEnv } from '../../lib/config';
 import { startWorkerProcess, type WorkerProcess } from '../../lib/worker-process';
 import { abortSignal, migrationNameKey, migrationPhaseKey, statusQuery } from '../../workflows/definitions';
+import { planDetails } from '../../workflows/card';
 import type { migrationWorkflow } from '../../workflows/migration';
 import { config, uniq } from '../helpers/stack';
 import { eventually } from '../helpers/temporal';
@@ -17,6 +20,17 @@ const ARTIFACTS = path.join(__dirname, '..', '..', 'test-artifacts');
 // The UI is a single-page app that loads its data after the first paint: waits are generous, each one bounded.
 const UI_WAIT = 30_000;
 
+/** A port nothing listens on, for the worker's metrics endpoint. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
 /** A PNG file of some substance: the signature, and more than a blank page's bytes. */
 function expectPng(file: string): void {
   const bytes = fs.readFileSync(file);
@@ -24,15 +38,22 @@ function expectPng(file: string): void {
   expect(bytes.length).toBeGreaterThan(20_000);
 }
 
-/** Debian's chromium as `scripts/stack up` found it; playwright-core never gets to download a browser of its own. */
+/**
+ * Debian's chromium, installed by `scripts/stack chromium` when missing (only this test needs a browser, so `stack up`
+ * leaves it out); playwright-core never gets to download a browser of its own.
+ */
 function chromiumPath(): string {
-  const p = optionalEnv('MO_CHROMIUM_PATH') || '/usr/bin/chromium';
-  if (!fs.existsSync(p))
-    throw new Error(`no Chromium at ${p}: run \`npm run stack up\` (it installs Debian's chromium)`);
+  const out = execFileSync('bash', [path.join(projectRoot, 'scripts', 'stack'), 'chromium'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const p = out.trim().split('\n').pop() ?? '';
+  if (!p || !fs.existsSync(p))
+    throw new Error(`\`scripts/stack chromium\` printed no Chromium path: ${JSON.stringify(out)}`);
   return p;
 }
 
-describe('the Temporal Web UI finds a finished migration by its search attributes (headless Chromium)', () => {
+describe('the Temporal Web UI reads like the runbook: a running and a finished migration (headless Chromium)', () => {
   const plan = loadPlan(PLAN);
   // A migration name no other run uses, so the search-attribute query can only find this migration; the workflow ID
   // differs from it, so text matching the ID can only come from the result table, never from the filter chip.
@@ -40,16 +61,31 @@ describe('the Temporal Web UI finds a finished migration by its search attribute
   const id = `ui-test-${uniq()}`;
   const taskQueue = `ui-${uniq()}`;
   const query = `${migrationNameKey.name}="${plan.name}" AND ${migrationPhaseKey.name}="aborted"`;
+  const ns = encodeURIComponent(config.temporalNamespace);
   let worker: WorkerProcess | undefined;
   let client: Client | undefined;
   let browser: Browser | undefined;
+  let page: Page;
+  let metricsPort = 0;
 
   beforeAll(async () => {
     const target = await setupDemoTarget(plan, requireEnv('DATABASE_URL'), 'mo_ui_target', config.dockerHost);
     process.env.DEMO_DATABASE_URL = target.databaseUrl;
-    worker = startWorkerProcess(path.join(config.dataDir, 'logs', `${taskQueue}.log`), { MO_TASK_QUEUE: taskQueue });
+    metricsPort = await freePort();
+    worker = startWorkerProcess(path.join(config.dataDir, 'logs', `${taskQueue}.log`), {
+      MO_TASK_QUEUE: taskQueue,
+      MO_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
+    });
     client = await connectClient(config);
     await worker.ready;
+    browser = await chromium.launch({
+      executablePath: chromiumPath(),
+      headless: true,
+      args: ['--no-sandbox', '--disable-dev-shm-usage'],
+    });
+    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    page.setDefaultTimeout(UI_WAIT);
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
   });
   afterAll(async () => {
     await browser?.close();
@@ -57,19 +93,95 @@ describe('the Temporal Web UI finds a finished migration by its search attribute
     await worker?.stop();
   });
 
-  it('lists it under MigrationName and MigrationPhase, opens it, shows the phase, and saves screenshots', async () => {
-    // The quickest real end state: preflight runs, the go gate opens, the operator aborts.
+  /** Saves a full-page screenshot into test-artifacts/ and checks it is a real picture. */
+  async function screenshot(name: string): Promise<void> {
+    const file = path.join(ARTIFACTS, name);
+    await page.screenshot({ path: file, fullPage: true });
+    expectPng(file);
+  }
+
+  /**
+   * The "Current Details" card as the page shows it: the UI renders workflow Markdown in frames of its own
+   * (`/render?content=…`), so the text is read from the frame that holds it, once it says `expected`.
+   */
+  async function cardText(expected: string): Promise<string> {
+    const deadline = Date.now() + UI_WAIT;
+    for (;;) {
+      for (const f of page.frames())
+        if (f.url().includes('/render?')) {
+          const text = await f
+            .locator('body')
+            .innerText()
+            .catch(() => '');
+          if (text.includes(expected)) return text;
+        }
+      if (Date.now() > deadline) throw new Error(`no card on the page says ${JSON.stringify(expected)}`);
+      await page.waitForTimeout(500);
+    }
+  }
+
+  const workflowPage = (runId: string, tab: string) =>
+    page.goto(`${config.temporalUiUrl}/namespaces/${ns}/workflows/${encodeURIComponent(id)}/${runId}/${tab}`);
+
+  it('shows a running migration waiting at its go gate: the card says who acts and how; summaries name each step', async () => {
+    // The quickest real point of waiting: preflight runs against the demo target, the go gate opens.
     const handle = await client!.workflow.start<typeof migrationWorkflow>('migrationWorkflow', {
       taskQueue,
       workflowId: id,
       args: [{ migrationId: id, plan, startedBy: 'ui-test' }],
       staticSummary: `Migration ${plan.name} (UI test)`,
+      staticDetails: planDetails(plan),
     });
     await eventually(
       () => handle.query(statusQuery),
       (s) => s.phase === 'gate:go',
-      60_000,
+      90_000,
     );
+    const { runId } = await handle.describe();
+
+    await workflowPage(runId, 'user-metadata');
+    const card = await cardText(`${plan.name} · gate:go`);
+    expect(card).toMatch(/Waiting for: gate go: technical-lead, engineering-manager/);
+    expect(card).toMatch(/Who acts: technical-lead, engineering-manager/);
+    expect(card).toContain(`migrate approve ${id} --gate go --role technical-lead --as <you>`);
+    expect(card).toContain(`temporal workflow update execute --workflow-id ${id} --name approve`);
+    expect(card).toMatch(
+      /At the timeout: \d{4}-\d\d-\d\d \d\d:\d\d UTC \(\d+ min( \d+ s)? left\): a reminder goes out/,
+    );
+    expect(card).toContain('Traffic: 0 % unified · 100 % legacy');
+    // Beside it, the static details: the whole runbook this plan runs, as `migrate start` sets it.
+    const details = await cardText(`Runbook of ${plan.name}`);
+    expect(details).toContain(`traffic shift: ${plan.traffic.steps.join(' → ')} %`);
+    expect(details).toMatch(/gate go: technical-lead, engineering-manager \(timeout 10 min, then notify-and-wait\)/);
+    await screenshot('ui-running-card.png');
+
+    // The event history: the gate's timer and the preflight's activity say what they are.
+    await workflowPage(runId, 'history');
+    const main = page.locator('main');
+    await main
+      .getByText('gate go: waiting for technical-lead, engineering-manager, then notify-and-wait (10 min)')
+      .waitFor();
+    await main
+      .getByText(new RegExp(`^validation checks: ${plan.preflight.length} checks and the target probes$`))
+      .first()
+      .waitFor();
+    await screenshot('ui-running-history.png');
+
+    // The same moment on the worker's Prometheus endpoint, as the Grafana dashboard (docs/) reads it.
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const sample = (name: string, labels: Record<string, string>) => {
+      const line = metrics
+        .split('\n')
+        .find((l) => l.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));
+      return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    expect(sample('migration_phase', { migration: id, phase: 'gate:go' })).toBe(1);
+    expect(sample('migration_traffic_percent', { migration: id })).toBe(0);
+    expect(sample('migration_approvals_waiting', { migration: id, gate: 'go' })).toBe(2);
+  }, 180_000);
+
+  it('shows the same migration once aborted: found by its search attributes, the card says how it ended', async () => {
+    const handle = client!.workflow.getHandle<typeof migrationWorkflow>(id);
     await handle.signal(abortSignal, { requestedBy: 'ui-test', reason: 'UI test' });
     expect((await handle.result()).phase).toBe('aborted');
     const described = await handle.describe();
@@ -87,28 +199,15 @@ describe('the Temporal Web UI finds a finished migration by its search attribute
       UI_WAIT,
     );
 
-    browser = await chromium.launch({
-      executablePath: chromiumPath(),
-      headless: true,
-      args: ['--no-sandbox', '--disable-dev-shm-usage'],
-    });
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.setDefaultTimeout(UI_WAIT);
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-
-    // UI 2.x reads the list filter from the `query` URL parameter (a visibility query, URL-encoded) and shows it as
-    // filter chips.
-    const ns = encodeURIComponent(config.temporalNamespace);
+    // UI 2.x reads the list filter from the `query` URL parameter (a visibility query, URL-encoded).
     await page.goto(`${config.temporalUiUrl}/namespaces/${ns}/workflows?query=${encodeURIComponent(query)}`);
     const link = page.getByRole('link', { name: id, exact: true });
     const row = page.getByRole('row').filter({ has: link });
     await row.waitFor({ state: 'visible', timeout: UI_WAIT });
-    expect(await row.innerText()).toContain('Completed');
+    expect(await row.innerText()).toMatch(/completed/i);
     // The name is unique, so the query matches this migration alone among every workflow of the namespace.
     expect(await page.locator('table tbody tr').count()).toBe(1);
-    const list = path.join(ARTIFACTS, 'ui-migration-list.png');
-    await page.screenshot({ path: list, fullPage: true });
-    expectPng(list);
+    await screenshot('ui-migration-list.png');
 
     await link.click();
     await page.waitForURL(new RegExp(`/workflows/${encodeURIComponent(id)}/${described.runId}/`), {
@@ -117,11 +216,14 @@ describe('the Temporal Web UI finds a finished migration by its search attribute
     await page.getByRole('tab', { name: 'Search Attributes', exact: true }).click();
     await page.waitForURL(/\/search-attributes$/, { timeout: UI_WAIT });
     await page.getByText(/"MigrationPhase":\s*"aborted"/).waitFor({ state: 'visible', timeout: UI_WAIT });
-    const shown = await page.locator('main').innerText();
-    expect(shown).toContain(id);
-    expect(shown).toMatch(new RegExp(`"MigrationName":\\s*"${plan.name}"`));
-    const detail = path.join(ARTIFACTS, 'ui-migration-detail.png');
-    await page.screenshot({ path: detail, fullPage: true });
-    expectPng(detail);
-  }, 90_000);
+    expect(await page.locator('main').innerText()).toMatch(new RegExp(`"MigrationName":\\s*"${plan.name}"`));
+    await screenshot('ui-migration-detail.png');
+
+    await page.getByRole('tab', { name: 'User Metadata', exact: true }).click();
+    const card = await cardText(`${plan.name} · aborted`);
+    expect(card).toContain('Why: aborted by ui-test: UI test');
+    expect(card).toContain(`migrate report ${id} --kind validation`);
+    expect(card).toContain('Who acts: no one: the migration has ended');
+    await screenshot('ui-finished-card.png');
+  }, 120_000);
 });
