@@ -64,3 +64,38 @@ export function formatMs(ms: number): string {
   }
   return parts.join(' ');
 }
+
+/** Digits after the point a number is written with in full (0.015 → 3, 1e-7 → 7, 3528 → 0), at most 20. */
+function exactDecimals(value: number): number {
+  const [mantissa = '', exponent] = String(Math.abs(value)).split('e');
+  const fraction = mantissa.split('.')[1]?.length ?? 0;
+  return Math.min(20, Math.max(0, fraction - Number(exponent ?? 0)));
+}
+
+/**
+ * A number as it was written, every digit kept, the integer part grouped: a plan's threshold must read as itself
+ * (99.95 → "99.95", not "100"; 3528 → "3,528"), with its unit when given.
+ */
+export function formatExact(value: number, unit?: string): string {
+  if (!Number.isFinite(value)) return formatQuantity(value, unit);
+  return formatQuantity(value, unit, exactDecimals(value));
+}
+
+/**
+ * A reading beside the threshold it is compared with, for people: formatNumber's precision, with more digits when
+ * rounding would put it on the threshold or on its other side (0.0104 against 0.01 reads "0.0104", not "0.01";
+ * 499.99 against 500 reads "499.99", not "500"), so the text never contradicts the verdict next to it.
+ */
+export function formatReading(value: number, threshold: number, unit?: string): string {
+  if (!Number.isFinite(value) || !Number.isFinite(threshold)) return formatQuantity(value, unit);
+  const side = Math.sign(value - threshold);
+  const shownSide = (text: string) => Math.sign(Number(text.replace(/,/g, '')) - threshold);
+  let text = formatNumber(value);
+  for (let d = (text.split('.')[1]?.length ?? 0) + 1; shownSide(text) !== side && d <= 20; d++) {
+    // The digits that tell the value from the threshold, without zeros after them.
+    text = formatNumber(value, d)
+      .replace(/(\.\d*?)0+$/, '$1')
+      .replace(/\.$/, '');
+  }
+  return unit ? `${text} ${unit}` : text;
+}
