@@ -11,14 +11,14 @@ const gauge = (name: string, description: string, type: 'int' | 'float' = 'int')
   metricMeter.createGauge(name, type, undefined, description);
 
 /**
- * The phase entered: its index in the runbook's order (PHASES), labelled with its name; the phase left drops to -1,
- * so `max by (migration)` is the current phase even when the runbook goes back to an earlier index (the second
- * backup).
+ * The phase entered: its index in the runbook's order (PHASES). One series per migration (no phase label), so the
+ * value is the current phase even when the runbook goes back to an earlier index (the second backup); the dashboard
+ * maps indexes to names.
  */
-export function phaseMetric(migration: string, phase: Phase, left?: Phase): void {
-  const g = gauge('migration_phase', 'index of the current phase in the runbook (PHASES order); -1 once left');
-  if (left !== undefined && left !== phase) g.set(-1, { migration, phase: left });
-  g.set(PHASES.indexOf(phase), { migration, phase });
+export function phaseMetric(migration: string, phase: Phase): void {
+  gauge('migration_phase', 'index of the current phase in the runbook (PHASES order)').set(PHASES.indexOf(phase), {
+    migration,
+  });
 }
 
 /** The share of items routed to the unified pipeline. */

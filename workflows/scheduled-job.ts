@@ -14,6 +14,7 @@ export async function scheduledJobWorkflow(input: {
   job: JobSpec;
   runOn?: string;
 }): Promise<{ code: number; output: string }> {
-  if (input.runOn) return withSummaries(proxyActivities<Activities>({ ...options, taskQueue: input.runOn })).runJob(input.job);
+  if (input.runOn)
+    return withSummaries(proxyActivities<Activities>({ ...options, taskQueue: input.runOn })).runJob(input.job);
   return runJob(input.job);
 }

@@ -201,12 +201,11 @@ export class MigrationState {
 
   /** Moves to a phase: timeline, audit, search attribute, log. */
   enter(phase: Phase): void {
-    const left = this.status.phaseTimeline.length ? this.status.phase : undefined;
     this.status.phase = phase;
     this.status.phaseTimeline.push({ phase, at: now() });
     this.audit('phase', phase);
     upsertSearchAttributes([{ key: migrationPhaseKey, value: phase }]);
-    phaseMetric(this.migrationId, phase, left);
+    phaseMetric(this.migrationId, phase);
     log.info('migration phase', { migrationId: this.migrationId, phase });
   }
 

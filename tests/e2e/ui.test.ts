@@ -11,6 +11,7 @@ import { projectRoot, requireEnv } from '../../lib/config';
 import { startWorkerProcess, type WorkerProcess } from '../../lib/worker-process';
 import { abortSignal, migrationNameKey, migrationPhaseKey, statusQuery } from '../../workflows/definitions';
 import { planDetails } from '../../workflows/card';
+import { PHASES } from '../../workflows/constants';
 import type { migrationWorkflow } from '../../workflows/migration';
 import { config, uniq } from '../helpers/stack';
 import { eventually } from '../helpers/temporal';
@@ -175,7 +176,7 @@ describe('the Temporal Web UI reads like the runbook: a running and a finished m
         .find((l) => l.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));
       return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
     };
-    expect(sample('migration_phase', { migration: id, phase: 'gate:go' })).toBe(1);
+    expect(sample('migration_phase', { migration: id })).toBe(PHASES.indexOf('gate:go'));
     expect(sample('migration_traffic_percent', { migration: id })).toBe(0);
     expect(sample('migration_approvals_waiting', { migration: id, gate: 'go' })).toBe(2);
   }, 180_000);
