@@ -19,7 +19,7 @@ const RESTRICTED_PATHS = [...builtinModules, ...DRIVERS, ...TEMPORAL_NON_WORKFLO
 }));
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.stack/**', 'jest.config.js', 'eslint.config.mjs'] },
+  { ignores: ['node_modules/**', '.stack/**', 'dist/**', 'jest.config.js', 'eslint.config.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked.map((c) => ({ ...c, files: ['**/*.ts'] })),
   {

@@ -12,7 +12,8 @@ const stackTier = (name) => ({
   roots: [`<rootDir>/tests/${name}`],
   testMatch: ['**/*.test.ts'],
   transform,
-  globalSetup: '<rootDir>/tests/stack-setup.ts',
+  // The stack, then the CLI bundle that bin/migrate runs (tests/cli-setup.ts).
+  globalSetup: '<rootDir>/tests/cli-setup.ts',
   setupFiles: ['<rootDir>/tests/setup-runtime.ts'],
 });
 

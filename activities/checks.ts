@@ -1,12 +1,14 @@
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { MetricReading } from '../workflows/definitions';
+import { formatExact, formatReading } from '../workflows/format';
 import type { CheckSpec, Comparator, Measurement, MetricSpec } from '../workflows/plan';
 import { connect, inReadOnlyTransaction, notOneReadOnlyStatement, oneStatement, pgTargetFromEnv } from './database';
 import { ErrorType, permanent } from './errors';
 import { heartbeat, heartbeatWhile } from './heartbeat';
+import type { LedgerSpec } from './ledger';
 import { activitySignal, runBounded, throwIfCancelled } from './process';
-import { writeReportFiles } from './report-files';
+import { writeReportFiles, type ReportFiles } from './report-files';
 import type { TargetInput } from './target';
 
 /** Where a measurement runs: the default database, the repository commands run in, the window start. */
@@ -52,6 +54,8 @@ export interface CheckReport {
   markdownFile: string;
   jsonFile: string;
   at: string;
+  /** Asked to (`RunChecksInput.ledger`): whether it went to the ledger database too (`ReportFiles`). */
+  stored?: ReportFiles['stored'];
 }
 
 /** `value op threshold`; `==` and `!=` allow 1e-9 for floating-point noise. */
@@ -317,9 +321,15 @@ export function renderCheckReport(
   migrationId: string,
   digest?: string,
 ): string {
-  const unit = (c: CheckResult) => (c.unit ? ` ${c.unit}` : '');
+  // For people: grouped, rounded no further than the verdict allows (formatReading); the JSON keeps the raw value.
   const value = (c: CheckResult) =>
-    c.wouldRun !== undefined ? 'not run' : c.value === null ? (c.error ? 'error' : 'no data') : `${c.value}${unit(c)}`;
+    c.wouldRun !== undefined
+      ? 'not run'
+      : c.value === null
+        ? c.error
+          ? 'error'
+          : 'no data'
+        : formatReading(c.value, c.threshold, c.unit);
   const result = (c: CheckResult) => (c.wouldRun !== undefined ? 'would run' : c.passed ? 'pass' : 'FAIL');
   const lines = [
     `# ${r.title}`,
@@ -330,7 +340,8 @@ export function renderCheckReport(
     '| Check | Value | Threshold | Result |',
     '|---|---|---|---|',
     ...r.results.map(
-      (c) => `| ${cell(c.name)} | ${cell(value(c))} | ${cell(`${c.op} ${c.threshold}${unit(c)}`)} | ${result(c)} |`,
+      (c) =>
+        `| ${cell(c.name)} | ${cell(value(c))} | ${cell(`${c.op} ${formatExact(c.threshold, c.unit)}`)} | ${result(c)} |`,
     ),
     '',
   ];
@@ -374,6 +385,11 @@ export interface RunChecksInput {
    * and a check of `checks` with a result here is not measured again.
    */
   measured?: CheckResult[];
+  /**
+   * Store the report in this ledger's database too (`writeReportFiles`), for `migrate report` from any machine. Only
+   * when asked: a rehearsal runs the real checks and must write nothing to the target.
+   */
+  ledger?: LedgerSpec;
 }
 
 /** What an agent measures for the central report: its host's target probes and the checks that run there. */
@@ -435,6 +451,7 @@ export async function runChecks(
     input.kind,
     renderCheckReport(report, input.migrationId, input.planDigest),
     report,
+    input.ledger ? { ledger: input.ledger } : {},
   );
   return { ...report, ...files };
 }

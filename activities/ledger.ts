@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import type { LedgerEntry } from '../workflows/definitions';
 import { connect, pgTargetFromEnv, quoteIdent } from './database';
 
@@ -94,4 +95,160 @@ export async function readLedger(input: {
   } finally {
     await db.end().catch(() => undefined);
   }
+}
+
+/** Where a plan's ledger is: the variable naming its database and its table (`ledgerOf(plan)`). */
+export interface LedgerSpec {
+  databaseUrlEnv: string;
+  table: string;
+}
+
+/** The table of a ledger's reports, beside the ledger table itself. */
+export const reportsTableOf = (ledgerTable: string): string => `${ledgerTable}_reports`;
+
+const ensureReportsTable = (table: string) => `create table if not exists ${quoteIdent(table)} (
+  migration_id text not null,
+  kind text not null,
+  markdown text not null,
+  json json not null,
+  chart_svg text,
+  written_at timestamptz not null default now(),
+  writes integer not null default 1,
+  primary key (migration_id, kind))`;
+
+/** A report as the ledger database keeps it: the Markdown, the JSON text as in the file, the chart if any. */
+export interface StoredReport {
+  migrationId: string;
+  kind: string;
+  markdown: string;
+  json: string;
+  chartSvg?: string;
+  writtenAt: string;
+  /** How often it was written: a retried activity writes it again, in place. */
+  writes: number;
+}
+
+/**
+ * How long storing a report may take, connection included. A report is stored beside its files, which are written
+ * first: a ledger database that is down or slow delays the step (the rollback's report among them) by this much at
+ * most, and never fails it.
+ */
+export const REPORT_STORE_LIMIT_MS = 3_000;
+
+/** A client whose connection attempt and statements give up in time (`limitMs` in all, see `withinLimit`). */
+async function boundedClient(databaseUrlEnv: string, limitMs: number): Promise<Client> {
+  const db = new Client({
+    connectionString: pgTargetFromEnv(databaseUrlEnv).url,
+    connectionTimeoutMillis: limitMs,
+    statement_timeout: limitMs,
+    query_timeout: limitMs,
+  });
+  db.on('error', () => undefined);
+  await db.connect();
+  return db;
+}
+
+/** `work` with a client, or a rejection once `limitMs` has passed (a stuck socket included); the client is ended. */
+async function withinLimit<T>(
+  databaseUrlEnv: string,
+  limitMs: number,
+  what: string,
+  work: (db: Client) => Promise<T>,
+): Promise<T> {
+  let db: Client | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const run = (async () => {
+    db = await boundedClient(databaseUrlEnv, limitMs);
+    return work(db);
+  })();
+  try {
+    return await Promise.race([
+      run,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: no answer within ${limitMs / 1000} s`)), limitMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    run.catch(() => undefined);
+    // Not awaited: a connection that hangs must not hold the caller.
+    void db?.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Stores a report in `<ledger table>_reports` (created if missing), keyed by (migration, kind): a retried activity
+ * writes the same row again (`writes` counts it), never a second one. Bounded by `REPORT_STORE_LIMIT_MS`.
+ */
+export async function storeReport(input: {
+  ledger: LedgerSpec;
+  migrationId: string;
+  kind: string;
+  markdown: string;
+  json: string;
+  chartSvg?: string;
+}): Promise<{ table: string }> {
+  const table = reportsTableOf(input.ledger.table);
+  await withinLimit(
+    input.ledger.databaseUrlEnv,
+    REPORT_STORE_LIMIT_MS,
+    `storing the ${input.kind} report`,
+    async (db) => {
+      await db.query(ensureReportsTable(table)).catch((err: { code?: string }) => {
+        // Two reports creating the table at the same moment: the other one did.
+        if (err.code !== '23505' && err.code !== '42P07') throw err;
+      });
+      await db.query(
+        `insert into ${quoteIdent(table)} as r (migration_id, kind, markdown, json, chart_svg)
+       values ($1, $2, $3, $4, $5)
+       on conflict (migration_id, kind) do update
+         set markdown = excluded.markdown, json = excluded.json, chart_svg = excluded.chart_svg,
+             written_at = now(), writes = r.writes + 1`,
+        [input.migrationId, input.kind, input.markdown, input.json, input.chartSvg ?? null],
+      );
+    },
+  );
+  return { table };
+}
+
+/** A stored report, or undefined when there is none (no such row, or no reports table yet). Never creates a table. */
+export async function readStoredReport(input: {
+  ledger: LedgerSpec;
+  migrationId: string;
+  kind: string;
+  limitMs?: number;
+}): Promise<StoredReport | undefined> {
+  const table = reportsTableOf(input.ledger.table);
+  return withinLimit(
+    input.ledger.databaseUrlEnv,
+    input.limitMs ?? 10_000,
+    `reading the ${input.kind} report`,
+    async (db) => {
+      const exists = await db.query<{ ok: boolean }>('select to_regclass($1) is not null as ok', [quoteIdent(table)]);
+      if (!exists.rows[0]?.ok) return undefined;
+      const r = await db.query<{
+        markdown: string;
+        json: string;
+        chart_svg: string | null;
+        written_at: Date;
+        writes: number;
+      }>(
+        // json::text: the JSON exactly as it was written (the file's text), not re-serialised by the driver.
+        `select markdown, json::text as json, chart_svg, written_at, writes from ${quoteIdent(table)}
+        where migration_id = $1 and kind = $2`,
+        [input.migrationId, input.kind],
+      );
+      const row = r.rows[0];
+      if (!row) return undefined;
+      return {
+        migrationId: input.migrationId,
+        kind: input.kind,
+        markdown: row.markdown,
+        json: row.json,
+        ...(row.chart_svg === null ? {} : { chartSvg: row.chart_svg }),
+        writtenAt: row.written_at.toISOString(),
+        writes: row.writes,
+      };
+    },
+  );
 }

@@ -190,7 +190,8 @@ function readOnlyRecorders(
       const notRun = i.checks
         .filter((c) => !runsInRehearsal(c.measure) && !measured.some((r) => r.name === c.name))
         .map(wouldRunResult);
-      const r = await real.runChecks({ ...i, measured: [...measured, ...notRun] });
+      // A rehearsal stores nothing: its report stays in its own folder.
+      const r = await real.runChecks({ ...i, ledger: undefined, measured: [...measured, ...notRun] });
       for (const c of r.results.filter((x) => !x.passed))
         if (c.wouldRun !== undefined) find('check', 'would-run', wouldRunFinding(c.name, c.wouldRun));
         else

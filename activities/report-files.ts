@@ -1,29 +1,59 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { migrationFolder } from './folders';
+import { storeReport, type LedgerSpec } from './ledger';
 
-/** Paths of a written report. */
+/** Paths of a written report, and whether its contents reached the ledger database too. */
 export interface ReportFiles {
   markdownFile: string;
   jsonFile: string;
+  /** The chart next to the report, when it has one. */
+  chartFile?: string;
+  /**
+   * Asked to (`ledger` given): the contents went to the ledger database's `<ledger table>_reports` too, where
+   * `migrate report` reads them from any machine, or `error` says why not (database down, variable not set on the
+   * worker). The files are written either way.
+   */
+  stored?: { table: string } | { error: string };
 }
 
 /** The folder of one migration's reports. */
 export const reportFolder = (reportDir: string, migrationId: string): string => migrationFolder(reportDir, migrationId);
 
-/** Writes `<reportDir>/<migrationId>/<kind>.md|.json` (overwriting: a retried activity writes the same files). */
+/**
+ * Writes `<reportDir>/<migrationId>/<kind>.md|.json` and the chart if any (overwriting: a retried activity writes the
+ * same files), then, with `ledger`, stores the same contents in the ledger database (in place on a retry). Storing is
+ * bounded (`REPORT_STORE_LIMIT_MS`) and never fails the report: a report is also what a rollback ends with, and the
+ * ledger database may be what failed.
+ */
 export async function writeReportFiles(
   reportDir: string,
   migrationId: string,
   kind: string,
   markdown: string,
   data: unknown,
+  extra: { chart?: { file: string; svg: string }; ledger?: LedgerSpec } = {},
 ): Promise<ReportFiles> {
   const dir = reportFolder(reportDir, migrationId);
   await fs.mkdir(dir, { recursive: true });
   const markdownFile = path.join(dir, `${kind}.md`);
   const jsonFile = path.join(dir, `${kind}.json`);
+  const json = JSON.stringify(data, null, 2);
   await fs.writeFile(markdownFile, markdown);
-  await fs.writeFile(jsonFile, JSON.stringify(data, null, 2));
-  return { markdownFile, jsonFile };
+  await fs.writeFile(jsonFile, json);
+  const chartFile = extra.chart ? path.join(dir, extra.chart.file) : undefined;
+  if (chartFile && extra.chart) await fs.writeFile(chartFile, extra.chart.svg);
+  const files = { markdownFile, jsonFile, ...(chartFile ? { chartFile } : {}) };
+  if (!extra.ledger) return files;
+  const stored = await storeReport({
+    ledger: extra.ledger,
+    migrationId,
+    kind,
+    markdown,
+    json,
+    ...(extra.chart ? { chartSvg: extra.chart.svg } : {}),
+  }).catch((err: unknown) => ({
+    error: `not stored in the ledger database (${err instanceof Error ? err.message : String(err)}); the files are written`,
+  }));
+  return { ...files, stored };
 }

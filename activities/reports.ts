@@ -1,6 +1,6 @@
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { AuditEntry, GateEvaluation, LedgerEntry, MigrationStatus, Phase } from '../workflows/definitions';
+import { formatBytes, formatExact, formatMs, formatQuantity, formatReading } from '../workflows/format';
 import { ledgerOf, type Plan } from '../workflows/plan';
 import type { RollbackResult } from '../workflows/rollback';
 import { planDigest } from '../workflows/signatures';
@@ -18,8 +18,9 @@ export interface SuccessRow {
   passed: boolean | null;
 }
 
-const fmt = (v: number | null | undefined, unit?: string) =>
-  v === null || v === undefined ? 'no data' : `${Number(v.toFixed(4))}${unit ? ` ${unit}` : ''}`;
+/** A reading for the report's text, precise enough to agree with its verdict against the threshold (JSON: raw). */
+const fmt = (v: number | null | undefined, threshold: number, unit?: string) =>
+  v === null || v === undefined ? 'no data' : formatReading(v, threshold, unit);
 
 /** The completion report's chart, next to it. */
 const CHART_FILE = 'completion-metrics.svg';
@@ -58,15 +59,26 @@ export async function writeCompletionReport(input: {
     ledgerTable: ledgerSpec.table,
   });
   const chartFile = path.join(reportFolder(plan.target.reportDir, input.migrationId), CHART_FILE);
-  const files = await writeReportFiles(plan.target.reportDir, input.migrationId, 'completion', md, {
-    migrationId: input.migrationId,
-    plan: plan.name,
-    rows,
-    ...(evaluations.length ? { chart: chartFile } : {}),
-    status,
-  });
-  // Written after the folder exists; overwritten on a retry like the report itself.
-  if (evaluations.length) await fs.writeFile(chartFile, renderMetricsChart(evaluations, `Gate metrics: ${plan.name}`));
+  const files = await writeReportFiles(
+    plan.target.reportDir,
+    input.migrationId,
+    'completion',
+    md,
+    {
+      migrationId: input.migrationId,
+      plan: plan.name,
+      rows,
+      ...(evaluations.length ? { chart: chartFile } : {}),
+      status,
+    },
+    {
+      // Overwritten on a retry like the report itself; stored with it.
+      ...(evaluations.length
+        ? { chart: { file: CHART_FILE, svg: renderMetricsChart(evaluations, `Gate metrics: ${plan.name}`) } }
+        : {}),
+      ledger: ledgerSpec,
+    },
+  );
   return { ...files, rows };
 }
 
@@ -85,7 +97,7 @@ async function successRows(plan: Plan, codeLinesRemoved: number, measured: Check
     {
       metric: 'Code reduction (legacy lines archived)',
       target: '> 0 lines',
-      actual: `${codeLinesRemoved} lines`,
+      actual: formatQuantity(codeLinesRemoved, 'lines'),
       value: codeLinesRemoved,
       passed: codeLinesRemoved > 0,
     },
@@ -100,8 +112,8 @@ async function successRows(plan: Plan, codeLinesRemoved: number, measured: Check
         }).catch((err: Error) => ({ value: null, detail: `error: ${err.message}` }));
     rows.push({
       metric: m.description ?? m.name,
-      target: `${m.op} ${m.threshold}${m.unit ? ` ${m.unit}` : ''}`,
-      actual: value === null ? detail : fmt(value, m.unit),
+      target: `${m.op} ${formatExact(m.threshold, m.unit)}`,
+      actual: value === null ? detail : fmt(value, m.threshold, m.unit),
       value,
       passed: value === null ? null : evaluate(value, m.op, m.threshold),
     });
@@ -162,7 +174,9 @@ function completionMarkdown(facts: {
     '',
     '## Backups',
     '',
-    ...status.backups.map((b) => `- ${b.step}: ${b.file} (sha256 ${b.sha256}, verified ${b.verifiedAt})`),
+    ...status.backups.map(
+      (b) => `- ${b.step}: ${b.file} (${formatBytes(b.bytes)}, sha256 ${b.sha256}, verified ${b.verifiedAt})`,
+    ),
     '',
     '## Audit log',
     '',
@@ -193,15 +207,18 @@ export function planLine(digest: string, authenticated: boolean): string {
 
 /** One gate evaluation: each reading, FAIL after a failed one. */
 const evaluationLine = (e: GateEvaluation): string =>
-  `- ${e.at} ${e.step}: ${e.readings.map((r) => `${r.name}=${fmt(r.value, r.unit)}${r.passed === false ? ' FAIL' : ''}`).join(', ')}`;
+  `- ${e.at} ${e.step}: ${e.readings.map((r) => `${r.name}=${fmt(r.value, r.threshold, r.unit)}${r.passed === false ? ' FAIL' : ''}`).join(', ')}`;
+
+/** A rollback's time in seconds, to the hundredth (it is measured against a budget in seconds): "0.42 s", "1,021.50 s". */
+const seconds = (ms: number, decimals = 2) => formatQuantity(ms / 1000, 's', decimals);
 
 /** The rollback's time against `rollback.budget` (rollbacks recorded before the budget was measured: nothing). */
 function budgetLines(result: Omit<RollbackResult, 'reportFile'>): string[] {
   if (result.budgetMs === undefined) return [];
-  const budget = `${(result.budgetMs / 1000).toFixed(0)} s`;
+  const budget = seconds(result.budgetMs, 0);
   return result.overBudget
     ? [
-        `**Over its budget**: the rollback took ${(result.durationMs / 1000).toFixed(2)} s, its budget (\`rollback.budget\`) is ${budget}, exceeded by ${((result.durationMs - result.budgetMs) / 1000).toFixed(2)} s. The channels were told when the budget passed.`,
+        `**Over its budget**: the rollback took ${seconds(result.durationMs)}, its budget (\`rollback.budget\`) is ${budget}, exceeded by ${seconds(result.durationMs - result.budgetMs)}. The channels were told when the budget passed.`,
         '',
       ]
     : [`Within its budget of ${budget} (\`rollback.budget\`).`, ''];
@@ -236,7 +253,7 @@ export async function writeRollbackReport(input: {
     '',
     planLine(planDigest(input.plan), Object.keys(input.plan.approvals.keys ?? {}).length > 0),
     '',
-    `Started ${result.startedAt}, finished ${result.finishedAt}: **${(result.durationMs / 1000).toFixed(2)} s**.`,
+    `Started ${result.startedAt}, finished ${result.finishedAt}: **${seconds(result.durationMs)}**.`,
     '',
     ...budgetLines(result),
     '## Undone (newest first)',
@@ -244,7 +261,7 @@ export async function writeRollbackReport(input: {
     '| Step | Result | Attempts | Time |',
     '|---|---|---|---|',
     ...result.undone.map(
-      (u) => `| ${u.kind} | ${u.ok ? 'undone' : `FAILED: ${u.error}`} | ${u.attempts} | ${u.durationMs} ms |`,
+      (u) => `| ${u.kind} | ${u.ok ? 'undone' : `FAILED: ${u.error}`} | ${u.attempts} | ${formatMs(u.durationMs)} |`,
     ),
     '',
     '## Verification of the legacy path',
@@ -253,7 +270,7 @@ export async function writeRollbackReport(input: {
     '|---|---|---|---|',
     ...input.verification.map(
       (r) =>
-        `| ${r.name} | ${r.value ?? r.error ?? 'no data'} | ${r.op} ${r.threshold} | ${r.passed ? 'pass' : 'FAIL'} |`,
+        `| ${r.name} | ${r.value === null ? (r.error ?? 'no data') : fmt(r.value, r.threshold, r.unit)} | ${r.op} ${formatExact(r.threshold, r.unit)} | ${r.passed ? 'pass' : 'FAIL'} |`,
     ),
     '',
     ...(ledger.length
@@ -267,8 +284,13 @@ export async function writeRollbackReport(input: {
     'The database was not restored: restoring from a backup is a separate, explicitly approved step (see the operator runbook).',
     '',
   ].join('\n');
-  return writeReportFiles(input.plan.target.reportDir, input.migrationId, 'rollback', md, {
-    ...input,
-    plan: input.plan.name,
-  });
+  return writeReportFiles(
+    input.plan.target.reportDir,
+    input.migrationId,
+    'rollback',
+    md,
+    { ...input, plan: input.plan.name },
+    // Bounded: a ledger database that is down delays the rollback's end by seconds at most (`writeReportFiles`).
+    { ledger: ledgerSpec },
+  );
 }

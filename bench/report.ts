@@ -142,6 +142,31 @@ const ROWS: Row[] = [
   },
   { what: 'Worker RSS at idle, prebuilt bundle, median', key: 'worker_idle_rss_mb', unit: 'MiB' },
   { what: 'Worker RSS at idle, bundling at start (before), median', key: 'worker_idle_rss_bundling_mb', unit: 'MiB' },
+  {
+    what: '`migrate --help`, wall, median',
+    key: 'cli_help_ms',
+    unit: 'ms',
+    target: { text: '< 300 ms', met: (v) => v < 300 },
+  },
+  {
+    what: '`migrate status` of a completed migration, no worker, wall, median',
+    key: 'cli_status_closed_ms',
+    unit: 'ms',
+    target: { text: '< 1000 ms', met: (v) => v < 1000 },
+  },
+  {
+    what: '`migrate status` of a running migration, no worker, wall, median',
+    key: 'cli_status_no_worker_ms',
+    unit: 'ms',
+  },
+  {
+    what: 'Newcomer: fresh clone, empty caches, `npm ci` + `npm run demo`',
+    key: 'newcomer_first_demo_s',
+    unit: 's',
+    target: { text: '< 180 s', met: (v) => v < 180 },
+  },
+  { what: 'Newcomer: `npm ci`', key: 'newcomer_npm_ci_s', unit: 's' },
+  { what: 'Newcomer: `npm run demo` (stack up included)', key: 'newcomer_demo_s', unit: 's' },
 ];
 
 /** Which commit each benchmark's figures were measured at (`measuredAt` in results.json). */

@@ -2,8 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as prettier from 'prettier';
 import { applyStackEnv, projectRoot } from '../lib/config';
+import { cliBench } from './cli';
 import { runFleet, p } from './fleet';
 import { historyBench } from './history';
+import { newcomerBench } from './newcomer';
 import { signatureBench } from './signatures';
 import { log, machine, RESULTS_FILE, round, temporalVersion, writeResults, type Figures } from './lib';
 import { rehearsalBench } from './rehearsal';
@@ -20,13 +22,21 @@ const ALL = [
   'rollback',
   'notifications',
   'worker-start',
+  'cli',
+  'newcomer',
 ] as const;
 type Bench = (typeof ALL)[number];
+// The newcomer's first run takes minutes of downloads and builds: only on request (`--only newcomer`).
+const DEFAULT: Bench[] = ALL.filter((b) => b !== 'newcomer');
 
-function parseArgs(argv: string[]): { only: Bench[]; runs: number; scale: number[] } {
-  const out = { only: [...ALL] as Bench[], runs: 10, scale: [50, 200] };
+function parseArgs(argv: string[]): { only: Bench[]; runs: number; scale: number[]; dryRun: boolean } {
+  const out = { only: DEFAULT, runs: 10, scale: [50, 200], dryRun: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
+    if (a === '--dry-run') {
+      out.dryRun = true;
+      continue;
+    }
     const v = argv[++i] ?? '';
     if (a === '--only') {
       out.only = v.split(',') as Bench[];
@@ -36,7 +46,7 @@ function parseArgs(argv: string[]): { only: Bench[]; runs: number; scale: number
     else if (a === '--scale' && v.split(',').every((x) => Number(x) >= 1)) out.scale = v.split(',').map(Number);
     else
       throw new Error(
-        `usage: npm run bench -- [--only ${ALL.join(',')}] [--runs N (rollback runs, default 10)] [--scale 50,200]`,
+        `usage: npm run bench -- [--only ${ALL.join(',')}] [--runs N (rollback runs, default 10)] [--scale 50,200] [--dry-run (newcomer: no downloads, nothing recorded)]`,
       );
   }
   return out;
@@ -107,6 +117,16 @@ async function run(): Promise<void> {
     const runs = Math.min(args.runs, 5);
     log(`worker start: ${runs} cold starts each, bundling at start and with the prebuilt bundle`);
     results = writeResults(await workerStartBench(runs), 'worker-start');
+  }
+  if (args.only.includes('cli')) {
+    log(`cli: ${args.runs} calls each of migrate --help and migrate status (a completed migration, no worker)`);
+    results = writeResults(await cliBench(args.runs), 'cli');
+  }
+  if (args.only.includes('newcomer')) {
+    log(`newcomer: a fresh clone's npm ci and npm run demo with empty caches${args.dryRun ? ' (dry run)' : ''}`);
+    const figures = await newcomerBench({ dryRun: args.dryRun });
+    if (args.dryRun) return;
+    results = writeResults(figures, 'newcomer');
   }
   const file = path.join(projectRoot, 'BENCHMARKS.md');
   const options = (await prettier.resolveConfig(file)) ?? {};

@@ -7,8 +7,6 @@ import { migrationNameKey, migrationPhaseKey, trafficPercentKey } from '../workf
 import { loadConfig, requireEnv } from './config';
 import { cachedWorkflowBundle } from './workflow-bundle';
 
-const { INDEXED_VALUE_TYPE_KEYWORD: KEYWORD, INDEXED_VALUE_TYPE_INT: INT } = temporal.api.enums.v1.IndexedValueType;
-
 /**
  * The time-skipping test server (Java, fetched from Maven by `scripts/stack up`), started for one test file or one rehearsal, with
  * the search attributes the workflows upsert (the dev server gets them from `scripts/stack`). Without them every
@@ -18,6 +16,8 @@ export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> 
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: requireEnv('MO_TIME_SKIPPING_SERVER') } },
   });
+  // Read here, not at load: the proto tables are heavy, and the CLI loads this module for every command.
+  const { INDEXED_VALUE_TYPE_KEYWORD: KEYWORD, INDEXED_VALUE_TYPE_INT: INT } = temporal.api.enums.v1.IndexedValueType;
   await env.connection.operatorService.addSearchAttributes({
     namespace: env.namespace ?? 'default',
     searchAttributes: {

@@ -6,6 +6,7 @@ import { compensate, interruptFor, recordTrafficUndo } from './compensation';
 import { approvalGate as gate, metricGate, soakCheck } from './gates';
 import { installHandlers } from './handlers';
 import { trafficMetric } from './metrics';
+import { ledgerOf } from './plan';
 import { planProblems } from './plan-check';
 import { agentQueueFor } from './routing';
 import { acts, backupActs, checkActs, on, reportActs } from './proxies';
@@ -122,6 +123,8 @@ async function preflight(s: MigrationState): Promise<boolean> {
         repository: plan.target.repository,
         reportDir: plan.target.reportDir,
         planDigest: status.planDigest,
+        // The report's contents go to the ledger database too: `migrate report` reads them from any machine.
+        ledger: ledgerOf(plan),
         // The plan against the target (legacy jobs found, paths, images, variables, router, backup room, ID unused).
         target: { plan, startedAt: workflowInfo().startTime.toISOString() },
       },

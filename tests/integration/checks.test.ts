@@ -465,7 +465,7 @@ describe('checks and metric readings against real PostgreSQL, processes and HTTP
     expect(md).toContain('| coverage | 93.5 % | > 90 % | pass |');
     expect(md).toContain('| error-rate | 0.02 | <= 0.01 | FAIL |');
     expect(md).toContain('| slow | error | > 0 | FAIL |');
-    expect(md).toContain('| no-data | no data | < 1000 | FAIL |');
+    expect(md).toContain('| no-data | no data | < 1,000 | FAIL |');
     // Every table row has exactly five unescaped pipes: multi-line errors and pipes in text cannot break the table.
     for (const line of md.split('\n').filter((l) => l.startsWith('| ')))
       expect(line.split(/(?<!\\)\|/)).toHaveLength(6);

@@ -257,7 +257,7 @@ describe('rehearsal: the real plan in virtual time, read-only against the real t
       expect(r.findings.filter((f) => f.kind === 'metric' || f.kind === 'comparison')).toEqual([]);
       // The check report shows the state of its own: neither passed nor failed, the command shown.
       const validation = fs.readFileSync(path.join(out, 'reports', r.migrationId, 'validation.md'), 'utf8');
-      expect(validation).toContain('| load-test | not run | >= 1000 items/h | would run |');
+      expect(validation).toContain('| load-test | not run | >= 1,000 items/h | would run |');
       expect(validation).toContain('5 not run, neither passed nor failed');
       expect(validation).toContain(
         '- **load-test**: Sustained load — not run: a real run runs `/usr/local/bin/unified-pipeline loadtest --rate 1000/h --duration 10m`',
@@ -330,7 +330,7 @@ describe('rehearsal: the real plan in virtual time, read-only against the real t
       const validation = fs.readFileSync(path.join(out, 'reports', r.migrationId, 'validation.md'), 'utf8');
       expect(validation).toContain('**NOT ALL RUN**');
       expect(validation).toContain('| test-coverage | 93.8 % | > 90 % | pass |');
-      expect(validation).toContain('| load-test | not run | >= 1000 items/h | would run |');
+      expect(validation).toContain('| load-test | not run | >= 1,000 items/h | would run |');
 
       const after = await targetSnapshot(target);
       expect(after).toEqual(before);

@@ -1,13 +1,17 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import { loadPlan } from '../../client/plan';
-import { evaluateMetrics } from '../../activities/checks';
-import { appendLedger } from '../../activities/ledger';
+import { readReport } from '../../client/reports';
+import { evaluateMetrics, runChecks } from '../../activities/checks';
+import { appendLedger, REPORT_STORE_LIMIT_MS } from '../../activities/ledger';
+import { writeReportFiles } from '../../activities/report-files';
 import { writeCompletionReport, writeRollbackReport } from '../../activities/reports';
 import type { GateEvaluation, MigrationStatus } from '../../workflows/definitions';
 import type { Plan } from '../../workflows/plan';
 import { planDigest } from '../../workflows/signatures';
-import { scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
+import { config, scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
 import { parseSvg, pointsPerSeries } from '../helpers/svg';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -275,4 +279,236 @@ describe('rollback report: the budget, and folders only inside the report folder
       expect(fs.readdirSync(path.dirname(reportDir)).sort()).toEqual(outside);
     },
   );
+});
+
+describe('reports from any machine: stored in the ledger database, read back by readReport', () => {
+  let db: Awaited<ReturnType<typeof scratchDatabase>>;
+  let client: Client;
+  const urlEnv = `MO_TEST_STORED_REPORTS_URL_${uniq()}`;
+  const reportDir = path.join(tempDir('mo-stored-reports'), 'reports');
+  const demo = loadPlan(path.join(ROOT, 'plans', 'demo.yaml'));
+  const plan: Plan = {
+    ...demo,
+    target: { ...demo.target, databaseUrlEnv: urlEnv, reportDir },
+    ledger: { databaseUrlEnv: urlEnv, table: 'migration_ledger' },
+  };
+  // readReport finds the plan (its ledger, its report folder) in the migration's history: started on a task queue no
+  // worker polls, the migration is only that first event.
+  const started: string[] = [];
+  async function migrationInTemporal(migrationId: string, withPlan = plan): Promise<void> {
+    await client.workflow.start('migrationWorkflow', {
+      taskQueue: `mo-stored-reports-nobody-${uniq()}`,
+      workflowId: migrationId,
+      args: [{ migrationId, plan: withPlan, startedBy: 'reports-test' }],
+    });
+    started.push(migrationId);
+  }
+
+  beforeAll(async () => {
+    db = await scratchDatabase('mo_stored_reports');
+    process.env[urlEnv] = db.url;
+    const connection = await Connection.connect(config.temporalConnection);
+    client = new Client({ connection, namespace: config.temporalNamespace });
+  });
+  afterAll(async () => {
+    for (const id of started)
+      await client.workflow
+        .getHandle(id)
+        .terminate('test done')
+        .catch(() => undefined);
+    await client.connection.close();
+    await db.drop();
+    delete process.env[urlEnv];
+    fs.rmSync(path.dirname(reportDir), { recursive: true, force: true });
+  });
+
+  const rollbackInput = (migrationId: string, reason: string) => ({
+    migrationId,
+    plan,
+    reason,
+    requestedBy: 'olga',
+    fromPhase: 'traffic-shift' as const,
+    result: {
+      migrationId,
+      undone: [{ kind: 'traffic' as const, ok: true, attempts: 1, durationMs: 12 }],
+      verified: true,
+      failedChecks: [],
+      startedAt: new Date(0).toISOString(),
+      finishedAt: new Date(800).toISOString(),
+      durationMs: 800,
+    },
+    verification: [],
+  });
+
+  const rows = (migrationId: string) =>
+    withPg(db.url, (c) =>
+      c.query<{ kind: string; markdown: string; writes: number }>(
+        'select kind, markdown, writes from migration_ledger_reports where migration_id = $1',
+        [migrationId],
+      ),
+    ).then((r) => r.rows);
+
+  it('the rollback report goes to <ledger>_reports; readReport reads it there once its files are gone', async () => {
+    const migrationId = `stored-${uniq()}`;
+    await migrationInTemporal(migrationId);
+    const files = await writeRollbackReport(rollbackInput(migrationId, 'error rate up'));
+    expect(files.stored).toEqual({ table: 'migration_ledger_reports' });
+    const markdown = fs.readFileSync(files.markdownFile, 'utf8');
+    const json = fs.readFileSync(files.jsonFile, 'utf8');
+    // Another machine: no report folder.
+    fs.rmSync(path.dirname(files.markdownFile), { recursive: true });
+
+    const read = await readReport(client, migrationId, 'rollback');
+    expect(read).toEqual({ markdown, json, source: 'ledger', location: 'migration_ledger_reports' });
+    expect(await rows(migrationId)).toEqual([{ kind: 'rollback', markdown, writes: 1 }]);
+  });
+
+  it('a retried activity writes the same row again, in place', async () => {
+    const migrationId = `retried-${uniq()}`;
+    await migrationInTemporal(migrationId);
+    await writeRollbackReport(rollbackInput(migrationId, 'first attempt'));
+    const again = await writeRollbackReport(rollbackInput(migrationId, 'second attempt'));
+    expect(again.stored).toEqual({ table: 'migration_ledger_reports' });
+    const [row, ...more] = await rows(migrationId);
+    expect(more).toEqual([]);
+    expect(row).toMatchObject({ kind: 'rollback', writes: 2 });
+    expect(row?.markdown).toContain('Reason: second attempt');
+    expect((await readReport(client, migrationId, 'rollback')).markdown).toBe(
+      fs.readFileSync(again.markdownFile, 'utf8'),
+    );
+  });
+
+  it('stores the completion report with its chart', async () => {
+    const migrationId = `chart-${uniq()}`;
+    await migrationInTemporal(migrationId);
+    const at = new Date().toISOString();
+    const evaluations: GateEvaluation[] = [1, 2].map((n) => ({
+      phase: 'soak',
+      step: `soak check ${n}`,
+      at,
+      readings: [
+        { name: 'error-rate', value: 0.001 * n, op: '<' as const, threshold: 0.05, passed: true, detail: 'ok', at },
+      ],
+      passed: true,
+    }));
+    const files = await writeCompletionReport({
+      migrationId,
+      // No success metrics to measure: the chart is what this test is about.
+      plan: { ...plan, successMetrics: [] },
+      status: { ...emptyStatus(migrationId), evaluations },
+      codeLinesRemoved: 3,
+    });
+    expect(files.chartFile).toBe(path.join(path.dirname(files.markdownFile), 'completion-metrics.svg'));
+    const svg = fs.readFileSync(files.chartFile!, 'utf8');
+    fs.rmSync(path.dirname(files.markdownFile), { recursive: true });
+    const read = await readReport(client, migrationId, 'completion');
+    expect(read).toMatchObject({ source: 'ledger', chartSvg: svg });
+    expect(read.markdown).toContain('completion-metrics.svg');
+  });
+
+  it('a check report is stored only when asked: a rehearsal runs the real checks and writes nothing', async () => {
+    const checks = (migrationId: string, ledger?: Plan['ledger']) =>
+      runChecks({
+        migrationId,
+        title: 'Pre-production validation',
+        kind: 'validation',
+        checks: [],
+        databaseUrlEnv: urlEnv,
+        reportDir,
+        ...(ledger ? { ledger } : {}),
+      });
+    const asked = await checks(`asked-${uniq()}`, plan.ledger);
+    expect(asked.stored).toEqual({ table: 'migration_ledger_reports' });
+    const notAsked = await checks(`not-asked-${uniq()}`);
+    expect(notAsked).not.toHaveProperty('stored');
+    expect(await rows(asked.markdownFile.split(path.sep).at(-2)!)).toHaveLength(1);
+    expect(await rows(notAsked.markdownFile.split(path.sep).at(-2)!)).toEqual([]);
+  });
+
+  it('with the ledger database down the report files are still written, and the store gives up in time', async () => {
+    const notStored = {
+      error: expect.stringMatching(/^not stored in the ledger database \(.+\); the files are written$/),
+    };
+    // A server that accepts connections and never answers: the worst case, a connection attempt that hangs.
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const hangingEnv = `MO_TEST_HANGING_LEDGER_URL_${uniq()}`;
+    process.env[hangingEnv] = `postgres://u:p@127.0.0.1:${(silent.address() as net.AddressInfo).port}/ledger`;
+    // A stopped server: nothing listens on the port.
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const stoppedEnv = `MO_TEST_STOPPED_LEDGER_URL_${uniq()}`;
+    process.env[stoppedEnv] = `postgres://u:p@127.0.0.1:${(closed.address() as net.AddressInfo).port}/ledger`;
+    await new Promise((resolve) => closed.close(resolve));
+    try {
+      const t0 = Date.now();
+      const hanging = await writeReportFiles(
+        reportDir,
+        `hanging-${uniq()}`,
+        'rollback',
+        '# Rollback',
+        { ok: true },
+        {
+          ledger: { databaseUrlEnv: hangingEnv, table: 'migration_ledger' },
+        },
+      );
+      expect(Date.now() - t0).toBeLessThan(REPORT_STORE_LIMIT_MS + 1_500);
+      expect(hanging.stored).toEqual(notStored);
+      expect(fs.readFileSync(hanging.markdownFile, 'utf8')).toBe('# Rollback');
+
+      // The rollback's own report, its ledger database stopped: written at once, and it says it was not stored.
+      const t1 = Date.now();
+      const files = await writeRollbackReport({
+        ...rollbackInput(`stopped-${uniq()}`, 'database gone'),
+        plan: { ...plan, ledger: { databaseUrlEnv: stoppedEnv, table: 'migration_ledger' } },
+      });
+      expect(Date.now() - t1).toBeLessThan(1_000);
+      expect(files.stored).toEqual(notStored);
+      expect(fs.readFileSync(files.markdownFile, 'utf8')).toContain('Reason: database gone');
+    } finally {
+      delete process.env[hangingEnv];
+      delete process.env[stoppedEnv];
+      silent.close();
+    }
+  });
+
+  it('readReport falls back to the report folder on this machine, and says what it tried when there is neither', async () => {
+    const migrationId = `local-${uniq()}`;
+    // The ledger's variable is not set on this machine (an operator without the database URL).
+    const localEnv = `MO_TEST_UNSET_LEDGER_URL_${uniq()}`;
+    const local: Plan = { ...plan, ledger: { databaseUrlEnv: localEnv, table: 'migration_ledger' } };
+    await migrationInTemporal(migrationId, local);
+    const files = await writeRollbackReport({ ...rollbackInput(migrationId, 'local'), plan: local });
+    expect(files.stored).toEqual({ error: expect.stringContaining(localEnv) });
+    expect(await readReport(client, migrationId, 'rollback')).toEqual({
+      markdown: fs.readFileSync(files.markdownFile, 'utf8'),
+      json: fs.readFileSync(files.jsonFile, 'utf8'),
+      source: 'file',
+      location: files.markdownFile,
+    });
+    await expect(readReport(client, migrationId, 'completion')).rejects.toMatchObject({
+      code: 3,
+      message: expect.stringContaining(`${localEnv} is not set here`),
+    });
+    await expect(readReport(client, `missing-${uniq()}`, 'rollback')).rejects.toMatchObject({ code: 3 });
+  });
+
+  const emptyStatus = (migrationId: string): MigrationStatus => ({
+    migrationId,
+    name: plan.name,
+    phase: 'complete',
+    paused: false,
+    trafficPercent: 100,
+    gates: {},
+    lastReadings: {},
+    evaluations: [],
+    backups: [],
+    compensations: [],
+    reports: {},
+    audit: [],
+    phaseTimeline: [],
+    startedAt: new Date().toISOString(),
+    updatedAt: new Date().toISOString(),
+    runs: 0,
+  });
 });
