@@ -1,5 +1,8 @@
-import { Command } from '@commander-js/extra-typings';
+import { Command, CommanderError } from '@commander-js/extra-typings';
+// Bundled into the compiled CLI (resolveJsonModule): no file is read at run time.
+import { version } from '../package.json';
 import { addAuditCommand } from './cli/commands/audit';
+import { addCompletionCommand } from './cli/commands/completion';
 import { addGateCommands } from './cli/commands/gates';
 import { addHistoryCommand } from './cli/commands/history';
 import { addListCommand } from './cli/commands/list';
@@ -10,6 +13,7 @@ import { addRollbackCommand } from './cli/commands/rollback';
 import { addStartCommand } from './cli/commands/start';
 import { addStatusCommand } from './cli/commands/status';
 import { CliError, ExitCode } from './cli/errors';
+import { renderExitCodes } from './cli/render';
 import { PlanValidationError } from './plan';
 
 export { CliError, ExitCode } from './cli/errors';
@@ -19,6 +23,10 @@ export { progressBar, renderStatus } from './cli/render';
 export function buildCli(): Command {
   const program = new Command('migrate')
     .description('Run and operate production migrations on Temporal')
+    .version(version, '-V, --version', 'print the version of migrate')
+    // Commander throws instead of exiting: main() tells usage errors (their own exit code) from runtime ones.
+    // Set before the commands are added, which copy it.
+    .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     // The stock CLI's connection flags; everything else (TLS, mTLS, API key) as it reads it: TEMPORAL_* variables
     // and temporal.toml profiles (lib/config.ts).
@@ -37,7 +45,11 @@ export function buildCli(): Command {
   addHistoryCommand(program);
   addAuditCommand(program);
   addRehearseCommand(program);
-  program.addHelpText('after', `\nRun "migrate <command> --help" for examples. Operator runbook: docs/runbook.md`);
+  addCompletionCommand(program);
+  program.addHelpText(
+    'after',
+    `\nEvery command but completion takes -o text|json|jsonl (--json is the same as -o json).\n\n${renderExitCodes()}\n\nRun "migrate <command> --help" for examples. Operator runbook: docs/runbook.md`,
+  );
   return program;
 }
 
@@ -54,6 +66,8 @@ export async function main(argv: string[]): Promise<number> {
     await buildCli().parseAsync(argv);
     return ExitCode.ok;
   } catch (err) {
+    // Commander has printed its message (or the help, or the version) already.
+    if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     if (err instanceof PlanValidationError) {
       process.stderr.write(`${err.message}\nFix the fields above and run the command again; nothing was started.\n`);
       return ExitCode.invalidPlan;

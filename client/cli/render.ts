@@ -1,9 +1,63 @@
 import type { LedgerRow } from '../../activities/ledger';
-import type { MigrationStatus, RequestAnswer } from '../../workflows/definitions';
+import type { GateState, MetricReading, MigrationStatus, RequestAnswer } from '../../workflows/definitions';
+import { formatNumber, formatQuantity } from '../../workflows/format';
+import { EXIT_CODE_MEANINGS } from './errors';
+import type { OutputFormat } from './options';
 
-/** Writes `data` as indented JSON with `--json`, else the text form; either way one trailing newline. */
-export function print(json: boolean, data: unknown, text: () => string): void {
-  process.stdout.write(json ? `${JSON.stringify(data, null, 2)}\n` : `${text()}\n`);
+/**
+ * Writes `data` in the chosen form, with one trailing newline: indented JSON; JSON Lines (each element of a list on a
+ * line of its own, anything else on one line); or the text form, built only when asked for. JSON keeps every number
+ * as the workflow or the database gave it; only text is formatted for people.
+ */
+export function print(format: OutputFormat, data: unknown, text: () => string): void {
+  if (format === 'json') process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+  else if (format === 'jsonl')
+    process.stdout.write((Array.isArray(data) ? data : [data]).map((d) => `${JSON.stringify(d)}\n`).join(''));
+  else process.stdout.write(`${text()}\n`);
+}
+
+/** A table: a header row, then the rows, each column padded to its widest cell (the last one is not padded). */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+/** How long ago, in the largest unit that fits, kubectl style: "45s", "3m", "2h", "5d". */
+export function formatAge(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 120 * 60) return `${Math.floor(s / 60)}m`;
+  if (s < 48 * 3600) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86_400)}d`;
+}
+
+/**
+ * Numbers in a sentence made readable: decimals with more than two places rounded to what their size needs and big
+ * integers grouped (`ratio 0.98765432` → `ratio 0.99`, `12345 rows` → `12,345 rows`). Numbers that are part of
+ * something else (hashes, times, versions, paths, names) are left alone.
+ */
+export function readableNumbers(text: string): string {
+  return text.replace(/(?<![\w.:/-])-?\d+(?:\.\d+)?(?![\w.:/-]|\.\d)/g, (n) => {
+    const [int = '', frac = ''] = n.replace('-', '').split('.');
+    return frac.length > 2 || int.length > 4 ? formatNumber(Number(n)) : n;
+  });
+}
+
+/** A metric's value (or `no data`) with its unit. */
+const readingValue = (r: Pick<MetricReading, 'value' | 'unit'>): string =>
+  r.value === null ? 'no data' : formatQuantity(r.value, r.unit);
+
+/** The roles a gate still waits for, with how many more approvers each needs where it needs more than one. */
+export function missingRoles(g: GateState): string[] {
+  return g.requiredRoles.flatMap((r) => {
+    const left = (g.required?.[r] ?? 1) - g.signatures.filter((x) => x.role === r).length;
+    return left <= 0 ? [] : [left > 1 ? `${r} ×${left}` : r];
+  });
 }
 
 /** `[#####.....]  50%  2h 10m left (until …)` for the current bake, window or soak interval. */
@@ -35,11 +89,9 @@ export function authenticationLine(s: Pick<MigrationStatus, 'approvalsAuthentica
 
 /** The answer to an accepted request: what it did and where the migration is now. */
 export function renderAnswer(what: string, a: RequestAnswer): string {
-  const lines = [`${what}: ${a.detail}`, `  phase ${a.phase}${a.paused ? ' (paused)' : ''}`];
+  const lines = [`${what}: ${readableNumbers(a.detail)}`, `  phase ${a.phase}${a.paused ? ' (paused)' : ''}`];
   if (a.gate) {
-    const missing = a.gate.requiredRoles.filter(
-      (r) => a.gate!.signatures.filter((x) => x.role === r).length < (a.gate!.required?.[r] ?? 1),
-    );
+    const missing = missingRoles(a.gate);
     lines.push(
       `  gate ${a.gate.name}: ${a.gate.open ? (missing.length ? `still needs ${missing.join(', ')}` : 'signed') : (a.gate.outcome ?? 'closed')}`,
     );
@@ -58,8 +110,8 @@ export function renderStatus(s: MigrationStatus): string {
   if (s.planDigest) out.push(`  plan      sha256 ${s.planDigest}`);
   out.push(`  approvals ${authenticationLine(s)}`);
   if (s.waitingUntil) out.push(`  waiting   ${s.waitingFor ?? 'until'} ${progressBar(s, Date.now())}`);
-  if (s.failure) out.push(`  failure   ${s.failure}`);
-  if (s.attention) out.push(`  ATTENTION ${s.attention}`);
+  if (s.failure) out.push(`  failure   ${readableNumbers(s.failure)}`);
+  if (s.attention) out.push(`  ATTENTION ${readableNumbers(s.attention)}`);
   out.push('  timeline');
   for (const p of s.phaseTimeline) out.push(`    ${p.at}  ${p.phase}`);
   for (const g of Object.values(s.gates)) {
@@ -75,7 +127,7 @@ export function renderStatus(s: MigrationStatus): string {
     out.push('  last readings');
     for (const r of readings)
       out.push(
-        `    ${r.name.padEnd(18)} ${String(r.value ?? 'no data').padEnd(12)} ${r.op} ${r.threshold}  ${r.passed === null ? 'inconclusive' : r.passed ? 'pass' : 'FAIL'}`,
+        `    ${r.name.padEnd(18)} ${readingValue(r).padEnd(18)} ${r.op} ${formatQuantity(r.threshold, r.unit)}  ${r.passed === null ? 'inconclusive' : r.passed ? 'pass' : 'FAIL'}`,
       );
   }
   if (s.compensations.length) out.push(`  undo records  ${s.compensations.map((c) => c.kind).join(' → ')}`);
@@ -93,22 +145,70 @@ export interface ListRow {
   started: string;
 }
 
-/** The `migrate list` table: ID, phase, unified traffic, workflow status. */
-export function renderList(rows: ListRow[]): string {
-  return (
-    rows
-      .map((r) => `${r.id.padEnd(48)} ${r.phase.padEnd(14)} ${String(r.traffic).padStart(3)}%  ${r.status}`)
-      .join('\n') || 'no migrations'
+/** The `migrate list` table: ID, phase, unified traffic, workflow status and age (since the start). */
+export function renderList(rows: ListRow[], nowMs: number): string {
+  if (!rows.length) return 'no migrations';
+  return table(
+    ['ID', 'PHASE', 'TRAFFIC', 'STATUS', 'AGE'],
+    rows.map((r) => [r.id, r.phase, `${r.traffic}%`, r.status, formatAge(nowMs - Date.parse(r.started))]),
   );
 }
 
-/** The `migrate history` table: a heading, then sequence number, time, kind, actor and detail of each ledger row. */
-export function renderHistory(id: string, table: string, rows: LedgerRow[]): string {
+/** The caption of `migrate history` (on stderr, so that stdout is the table alone). */
+export function historyCaption(id: string, tableName: string, shown: number, total: number): string {
+  const rows =
+    shown === total ? `${formatNumber(total)} rows` : `latest ${formatNumber(shown)} of ${formatNumber(total)} rows`;
+  return `ledger of ${id} (${rows}, table ${tableName})`;
+}
+
+/** The `migrate history` table: sequence number, time, age, kind, actor and detail of each ledger row. */
+export function renderHistory(rows: LedgerRow[], nowMs: number): string {
+  return table(
+    ['SEQ', 'TIME', 'AGE', 'KIND', 'ACTOR', 'DETAIL'],
+    rows.map((r) => [
+      String(r.seq),
+      r.at,
+      formatAge(nowMs - Date.parse(r.at)),
+      r.kind,
+      r.actor ?? '',
+      historyDetail(r),
+    ]),
+  );
+}
+
+/** A ledger row's detail for people: an evaluation's readings from its data, with units; other numbers rounded. */
+function historyDetail(r: LedgerRow): string {
+  const evaluation = r.data as { step?: unknown; readings?: unknown } | undefined;
+  if (r.kind === 'gate-evaluation' && typeof evaluation?.step === 'string' && Array.isArray(evaluation.readings)) {
+    const readings = evaluation.readings as MetricReading[];
+    const mark = (x: MetricReading) =>
+      `${x.passed === false ? ' FAIL' : x.passed === null ? ' (inconclusive)' : ''}${x.dryRun ? ' [dry run]' : ''}`;
+    return `${evaluation.step}: ${readings.map((x) => `${x.name}=${readingValue(x)}${mark(x)}`).join(', ')}`;
+  }
+  // One line per row: a multi-line detail (a rollback's report path) is joined.
+  return readableNumbers(r.detail.replace(/\s*\n\s*/g, '; '));
+}
+
+/**
+ * What `migrate status --watch` prints per change when stdout is not a terminal: phase, traffic and what the
+ * migration waits for (without the time, so that two snapshots compare equal when nothing a person acts on changed).
+ */
+export function watchLine(s: MigrationStatus): string {
+  const parts = [`${s.phase}${s.paused ? ' (paused)' : ''}`, `traffic ${s.trafficPercent}%`];
+  const gate = Object.values(s.gates).find((g) => g?.open);
+  if (gate) parts.push(`waiting for gate ${gate.name}: ${missingRoles(gate).join(', ') || 'decision'}`);
+  else if (s.waitingFor)
+    parts.push(`waiting for ${s.waitingFor}${s.waitingUntil ? ` until ${s.waitingUntil.slice(11, 19)}Z` : ''}`);
+  if (s.attention) parts.push(`ATTENTION ${s.attention}`);
+  if (s.failure) parts.push(`failure: ${s.failure}`);
+  return parts.join('  ');
+}
+
+/** The exit code table `migrate --help` ends with. */
+export function renderExitCodes(): string {
   return [
-    `ledger of ${id} (${rows.length} rows, table ${table})`,
-    ...rows.map(
-      (r) => `${String(r.seq).padStart(5)}  ${r.at}  ${r.kind.padEnd(18)} ${(r.actor ?? '').padEnd(20)} ${r.detail}`,
-    ),
+    'Exit codes:',
+    ...EXIT_CODE_MEANINGS.map(([code, meaning]) => `  ${String(code).padStart(2)}  ${meaning}`),
   ].join('\n');
 }
 

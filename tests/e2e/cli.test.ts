@@ -125,12 +125,13 @@ describe('the migrate CLI against a real running migration', () => {
     // The ledger has every audit entry, the refused requests included.
     // (The last rows are written right after the end state: give the final write a moment.)
     let history = await migrate('history', id);
-    for (let i = 0; i < 20 && !history.stdout.includes(`(${end!.audit.length} rows`); i++) {
+    for (let i = 0; i < 20 && !history.stderr.includes(`(${end!.audit.length} rows`); i++) {
       await new Promise((res) => setTimeout(res, 200));
       history = await migrate('history', id);
     }
     expect(history.code).toBe(0);
-    expect(history.stdout).toContain(`ledger of ${id} (${end!.audit.length} rows, table migration_ledger)`);
+    // The caption is on stderr; stdout is the table (a header row, then the rows).
+    expect(history.stderr).toContain(`ledger of ${id} (${end!.audit.length} rows, table migration_ledger)`);
     expect(history.stdout).toMatch(/rejected\s+olga\s+retry by olga: no gate evaluation is waiting/);
     const report = await migrate('report', id, '--kind', 'validation');
     expect(report.code).toBe(0);

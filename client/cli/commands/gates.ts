@@ -5,8 +5,8 @@ import type { RequestAnswer } from '../../../workflows/definitions';
 import { approveUpdate, rejectUpdate } from '../../../workflows/definitions';
 import { openGateOf } from '../../../workflows/rules';
 import { CliError, ExitCode } from '../errors';
-import { asOption, EXAMPLE_ID, examples, gateOption } from '../options';
-import { renderAnswer } from '../render';
+import { asOption, EXAMPLE_ID, examples, gateOption, outputOptions, type OutputFormat } from '../options';
+import { print, renderAnswer } from '../render';
 import { signatureFor } from '../signing';
 import { readStatus, sendRequest, withClient } from '../temporal';
 
@@ -18,11 +18,12 @@ interface DecisionOptions {
   key?: string;
   plan?: string;
   printRequest?: boolean;
+  output: OutputFormat;
 }
 
 /** Adds the options of a signed gate decision. */
 const decisionOptions = <Args extends unknown[], Opts extends OptionValues>(c: Command<Args, Opts>) =>
-  c
+  outputOptions(c)
     .addOption(gateOption())
     .option('--key <file>', 'your OpenSSH Ed25519 key to sign with (default ~/.ssh/id_ed25519; ssh-agent works)')
     .option('--plan <file>', 'the plan file you read: refuse to sign if the migration runs another plan')
@@ -54,23 +55,28 @@ async function decide(
       ...fields,
       ...(signature ? { signature } : {}),
     };
-    if (o.printRequest) return printRequest(id, decision, args);
+    if (o.printRequest) return printRequest(id, decision, args, o.output);
     const answer: RequestAnswer =
       decision === 'approve'
         ? await sendRequest(client, id, approveUpdate, args)
         : await sendRequest(client, id, rejectUpdate, { ...args, reason: fields.reason ?? '' });
-    process.stdout.write(`${renderAnswer(decision === 'approve' ? 'approved' : 'rejected gate', answer)}\n`);
-    if (decision === 'reject')
-      process.stdout.write(`the migration rolls back. Follow it with: migrate status ${id} --watch\n`);
+    print(o.output, answer, () =>
+      decision === 'approve'
+        ? renderAnswer('approved', answer)
+        : `${renderAnswer('rejected gate', answer)}\nthe migration rolls back. Follow it with: migrate status ${id} --watch`,
+    );
   }, o.as);
 }
 
-/** The request as JSON, and the stock CLI command that sends it. */
-function printRequest(id: string, name: string, args: object): void {
+/** The request as JSON, and the stock CLI command that sends it (in JSON: both, the command as its arguments). */
+function printRequest(id: string, name: string, args: object, format: OutputFormat): void {
   const input = JSON.stringify(args);
   const cmd = temporalCliArgs(loadConfig(), 'workflow', 'update', 'execute', '--workflow-id', id, '--name', name);
-  process.stdout.write(
-    `${JSON.stringify(args, null, 2)}\n\n# send it with the stock CLI:\ntemporal ${cmd.join(' ')} --input '${input}'\n`,
+  print(
+    format,
+    { workflowId: id, update: name, input: args, temporal: [...cmd, '--input', input] },
+    () =>
+      `${JSON.stringify(args, null, 2)}\n\n# send it with the stock CLI:\ntemporal ${cmd.join(' ')} --input '${input}'`,
   );
 }
 

@@ -3,22 +3,25 @@ import type { Command } from '@commander-js/extra-typings';
 import { readLedger } from '../../../activities/ledger';
 import { ledgerOf } from '../../../workflows/plan';
 import { CliError, ExitCode } from '../errors';
-import { EXAMPLE_ID, examples } from '../options';
-import { print, renderHistory } from '../render';
+import { EXAMPLE_ID, examples, outputOptions, positiveIntArg } from '../options';
+import { historyCaption, print, renderHistory } from '../render';
 import { planOf, withClient } from '../temporal';
 
 /** `migrate history <id>`: the migration's measurement ledger, read from the database its plan names. */
 export function addHistoryCommand(program: Command): void {
-  program
-    .command('history')
-    .description('the measurement ledger of a migration: every evaluation, reading, approval, rejection and undo')
-    .argument('<id>', 'migration ID')
-    .option('--json', 'machine-readable output (one object per row, readings included)')
+  outputOptions(
+    program
+      .command('history')
+      .description('the measurement ledger of a migration: every evaluation, reading, approval, rejection and undo')
+      .argument('<id>', 'migration ID')
+      .option('--limit <n>', 'only the latest n rows (default: all)', positiveIntArg),
+  )
     .addHelpText(
       'after',
       examples([
         `migrate history ${EXAMPLE_ID}`,
-        `migrate history ${EXAMPLE_ID} --json | jq '.[] | select(.kind == "gate-evaluation")'`,
+        `migrate history ${EXAMPLE_ID} --limit 20`,
+        `migrate history ${EXAMPLE_ID} -o jsonl | jq -c 'select(.kind == "gate-evaluation") | .data.readings'`,
       ]),
     )
     .action(async (id, o) => {
@@ -35,7 +38,11 @@ export function addHistoryCommand(program: Command): void {
           );
         const rows = await readLedger({ migrationId: id, ...ledger });
         if (!rows.length) throw new CliError(`the ledger has no rows for ${id}`, ExitCode.notFound);
-        print(!!o.json, rows, () => renderHistory(id, ledger.table, rows));
+        const shown = o.limit === undefined ? rows : rows.slice(-o.limit);
+        // The caption goes to stderr: stdout is the table alone (a header row, then one line per row).
+        if (o.output === 'text')
+          process.stderr.write(`${historyCaption(id, ledger.table, shown.length, rows.length)}\n`);
+        print(o.output, shown, () => renderHistory(shown, Date.now()));
       });
     });
 }

@@ -1,11 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
+import { Runtime } from '@temporalio/worker';
 import { applyStackEnv, loadConfig } from '../../../lib/config';
 import { loadPlan } from '../../plan';
 import { rehearse } from '../../rehearse';
 import { CliError, ExitCode } from '../errors';
-import { examples } from '../options';
+import { examples, outputOptions } from '../options';
 import { print, renderRehearsalSummary } from '../render';
 
 /**
@@ -15,14 +16,15 @@ import { print, renderRehearsalSummary } from '../render';
  * read-only that are not.
  */
 export function addRehearseCommand(program: Command): void {
-  program
-    .command('rehearse')
-    .description(
-      'run a plan with its real durations in virtual time, against the real target in read-only mode: timeline, who must act, what would fail',
-    )
-    .argument('<plan>', 'YAML plan file')
-    .option('--out <dir>', 'folder for rehearsal-<name>.md and .json (default: <data dir>/rehearsals)')
-    .option('--json', 'print the rehearsal as JSON')
+  outputOptions(
+    program
+      .command('rehearse')
+      .description(
+        'run a plan with its real durations in virtual time, against the real target in read-only mode: timeline, who must act, what would fail',
+      )
+      .argument('<plan>', 'YAML plan file')
+      .option('--out <dir>', 'folder for rehearsal-<name>.md and .json (default: <data dir>/rehearsals)'),
+  )
     .addHelpText(
       'after',
       [
@@ -38,15 +40,18 @@ export function addRehearseCommand(program: Command): void {
       'after',
       examples([
         'migrate rehearse plans/production.example.yaml',
-        'migrate rehearse plans/demo.yaml --out /tmp/rehearsal --json',
+        'migrate rehearse plans/demo.yaml --out /tmp/rehearsal -o json',
       ]),
     )
     .action(async (planFile, o) => {
       const plan = loadPlan(planFile);
       applyStackEnv();
+      // The SDK's core logs to stdout unless told otherwise; stdout is the rehearsal (JSON with -o json), so its
+      // logs go where the rehearsal's progress goes, to stderr (the default logger writes there).
+      Runtime.install({ telemetryOptions: { logging: { forward: {} } } });
       const outDir = o.out ?? path.join(loadConfig().dataDir, 'rehearsals');
       const r = await rehearse(plan, { outDir, print: (l) => process.stderr.write(`${l}\n`) });
-      print(!!o.json, r, () => renderRehearsalSummary(fs.readFileSync(r.markdownFile, 'utf8'), r));
+      print(o.output, r, () => renderRehearsalSummary(fs.readFileSync(r.markdownFile, 'utf8'), r));
       const notRun = r.findings.filter((f) => f.severity === 'would-run');
       if (notRun.length)
         process.stderr.write(

@@ -3,8 +3,8 @@ import type { RequestAnswer } from '../../../workflows/definitions';
 import { abortUpdate, failUpdate, pauseUpdate, resumeUpdate, retryUpdate } from '../../../workflows/definitions';
 import type { OperatorArgs } from '../../../workflows/definitions';
 import type { UpdateDefinition } from '@temporalio/common';
-import { asOption, EXAMPLE_ID, examples } from '../options';
-import { renderAnswer } from '../render';
+import { asOption, EXAMPLE_ID, examples, outputOptions } from '../options';
+import { print, renderAnswer } from '../render';
 import { signatureFor } from '../signing';
 import { readStatus, sendRequest, withClient } from '../temporal';
 
@@ -48,7 +48,7 @@ const REQUESTS: {
 ];
 
 /**
- * Sends an operator request (signed when the plan lists keys and a key is at hand; never required) and prints the
+ * Sends an operator request (signed when the plan lists keys and a key is at hand; never required) and returns the
  * workflow's answer; a refusal exits with `rejected`.
  */
 export async function operatorRequest(
@@ -66,25 +66,29 @@ export async function operatorRequest(
       ...(o.reason !== undefined ? { reason: o.reason } : {}),
       ...(signature ? { signature } : {}),
     };
-    const answer = await sendRequest(client, id, update, args);
-    process.stdout.write(`${renderAnswer(name, answer)}\n`);
-    return answer;
+    return sendRequest(client, id, update, args);
   }, o.as);
 }
 
 /** `migrate pause|resume|abort|retry|fail <id>`: an operator request, rejected (exit 4) when the workflow refuses it. */
 export function addRequestCommands(program: Command): void {
   for (const { name, update, description, examples: lines } of REQUESTS) {
-    program
-      .command(name)
-      .description(description)
-      .argument('<id>', 'migration ID')
-      .option('--reason <text>', 'why')
-      .option('--key <file>', 'sign with this OpenSSH Ed25519 key (default ~/.ssh/id_ed25519 when the plan lists keys)')
-      .addOption(asOption())
+    outputOptions(
+      program
+        .command(name)
+        .description(description)
+        .argument('<id>', 'migration ID')
+        .option('--reason <text>', 'why')
+        .option(
+          '--key <file>',
+          'sign with this OpenSSH Ed25519 key (default ~/.ssh/id_ed25519 when the plan lists keys)',
+        )
+        .addOption(asOption()),
+    )
       .addHelpText('after', examples(lines))
       .action(async (id, o) => {
-        await operatorRequest(id, name, update, o);
+        const answer = await operatorRequest(id, name, update, o);
+        print(o.output, answer, () => renderAnswer(name, answer));
       });
   }
 }

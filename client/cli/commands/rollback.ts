@@ -8,25 +8,29 @@ import { rollbackFromLedger, type LedgerLocation, type LedgerRollback } from '..
 import { rollbackUpdate, rollbackWorkflowId } from '../../../workflows/definitions';
 import type { rollbackWorkflow } from '../../../workflows/rollback';
 import { CliError, ExitCode } from '../errors';
-import { asOption, EXAMPLE_ID, examples } from '../options';
+import { formatNumber } from '../../../workflows/format';
+import { asOption, EXAMPLE_ID, examples, outputOptions } from '../options';
+import { print, renderAnswer } from '../render';
 import { planOf, readStatus, withClient } from '../temporal';
 import { operatorRequest } from './requests';
 
 /** `migrate rollback <id>`: a signal to a running migration, else a hand-started rollback workflow. */
 export function addRollbackCommand(program: Command): void {
-  program
-    .command('rollback')
-    .description('roll a migration back; for a migration that no longer runs, start the rollback workflow by hand')
-    .argument('<id>', 'migration ID')
-    .requiredOption('--reason <text>', 'why')
-    .option('--key <file>', 'sign with this OpenSSH Ed25519 key (never required: a rollback is never blocked)')
-    .option(
-      '--plan <file>',
-      "a migration no longer in Temporal: its plan file, to find its ledger (the plan run is the ledger's)",
-    )
-    .option('--ledger-env <name>', 'a migration no longer in Temporal: the variable with the ledger database URL')
-    .option('--ledger-table <name>', 'with --ledger-env: the ledger table', 'migration_ledger')
-    .addOption(asOption())
+  outputOptions(
+    program
+      .command('rollback')
+      .description('roll a migration back; for a migration that no longer runs, start the rollback workflow by hand')
+      .argument('<id>', 'migration ID')
+      .requiredOption('--reason <text>', 'why')
+      .option('--key <file>', 'sign with this OpenSSH Ed25519 key (never required: a rollback is never blocked)')
+      .option(
+        '--plan <file>',
+        "a migration no longer in Temporal: its plan file, to find its ledger (the plan run is the ledger's)",
+      )
+      .option('--ledger-env <name>', 'a migration no longer in Temporal: the variable with the ledger database URL')
+      .option('--ledger-table <name>', 'with --ledger-env: the ledger table', 'migration_ledger')
+      .addOption(asOption()),
+  )
     .addHelpText(
       'after',
       examples([
@@ -43,8 +47,13 @@ export function addRollbackCommand(program: Command): void {
           throw err;
         });
         if (desc?.status.name === 'RUNNING') {
-          await operatorRequest(id, 'rollback', rollbackUpdate, o);
-          process.stdout.write(`rollback requested; follow it with: migrate status ${id} --watch\n`);
+          const answer = await operatorRequest(id, 'rollback', rollbackUpdate, o);
+          print(
+            o.output,
+            answer,
+            () =>
+              `${renderAnswer('rollback', answer)}\nrollback requested; follow it with: migrate status ${id} --watch`,
+          );
           return;
         }
         // Stuck or terminated: its recorded undo list (queried from its history) drives a hand-started rollback; with
@@ -63,8 +72,11 @@ export function addRollbackCommand(program: Command): void {
           ],
         });
         const r = await started.result();
-        process.stdout.write(
-          `rolled back ${r.verified ? 'and verified' : 'but NOT verified'} in ${(r.durationMs / 1000).toFixed(1)} s; report: ${r.reportFile}\n`,
+        print(
+          o.output,
+          { migrationId: id, workflowId: started.workflowId, runId: started.firstExecutionRunId, result: r },
+          () =>
+            `rolled back ${r.verified ? 'and verified' : 'but NOT verified'} in ${formatNumber(r.durationMs / 1000, 1)} s; report: ${r.reportFile}`,
         );
         if (!r.verified)
           throw new CliError(`rollback verification failed: ${r.failedChecks.join('; ')}`, ExitCode.error);

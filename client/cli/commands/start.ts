@@ -10,28 +10,31 @@ import { checkRetention } from '../../retention';
 import { startWarnings } from '../../start-warnings';
 import type { Plan } from '../../../workflows/plan';
 import { planDigest } from '../../../workflows/signatures';
-import { asOption, examples } from '../options';
-import { authenticationLine } from '../render';
+import { asOption, examples, outputOptions } from '../options';
+import { authenticationLine, print } from '../render';
 import { withClient } from '../temporal';
 
 /** `migrate start <plan>`: validates a plan, then starts its migration. */
 export function addStartCommand(program: Command): void {
-  program
-    .command('start')
-    .description('validate a plan and start its migration')
-    .argument('<plan>', 'YAML plan file')
-    .option('--id <id>', 'workflow ID (default: <plan name>-<timestamp>)')
-    .addOption(asOption())
-    .option(
-      '--allow-short-retention',
-      "start even if the namespace's retention is shorter than the plan's runbook plus a margin (a warning instead)",
-    )
+  outputOptions(
+    program
+      .command('start')
+      .description('validate a plan and start its migration')
+      .argument('<plan>', 'YAML plan file')
+      .option('--id <id>', 'workflow ID (default: <plan name>-<timestamp>)')
+      .addOption(asOption())
+      .option(
+        '--allow-short-retention',
+        "start even if the namespace's retention is shorter than the plan's runbook plus a margin (a warning instead)",
+      ),
+  )
     .addHelpText(
       'after',
       examples([
         'migrate start plans/production.example.yaml --as alice',
         'migrate start plans/demo.yaml --id demo-rehearsal-1',
         'migrate start plans/production.example.yaml --allow-short-retention',
+        'ID=$(migrate start plans/demo.yaml -o json | jq -r .migrationId)',
       ]),
     )
     .action(async (planFile, o) => {
@@ -44,7 +47,7 @@ export function addStartCommand(program: Command): void {
         const config = loadConfig();
         await checkNamespaceRetention(client, plan, o.allowShortRetention === true);
         for (const w of await startWarnings(plan, config.dockerHost)) process.stderr.write(`warning: ${w}\n`);
-        await client.workflow
+        const handle = await client.workflow
           .start<typeof migrationWorkflow>('migrationWorkflow', {
             taskQueue: config.taskQueue,
             workflowId: id,
@@ -62,14 +65,23 @@ export function addStartCommand(program: Command): void {
               );
             throw err;
           });
-        process.stdout.write(
+        const started = {
+          migrationId: id,
+          runId: handle.firstExecutionRunId,
+          namespace: client.options.namespace,
+          taskQueue: config.taskQueue,
+          uiUrl: workflowUiUrl(config, id),
+          planDigest: planDigest(plan),
+          approvalsAuthenticated: Object.keys(plan.approvals.keys ?? {}).length > 0,
+          startedBy: o.as,
+        };
+        print(o.output, started, () =>
           [
             `started ${id}`,
-            `  ${workflowUiUrl(config, id)}`,
-            `  plan sha256 ${planDigest(plan)}`,
-            `  approvals ${authenticationLine({ approvalsAuthenticated: Object.keys(plan.approvals.keys ?? {}).length > 0 })}`,
+            `  ${started.uiUrl}`,
+            `  plan sha256 ${started.planDigest}`,
+            `  approvals ${authenticationLine(started)}`,
             `  next: migrate status ${id} --watch`,
-            '',
           ].join('\n'),
         );
       }, o.as);
