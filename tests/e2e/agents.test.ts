@@ -7,6 +7,7 @@ import { runDemo, type DemoOutcome } from '../../demo/demo';
 import { rollbackWorkflowId } from '../../workflows/definitions';
 import { expectLegacyRestored } from '../helpers/end-state';
 import { migrateCli } from '../helpers/cli';
+import { shortWaits } from '../helpers/short-waits';
 import { config, uniq } from '../helpers/stack';
 
 const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
@@ -84,6 +85,8 @@ describe('a central worker and an agent on the target host, each on its own task
     const outcome = await runDemo({
       plan: PLAN,
       print: () => undefined,
+      // Where each step runs is under test, not the waits between them.
+      adjustPlan: shortWaits,
       agent: { queue: agentQueue, startLater: true },
       onStatus: async (s, handle, control) => {
         if (waited) return;
@@ -135,6 +138,7 @@ describe('a central worker and an agent on the target host, each on its own task
     const outcome = await runDemo({
       plan: PLAN,
       print: () => undefined,
+      adjustPlan: shortWaits,
       agent: { queue: agentQueue },
       rollbackAt: 'traffic-shift',
     });

@@ -15,14 +15,20 @@ import { integrity, withDb } from '../../demo/target';
 import { requireEnv, temporalCliArgs } from '../../lib/config';
 import { GATES } from '../../workflows/constants';
 import { approveSignal } from '../../workflows/definitions';
-import type { CheckSpec } from '../../workflows/plan';
+import type { CheckSpec, Plan } from '../../workflows/plan';
 import { config, scratchDatabase, tempDir, withPg } from '../helpers/stack';
 import { expectLegacyRestored } from '../helpers/end-state';
+import { shortWaits } from '../helpers/short-waits';
 import { parseSvg, pointsPerSeries } from '../helpers/svg';
 import { historyText } from '../helpers/temporal';
 
 const exec = promisify(execFile);
 const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
+/**
+ * For the runs that end at the first metric gate or the comparison: a parallel run of 3 s, the plan's 4-s bake kept
+ * (the error spike fails the gate at 10 % only if the bake gives the unified pipeline enough items to meet an error).
+ */
+const shortParallelRun = (plan: Plan) => void (plan.durations.parallelRunMs = 3_000);
 
 describe('the demo migrates a real system end to end (worker process, dev server, PostgreSQL, Docker, git, crontab)', () => {
   const docker = dockerClient(config.dockerHost);
@@ -33,6 +39,7 @@ describe('the demo migrates a real system end to end (worker process, dev server
     const client = await connectClient(config);
     let outcome: DemoOutcome;
     try {
+      // The demo plan exactly as `npm run demo` runs it (its waits too); the other tests here shorten them.
       outcome = await runDemo({
         plan: PLAN,
         print,
@@ -156,7 +163,7 @@ describe('the demo migrates a real system end to end (worker process, dev server
   }, 300_000);
 
   it('rolls back automatically on an error spike; afterwards every submission is scored once and legacy owns 100 %', async () => {
-    const outcome = await runDemo({ plan: PLAN, print, fault: 'error-spike' });
+    const outcome = await runDemo({ plan: PLAN, print, fault: 'error-spike', adjustPlan: shortParallelRun });
     expect(outcome.phase).toBe('rolled-back');
     expect(outcome.status.failure).toMatch(/metric gate failed at traffic 10%: error-rate/);
     await expectLegacyRestored(outcome);
@@ -178,7 +185,7 @@ describe('the demo migrates a real system end to end (worker process, dev server
   ] as const)(
     'rolls back automatically on the %s fault and leaves the legacy path whole',
     async (fault, failure) => {
-      const outcome = await runDemo({ plan: PLAN, print, fault });
+      const outcome = await runDemo({ plan: PLAN, print, fault, adjustPlan: shortParallelRun });
       expect(outcome.phase).toBe('rolled-back');
       expect(outcome.status.failure).toMatch(failure);
       await expectLegacyRestored(outcome);
@@ -202,7 +209,8 @@ describe('the demo migrates a real system end to end (worker process, dev server
       ran.add(cmd);
       people.push(exec(path.join(__dirname, '..', '..', 'bin', 'migrate'), cmd.split(' ')).then(() => undefined));
     };
-    const outcome = await runDemo({ plan: PLAN, print: person, manual: true });
+    // The approvals are under test, not the waits between the gates.
+    const outcome = await runDemo({ plan: PLAN, print: person, manual: true, adjustPlan: shortWaits });
     await Promise.all(people);
     expect(outcome.phase).toBe('complete');
     // Every role of every gate was printed once, with its stock `temporal` equivalent, and signed (verified) by its

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { runDemo } from '../../demo/demo';
 import type { Phase } from '../../workflows/definitions';
 import { expectLegacyRestored } from '../helpers/end-state';
+import { shortWaits } from '../helpers/short-waits';
 
 const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
 
@@ -20,7 +21,8 @@ describe('rollback from every phase that changes production leaves the legacy pa
   it.each(phases)(
     'from %s (undoes %j)',
     async (phase, undone) => {
-      const outcome = await runDemo({ plan: PLAN, print: () => undefined, rollbackAt: phase });
+      // The undo from each phase is under test, not the waits before it.
+      const outcome = await runDemo({ plan: PLAN, print: () => undefined, rollbackAt: phase, adjustPlan: shortWaits });
       expect(outcome.phase).toBe('rolled-back');
       expect(outcome.status.phaseTimeline.map((p) => p.phase)).toContain(phase);
       const report = JSON.parse(fs.readFileSync(outcome.reports.rollback!.replace(/\.md$/, '.json'), 'utf8')) as {

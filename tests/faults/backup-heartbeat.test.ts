@@ -14,6 +14,12 @@ import type { backupWorkflow } from '../helpers/backup-workflow';
 import { config, scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
 
 const EXPECTED_TABLES = { 'public.items': 20_000, 'audit.log': 3 };
+/**
+ * The backup's heartbeat timeout here: half the migration's 20 s, so the waits below (multiples of it) take half as
+ * long. The activity heartbeats every 2 s whatever the timeout; one that keeps within 10 s keeps within 20 s.
+ */
+const HEARTBEAT_TIMEOUT_MS = 10_000;
+const TIMEOUT = { heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The backup activity's attempts as the workflow history records them. */
@@ -64,7 +70,7 @@ async function holdLock(url: string, relation: string): Promise<{ release: () =>
   };
 }
 
-describe('backups under a 20-s heartbeat timeout, in real workers', () => {
+describe('backups under a 10-s heartbeat timeout (half the migration’s), in real workers', () => {
   let bundle: WorkflowBundle;
   let connection: NativeConnection;
   let client: Client;
@@ -115,38 +121,38 @@ describe('backups under a 20-s heartbeat timeout, in real workers', () => {
       const handle = await client.workflow.start<typeof backupWorkflow>('backupWorkflow', {
         taskQueue,
         workflowId: `backup-hb-${uniq()}`,
-        args: [input],
+        args: [input, TIMEOUT],
       });
       await during(handle);
       return { rec: await handle.result(), handle };
     });
   }
 
-  it('a pg_dump that waits ~110 s for a lock finishes on attempt 1, verified', async () => {
+  it('a pg_dump that waits 5.5 heartbeat timeouts (~55 s) for a lock finishes on attempt 1, verified', async () => {
     process.env.MO_TEST_HB_DUMP_URL = `${source.url}?application_name=mo-hb-dump`;
     const lock = await holdLock(source.url, 'idle_view');
     try {
       const { rec, handle } = await backupInWorker(
         { migrationId: `m-slow-dump-${uniq()}`, step: 'pre-go', databaseUrlEnv: 'MO_TEST_HB_DUMP_URL', backupDir: dir },
         async () => {
-          // pg_dump itself waits for its lock (the row counts are done by then); 110 s is 5.5 heartbeat timeouts.
+          // pg_dump itself waits for its lock (the row counts are done by then), for 5.5 heartbeat timeouts.
           const query = await lockWaiter(source.url, 'mo-hb-dump');
           expect(query).not.toMatch(/count\(\*\)/);
-          await sleep(110_000);
+          await sleep(5.5 * HEARTBEAT_TIMEOUT_MS);
           await lock.release();
         },
       );
       const history = await activityAttempts(handle);
       expect(history).toMatchObject({ attempts: [1], completed: 1, timedOut: 0 });
-      expect(history.durationMs).toBeGreaterThan(100_000);
+      expect(history.durationMs).toBeGreaterThan(5 * HEARTBEAT_TIMEOUT_MS);
       expect(rec).toMatchObject({ verified: true, tables: EXPECTED_TABLES });
       expect(await sha256File(rec.file)).toBe(rec.sha256);
     } finally {
       await lock.release();
     }
-  }, 200_000);
+  }, 120_000);
 
-  it('a row count held up ~25 s by a lock keeps heartbeating too', async () => {
+  it('a row count held up 1.25 heartbeat timeouts (~12 s) by a lock keeps heartbeating too', async () => {
     process.env.MO_TEST_HB_COUNT_URL = `${source.url}?application_name=mo-hb-count`;
     const lock = await holdLock(source.url, 'items');
     try {
@@ -159,13 +165,13 @@ describe('backups under a 20-s heartbeat timeout, in real workers', () => {
         },
         async () => {
           expect(await lockWaiter(source.url, 'mo-hb-count')).toMatch(/count\(\*\) from "public"\."items"/);
-          await sleep(25_000);
+          await sleep(1.25 * HEARTBEAT_TIMEOUT_MS);
           await lock.release();
         },
       );
       const history = await activityAttempts(handle);
       expect(history).toMatchObject({ attempts: [1], completed: 1, timedOut: 0 });
-      expect(history.durationMs).toBeGreaterThan(22_000);
+      expect(history.durationMs).toBeGreaterThan(1.1 * HEARTBEAT_TIMEOUT_MS);
       expect(rec).toMatchObject({ verified: true, tables: EXPECTED_TABLES });
     } finally {
       await lock.release();
@@ -217,7 +223,7 @@ describe('backups under a 20-s heartbeat timeout, in real workers', () => {
         const handle = await client.workflow.start<typeof backupWorkflow>('backupWorkflow', {
           taskQueue,
           workflowId: `backup-kill-${uniq()}`,
-          args: [{ migrationId, step, databaseUrlEnv: 'MO_TEST_HB_KILL_URL', backupDir: dir }],
+          args: [{ migrationId, step, databaseUrlEnv: 'MO_TEST_HB_KILL_URL', backupDir: dir }, TIMEOUT],
         });
         // Kill once the server has the heartbeat that says the dump is complete and the restore runs.
         let progress: BackupProgress | undefined;

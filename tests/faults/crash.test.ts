@@ -11,6 +11,7 @@ import { rollbackSignal, type MigrationStatus } from '../../workflows/definition
 import { recordFaults } from '../helpers/fault-summary';
 import { config, tempDir } from '../helpers/stack';
 import { expectCompletedOnce, expectLegacyRestored } from '../helpers/end-state';
+import { shortWaits } from '../helpers/short-waits';
 
 const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
 
@@ -84,6 +85,8 @@ async function runWithKills(points: KillPoint[]): Promise<{ outcome: DemoOutcome
   const outcome = await runDemo({
     plan: PLAN,
     print: () => undefined,
+    // The kills, not the waits, are under test: every kill point still lasts several of the watcher's polls.
+    adjustPlan: shortWaits,
     workerEnv: { PATH: `${slowTools()}:${process.env.PATH ?? ''}` },
     onStatus: async (s, handle, control) => {
       const point = points[next];
@@ -157,6 +160,7 @@ describe('worker crashes: SIGKILL at many points of a demo migration, a new work
     const outcome = await runDemo({
       plan: PLAN,
       print: () => undefined,
+      adjustPlan: shortWaits,
       onStatus: async (s, handle, control) => {
         if (s.phase !== 'soak' || sent) return;
         sent = true;

@@ -1,35 +1,70 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { runDemo } from '../../demo/demo';
+import { runDemo, type DemoOutcome } from '../../demo/demo';
 import { requireEnv, temporalCliArgs } from '../../lib/config';
-import { startWorkerProcess } from '../../lib/worker-process';
+import { startWorkerProcess, type WorkerProcess } from '../../lib/worker-process';
 import { migrateCli } from '../helpers/cli';
 import { expectLegacyRestored, systemSnapshot as snapshot } from '../helpers/end-state';
 import { recordFaults } from '../helpers/fault-summary';
+import { shortWaits, shortWaitsPlanFile } from '../helpers/short-waits';
 import { config } from '../helpers/stack';
 
 const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
 
+/**
+ * The operator's worker for the hand-started rollback. `start()` is called while the demo migration runs (once the demo
+ * has set the target's variables), so the worker's start-up overlaps the migration instead of following it; it polls
+ * the demo's queue meanwhile, and serves the rollback once the demo's own worker has stopped with the demo.
+ */
+function operatorWorker(log: string) {
+  let worker: WorkerProcess | undefined;
+  const start = () => {
+    if (worker) return;
+    worker = startWorkerProcess(path.join(config.dataDir, 'logs', log));
+    // Awaited by `ready()`; a worker that dies before then fails that, not the process.
+    worker.ready.catch(() => undefined);
+  };
+  return {
+    start,
+    ready: async () => {
+      start();
+      await worker!.ready;
+    },
+    stop: async () => worker?.stop(),
+  };
+}
+
 describe('a rollback started by hand', () => {
   it('rolls back a terminated migration from its recorded undo list; the same rollback again changes nothing', async () => {
-    const row = { suite: 'rollback', kind: 'fault' as const };
     let terminatedAt: number | undefined;
-    const outcome = await runDemo({
-      plan: PLAN,
-      print: () => undefined,
-      // Someone terminates the workflow half-way through the traffic shift: no rollback runs by itself.
-      onStatus: async (s, handle) => {
-        if (s.phase !== 'traffic-shift' || s.trafficPercent !== 50) return;
-        terminatedAt = s.trafficPercent;
-        await handle.terminate('terminated by an operator (fault test)');
-        return 'stop';
-      },
-    });
-    expect(terminatedAt).toBe(50);
-    const worker = startWorkerProcess(path.join(config.dataDir, 'logs', 'hand-rollback-worker.log'));
+    const worker = operatorWorker('hand-rollback-worker.log');
     try {
-      await worker.ready;
+      const outcome = await runDemo({
+        plan: PLAN,
+        print: () => undefined,
+        // The rollback is under test, not the waits before it.
+        adjustPlan: shortWaits,
+        // Someone terminates the workflow half-way through the traffic shift: no rollback runs by itself.
+        onStatus: async (s, handle) => {
+          worker.start();
+          if (s.phase !== 'traffic-shift' || s.trafficPercent !== 50) return;
+          terminatedAt = s.trafficPercent;
+          await handle.terminate('terminated by an operator (fault test)');
+          return 'stop';
+        },
+      });
+      expect(terminatedAt).toBe(50);
+      await handRollbackTwice(outcome, worker);
+    } finally {
+      await worker.stop();
+    }
+  }, 400_000);
+
+  async function handRollbackTwice(outcome: DemoOutcome, worker: ReturnType<typeof operatorWorker>): Promise<void> {
+    const row = { suite: 'rollback', kind: 'fault' as const };
+    try {
+      await worker.ready();
       const before = await snapshot(outcome);
       expect(before.routing).toEqual([{ percent: 50 }]);
       expect(before.containers.map((c) => c.running)).toEqual([true]);
@@ -58,25 +93,45 @@ describe('a rollback started by hand', () => {
     } catch (err) {
       recordFaults([{ ...row, what: 'hand-started rollback, twice', ok: false }]);
       throw err;
+    }
+  }
+
+  it('rolls back from the ledger alone once the migration is deleted from Temporal (temporal workflow delete)', async () => {
+    const worker = operatorWorker('ledger-rollback-worker.log');
+    // The waits shortened in a plan file of their own: the rollback below finds the ledger through that very file.
+    const plan = shortWaitsPlanFile(PLAN);
+    try {
+      const outcome = await runDemo({
+        plan: plan.file,
+        print: () => undefined,
+        // Past the cutover (crontab edited, unified job installed, all traffic unified), the workflow is terminated.
+        onStatus: async (s, handle) => {
+          worker.start();
+          if (s.phase !== 'soak') return;
+          await handle.terminate('terminated by an operator (fault test)');
+          return 'stop';
+        },
+      });
+      await rollbackFromLedger(outcome, worker, plan.file);
     } finally {
       await worker.stop();
+      plan.remove();
     }
   }, 400_000);
-  it('rolls back from the ledger alone once the migration is deleted from Temporal (temporal workflow delete)', async () => {
+
+  async function rollbackFromLedger(
+    outcome: DemoOutcome,
+    worker: ReturnType<typeof operatorWorker>,
+    planFile: string,
+  ): Promise<void> {
     const row = { suite: 'rollback', kind: 'fault' as const };
-    const outcome = await runDemo({
-      plan: PLAN,
-      print: () => undefined,
-      // Past the cutover (crontab edited, unified job installed, all traffic unified), the workflow is terminated.
-      onStatus: async (s, handle) => {
-        if (s.phase !== 'soak') return;
-        await handle.terminate('terminated by an operator (fault test)');
-        return 'stop';
-      },
-    });
     const id = outcome.workflowId;
     const temporal = (...args: string[]) =>
-      execFileSync(requireEnv('TEMPORAL_CLI_PATH'), temporalCliArgs(config, ...args), { encoding: 'utf8' });
+      execFileSync(requireEnv('TEMPORAL_CLI_PATH'), temporalCliArgs(config, ...args), {
+        encoding: 'utf8',
+        // The stock CLI asks before deleting one workflow (1.9); the answer is on its standard input.
+        input: 'y\n',
+      });
     temporal('workflow', 'delete', '--workflow-id', id);
     // Deletion is asynchronous on the server: wait until the workflow is gone.
     for (let i = 0; i < 450; i++) {
@@ -88,9 +143,8 @@ describe('a rollback started by hand', () => {
       await new Promise((r) => setTimeout(r, 200));
     }
     expect(() => temporal('workflow', 'describe', '--workflow-id', id)).toThrow();
-    const worker = startWorkerProcess(path.join(config.dataDir, 'logs', 'ledger-rollback-worker.log'));
     try {
-      await worker.ready;
+      await worker.ready();
       const before = await snapshot(outcome);
       expect(before.routing).toEqual([{ percent: 100 }]);
       expect(execFileSync('crontab', ['-l', '-u', outcome.crontabUser], { encoding: 'utf8' })).not.toBe(
@@ -99,7 +153,7 @@ describe('a rollback started by hand', () => {
       // Without a way to the ledger it says what to give; with the plan file it rolls back from the ledger.
       const blind = await migrateCli(['rollback', id, '--reason', 'history lost', '--as', 'olga']);
       expect(blind).toMatchObject({ code: 3, stderr: expect.stringContaining('--plan <file>') });
-      const r = await migrateCli(['rollback', id, '--plan', PLAN, '--reason', 'history lost', '--as', 'olga']);
+      const r = await migrateCli(['rollback', id, '--plan', planFile, '--reason', 'history lost', '--as', 'olga']);
       expect(r).toMatchObject({ code: 0, stdout: expect.stringMatching(/rolled back and verified in [\d.]+ s/) });
       await expectLegacyRestored(outcome);
       const report = fs.readFileSync(r.stdout.match(/report: (\S+)/)![1]!, 'utf8');
@@ -108,8 +162,6 @@ describe('a rollback started by hand', () => {
     } catch (err) {
       recordFaults([{ ...row, what: 'rollback from the ledger after temporal workflow delete', ok: false }]);
       throw err;
-    } finally {
-      await worker.stop();
     }
-  }, 400_000);
+  }
 });

@@ -8,6 +8,7 @@ import { expectCompletedOnce } from '../helpers/end-state';
 import { recordFaults, type FaultRow } from '../helpers/fault-summary';
 import { webhookReceiver } from '../helpers/receivers';
 import { startServices, stopService, waitForRetries } from '../helpers/services';
+import { shortWaits } from '../helpers/short-waits';
 
 const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
 const EDITED = 'scripts/legacy/batch_scorer.js';
@@ -31,6 +32,11 @@ describe('outages of the services a migration depends on', () => {
         adjustPlan: (plan) => {
           repo = plan.target.repository;
           plan.notifications = { webhook: { urlEnv: 'MO_OUTAGE_TEST_WEBHOOK_URL' } };
+          // The outages are under test, not the waits between them; the bake keeps the plan's 4 s, the window in which
+          // PostgreSQL is stopped before the gate at 25 % measures.
+          const { bakeMs } = plan.durations;
+          shortWaits(plan);
+          plan.durations.bakeMs = bakeMs;
         },
         onStatus: async (s, handle) => {
           if (stage === 0 && s.phase === 'gate:go') {
