@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -13,6 +12,7 @@ import { abortSignal, migrationNameKey, migrationPhaseKey, statusQuery } from '.
 import { planDetails } from '../../workflows/card';
 import { PHASES } from '../../workflows/constants';
 import type { migrationWorkflow } from '../../workflows/migration';
+import { freePort } from '../helpers/ports';
 import { config, uniq } from '../helpers/stack';
 import { eventually } from '../helpers/temporal';
 
@@ -20,17 +20,6 @@ const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
 const ARTIFACTS = path.join(__dirname, '..', '..', 'test-artifacts');
 // The UI is a single-page app that loads its data after the first paint: waits are generous, each one bounded.
 const UI_WAIT = 30_000;
-
-/** A port nothing listens on, for the worker's metrics endpoint. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 /** A PNG file of some substance: the signature, and more than a blank page's bytes. */
 function expectPng(file: string): void {

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { connectClient } from '../../client/connection';
 import { loadPlan } from '../../client/plan';
@@ -7,20 +6,11 @@ import { setupDemoTarget } from '../../demo/target';
 import { requireEnv } from '../../lib/config';
 import { startWorkerProcess } from '../../lib/worker-process';
 import type { migrationWorkflow } from '../../workflows/migration';
+import { freePort } from '../helpers/ports';
 import { config, uniq } from '../helpers/stack';
 import { eventually } from '../helpers/temporal';
 
 const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 describe('the worker process: Prometheus metrics, JSON logs, graceful shutdown on SIGTERM', () => {
   it('serves SDK metrics, logs JSON lines, and on SIGTERM lets a running activity finish before it exits', async () => {
