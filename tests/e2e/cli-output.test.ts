@@ -252,6 +252,22 @@ describe('migrate -o json|jsonl, status --watch, usage errors, --version and com
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('rehearse answers in JSON the rehearsal it wrote, and exits 4 only when a finding would fail', async () => {
+    // Before the migrations start: the target is as its legacy jobs run it, and the machine is quiet (the rehearsal
+    // starts a Java test server, which has 5 s to come up).
+    const rehearsalDir = tempDir('mo-cli-rehearsal');
+    const rehearsal = (watchers.rehearsal = migrate('rehearse', PLAN, '--out', rehearsalDir, '-o', 'json'));
+    const rehearsed = await rehearsal;
+    expect(rehearsed.stdout.startsWith('{') ? 'JSON on stdout' : rehearsed).toBe('JSON on stdout');
+    const r = JSON.parse(rehearsed.stdout) as Rehearsal;
+    expect(r).toMatchObject({ plan: 'cli-output-demo', outcome: 'complete' });
+    expect(JSON.parse(fs.readFileSync(r.jsonFile, 'utf8'))).toEqual(r);
+    // The exit code says what the JSON says: 4 when a finding would fail (the gates' SQL read the live target).
+    const wouldFail = r.findings.filter((f) => f.severity === 'would-fail').length;
+    expect(rehearsed.code).toBe(wouldFail ? ExitCode.rejected : ExitCode.ok);
+    fs.rmSync(rehearsalDir, { recursive: true, force: true });
+  }, 120_000);
+
   it('start, status, list and the requests answer in JSON what Temporal and the workflow say', async () => {
     const started = await Promise.all(
       [A, B, C, D, E].map((id) =>
@@ -271,13 +287,16 @@ describe('migrate -o json|jsonl, status --watch, usage errors, --version and com
         startedBy: 'alice',
       });
       expect(desc.taskQueue).toBe(taskQueue);
+      // The UI shows the runbook the plan runs beside the card the workflow keeps current.
+      expect(await desc.staticSummary()).toBe(`Migration ${loadPlan(PLAN).name}`);
+      expect(await desc.staticDetails()).toContain(`**Runbook of ${loadPlan(PLAN).name}**`);
     }
     // Followed from the start to the end: A as text and as JSON Lines, the others in one form each.
     const watch = (id: string, ...more: string[]) => migrate('status', id, '--watch', '--timeout', '15m', ...more);
     watchers.A = watch(A);
-    watchers.Ajsonl = watch(A, '-o', 'jsonl', '--interval', '500ms');
+    watchers.Ajsonl = watch(A, '-o', 'jsonl');
     watchers.B = watch(B);
-    watchers.C = watch(C, '-o', 'jsonl');
+    watchers.C = watch(C, '--interval', '500ms');
     watchers.D = watch(D, '--interval', '2s');
     watchers.E = watch(E, '-o', 'jsonl');
 
@@ -358,10 +377,7 @@ describe('migrate -o json|jsonl, status --watch, usage errors, --version and com
     expect(timedOut.stderr).toContain(`${A} did not end within 1.5 s (phase gate:go)`);
   }, 150_000);
 
-  it('reject, abort, fail, rollback and rehearse answer in JSON; status --watch exits 5 when rolled back, 6 when aborted or failed', async () => {
-    // Rehearsed meanwhile, while the target is still as its legacy jobs run it (A waits at gate go).
-    const rehearsalDir = tempDir('mo-cli-rehearsal');
-    const rehearsal = (watchers.rehearsal = migrate('rehearse', PLAN, '--out', rehearsalDir, '-o', 'json'));
+  it('reject, abort, fail and rollback answer in JSON; status --watch exits 5 when rolled back, 6 when aborted or failed', async () => {
     const rejected = await json<RequestAnswer>(
       'reject',
       B,
@@ -393,11 +409,9 @@ describe('migrate -o json|jsonl, status --watch, usage errors, --version and com
     // What the watchers exited with is what the workflows say.
     const ends = await Promise.all([B, C, D, E].map(query));
     expect(ends.map((s) => s.phase)).toEqual(['rolled-back', 'aborted', 'failed', 'rolled-back']);
-    // The last object a JSON Lines watcher printed is the end state the workflow reports.
-    expect(jsonLines<MigrationStatus>(c.stdout).at(-1)).toMatchObject({
-      phase: 'aborted',
-      updatedAt: ends[1]!.updatedAt,
-    });
+    // The last line, or JSON object, a watcher printed is the end state the workflow reports.
+    expect(c.stdout.trimEnd().split('\n').at(-1)).toMatch(/Z {2}aborted {2}traffic 0% {2}failure: aborted by olga/);
+    expect(d.stdout.trimEnd().split('\n').at(-1)).toMatch(/Z {2}failed {2}traffic 0% {2}failure: step gate:go failed/);
     expect(jsonLines<MigrationStatus>(e.stdout).at(-1)).toMatchObject({
       phase: 'rolled-back',
       updatedAt: ends[3]!.updatedAt,
@@ -419,26 +433,19 @@ describe('migrate -o json|jsonl, status --watch, usage errors, --version and com
     expect(again).toMatchObject({ migrationId: B, workflowId: rollbackWorkflowId(B), runId: desc.runId });
     expect(again.result.verified).toBe(true);
     expect(desc.status.name).toBe('COMPLETED');
-
-    const rehearsed = await rehearsal;
-    expect(rehearsed.stdout.startsWith('{') ? 'JSON on stdout' : rehearsed).toBe('JSON on stdout');
-    const r = JSON.parse(rehearsed.stdout) as Rehearsal;
-    expect(r).toMatchObject({ plan: 'cli-output-demo', outcome: 'complete' });
-    expect(JSON.parse(fs.readFileSync(r.jsonFile, 'utf8'))).toEqual(r);
-    // The exit code says what the JSON says: 4 when a finding would fail (the gates' SQL read the live target).
-    const wouldFail = r.findings.filter((f) => f.severity === 'would-fail').length;
-    expect(rehearsed.code).toBe(wouldFail ? ExitCode.rejected : ExitCode.ok);
-    fs.rmSync(rehearsalDir, { recursive: true, force: true });
   }, 120_000);
 
   it('approve answers in JSON through every gate; status --watch prints one line (text) or object (jsonl) per change and exits 0', async () => {
     for (const gate of ['go', 'cutover', 'sign-off'] as const) {
       await statusUntil(A, (s) => s.phase === `gate:${gate}`);
+      if (gate === 'sign-off') await sleep(3000);
       let answer: RequestAnswer | undefined;
       for (const role of GATE_ROLES[gate]) {
         answer = await json<RequestAnswer>('approve', A, '--gate', gate, '--role', role, ...as(role), '-o', 'json');
         expect(answer).toMatchObject({ accepted: true, verified: true, gate: { name: gate } });
         expect(answer.gate!.signatures.at(-1)).toMatchObject({ role, approver: demoApprover(role), verified: true });
+        // A watcher samples every interval (1 s): the states asserted below are held for a few reads.
+        if (gate === 'go' && role !== GATE_ROLES.go.at(-1)) await sleep(3000);
       }
       // The last answer has every signature the gate needs, as the workflow keeps them; its main body closes it.
       const q = await statusUntil(A, (s) => s.gates[gate]?.outcome === 'approved');

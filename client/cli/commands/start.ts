@@ -10,6 +10,7 @@ import { checkRetention } from '../../retention';
 import { startWarnings } from '../../start-warnings';
 import type { Plan } from '../../../workflows/plan';
 import { planDigest } from '../../../workflows/signatures';
+import { planDetails } from '../../../workflows/card';
 import { asOption, examples, outputOptions } from '../options';
 import { authenticationLine, print } from '../render';
 import { withClient } from '../temporal';
@@ -53,7 +54,8 @@ export function addStartCommand(program: Command): void {
             workflowId: id,
             args: [{ migrationId: id, plan, startedBy: o.as }],
             staticSummary: `Migration ${plan.name}`,
-            staticDetails: plan.description,
+            // The runbook this plan runs, step by step, beside the current-details card the workflow keeps.
+            staticDetails: [plan.description, planDetails(plan)].filter(Boolean).join('\n\n'),
             // An ID is one migration's: a second run under it would take the first run's backups, saves and ledger.
             workflowIdReusePolicy: 'REJECT_DUPLICATE',
           })
