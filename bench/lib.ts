@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadPlan } from '../client/plan';
+import { ensureDemoKeys } from '../demo/keys';
 import { projectRoot } from '../lib/config';
 import type { Plan } from '../workflows/plan';
 
@@ -65,6 +66,7 @@ export function writeResults(figures: Figures, bench: string): Figures {
 
 /** The demo plan with its waits shortened for benchmarks that only measure orchestration. */
 export function smallPlan(overrides: Partial<Plan['durations']> = {}): Plan {
+  ensureDemoKeys(); // the demo plan names the demo approvers' allowed_signers; a fresh checkout has none yet
   const plan = loadPlan(path.join(projectRoot, 'plans', 'demo.yaml'));
   plan.durations = {
     parallelRunMs: 500,
