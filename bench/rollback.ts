@@ -141,16 +141,35 @@ async function blackhole(): Promise<{ port: number; close: () => Promise<void> }
   };
 }
 
-/** A port nothing listens on: the ledger database "down" (connections refused). */
-async function closedPort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise<void>((r) => probe.close(() => r()));
-  return port;
+/**
+ * A TCP proxy in front of the stack's PostgreSQL that can be cut: from `cut()` on, open connections are dropped and
+ * new ones refused (the port closes), as when the ledger database goes down in the middle of a migration.
+ */
+async function cuttableProxy(to: { host: string; port: number }): Promise<{ port: number; cut: () => void }> {
+  const open = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(to.port, to.host);
+    for (const [a, b] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      open.add(a);
+      a.on('error', () => b.destroy());
+      a.on('close', () => (open.delete(a), b.destroy()));
+      a.pipe(b);
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    cut: () => {
+      server.close();
+      for (const sock of open) sock.destroy();
+    },
+  };
 }
 
-/** The plan's notifications pointed at dead receivers and its ledger at a dead database (variables of the worker). */
+/** The plan's notifications pointed at dead receivers and its ledger behind the proxy (variables of the worker). */
 function withDeadChannels(plan: Plan): void {
   plan.notifications = {
     webhook: { urlEnv: 'MO_BENCH_WEBHOOK_URL' },
@@ -159,27 +178,38 @@ function withDeadChannels(plan: Plan): void {
   plan.ledger = { ...plan.ledger, databaseUrlEnv: 'MO_BENCH_LEDGER_URL' };
 }
 
-/** The worker environment of a run with every notification channel hung and the ledger database down. */
-async function deadChannels(): Promise<{ env: NodeJS.ProcessEnv; close: () => Promise<void> }> {
+/**
+ * The worker environment of a run with every notification channel hung and the ledger database reached through a
+ * proxy that `cutLedger()` takes down. The ledger is the demo target's database (its own default), and the preflight
+ * checks it (a migration does not start without its ledger): the bench cuts it once the preflight has passed.
+ */
+async function deadChannels(): Promise<{ env: NodeJS.ProcessEnv; cutLedger: () => void; close: () => Promise<void> }> {
   const hook = await blackhole();
   const smtp = await blackhole();
-  const ledgerPort = await closedPort();
+  const pg = new URL(process.env.DATABASE_URL ?? '');
+  const proxy = await cuttableProxy({ host: pg.hostname, port: Number(pg.port || 5432) });
+  const ledger = new URL(pg);
+  ledger.host = `127.0.0.1:${proxy.port}`;
+  ledger.pathname = '/mo_demo_target'; // the database `runDemo` makes for the demo system
   return {
     env: {
       MO_BENCH_WEBHOOK_URL: `http://127.0.0.1:${hook.port}/hook`,
       MO_BENCH_SMTP_URL: `smtp://127.0.0.1:${smtp.port}?tls=off`,
-      MO_BENCH_LEDGER_URL: `postgres://ledger@127.0.0.1:${ledgerPort}/ledger`,
+      MO_BENCH_LEDGER_URL: ledger.toString(),
     },
+    cutLedger: proxy.cut,
     close: async () => {
+      proxy.cut();
       await hook.close();
       await smtp.close();
     },
   };
 }
 
-/** The failed-gate rollback with every notification channel hung and the ledger database down. */
+/** The failed-gate rollback with every notification channel hung and the ledger database down since the preflight. */
 async function byFailedGateDead(): Promise<number> {
   const dead = await deadChannels();
+  let cut = false;
   try {
     const outcome = await runDemo({
       plan: PLAN,
@@ -190,7 +220,15 @@ async function byFailedGateDead(): Promise<number> {
         toGateFailure(p);
         withDeadChannels(p);
       },
+      onStatus: (s) => {
+        if (!cut && s.phase !== 'preflight') {
+          cut = true;
+          dead.cutLedger();
+        }
+        return Promise.resolve();
+      },
     });
+    if (!cut) throw new Error(`dead-channel gate run never left its preflight (${outcome.phase})`);
     if (outcome.phase !== 'rolled-back') throw new Error(`dead-channel gate run ended ${outcome.phase}`);
     const failedAt = await failedGateAt(outcome.workflowId);
     const { close } = await rollbackTimes(outcome.workflowId);
