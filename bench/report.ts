@@ -11,6 +11,8 @@ const num = (r: Figures, k: string): number | null => (typeof r[k] === 'number' 
 
 /** What is known about a missed target, said beside it. */
 const GAP_NOTES: Record<string, string> = {
+  rollback_vs_script_ratio:
+    " Read from the rollback workflows' histories (local-activity markers): the undo steps and checks take what the script's commands take (stopping the containers, 100-400 ms of Docker on vfs, is most of it and most of the spread); on top come the signal's workflow task and the child's start (~30-60 ms), the rollback report the script does not write (~50 ms) and the workflow task's completion after the last step (~100 ms). About 0.2 s of orchestration on a 0.45 s script: the ratio misses on a base this small, and the absolute figure stays far inside its 10 s target. The containers now stop in parallel, as `docker stop a b c` does (the figure before: 0.69 s against 0.51 s).",
   rollback_dead_notifications_s:
     ' Nothing waits in front of the rollback (the workflows test checks that the rollback workflow is the first thing started after the failed reading); the dead-channel runs are few (the notifications bench runs at most 3), the hung notification attempts share the 2 cores, and the local-activity retries of a dead ledger run at the checkpoints around the gate.',
 };
