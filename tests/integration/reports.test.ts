@@ -17,6 +17,30 @@ import { parseSvg, pointsPerSeries } from '../helpers/svg';
 const ROOT = path.join(__dirname, '..', '..');
 const IMAGE = '![Gate metrics across the traffic steps and the soak](completion-metrics.svg)';
 
+/** The input of `writeRollbackReport` for a rollback of the traffic step that took `durationMs` and was verified. */
+function rollbackReportInput(plan: Plan, migrationId: string, opts: { reason?: string; durationMs?: number }) {
+  const durationMs = opts.durationMs ?? 800;
+  return {
+    migrationId,
+    plan,
+    reason: opts.reason ?? 'error rate up',
+    requestedBy: 'olga',
+    fromPhase: 'traffic-shift' as const,
+    result: {
+      migrationId,
+      undone: [{ kind: 'traffic' as const, ok: true, attempts: 1, durationMs: 12 }],
+      verified: true,
+      failedChecks: [],
+      startedAt: new Date(0).toISOString(),
+      finishedAt: new Date(durationMs).toISOString(),
+      durationMs,
+      budgetMs: plan.rollback.budgetMs,
+      overBudget: durationMs > plan.rollback.budgetMs,
+    },
+    verification: [],
+  };
+}
+
 describe('completion report against a real demo database: success-metrics table and gate-metrics chart', () => {
   let db: Awaited<ReturnType<typeof scratchDatabase>>;
   let plan: Plan;
@@ -240,25 +264,7 @@ describe('rollback report: the budget, and folders only inside the report folder
   const plan: Plan = { ...demo, target: { ...demo.target, reportDir } };
   afterAll(() => fs.rmSync(path.dirname(reportDir), { recursive: true, force: true }));
 
-  const input = (migrationId: string, durationMs: number) => ({
-    migrationId,
-    plan,
-    reason: 'error rate up',
-    requestedBy: 'olga',
-    fromPhase: 'traffic-shift' as const,
-    result: {
-      migrationId,
-      undone: [{ kind: 'traffic' as const, ok: true, attempts: 1, durationMs: 12 }],
-      verified: true,
-      failedChecks: [],
-      startedAt: new Date(0).toISOString(),
-      finishedAt: new Date(durationMs).toISOString(),
-      durationMs,
-      budgetMs: plan.rollback.budgetMs,
-      overBudget: durationMs > plan.rollback.budgetMs,
-    },
-    verification: [],
-  });
+  const input = (migrationId: string, durationMs: number) => rollbackReportInput(plan, migrationId, { durationMs });
 
   it('says when the rollback took longer than rollback.budget, and by how much', async () => {
     const over = await writeRollbackReport(input(`over-${uniq()}`, plan.rollback.budgetMs + 61_500));
@@ -322,23 +328,7 @@ describe('reports from any machine: stored in the ledger database, read back by 
     fs.rmSync(path.dirname(reportDir), { recursive: true, force: true });
   });
 
-  const rollbackInput = (migrationId: string, reason: string) => ({
-    migrationId,
-    plan,
-    reason,
-    requestedBy: 'olga',
-    fromPhase: 'traffic-shift' as const,
-    result: {
-      migrationId,
-      undone: [{ kind: 'traffic' as const, ok: true, attempts: 1, durationMs: 12 }],
-      verified: true,
-      failedChecks: [],
-      startedAt: new Date(0).toISOString(),
-      finishedAt: new Date(800).toISOString(),
-      durationMs: 800,
-    },
-    verification: [],
-  });
+  const rollbackInput = (migrationId: string, reason: string) => rollbackReportInput(plan, migrationId, { reason });
 
   const rows = (migrationId: string) =>
     withPg(db.url, (c) =>
