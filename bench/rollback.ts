@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { temporal } from '@temporalio/proto';
 import { runCommand } from '../activities/process';
 import { connectClient } from '../client/connection';
-import { runDemo } from '../demo/demo';
+import { DEMO_DATABASE, runDemo } from '../demo/demo';
 import { loadConfig, projectRoot } from '../lib/config';
 import { rollbackSignal, rollbackWorkflowId } from '../workflows/definitions';
 import type { Plan } from '../workflows/plan';
@@ -190,7 +190,7 @@ async function deadChannels(): Promise<{ env: NodeJS.ProcessEnv; cutLedger: () =
   const proxy = await cuttableProxy({ host: pg.hostname, port: Number(pg.port || 5432) });
   const ledger = new URL(pg);
   ledger.host = `127.0.0.1:${proxy.port}`;
-  ledger.pathname = '/mo_demo_target'; // the database `runDemo` makes for the demo system
+  ledger.pathname = `/${DEMO_DATABASE}`;
   return {
     env: {
       MO_BENCH_WEBHOOK_URL: `http://127.0.0.1:${hook.port}/hook`,

@@ -18,6 +18,9 @@ import type { migrationWorkflow } from '../workflows/migration';
 import type { GateName, Plan } from '../workflows/plan';
 import { integrity, setupDemoTarget, startProcess, stopProcess, withDb, type CrontabStyle } from './target';
 
+/** The database `runDemo` makes (anew, each run) for the demo system, on the stack's PostgreSQL. */
+export const DEMO_DATABASE = 'mo_demo_target';
+
 const FAULTS = ['error-spike', 'slow', 'divergent'] as const;
 type Fault = (typeof FAULTS)[number];
 
@@ -149,7 +152,7 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
   const target = await setupDemoTarget(
     plan,
     requireEnv('DATABASE_URL'),
-    'mo_demo_target',
+    DEMO_DATABASE,
     config.dockerHost,
     args.crontab,
   );

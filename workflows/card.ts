@@ -100,8 +100,9 @@ function nextAfter(waitingFor: string): string {
 const clock = (iso: string): string => `${iso.slice(0, 16).replace('T', ' ')} UTC`;
 
 /**
- * The migration's static details in the Temporal UI (set by `migrate start`): the runbook this plan runs, step by
- * step, with its durations, gates and roles, so a reader of the UI sees the whole path beside the current card.
+ * The migration's static details in the Temporal UI (set by `migrate start` and the demo): the plan's description and
+ * the runbook it runs, step by step, with its durations, gates and roles, so a reader of the UI sees the whole path
+ * beside the current card.
  */
 export function planDetails(plan: Plan): string {
   const d = plan.durations;
@@ -124,6 +125,7 @@ export function planDetails(plan: Plan): string {
     'completion report',
   ];
   return [
+    ...(plan.description ? [plan.description, ''] : []),
     `**Runbook of ${plan.name}** · rollback budget ${formatMs(plan.rollback.budgetMs)}`,
     '',
     ...steps.map((s, i) => `${i + 1}. ${s}`),

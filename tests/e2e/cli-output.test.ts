@@ -274,6 +274,7 @@ describe('migrate -o json|jsonl, status --watch, usage errors, --version and com
         json<Record<string, unknown>>('start', PLAN, '--id', id, '--as', 'alice', '-o', 'json'),
       ),
     );
+    const plan = loadPlan(PLAN);
     for (const [i, id] of [A, B, C, D, E].entries()) {
       const desc = await client.workflow.getHandle(id).describe();
       expect(started[i]).toEqual({
@@ -282,14 +283,15 @@ describe('migrate -o json|jsonl, status --watch, usage errors, --version and com
         namespace: config.temporalNamespace,
         taskQueue,
         uiUrl: expect.stringContaining(`/workflows/${id}`),
-        planDigest: planDigest(loadPlan(PLAN)),
+        planDigest: planDigest(plan),
         approvalsAuthenticated: true,
         startedBy: 'alice',
       });
       expect(desc.taskQueue).toBe(taskQueue);
       // The UI shows the runbook the plan runs beside the card the workflow keeps current.
-      expect(await desc.staticSummary()).toBe(`Migration ${loadPlan(PLAN).name}`);
-      expect(await desc.staticDetails()).toContain(`**Runbook of ${loadPlan(PLAN).name}**`);
+      expect(await desc.staticSummary()).toBe(`Migration ${plan.name}`);
+      expect(await desc.staticDetails()).toContain(`**Runbook of ${plan.name}**`);
+      expect(await desc.staticDetails()).toContain(plan.description!);
     }
     // Followed from the start to the end: A as text and as JSON Lines, the others in one form each.
     const watch = (id: string, ...more: string[]) => migrate('status', id, '--watch', '--timeout', '15m', ...more);

@@ -55,7 +55,7 @@ export function addStartCommand(program: Command): void {
             args: [{ migrationId: id, plan, startedBy: o.as }],
             staticSummary: `Migration ${plan.name}`,
             // The runbook this plan runs, step by step, beside the current-details card the workflow keeps.
-            staticDetails: [plan.description, planDetails(plan)].filter(Boolean).join('\n\n'),
+            staticDetails: planDetails(plan),
             // An ID is one migration's: a second run under it would take the first run's backups, saves and ledger.
             workflowIdReusePolicy: 'REJECT_DUPLICATE',
           })
