@@ -81,12 +81,29 @@ export default tseslint.config(
           patterns: [
             { group: ['node:*', 'echarts/*', 'pg/*', 'dockerode/*', 'nodemailer/*'], message: NO_IO },
             {
-              // Types only (activities, shared types): workflows/ is the bundle's whole source, which is what the
-              // worker's bundle cache keys on (lib/workflow-bundle.ts).
-              group: ['../*'],
-              message: 'Workflow code imports nothing outside workflows/ at run time: import types only.',
+              // Types only (activities' inputs and results): workflows/ and model/ are the bundle's whole source,
+              // which is what the worker's bundle cache keys on (lib/workflow-bundle.ts).
+              group: ['../*', '!../model'],
+              message: 'Workflow code imports only workflows/ and model/ at run time: import types only.',
               allowTypeImports: true,
             },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The domain model is the ground floor: workflow-safe (bundled with the workflows) and importing nothing of ours,
+    // not even types, so every other folder can stand on it without a loop.
+    files: ['model/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [...RESTRICTED_PATHS, { name: '@temporalio/workflow', message: 'The model is plain code: no workflow API.' }],
+          patterns: [
+            { group: ['node:*', 'echarts/*', 'pg/*', 'dockerode/*', 'nodemailer/*'], message: NO_IO },
+            { group: ['../*'], message: 'The model imports nothing of ours outside model/ (types included).' },
           ],
         },
       ],

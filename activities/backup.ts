@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { BackupRecord } from '../workflows/definitions';
+import type { BackupRecord } from '../model/status';
 import { quoteIdent } from './database';
 import { ErrorType, permanent } from './errors';
 import { migrationFolder } from './folders';

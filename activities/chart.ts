@@ -1,6 +1,6 @@
 import * as echarts from 'echarts';
-import type { GateEvaluation } from '../workflows/definitions';
-import { formatExact, formatNumber } from '../workflows/format';
+import type { GateEvaluation } from '../model/status';
+import { formatExact, formatNumber } from '../model/format';
 
 const PANEL_HEIGHT = 200;
 const GRID_HEIGHT = 100;

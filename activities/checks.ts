@@ -1,11 +1,12 @@
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import type { MetricReading } from '../workflows/definitions';
-import { formatExact, formatReading } from '../workflows/format';
-import type { CheckSpec, Comparator, Measurement, MetricSpec } from '../workflows/plan';
-import { connect, inReadOnlyTransaction, notOneReadOnlyStatement, oneStatement, pgTargetFromEnv } from './database';
+import type { CheckResult, MetricReading } from '../model/status';
+import { formatExact, formatReading } from '../model/format';
+import type { CheckSpec, Comparator, Measurement, MetricSpec } from '../model/plan';
+import { connect, inReadOnlyTransaction, oneStatement, pgTargetFromEnv, refusedSql, usesSince } from './database';
 import { ErrorType, permanent } from './errors';
-import { heartbeat, heartbeatWhile } from './heartbeat';
+import { heartbeat, withHeartbeats } from './heartbeat';
+import { envSecrets, redact } from './redact';
 import type { LedgerSpec } from './ledger';
 import { activitySignal, runBounded, throwIfCancelled } from './process';
 import { writeReportFiles, type ReportFiles } from './report-files';
@@ -24,25 +25,6 @@ export interface Measured {
   detail: string;
   /** How many samples the value stands on (an SQL measurement's second column), when known. */
   samples?: number;
-}
-
-/** Outcome of one check. */
-export interface CheckResult {
-  name: string;
-  description?: string;
-  value: number | null;
-  op: Comparator;
-  threshold: number;
-  unit?: string;
-  passed: boolean;
-  error?: string;
-  detail: string;
-  durationMs: number;
-  /**
-   * Not run: the command a real run runs here, shown by a rehearsal, which runs only commands the plan marks
-   * `readOnly`. Neither passed nor failed (`passed` is false: nothing was shown to pass).
-   */
-  wouldRun?: string;
 }
 
 /** A set of checks with its report files (the validation report of the preflight, the rollback verification). */
@@ -81,9 +63,6 @@ export function evaluate(value: number, op: Comparator, threshold: number): bool
 /** The last number in a text (what a command check reads when it names no pattern). */
 const LAST_NUMBER = /(?:(?<!\w)-)?(?<![\d.])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?!.*\d)/s;
 
-/** `$1` as a placeholder (not `$10`): the window start is bound only to queries that use it. */
-export const usesSince = (query: string): boolean => /\$1(?!\d)/.test(query);
-
 const DEFAULT_COMMAND_TIMEOUT_MS = 60_000;
 const DEFAULT_HTTP_TIMEOUT_MS = 30_000;
 
@@ -118,56 +97,13 @@ function jsonAt(body: string, dotPath: string): number | null {
   return n;
 }
 
-/** Values of the named environment variables (database URLs) and their passwords: never shown in a result or error. */
-export function envSecrets(envNames: string[]): string[] {
-  const out: string[] = [];
-  for (const name of envNames) {
-    const raw = process.env[name];
-    if (!raw) continue;
-    out.push(raw);
-    try {
-      const pw = decodeURIComponent(new URL(raw).password);
-      if (pw.length >= 4) out.push(pw, encodeURIComponent(pw));
-    } catch {
-      // Not a URL: the raw value is hidden all the same.
-    }
-  }
-  // Longest first, so a URL is replaced whole before its password.
-  return out.sort((x, y) => y.length - x.length);
-}
-
 const secretsOf = (m: Measurement, ctx: MeasureContext) =>
   envSecrets([ctx.databaseUrlEnv, ...(m.kind === 'sql' && m.databaseUrlEnv ? [m.databaseUrlEnv] : [])]);
-
-/** Replaces every secret in `text` with `***`. */
-export function redact(text: string, secrets: string[]): string {
-  return secrets.reduce((t, s) => t.split(s).join('***'), text);
-}
-
-/**
- * Heartbeats every few seconds while `work` runs: one slow query (a comparison over a day of output), an HTTP check
- * that hangs until its timeout or a long command must not outlast the activity's heartbeat timeout (20 s) while it
- * is still making progress. Every 2 s, as commands do (`runBounded`); the SDK throttles what reaches the server.
- */
-export function withHeartbeats<T>(detail: string, work: Promise<T>, everyMs = 2_000): Promise<T> {
-  return heartbeatWhile(
-    () => heartbeat(detail),
-    () => work,
-    everyMs,
-  );
-}
 
 /** The worker setting that allows `shell: true` commands (off unless set to 1). */
 export const ALLOW_SHELL = 'MO_ALLOW_SHELL';
 
 const oneLine = (s: string, max: number) => s.replace(/\s+/g, ' ').trim().slice(-max);
-
-/** A plan's SQL that PostgreSQL refused as more than one statement, or as one that writes: permanent, named. */
-export function refusedSql(what: string, err: unknown): Error {
-  const refused = notOneReadOnlyStatement(err);
-  if (refused === undefined) return err as Error;
-  return permanent(ErrorType.InvalidInput, `${what}: its SQL must be one read-only statement: ${refused}`);
-}
 
 async function measureSql(
   m: Extract<Measurement, { kind: 'sql' }>,

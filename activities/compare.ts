@@ -1,5 +1,6 @@
 import type { Client } from 'pg';
-import { refusedSql, usesSince, withHeartbeats } from './checks';
+import { refusedSql, usesSince } from './database';
+import { withHeartbeats } from './heartbeat';
 import { connect, inReadOnlyTransaction, oneStatement, pgTargetFromEnv } from './database';
 import { ErrorType, permanent } from './errors';
 

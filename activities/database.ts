@@ -119,3 +119,13 @@ export async function tableRowCounts(client: Client): Promise<Record<string, num
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
+
+/** `$1` as a placeholder (not `$10`): the window start is bound only to queries that use it. */
+export const usesSince = (query: string): boolean => /\$1(?!\d)/.test(query);
+
+/** A plan's SQL that PostgreSQL refused as more than one statement, or as one that writes: permanent, named. */
+export function refusedSql(what: string, err: unknown): Error {
+  const refused = notOneReadOnlyStatement(err);
+  if (refused === undefined) return err as Error;
+  return permanent(ErrorType.InvalidInput, `${what}: its SQL must be one read-only statement: ${refused}`);
+}

@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { ErrorType } from '../workflows/constants';
+import { ErrorType } from '../model/constants';
 
 export { ErrorType };
 

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ErrorType, migrationIdProblem } from '../workflows/constants';
+import { ErrorType, migrationIdProblem } from '../model/constants';
 import { permanent } from './errors';
 
 /**

@@ -48,3 +48,16 @@ export async function heartbeatWhile<T>(beat: () => void, work: () => Promise<T>
     clearInterval(ticker);
   }
 }
+
+/**
+ * Heartbeats every few seconds while `work` runs: one slow query (a comparison over a day of output), an HTTP check
+ * that hangs until its timeout or a long command must not outlast the activity's heartbeat timeout (20 s) while it
+ * is still making progress. Every 2 s, as commands do (`runBounded`); the SDK throttles what reaches the server.
+ */
+export function withHeartbeats<T>(detail: string, work: Promise<T>, everyMs = 2_000): Promise<T> {
+  return heartbeatWhile(
+    () => heartbeat(detail),
+    () => work,
+    everyMs,
+  );
+}

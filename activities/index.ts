@@ -1,8 +1,8 @@
 import { Context } from '@temporalio/activity';
 import type Docker from 'dockerode';
 import type { Client } from '@temporalio/client';
-import { rollbackWorkflowId } from '../workflows/definitions';
-import type { JobSpec, UnifiedContainerSpec } from '../workflows/plan';
+import { rollbackWorkflowId } from '../model/status';
+import type { JobSpec, UnifiedContainerSpec } from '../model/plan';
 import { archiveLegacyScripts, restoreArchivedScripts } from './archive';
 import { backupDatabase } from './backup';
 import { evaluateMetrics, hostChecks, runChecks, type HostChecksInput, type RunChecksInput } from './checks';

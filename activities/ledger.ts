@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import type { LedgerEntry } from '../workflows/definitions';
+import type { LedgerEntry } from '../model/status';
 import { connect, pgTargetFromEnv, quoteIdent } from './database';
 
 /** One row of the ledger table as read back (`migrate history`, reports). */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import nodemailer from 'nodemailer';
-import type { Plan } from '../workflows/plan';
+import type { Plan } from '../model/plan';
 import { ErrorType, permanent } from './errors';
 
 /** A notification: what happened in which migration. */

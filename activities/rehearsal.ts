@@ -2,9 +2,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
-import type { BackupRecord, MetricReading } from '../workflows/definitions';
-import type { CheckSpec, Measurement, MetricSpec } from '../workflows/plan';
-import type { CheckResult } from './checks';
+import type { BackupRecord, MetricReading } from '../model/status';
+import type { CheckSpec, Measurement, MetricSpec } from '../model/plan';
+import type { CheckResult } from '../model/status';
 import type { Activities } from './index';
 import { containerName } from './containers';
 

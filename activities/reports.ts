@@ -1,11 +1,13 @@
 import path from 'node:path';
-import type { AuditEntry, GateEvaluation, LedgerEntry, MigrationStatus, Phase } from '../workflows/definitions';
-import { formatBytes, formatExact, formatMs, formatQuantity, formatReading } from '../workflows/format';
-import { ledgerOf, type Plan } from '../workflows/plan';
-import type { RollbackResult } from '../workflows/rollback';
-import { planDigest } from '../workflows/signatures';
+import type { AuditEntry, GateEvaluation, LedgerEntry, MigrationStatus } from '../model/status';
+import type { Phase } from '../model/constants';
+import { formatBytes, formatExact, formatMs, formatQuantity, formatReading } from '../model/format';
+import { ledgerOf, type Plan } from '../model/plan';
+import type { RollbackResult } from '../model/status';
+import { planDigest } from '../model/signatures';
 import { renderMetricsChart } from './chart';
-import { evaluate, measure, type CheckResult } from './checks';
+import { evaluate, measure } from './checks';
+import { type CheckResult } from '../model/status';
 import { readLedger, type LedgerRow } from './ledger';
 import { reportFolder, writeReportFiles, type ReportFiles } from './report-files';
 

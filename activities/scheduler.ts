@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import type { JobSpec, SchedulerSpec } from '../workflows/plan';
+import type { JobSpec, SchedulerSpec } from '../model/plan';
 import { ErrorType, permanent } from './errors';
 import { runCommand } from './process';
 import { migrationFolder } from './folders';

@@ -2,11 +2,13 @@ import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
-import { migrationIdProblem } from '../workflows/constants';
-import type { Plan } from '../workflows/plan';
-import { agentQueueFor, HOST_SYSTEMS, type TargetSystem } from '../workflows/routing';
-import type { CheckResult } from './checks';
-import { envSecrets, redact, refusedSql, usesSince } from './checks';
+import { migrationIdProblem } from '../model/constants';
+import type { Plan } from '../model/plan';
+import { agentQueueFor } from '../model/routing';
+import { HOST_SYSTEMS, type TargetSystem } from '../model/constants';
+import type { CheckResult } from '../model/status';
+import { envSecrets, redact } from './redact';
+import { refusedSql, usesSince } from './database';
 import { connect, inReadOnlyTransaction, oneStatement, pgTargetFromEnv, quoteIdent } from './database';
 import { getTrafficPercent } from './traffic';
 import type { FoundJob } from './scheduler';
@@ -115,7 +117,7 @@ async function earlierLedgerRows(plan: Plan, migrationId: string, startedAt: str
 
 const MiB = 1024 * 1024;
 
-/** One check of the target, run where its system is (see `workflows/routing.ts`). */
+/** One check of the target, run where its system is (see `model/routing.ts`). */
 interface TargetProbe {
   /** `router`: where the router runs (commands for a command router, else central); `variables`: every system. */
   system: TargetSystem | 'router' | 'variables';

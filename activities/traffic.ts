@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Client } from 'pg';
-import type { RouterSpec } from '../workflows/plan';
-import { envSecrets, redact } from './checks';
+import type { RouterSpec } from '../model/plan';
+import { envSecrets, redact } from './redact';
 import { connect, pgTargetFromEnv, quoteIdent } from './database';
 import { ErrorType, permanent } from './errors';
 import { heartbeat } from './heartbeat';

@@ -5,9 +5,10 @@ import { connectClient } from '../client/connection';
 import { loadConfig } from '../lib/config';
 import { startWorkerProcess } from '../lib/worker-process';
 import { memoryKey, signRequest, type Signer } from '../lib/signing';
-import type { GateName, Plan } from '../workflows/plan';
-import { approveUpdate, rollbackWorkflowId } from '../workflows/definitions';
-import { planDigest } from '../workflows/signatures';
+import type { GateName, Plan } from '../model/plan';
+import { approveUpdate } from '../workflows/definitions';
+import { rollbackWorkflowId } from '../model/status';
+import { planDigest } from '../model/signatures';
 import type { migrationWorkflow } from '../workflows/migration';
 import { log, peakRssMb, quantile, smallPlan } from './lib';
 

@@ -8,7 +8,7 @@ import { drive, virtualClock, withTestKeys } from '../lib/drive';
 import { noopActivities } from '../lib/noop-activities';
 import { bundleWorkflows, createTimeSkippingEnv, firstTaskCompleted } from '../lib/time-skipping';
 import type { migrationWorkflow } from '../workflows/migration';
-import type { Plan } from '../workflows/plan';
+import type { Plan } from '../model/plan';
 import { log, type Figures } from './lib';
 
 const { History } = temporal.api.history.v1;

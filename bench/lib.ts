@@ -5,7 +5,7 @@ import path from 'node:path';
 import { loadPlan } from '../client/plan';
 import { ensureDemoKeys } from '../demo/keys';
 import { projectRoot } from '../lib/config';
-import type { Plan } from '../workflows/plan';
+import type { Plan } from '../model/plan';
 
 export const RESULTS_FILE = path.join(projectRoot, 'bench', 'results.json');
 

@@ -3,7 +3,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { applyStackEnv, loadConfig } from '../lib/config';
 import { noopActivities, passingReadings } from '../lib/noop-activities';
 import { workflowBundleFor } from '../lib/workflow-bundle';
-import type { MetricSpec } from '../workflows/plan';
+import type { MetricSpec } from '../model/plan';
 
 /**
  * A worker whose activities do nothing real, for benchmarks of the orchestration itself (reaction time, history,

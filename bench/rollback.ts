@@ -5,8 +5,9 @@ import { runCommand } from '../activities/process';
 import { connectClient } from '../client/connection';
 import { DEMO_DATABASE, runDemo } from '../demo/demo';
 import { loadConfig, projectRoot } from '../lib/config';
-import { rollbackSignal, rollbackWorkflowId } from '../workflows/definitions';
-import type { Plan } from '../workflows/plan';
+import { rollbackSignal } from '../workflows/definitions';
+import { rollbackWorkflowId } from '../model/status';
+import type { Plan } from '../model/plan';
 import { log, quantile, round, type Figures } from './lib';
 
 const PLAN = path.join(projectRoot, 'plans', 'demo.yaml');

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { memoryKey, signRequest } from '../lib/signing';
-import { authenticate } from '../workflows/auth';
-import { planDigest } from '../workflows/signatures';
+import { authenticate } from '../model/auth';
+import { planDigest } from '../model/signatures';
 import { loadPlan } from '../client/plan';
 import path from 'node:path';
 import { projectRoot } from '../lib/config';

@@ -1,11 +1,11 @@
 import { readLedger } from '../activities/ledger';
-import type { Compensation, LedgerEntry } from '../workflows/definitions';
-import { PHASES, type Phase } from '../workflows/constants';
-import { verifyLedger, type StartedData } from '../workflows/ledger-chain';
-import { planProblems } from '../workflows/plan-check';
-import { planDigest as digestOf } from '../workflows/signatures';
-import type { Plan } from '../workflows/plan';
-import type { RollbackInput } from '../workflows/rollback';
+import type { Compensation, LedgerEntry } from '../model/status';
+import { PHASES, type Phase } from '../model/constants';
+import { verifyLedger, type StartedData } from '../model/ledger-chain';
+import { planProblems } from '../model/plan-check';
+import { planDigest as digestOf } from '../model/signatures';
+import type { Plan } from '../model/plan';
+import type { RollbackInput } from '../model/status';
 import { CliError, ExitCode } from './cli/errors';
 
 /** Where a migration's ledger is: the database variable and the table (from a plan file, or given by hand). */

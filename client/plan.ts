@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML, { isAlias, isMap, isNode, isScalar, isSeq, LineCounter, type Document } from 'yaml';
-import type { Plan } from '../workflows/plan';
-import { issuePath, parsePlan, type SchemaIssue } from '../workflows/plan-schema';
+import type { Plan } from '../model/plan';
+import { issuePath, parsePlan, type SchemaIssue } from '../model/plan-schema';
 
-export { parseDuration } from '../workflows/plan-schema';
+export { parseDuration } from '../model/plan-schema';
 
 /** One problem in a plan: the field's path and what was expected; read from a file, also where (1-based). */
 export interface PlanIssue {

@@ -10,9 +10,11 @@ import { applyStackEnv, loadConfig } from '../lib/config';
 import { drive, signalHandled, virtualClock, withTestKeys } from '../lib/drive';
 import type { Signer } from '../lib/signing';
 import { bundleWorkflows, createTimeSkippingEnv, firstTaskCompleted } from '../lib/time-skipping';
-import { resumeSignal, type MigrationStatus, type Phase } from '../workflows/definitions';
-import type { MigrationInput } from '../workflows/migration';
-import type { Plan } from '../workflows/plan';
+import { resumeSignal } from '../workflows/definitions';
+import { type MigrationStatus } from '../model/status';
+import { type Phase } from '../model/constants';
+import type { MigrationInput } from '../model/status';
+import type { Plan } from '../model/plan';
 
 /** One phase of the rehearsed timeline, in virtual time. */
 export interface TimelineRow {

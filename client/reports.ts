@@ -3,7 +3,7 @@ import path from 'node:path';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { readStoredReport, reportsTableOf } from '../activities/ledger';
 import { reportFolder } from '../activities/report-files';
-import { ledgerOf } from '../workflows/plan';
+import { ledgerOf } from '../model/plan';
 import { CliError, ExitCode } from './cli/errors';
 import { planOf } from './cli/temporal';
 

@@ -8,8 +8,8 @@
  * a margin after its end.
  */
 
-import { GATES } from '../workflows/constants';
-import type { Plan } from '../workflows/plan';
+import { GATES } from '../model/constants';
+import type { Plan } from '../model/plan';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;

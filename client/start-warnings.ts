@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { dockerClient } from '../activities/docker';
 import { planEnvNames } from '../activities/target';
-import type { Plan } from '../workflows/plan';
+import type { Plan } from '../model/plan';
 
 /** How long `migrate start` gives a Docker engine to answer before it leaves images unchecked. */
 const DOCKER_PING_MS = 1_500;

@@ -7,15 +7,17 @@ import { connectClient } from '../client/connection';
 import { loadPlan } from '../client/plan';
 import { applyStackEnv, loadConfig, projectRoot, requireEnv, workflowUiUrl } from '../lib/config';
 import { startWorkerProcess, type WorkerProcess } from '../lib/worker-process';
-import { isFinalPhase } from '../workflows/constants';
-import type { MigrationStatus, Phase } from '../workflows/definitions';
-import type { ApproveArgs } from '../workflows/definitions';
-import { approveUpdate, rollbackSignal, rollbackWorkflowId, statusQuery } from '../workflows/definitions';
+import { isFinalPhase } from '../model/constants';
+import type { MigrationStatus } from '../model/status';
+import type { Phase } from '../model/constants';
+import type { ApproveArgs } from '../model/status';
+import { approveUpdate, rollbackSignal, statusQuery } from '../workflows/definitions';
+import { rollbackWorkflowId } from '../model/status';
 import { signRequest } from '../lib/signing';
 import { demoApprover, demoKeyFile, demoSigner, ensureDemoKeys } from './keys';
-import { planDetails } from '../workflows/card';
+import { planDetails } from '../model/card';
 import type { migrationWorkflow } from '../workflows/migration';
-import type { GateName, Plan } from '../workflows/plan';
+import type { GateName, Plan } from '../model/plan';
 import { integrity, setupDemoTarget, startProcess, stopProcess, withDb, type CrontabStyle } from './target';
 
 /** The database `runDemo` makes (anew, each run) for the demo system, on the stack's PostgreSQL. */

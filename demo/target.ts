@@ -6,7 +6,7 @@ import { stopContainers } from '../activities/containers';
 import { dockerClient } from '../activities/docker';
 import { ensureDatabase } from '../lib/admin-db';
 import { projectRoot } from '../lib/config';
-import type { Plan } from '../workflows/plan';
+import type { Plan } from '../model/plan';
 
 const SYSTEM = path.join(projectRoot, 'demo', 'system');
 

@@ -1,13 +1,14 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { isFinalPhase } from '../workflows/constants';
-import type { MigrationStatus } from '../workflows/definitions';
-import { approveSignal, auditCount, statusQuery } from '../workflows/definitions';
-import { GATES } from '../workflows/constants';
-import type { GateName, Plan } from '../workflows/plan';
+import { isFinalPhase } from '../model/constants';
+import type { MigrationStatus } from '../model/status';
+import { approveSignal, statusQuery } from '../workflows/definitions';
+import { auditCount } from '../model/status';
+import { GATES } from '../model/constants';
+import type { GateName, Plan } from '../model/plan';
 import { memoryKey, signRequest, type Signer } from './signing';
 
-export { HAPPY_PHASES } from '../workflows/constants';
+export { HAPPY_PHASES } from '../model/constants';
 
 /** Distinct approvers for every role (as many as its quorum needs), so separation of duties holds. */
 export function approversFor(plan: Plan, gate: GateName): { role: string; approver: string }[] {

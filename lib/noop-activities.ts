@@ -1,7 +1,7 @@
 /* eslint-disable @typescript-eslint/require-await -- stand-ins answer at once, async like the activities they replace */
 import type { Activities } from '../activities';
-import type { BackupRecord, MetricReading } from '../workflows/definitions';
-import type { MetricSpec } from '../workflows/plan';
+import type { BackupRecord, MetricReading } from '../model/status';
+import type { MetricSpec } from '../model/plan';
 
 type Fn = (...args: never[]) => unknown;
 /** The activities' signatures, for implementations that do nothing real. */

@@ -6,8 +6,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { ed25519 } from '@noble/curves/ed25519';
 import { sha512 } from '@noble/hashes/sha512';
-import { signedFieldsOf, type RequestClaim } from '../workflows/auth';
-import { SIGNATURE_NAMESPACE, signedText, utf8, type RequestSignature } from '../workflows/signatures';
+import { signedFieldsOf, type RequestClaim } from '../model/auth';
+import { SIGNATURE_NAMESPACE, signedText, utf8, type RequestSignature } from '../model/signatures';
 
 const run = promisify(execFile);
 

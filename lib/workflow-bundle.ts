@@ -6,6 +6,8 @@ import type { Configuration, NormalModuleReplacementPlugin as ReplacementPlugin 
 import { projectRoot } from './config';
 
 const WORKFLOWS = path.join(projectRoot, 'workflows');
+/** The domain model under the workflows: workflow-safe code the bundle carries (plan, rules, signatures, formats). */
+const MODEL = path.join(projectRoot, 'model');
 /**
  * zod's locale barrel, replaced by an empty module: 64 modules that every workflow would evaluate (a reusable V8 context
  * still gives each workflow its own module instances) and that the plan schema never uses. Measured with 200
@@ -37,8 +39,8 @@ const noop = () => undefined;
 const quietLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: console.error, log: noop };
 
 /**
- * What the workflow bundle is built from: every file under `workflows/` (which imports nothing else at run time, an
- * ESLint rule holds it to that) and the locked dependency tree (the SDK's sandbox and any package a workflow imports).
+ * What the workflow bundle is built from: every file under `workflows/` and `model/` (which import nothing else at
+ * run time, ESLint rules hold them to that) and the locked dependency tree (the SDK's sandbox and any package a workflow imports).
  */
 export function workflowSourceKey(): string {
   const hash = createHash('sha256');
@@ -47,7 +49,13 @@ export function workflowSourceKey(): string {
       .readdirSync(dir, { withFileTypes: true })
       .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
   // This file and the stub too: how the bundle is built is one of its inputs.
-  const inputs = [...walk(WORKFLOWS), path.join(projectRoot, 'package-lock.json'), __filename, ZOD_LOCALES_STUB];
+  const inputs = [
+    ...walk(WORKFLOWS),
+    ...walk(MODEL),
+    path.join(projectRoot, 'package-lock.json'),
+    __filename,
+    ZOD_LOCALES_STUB,
+  ];
   for (const file of inputs.sort()) {
     hash.update(path.relative(projectRoot, file)).update('\0').update(fs.readFileSync(file)).update('\0');
   }

@@ -1,11 +1,11 @@
 /**
  * Writes `plans/plan.schema.json`, the JSON Schema of the YAML plan form, from the zod schema in
- * `workflows/plan-schema.ts` (`npm run plan-schema`; a unit test fails while the committed file is stale). Editors
+ * `model/plan-schema.ts` (`npm run plan-schema`; a unit test fails while the committed file is stale). Editors
  * read it through the `# yaml-language-server: $schema=./plan.schema.json` line at the top of each plan.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { planJsonSchema } from '../workflows/plan-schema';
+import { planJsonSchema } from '../model/plan-schema';
 
 export const PLAN_SCHEMA_FILE = path.join(__dirname, '..', 'plans', 'plan.schema.json');
 

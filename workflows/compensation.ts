@@ -7,17 +7,13 @@ import {
   upsertSearchAttributes,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
-import type { LedgerEntry } from './definitions';
-import type { Phase } from './constants';
-import { rollbackWorkflowId, trafficPercentKey } from './definitions';
+import type { LedgerEntry } from '../model/status';
+import type { Phase } from '../model/constants';
+import { rollbackWorkflowId } from '../model/status';
+import { trafficPercentKey } from './definitions';
 import { rollbackMetric } from './metrics';
-import {
-  overBudget,
-  rollbackWorkflow,
-  type RollbackFailureDetails,
-  type RollbackResult,
-  type UndoOutcome,
-} from './rollback';
+import { overBudget, type RollbackFailureDetails, type RollbackResult, type UndoOutcome } from '../model/status';
+import { rollbackWorkflow } from './rollback';
 import { Interrupt, type MigrationState } from './state';
 
 /** Undo of a routing change: every item back on the legacy path. */

@@ -1,12 +1,12 @@
 import { condition } from '@temporalio/workflow';
-import { gatePhase, type GateName } from './constants';
-import type { GateEvaluation, GateState, MetricReading } from './definitions';
-import type { GateSpec } from './plan';
+import { gatePhase, type GateName } from '../model/constants';
+import type { GateEvaluation, GateState, MetricReading } from '../model/status';
+import type { GateSpec } from '../model/plan';
 import { approvalsWaitingMetric, readingMetrics } from './metrics';
 import { evaluateMetricsRouted } from './proxies';
-import { gateSigned, missingRoles, newGate, readingsDetail, tallyReadings } from './rules';
+import { gateSigned, missingRoles, newGate, readingsDetail, tallyReadings } from '../model/rules';
 import { Interrupt, type MigrationState } from './state';
-import { timerSummary } from './summaries';
+import { timerSummary } from '../model/summaries';
 import { askPerson, checkpoint, interruptible } from './waits';
 
 /** Evaluations the status keeps (and so the carried state, over a long soak); the ledger keeps them all. */

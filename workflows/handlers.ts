@@ -1,9 +1,9 @@
 import { ApplicationFailure, setHandler } from '@temporalio/workflow';
 import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
-import { ErrorType } from './constants';
+import { ErrorType } from '../model/constants';
 import { approvalsWaitingMetric } from './metrics';
-import { authenticate, type Authentication, type RequestClaim } from './auth';
-import type { ApproveArgs, OperatorArgs, RejectArgs, RequestAnswer } from './definitions';
+import { authenticate, type Authentication, type RequestClaim } from '../model/auth';
+import type { ApproveArgs, OperatorArgs, RejectArgs, RequestAnswer } from '../model/status';
 import {
   abortSignal,
   abortUpdate,
@@ -32,7 +32,7 @@ import {
   rejectionRefusal,
   type OperatorRequest,
   type Refusal,
-} from './rules';
+} from '../model/rules';
 import { Interrupt, type MigrationState } from './state';
 
 /** A verified sender, for what the request records. */

@@ -1,8 +1,9 @@
 import type { Activities } from '../activities';
-import type { CheckReport, CheckResult, RunChecksInput } from '../activities/checks';
-import type { CheckSpec, Plan } from './plan';
+import type { CheckReport, RunChecksInput } from '../activities/checks';
+import type { CheckResult } from '../model/status';
+import type { CheckSpec, Plan } from '../model/plan';
 import { agentActs } from './proxies';
-import { agentQueueFor, onCommandsHost, targetRouting, usesAgents } from './routing';
+import { agentQueueFor, onCommandsHost, targetRouting, usesAgents } from '../model/routing';
 
 type Proxy = Pick<Activities, 'runChecks' | 'hostChecks'>;
 

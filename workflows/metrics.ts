@@ -1,6 +1,6 @@
 import { metricMeter } from '@temporalio/workflow';
-import { PHASES, type Phase } from './constants';
-import type { MetricReading } from './definitions';
+import { PHASES, type Phase } from '../model/constants';
+import type { MetricReading } from '../model/status';
 
 /**
  * The migration's own metrics, through the SDK's workflow metric meter (emitted by the worker's runtime, e.g. to

@@ -1,17 +1,18 @@
 import { ApplicationFailure, ContinueAsNew, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { CheckResult } from '../activities/checks';
-import { ErrorType, migrationIdProblem } from './constants';
+import type { CheckResult } from '../model/status';
+import { ErrorType, migrationIdProblem } from '../model/constants';
 import { migrationNameKey, trafficPercentKey } from './definitions';
 import { compensate, interruptFor, recordTrafficUndo } from './compensation';
 import { approvalGate as gate, metricGate, soakCheck } from './gates';
 import { installHandlers } from './handlers';
 import { trafficMetric } from './metrics';
-import { ledgerOf } from './plan';
-import { planProblems } from './plan-check';
-import { agentQueueFor } from './routing';
+import { ledgerOf } from '../model/plan';
+import { planProblems } from '../model/plan-check';
+import { agentQueueFor } from '../model/routing';
 import { acts, backupActs, checkActs, on, reportActs } from './proxies';
 import { measuredOnAgents, routedChecks } from './host-checks';
-import { Interrupt, MigrationState, type MigrationInput, type MigrationResult } from './state';
+import { Interrupt, MigrationState } from './state';
+import { type MigrationInput, type MigrationResult } from '../model/status';
 import {
   archiveScripts,
   askAfterSoak,
@@ -21,8 +22,6 @@ import {
   type Archived,
 } from './steps';
 import { checkpoint, hold, interruptible } from './waits';
-
-export type { CarriedState, MigrationInput, MigrationResult } from './state';
 
 /**
  * The migration runbook: preflight → go → backup → deploy → parallel run → traffic shift → cutover → soak → archive →

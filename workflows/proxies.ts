@@ -1,10 +1,11 @@
 import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { RetryPolicy } from '@temporalio/common';
 import type { Activities } from '../activities';
-import type { CheckSpec, Plan } from './plan';
-import { NON_RETRYABLE_ERROR_TYPES } from './constants';
-import { agentQueueFor, onCommandsHost, type HostSystem } from './routing';
-import { withSummaries } from './summaries';
+import type { CheckSpec, Plan } from '../model/plan';
+import { NON_RETRYABLE_ERROR_TYPES } from '../model/constants';
+import { agentQueueFor, onCommandsHost } from '../model/routing';
+import { type HostSystem } from '../model/constants';
+import { withSummaries } from '../model/summaries';
 
 /** Every activity the runbook calls, with the options that bound it, in one place. */
 const retry: RetryPolicy = {

@@ -1,49 +1,12 @@
 import { ApplicationFailure, condition, log, patched, workflowInfo } from '@temporalio/workflow';
-import { ErrorType } from './constants';
-import type { Phase } from './constants';
-import type { Compensation, LedgerEntry } from './definitions';
-import type { Plan } from './plan';
+import { ErrorType } from '../model/constants';
+import type { Compensation, RollbackFailureDetails, RollbackInput, RollbackResult, UndoOutcome } from '../model/status';
+import { overBudget } from '../model/status';
 import { routedChecks } from './host-checks';
 import { agentUndo, noticeActs, on, rollbackActs, rollbackLocal as local, routerProxies } from './proxies';
-import { undoLanes, undoOrder } from './rules';
-import { planDigest } from './signatures';
-import { timerSummary } from './summaries';
-
-/** Input of the rollback workflow: what the migration recorded as undoable, newest last. */
-export interface RollbackInput {
-  migrationId: string;
-  plan: Plan;
-  compensations: Compensation[];
-  reason: string;
-  requestedBy: string;
-  fromPhase: Phase | 'unknown';
-  /** Ledger entries the migration had not written yet when it decided to roll back (its report shows them). */
-  recent?: LedgerEntry[];
-}
-
-/** One undo step as it happened. */
-export interface UndoOutcome {
-  kind: Compensation['kind'];
-  ok: boolean;
-  attempts: number;
-  error?: string;
-  durationMs: number;
-}
-
-/** How the rollback went. */
-export interface RollbackResult {
-  migrationId: string;
-  undone: UndoOutcome[];
-  verified: boolean;
-  failedChecks: string[];
-  reportFile: string;
-  startedAt: string;
-  finishedAt: string;
-  durationMs: number;
-  /** The plan's `rollback.budget`, and whether the rollback took longer (absent in rollbacks recorded before). */
-  budgetMs?: number;
-  overBudget?: boolean;
-}
+import { undoLanes, undoOrder } from '../model/rules';
+import { planDigest } from '../model/signatures';
+import { timerSummary } from '../model/summaries';
 
 /**
  * Undoes a migration's recorded steps (in reverse order within each lane, the lanes side by side), verifies the legacy
@@ -76,15 +39,6 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackRe
   } finally {
     await budget?.done();
   }
-}
-
-/** What a notice says of a rollback that took longer than its budget. */
-export const overBudget = (r: Pick<RollbackResult, 'overBudget' | 'budgetMs'>): string =>
-  r.overBudget && r.budgetMs !== undefined ? `, OVER its budget of ${Math.round(r.budgetMs / 1000)} s` : '';
-
-/** What a rollback that failed after its undo steps reports with its failure. */
-export interface RollbackFailureDetails {
-  undone: UndoOutcome[];
 }
 
 /** The verification of the legacy path and the report (the budget is measured up to the report). */

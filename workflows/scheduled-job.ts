@@ -1,7 +1,7 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { JobSpec } from './plan';
-import { withSummaries } from './summaries';
+import type { JobSpec } from '../model/plan';
+import { withSummaries } from '../model/summaries';
 
 const options = { startToCloseTimeout: '1 hour', retry: { maximumAttempts: 1 } } as const;
 const { runJob } = withSummaries(proxyActivities<Activities>(options));

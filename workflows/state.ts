@@ -6,53 +6,26 @@ import {
   setCurrentDetails,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { InterruptKind, Phase } from './constants';
-import type { Compensation, LedgerEntry, MigrationStatus, OperatorArgs } from './definitions';
+import type { InterruptKind, Phase } from '../model/constants';
+import type {
+  CarriedState,
+  Compensation,
+  LedgerEntry,
+  MigrationInput,
+  MigrationResult,
+  MigrationStatus,
+  OperatorArgs,
+} from '../model/status';
 import { migrationPhaseKey } from './definitions';
-import { ledgerOf, type Plan } from './plan';
+import { ledgerOf, type Plan } from '../model/plan';
 import { ledgerActs, noticeActs, quick } from './proxies';
-import type { AuthContext, Authentication } from './auth';
-import type { FailureCount } from './rules';
-import type { RollbackResult } from './rollback';
-import { runbookCard } from './card';
-import { chained } from './ledger-chain';
+import type { AuthContext, Authentication } from '../model/auth';
+import type { FailureCount } from '../model/status';
+import type { RollbackResult } from '../model/status';
+import { runbookCard } from '../model/card';
+import { chained } from '../model/ledger-chain';
 import { phaseMetric } from './metrics';
-import { planDigest } from './signatures';
-
-/** Input of the migration workflow: the validated plan (names and paths only, never credentials). */
-export interface MigrationInput {
-  migrationId: string;
-  plan: Plan;
-  startedBy: string;
-  /** Set by continue-as-new during the soak: the state carried into the next run. */
-  carried?: CarriedState;
-  /** Soak checks per run before the history is rolled over with continue-as-new. */
-  soakChecksPerRun?: number;
-  /** Audit entries the status keeps (default 500; the ledger keeps them all). */
-  auditKept?: number;
-  /** Unwritten ledger entries at which the migration stops and asks (default 1,000; see `ledgerBacklogged`). */
-  pendingLedgerMax?: number;
-}
-
-/** State carried across continue-as-new (only the soak continues as new). */
-export interface CarriedState {
-  status: MigrationStatus;
-  soakStartedAt: number;
-  soakChecksDone: number;
-  failures: Record<string, FailureCount>;
-  /** Ledger rows that could not be written before the roll-over (database down): written by the next run. */
-  pendingLedger?: LedgerEntry[];
-}
-
-/** How a migration ended. */
-export interface MigrationResult {
-  migrationId: string;
-  phase: Phase;
-  trafficPercent: number;
-  reports: Record<string, string>;
-  rollback?: RollbackResult;
-  status: MigrationStatus;
-}
+import { planDigest } from '../model/signatures';
 
 /** How long the end of a run waits for notifications still on their way. */
 const NOTICE_GRACE_MS = 3_000;

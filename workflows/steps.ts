@@ -6,11 +6,12 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { ErrorType } from './constants';
+import { ErrorType } from '../model/constants';
 import { trafficPercentKey } from './definitions';
 import { trafficMetric } from './metrics';
 import { on, routerProxies } from './proxies';
-import { Interrupt, type MigrationInput, type MigrationState } from './state';
+import { Interrupt, type MigrationState } from './state';
+import { type MigrationInput } from '../model/status';
 import { checkpoint } from './waits';
 
 /** Soak checks per run before the history rolls over (and whenever the server suggests it). */

@@ -1,6 +1,6 @@
 import { CancellationScope, condition, patched } from '@temporalio/workflow';
 import type { MigrationState } from './state';
-import { timerSummary } from './summaries';
+import { timerSummary } from '../model/summaries';
 
 /** Between steps: writes the ledger, stops here while paused, leaves the forward path on abort/rollback. */
 export async function checkpoint(s: MigrationState): Promise<void> {

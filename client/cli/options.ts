@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { InvalidArgumentError, Option, type Command, type OptionValues } from '@commander-js/extra-typings';
-import { GATES } from '../../workflows/constants';
-import { parseDuration } from '../../workflows/plan-schema';
+import { GATES } from '../../model/constants';
+import { parseDuration } from '../../model/plan-schema';
 
 /** `--as <user>`: who runs the command, recorded in the audit log; the login name unless given. */
 export const asOption = () =>

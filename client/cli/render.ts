@@ -1,6 +1,6 @@
 import type { LedgerRow } from '../../activities/ledger';
-import type { GateState, MetricReading, MigrationStatus, RequestAnswer } from '../../workflows/definitions';
-import { formatNumber, formatQuantity } from '../../workflows/format';
+import type { GateState, MetricReading, MigrationStatus, RequestAnswer } from '../../model/status';
+import { formatNumber, formatQuantity } from '../../model/format';
 import { EXIT_CODE_MEANINGS } from './errors';
 import type { OutputFormat } from './options';
 

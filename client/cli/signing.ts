@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { signRequest, sshKeygenSigner } from '../../lib/signing';
-import type { RequestClaim } from '../../workflows/auth';
-import type { MigrationStatus } from '../../workflows/definitions';
-import { planDigest, type RequestSignature } from '../../workflows/signatures';
+import type { RequestClaim } from '../../model/auth';
+import type { MigrationStatus } from '../../model/status';
+import { planDigest, type RequestSignature } from '../../model/signatures';
 import { loadPlan } from '../plan';
 import { CliError, ExitCode } from './errors';
 

@@ -7,11 +7,11 @@ import {
 import type { Payload, UpdateDefinition } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { applyStackEnv, loadConfig } from '../../lib/config';
-import type { MigrationStatus, RequestAnswer } from '../../workflows/definitions';
+import type { MigrationStatus, RequestAnswer } from '../../model/status';
 import { migrationNameKey, migrationPhaseKey, statusQuery, trafficPercentKey } from '../../workflows/definitions';
 import type { migrationWorkflow } from '../../workflows/migration';
-import type { Plan } from '../../workflows/plan';
-import type { MigrationResult } from '../../workflows/state';
+import type { Plan } from '../../model/plan';
+import type { MigrationResult } from '../../model/status';
 import { connectClient } from '../connection';
 import { CliError, ExitCode } from './errors';
 

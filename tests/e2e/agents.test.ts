@@ -4,7 +4,7 @@ import type { Client } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { connectClient } from '../../client/connection';
 import { runDemo, type DemoOutcome } from '../../demo/demo';
-import { rollbackWorkflowId } from '../../workflows/definitions';
+import { rollbackWorkflowId } from '../../model/status';
 import { expectLegacyRestored } from '../helpers/end-state';
 import { migrateCli } from '../helpers/cli';
 import { shortWaits } from '../helpers/short-waits';

@@ -10,10 +10,10 @@ import { setupDemoTarget } from '../../demo/target';
 import { requireEnv, temporalCliArgs } from '../../lib/config';
 import { signRequest } from '../../lib/signing';
 import { startWorkerProcess, type WorkerProcess } from '../../lib/worker-process';
-import { isFinalPhase } from '../../workflows/constants';
-import type { ApproveArgs, MigrationStatus } from '../../workflows/definitions';
+import { isFinalPhase } from '../../model/constants';
+import type { ApproveArgs, MigrationStatus } from '../../model/status';
 import { approveUpdate, statusQuery } from '../../workflows/definitions';
-import { planDigest } from '../../workflows/signatures';
+import { planDigest } from '../../model/signatures';
 import { migrateCli } from '../helpers/cli';
 import { config, tempDir, uniq, withPg } from '../helpers/stack';
 

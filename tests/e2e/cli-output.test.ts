@@ -16,11 +16,12 @@ import { setTrafficPercent } from '../../activities/traffic';
 import { requireEnv } from '../../lib/config';
 import { startWorkerProcess, type WorkerProcess } from '../../lib/worker-process';
 import { version } from '../../package.json';
-import { HAPPY_PHASES, type GateName } from '../../workflows/constants';
-import type { MigrationStatus, RequestAnswer } from '../../workflows/definitions';
-import { migrationPhaseKey, rollbackWorkflowId, statusQuery } from '../../workflows/definitions';
-import type { LedgerVerification } from '../../workflows/ledger-chain';
-import { planDigest } from '../../workflows/signatures';
+import { HAPPY_PHASES, type GateName } from '../../model/constants';
+import type { MigrationStatus, RequestAnswer } from '../../model/status';
+import { migrationPhaseKey, statusQuery } from '../../workflows/definitions';
+import { rollbackWorkflowId } from '../../model/status';
+import type { LedgerVerification } from '../../model/ledger-chain';
+import { planDigest } from '../../model/signatures';
 import { jsonLines, MIGRATE_BIN, migrateCli, type CliRun } from '../helpers/cli';
 import { config, tempDir, uniq, withPg } from '../helpers/stack';
 

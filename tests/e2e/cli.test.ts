@@ -7,8 +7,8 @@ import { demoApprover, demoKeyFile } from '../../demo/keys';
 import { setupDemoTarget } from '../../demo/target';
 import { requireEnv } from '../../lib/config';
 import { startWorkerProcess, type WorkerProcess } from '../../lib/worker-process';
-import { isFinalPhase } from '../../workflows/constants';
-import type { MigrationStatus } from '../../workflows/definitions';
+import { isFinalPhase } from '../../model/constants';
+import type { MigrationStatus } from '../../model/status';
 
 import { migrateCli } from '../helpers/cli';
 import { config, tempDir, uniq } from '../helpers/stack';

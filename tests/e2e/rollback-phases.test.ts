@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { runDemo } from '../../demo/demo';
-import type { Phase } from '../../workflows/definitions';
+import type { Phase } from '../../model/constants';
 import { expectLegacyRestored } from '../helpers/end-state';
 import { shortWaits } from '../helpers/short-waits';
 

@@ -9,7 +9,7 @@ import { Client as PgClient } from 'pg';
 import { backupDatabase, sha256File, type BackupInput, type BackupProgress } from '../../activities/backup';
 import { connectClient } from '../../client/connection';
 import { startWorkerProcess, type WorkerProcess } from '../../lib/worker-process';
-import type { BackupRecord } from '../../workflows/definitions';
+import type { BackupRecord } from '../../model/status';
 import type { backupWorkflow } from '../helpers/backup-workflow';
 import { config, scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { connectClient } from '../../client/connection';
 import { runDemo } from '../../demo/demo';
-import { rollbackWorkflowId } from '../../workflows/definitions';
+import { rollbackWorkflowId } from '../../model/status';
 import { recordFaults } from '../helpers/fault-summary';
 import { webhookReceiver, smtpSink } from '../helpers/receivers';
 import { config } from '../helpers/stack';

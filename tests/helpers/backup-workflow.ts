@@ -1,6 +1,6 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { BackupInput, backupDatabase } from '../../activities/backup';
-import type { BackupRecord } from '../../workflows/definitions';
+import type { BackupRecord } from '../../model/status';
 
 /**
  * One backup in a workflow of its own, for the tests of its heartbeats and of its resume after a dead worker: called

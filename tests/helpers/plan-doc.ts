@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { PlanValidationError, validatePlan } from '../../client/plan';
-import type { Plan } from '../../workflows/plan';
+import type { Plan } from '../../model/plan';
 
 /** The shipped plans' folder (relative paths in a plan resolve against it). */
 export const PLANS = path.join(__dirname, '..', '..', 'plans');

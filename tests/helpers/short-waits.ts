@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Plan } from '../../workflows/plan';
+import type { Plan } from '../../model/plan';
 import { uniq } from './stack';
 
 /** The shortened waits, in the plan file's words and as the loaded plan has them. */

@@ -1,5 +1,5 @@
 import type { Activities } from '../../activities';
-import type { MetricSpec } from '../../workflows/plan';
+import type { MetricSpec } from '../../model/plan';
 import { noopActivities } from '../../lib/noop-activities';
 
 export { passingReadings } from '../../lib/noop-activities';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { runCommand } from '../../activities/process';
 import { runDemo } from '../../demo/demo';
 import { applyStackEnv, loadConfig, projectRoot, requireEnv, temporalCliArgs } from '../../lib/config';
-import { rollbackWorkflowId } from '../../workflows/definitions';
+import { rollbackWorkflowId } from '../../model/status';
 
 const PLAN = path.join(projectRoot, 'plans', 'demo.yaml');
 

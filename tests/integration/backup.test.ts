@@ -13,7 +13,7 @@ import {
 } from '../../activities/backup';
 import { pgTarget, tableRowCounts } from '../../activities/database';
 import { runCommand } from '../../activities/process';
-import type { BackupRecord } from '../../workflows/definitions';
+import type { BackupRecord } from '../../model/status';
 import { processEnded, scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
 
 /** One run of a libpq tool: its argv and whether it had `PGPASSWORD`. */

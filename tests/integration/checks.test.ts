@@ -11,11 +11,11 @@ import {
   renderCheckReport,
   runCheck,
   runChecks,
-  withHeartbeats,
   type CheckReport,
   type RunChecksInput,
 } from '../../activities/checks';
-import type { CheckSpec, Measurement, MetricSpec } from '../../workflows/plan';
+import { withHeartbeats } from '../../activities/heartbeat';
+import type { CheckSpec, Measurement, MetricSpec } from '../../model/plan';
 import { processEnded, scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
 
 const node = process.execPath;

@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadPlan } from '../../client/plan';
-import { runChecks, type CheckResult } from '../../activities/checks';
+import { runChecks } from '../../activities/checks';
+import { type CheckResult } from '../../model/status';
 import { writeCompletionReport, writeRollbackReport } from '../../activities/reports';
-import type { GateEvaluation, MigrationStatus } from '../../workflows/definitions';
-import type { CheckSpec, Plan } from '../../workflows/plan';
+import type { GateEvaluation, MigrationStatus } from '../../model/status';
+import type { CheckSpec, Plan } from '../../model/plan';
 import { scratchDatabase, tempDir, uniq } from '../helpers/stack';
 
 const ROOT = path.join(__dirname, '..', '..');

@@ -8,9 +8,9 @@ import { evaluateMetrics, runChecks } from '../../activities/checks';
 import { appendLedger, REPORT_STORE_LIMIT_MS } from '../../activities/ledger';
 import { writeReportFiles } from '../../activities/report-files';
 import { writeCompletionReport, writeRollbackReport } from '../../activities/reports';
-import type { GateEvaluation, MigrationStatus } from '../../workflows/definitions';
-import type { Plan } from '../../workflows/plan';
-import { planDigest } from '../../workflows/signatures';
+import type { GateEvaluation, MigrationStatus } from '../../model/status';
+import type { Plan } from '../../model/plan';
+import { planDigest } from '../../model/signatures';
 import { config, scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
 import { parseSvg, pointsPerSeries } from '../helpers/svg';
 

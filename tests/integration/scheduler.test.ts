@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { createSchedulerActivities, parseCrontab, readCrontab } from '../../activities/scheduler';
-import type { JobSpec, SchedulerSpec } from '../../workflows/plan';
+import type { JobSpec, SchedulerSpec } from '../../model/plan';
 import { config, tempDir, uniq } from '../helpers/stack';
 
 const USER = 'mo-crontest';

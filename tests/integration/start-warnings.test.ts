@@ -2,7 +2,7 @@ import path from 'node:path';
 import { dockerClient } from '../../activities/docker';
 import { loadPlan } from '../../client/plan';
 import { imageWarnings, variableWarnings } from '../../client/start-warnings';
-import type { Plan } from '../../workflows/plan';
+import type { Plan } from '../../model/plan';
 import { config, uniq } from '../helpers/stack';
 
 const DEMO = loadPlan(path.join(__dirname, '..', '..', 'plans', 'demo.yaml'));

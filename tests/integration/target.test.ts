@@ -6,8 +6,8 @@ import { dockerClient } from '../../activities/docker';
 import { createSchedulerActivities } from '../../activities/scheduler';
 import { checkTarget } from '../../activities/target';
 import { loadPlan } from '../../client/plan';
-import type { Plan } from '../../workflows/plan';
-import type { TargetSystem } from '../../workflows/routing';
+import type { Plan } from '../../model/plan';
+import type { TargetSystem } from '../../model/constants';
 import { config, scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
 
 const USER = 'mo-targettest';

@@ -8,7 +8,7 @@ import {
   UNIFIED_OWNS_SQL,
   UNIFIED_SHARE_SQL,
 } from '../../activities/traffic';
-import type { RouterSpec } from '../../workflows/plan';
+import type { RouterSpec } from '../../model/plan';
 import { scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
 
 describe('traffic router against the real PostgreSQL', () => {

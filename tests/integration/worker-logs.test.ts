@@ -3,7 +3,7 @@ import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { connectClient } from '../../client/connection';
 import { startWorkerProcess } from '../../lib/worker-process';
-import type { JobSpec } from '../../workflows/plan';
+import type { JobSpec } from '../../model/plan';
 import type { scheduledJobWorkflow } from '../../workflows/scheduled-job';
 import { config, uniq } from '../helpers/stack';
 

@@ -1,5 +1,5 @@
 import { naturalFloor, renderMetricsChart, ZONE_COLOURS, zones } from '../../activities/chart';
-import type { GateEvaluation, MetricReading } from '../../workflows/definitions';
+import type { GateEvaluation, MetricReading } from '../../model/status';
 import { parseSvg, pointsPerSeries, yExtent, type SvgElement } from '../helpers/svg';
 
 const METRICS: Omit<MetricReading, 'value' | 'passed' | 'detail' | 'at'>[] = [

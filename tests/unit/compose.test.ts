@@ -5,7 +5,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { loadPlan } from '../../client/plan';
 import { planTotalDurationMs, retentionMarginMs } from '../../client/retention';
-import { parseDuration } from '../../workflows/plan-schema';
+import { parseDuration } from '../../model/plan-schema';
 
 // Registry images cannot be pulled on this project's machines, so docker-compose.yml is never started here: these
 // checks hold its structure (and worker/Dockerfile's) against the repository, the workflows and the production plan,

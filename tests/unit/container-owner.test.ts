@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../activities/errors';
 import { owningMigration } from '../../activities';
 import { specHash } from '../../activities/containers';
-import { rollbackWorkflowId } from '../../workflows/definitions';
+import { rollbackWorkflowId } from '../../model/status';
 
 /** `owningMigration` run inside an activity of the given workflow. */
 const calledFrom = (workflowType: string, workflowId: string) => ({

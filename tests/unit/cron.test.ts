@@ -1,4 +1,4 @@
-import { cronProblems, parseCron, type CronDialect } from '../../workflows/cron';
+import { cronProblems, parseCron, type CronDialect } from '../../model/cron';
 
 const both: CronDialect[] = ['crontab', 'temporal-schedule'];
 const calendarOf = (expression: string, dialect: CronDialect) => {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { PHASES } from '../../workflows/constants';
+import { PHASES } from '../../model/constants';
 
 const FILE = path.join(__dirname, '..', '..', 'docs', 'grafana-dashboard.json');
 

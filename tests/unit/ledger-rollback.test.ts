@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { fromRows } from '../../client/ledger-rollback';
 import { loadPlan } from '../../client/plan';
-import type { LedgerEntry } from '../../workflows/definitions';
-import { chained } from '../../workflows/ledger-chain';
-import { planDigest } from '../../workflows/signatures';
+import type { LedgerEntry } from '../../model/status';
+import { chained } from '../../model/ledger-chain';
+import { planDigest } from '../../model/signatures';
 
 const plan = loadPlan(path.join(__dirname, '..', '..', 'plans', 'demo.yaml'));
 const at = '2026-12-02T10:00:00.000Z';

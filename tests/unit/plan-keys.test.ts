@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadPlan, validatePlan } from '../../client/plan';
 import { memoryKey } from '../../lib/signing';
-import { planProblems } from '../../workflows/plan-check';
+import { planProblems } from '../../model/plan-check';
 import { demoDoc, planIssues, PLANS } from '../helpers/plan-doc';
 
 const plans = PLANS;

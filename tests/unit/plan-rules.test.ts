@@ -20,8 +20,8 @@ import {
   unifiedJobName,
   uniqueNames,
   uniqueRoles,
-} from '../../workflows/plan-rules';
-import { normalizePosixPath } from '../../workflows/plan-schema';
+} from '../../model/plan-rules';
+import { normalizePosixPath } from '../../model/plan-schema';
 
 describe('plan rules', () => {
   it('traffic steps rise and end at 100, skipping steps that are themselves invalid', () => {

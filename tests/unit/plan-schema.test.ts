@@ -3,7 +3,7 @@ import path from 'node:path';
 import Ajv from 'ajv';
 import YAML from 'yaml';
 import { loadPlan, PlanValidationError, validatePlan } from '../../client/plan';
-import { planJsonSchema } from '../../workflows/plan-schema';
+import { planJsonSchema } from '../../model/plan-schema';
 import { PLAN_SCHEMA_FILE } from '../../scripts/plan-schema';
 import { planIssues } from '../helpers/plan-doc';
 
@@ -17,7 +17,7 @@ describe('the plan JSON Schema', () => {
     const committed: unknown = JSON.parse(fs.readFileSync(PLAN_SCHEMA_FILE, 'utf8'));
     // Compared as text, so the order of the fields (the order editors offer them in) counts too.
     if (JSON.stringify(committed) !== JSON.stringify(planJsonSchema()))
-      throw new Error('plans/plan.schema.json differs from workflows/plan-schema.ts: run `npm run plan-schema`');
+      throw new Error('plans/plan.schema.json differs from model/plan-schema.ts: run `npm run plan-schema`');
   });
 
   it('is named on the first line of each shipped plan', () => {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { loadPlan } from '../../client/plan';
 import { checkRetention, formatDuration, planTotalDurationMs, retentionMarginMs } from '../../client/retention';
-import type { Plan } from '../../workflows/plan';
+import type { Plan } from '../../model/plan';
 
 const plans = path.join(__dirname, '..', '..', 'plans');
 const S = 1000;

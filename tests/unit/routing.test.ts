@@ -1,7 +1,8 @@
 import { validatePlan } from '../../client/plan';
-import type { Plan } from '../../workflows/plan';
+import type { Plan } from '../../model/plan';
 import { demoDoc, planIssues, PLANS } from '../helpers/plan-doc';
-import { agentQueueFor, HOST_SYSTEMS, measurementSystem, targetRouting, usesAgents } from '../../workflows/routing';
+import { agentQueueFor, measurementSystem, targetRouting, usesAgents } from '../../model/routing';
+import { HOST_SYSTEMS } from '../../model/constants';
 
 /** The demo plan as its author wrote it, changed by `mutate`, through the CLI's validator. */
 function planWith(mutate: (p: Record<string, any>) => void): Plan {

@@ -1,5 +1,5 @@
-import type { Compensation, GateState, MetricReading } from '../../workflows/definitions';
-import type { MetricSpec, Plan } from '../../workflows/plan';
+import type { Compensation, GateState, MetricReading } from '../../model/status';
+import type { MetricSpec, Plan } from '../../model/plan';
 import {
   approvalRefusal,
   approvedDetail,
@@ -12,8 +12,8 @@ import {
   tallyReadings,
   undoLanes,
   undoOrder,
-  type FailureCount,
-} from '../../workflows/rules';
+} from '../../model/rules';
+import { type FailureCount } from '../../model/status';
 
 /** Only what the approval rules read of a plan: the go gate's roles and separation of duties. */
 function planWith(roles: Plan['approvals']['gates']['go']['roles'], separationOfDuties = true): Plan {

@@ -3,10 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { memoryKey, signRequest, sshKeygenSigner, type Signer } from '../../lib/signing';
-import { authenticate, type AuthContext, type RequestClaim } from '../../workflows/auth';
-import type { LedgerEntry } from '../../workflows/definitions';
-import { chained, verifyLedger } from '../../workflows/ledger-chain';
-import { canonicalJson, planDigest, SIGNATURE_NAMESPACE, verifySshSignature } from '../../workflows/signatures';
+import { authenticate, type AuthContext, type RequestClaim } from '../../model/auth';
+import type { LedgerEntry } from '../../model/status';
+import { chained, verifyLedger } from '../../model/ledger-chain';
+import { canonicalJson, planDigest, SIGNATURE_NAMESPACE, verifySshSignature } from '../../model/signatures';
 
 const MIGRATION = 'billing-20261201T0900';
 const DIGEST = planDigest({ name: 'billing', steps: [10, 25, 50, 100] });

@@ -6,9 +6,10 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { loadPlan } from '../../client/plan';
 import { memoryKey, signRequest } from '../../lib/signing';
-import { runbookCard } from '../../workflows/card';
-import { GATES } from '../../workflows/constants';
-import type { MigrationStatus, Phase } from '../../workflows/definitions';
+import { runbookCard } from '../../model/card';
+import { GATES } from '../../model/constants';
+import type { MigrationStatus } from '../../model/status';
+import type { Phase } from '../../model/constants';
 import {
   abortSignal,
   approveSignal,
@@ -18,12 +19,13 @@ import {
   resumeSignal,
   retrySignal,
   rollbackSignal,
-  rollbackWorkflowId,
   statusQuery,
 } from '../../workflows/definitions';
-import { migrationWorkflow, type MigrationResult } from '../../workflows/migration';
+import { rollbackWorkflowId } from '../../model/status';
+import { migrationWorkflow } from '../../workflows/migration';
+import { type MigrationResult } from '../../model/status';
 import { rollbackWorkflow } from '../../workflows/rollback';
-import type { GateSpec, Plan } from '../../workflows/plan';
+import type { GateSpec, Plan } from '../../model/plan';
 import {
   approversFor,
   drive,

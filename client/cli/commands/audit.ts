@@ -6,12 +6,12 @@ import {
   type LedgerVerification,
   type SignedRowData,
   type StartedData,
-} from '../../../workflows/ledger-chain';
-import { ledgerOf } from '../../../workflows/plan';
-import { canonicalJson, planDigest } from '../../../workflows/signatures';
+} from '../../../model/ledger-chain';
+import { ledgerOf } from '../../../model/plan';
+import { canonicalJson, planDigest } from '../../../model/signatures';
 import { loadPlan } from '../../plan';
 import { CliError, ExitCode } from '../errors';
-import { formatNumber } from '../../../workflows/format';
+import { formatNumber } from '../../../model/format';
 import { EXAMPLE_ID, examples, outputOptions } from '../options';
 import { print } from '../render';
 

@@ -1,9 +1,9 @@
 import type { Command, OptionValues } from '@commander-js/extra-typings';
 import { loadConfig, temporalCliArgs } from '../../../lib/config';
-import type { GateName } from '../../../workflows/constants';
-import type { RequestAnswer } from '../../../workflows/definitions';
+import type { GateName } from '../../../model/constants';
+import type { RequestAnswer } from '../../../model/status';
 import { approveUpdate, rejectUpdate } from '../../../workflows/definitions';
-import { openGateOf } from '../../../workflows/rules';
+import { openGateOf } from '../../../model/rules';
 import { CliError, ExitCode } from '../errors';
 import { asOption, EXAMPLE_ID, examples, gateOption, outputOptions, type OutputFormat } from '../options';
 import { print, renderAnswer } from '../render';

@@ -1,7 +1,7 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Command } from '@commander-js/extra-typings';
 import { readLedger } from '../../../activities/ledger';
-import { ledgerOf } from '../../../workflows/plan';
+import { ledgerOf } from '../../../model/plan';
 import { CliError, ExitCode } from '../errors';
 import { EXAMPLE_ID, examples, outputOptions, positiveIntArg } from '../options';
 import { historyCaption, print, renderHistory } from '../render';

@@ -1,5 +1,5 @@
 import { Option, type Command } from '@commander-js/extra-typings';
-import { PHASES } from '../../../workflows/constants';
+import { PHASES } from '../../../model/constants';
 import { examples, outputOptions, positiveIntArg } from '../options';
 import { print, renderList, type ListRow } from '../render';
 import { withClient } from '../temporal';

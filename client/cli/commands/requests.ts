@@ -1,7 +1,7 @@
 import type { Command } from '@commander-js/extra-typings';
-import type { RequestAnswer } from '../../../workflows/definitions';
+import type { RequestAnswer } from '../../../model/status';
 import { abortUpdate, failUpdate, pauseUpdate, resumeUpdate, retryUpdate } from '../../../workflows/definitions';
-import type { OperatorArgs } from '../../../workflows/definitions';
+import type { OperatorArgs } from '../../../model/status';
 import type { UpdateDefinition } from '@temporalio/common';
 import { asOption, EXAMPLE_ID, examples, outputOptions } from '../options';
 import { print, renderAnswer } from '../render';

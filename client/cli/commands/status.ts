@@ -1,8 +1,8 @@
 import type { Client } from '@temporalio/client';
 import type { Command } from '@commander-js/extra-typings';
-import { isFinalPhase } from '../../../workflows/constants';
-import type { MigrationStatus } from '../../../workflows/definitions';
-import { formatMs } from '../../../workflows/format';
+import { isFinalPhase } from '../../../model/constants';
+import type { MigrationStatus } from '../../../model/status';
+import { formatMs } from '../../../model/format';
 import { agentSteps, renderAgentSteps, type AgentStep } from '../../agents';
 import { renderRetries, retryingActivities, type RetryingActivity } from '../../retries';
 import { CliError, ExitCode } from '../errors';

@@ -11,8 +11,9 @@ import type {
   MetricReading,
   MigrationStatus,
   OperatorArgs,
+  FailureCount,
   RejectArgs,
-} from './definitions';
+} from './status';
 import type { GateSpec, MetricSpec, Plan } from './plan';
 
 /** A request the workflow refuses: the audit entry's detail, and who is named as its actor. */
@@ -154,13 +155,6 @@ export function operatorRefusal(kind: OperatorRequest, args: OperatorArgs, now: 
   if (kind === 'retry' && !now.retryable)
     return { detail: `retry by ${actor}: no gate evaluation is waiting for a decision`, actor };
   return undefined;
-}
-
-/** Failed, consecutive failed and inconclusive evaluations of one metric so far. */
-export interface FailureCount {
-  total: number;
-  consecutive: number;
-  inconclusive?: number;
 }
 
 /** What one round of readings did to the gate. */

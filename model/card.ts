@@ -1,5 +1,5 @@
 import { isFinalPhase } from './constants';
-import type { GateState, MigrationStatus } from './definitions';
+import type { GateState, MigrationStatus } from './status';
 import type { Plan } from './plan';
 import { formatMs } from './format';
 import { missingRoles, openGateOf } from './rules';

@@ -114,3 +114,18 @@ export function migrationIdProblem(id: string): string | undefined {
     ? undefined
     : `expected 1 to 128 letters, digits, _ . - starting with a letter or digit, and no "..", got ${JSON.stringify(id)}`;
 }
+
+/** The parts of a target host that activities act on. */
+export const HOST_SYSTEMS = ['backup', 'containers', 'scheduler', 'repository', 'commands'] as const;
+export type HostSystem = (typeof HOST_SYSTEMS)[number];
+/** A host system, or the central workers (SQL, the ledger, reports, notifications). */
+export type TargetSystem = HostSystem | 'central';
+
+/** What each host system covers (for the plan's documentation and messages). */
+export const HOST_SYSTEM_DOC: Record<HostSystem, string> = {
+  backup: 'pg_dump, pg_restore and the backup files (target.backupDir)',
+  containers: 'the Docker engine that runs the unified containers',
+  scheduler: 'the crontab (scheduler kind crontab; Temporal Schedules are central)',
+  repository: 'the git repository of the legacy scripts (archive and restore)',
+  commands: "the plan's commands: command checks and metrics, a command router, the scheduled unified job's runs",
+};

@@ -5,22 +5,8 @@
  * notifications, reports and the ledger run on the central workers, the queue the workflow itself runs on. A plan
  * that names no agent runs everything centrally, as before agents existed. Pure and workflow-safe.
  */
+import { HOST_SYSTEMS, type HostSystem, type TargetSystem } from './constants';
 import type { Plan } from './plan';
-
-/** The parts of a target host that activities act on. */
-export const HOST_SYSTEMS = ['backup', 'containers', 'scheduler', 'repository', 'commands'] as const;
-export type HostSystem = (typeof HOST_SYSTEMS)[number];
-/** A host system, or the central workers (SQL, the ledger, reports, notifications). */
-export type TargetSystem = HostSystem | 'central';
-
-/** What each host system covers (for the plan's documentation and messages). */
-export const HOST_SYSTEM_DOC: Record<HostSystem, string> = {
-  backup: 'pg_dump, pg_restore and the backup files (target.backupDir)',
-  containers: 'the Docker engine that runs the unified containers',
-  scheduler: 'the crontab (scheduler kind crontab; Temporal Schedules are central)',
-  repository: 'the git repository of the legacy scripts (archive and restore)',
-  commands: "the plan's commands: command checks and metrics, a command router, the scheduled unified job's runs",
-};
 
 type Routed = Pick<Plan, 'target' | 'scheduler'>;
 

@@ -10,7 +10,7 @@
 
 import { z } from 'zod';
 import { GATES, type GateName } from './constants';
-import { HOST_SYSTEM_DOC, HOST_SYSTEMS, type HostSystem } from './routing';
+import { HOST_SYSTEM_DOC, HOST_SYSTEMS, type HostSystem } from './constants';
 import { parseEd25519PublicKey } from './signatures';
 import {
   checkCommand,

@@ -4,7 +4,7 @@
  * approval in it, from PostgreSQL alone. Pure and workflow-safe.
  */
 import { signedFieldsOf, type RequestClaim } from './auth';
-import type { LedgerEntry } from './definitions';
+import type { LedgerEntry } from './status';
 import type { RequestSignature } from './signatures';
 import { canonicalJson, sha256Hex, signedText, verifySshSignature } from './signatures';
 
