@@ -100,7 +100,10 @@ export default tseslint.config(
       '@typescript-eslint/no-restricted-imports': [
         'error',
         {
-          paths: [...RESTRICTED_PATHS, { name: '@temporalio/workflow', message: 'The model is plain code: no workflow API.' }],
+          paths: [
+            ...RESTRICTED_PATHS,
+            { name: '@temporalio/workflow', message: 'The model is plain code: no workflow API.' },
+          ],
           patterns: [
             { group: ['node:*', 'echarts/*', 'pg/*', 'dockerode/*', 'nodemailer/*'], message: NO_IO },
             { group: ['../*'], message: 'The model imports nothing of ours outside model/ (types included).' },
