@@ -191,7 +191,7 @@ interface Deadline {
 }
 
 const remaining = (d: Deadline) => Math.max(1, d.at - Date.now());
-const overTime = (type: string, what: string, d: Deadline) =>
+const overTime = (type: ErrorType, what: string, d: Deadline) =>
   ApplicationFailure.create({
     type,
     message: `${what} did not finish within the backup's time limit (${Math.round(d.limitMs / 60_000)} min)`,
@@ -214,7 +214,7 @@ class PsqlSession {
   constructor(
     private readonly target: LibpqTarget,
     /** The failure type and what the session is for, in its errors. */
-    private readonly type: string,
+    private readonly type: ErrorType,
     private readonly what: string,
   ) {
     this.child = spawn(
@@ -393,7 +393,7 @@ async function dumpDatabase(
   // What a dead attempt left is unlinked, not overwritten: a pg_dump that outlived its worker writes on into a file
   // nobody reads instead of into this attempt's.
   await fs.rm(tmp, { force: true });
-  const db = new PsqlSession(target, 'BackupFailed', 'backup snapshot');
+  const db = new PsqlSession(target, ErrorType.BackupFailed, 'backup snapshot');
   let tables: Record<string, number>;
   try {
     const opts = { signal: activitySignal(), deadline };
@@ -420,10 +420,10 @@ async function dumpDatabase(
     );
     // A cancelled (rollback, abort) or stuck dump is already killed; the catch below removes what it wrote.
     throwIfCancelled();
-    if (dump.timedOut) throw overTime('BackupFailed', 'pg_dump', deadline);
+    if (dump.timedOut) throw overTime(ErrorType.BackupFailed, 'pg_dump', deadline);
     if (dump.code !== 0) {
       throw ApplicationFailure.create({
-        type: 'BackupFailed',
+        type: ErrorType.BackupFailed,
         message: redact(`pg_dump exited ${dump.code ?? dump.signal}: ${dump.stderr.trim()}`, target.secrets),
       });
     }
@@ -493,7 +493,11 @@ export async function verifyRestore(
 ): Promise<void> {
   const prefix = `mo_verify_${createHash('sha256').update(key).digest('hex').slice(0, 16)}_`;
   const scratch = `${prefix}${currentAttempt()}`;
-  const admin = new PsqlSession(withDatabase(target, 'postgres'), 'BackupVerificationFailed', 'scratch database');
+  const admin = new PsqlSession(
+    withDatabase(target, 'postgres'),
+    ErrorType.BackupVerificationFailed,
+    'scratch database',
+  );
   const opts = { signal: activitySignal(), deadline };
   try {
     beat({ stage: 'restoring' });
@@ -524,17 +528,17 @@ export async function verifyRestore(
     );
     // The scratch database is dropped below either way.
     throwIfCancelled();
-    if (restore.timedOut) throw overTime('BackupVerificationFailed', 'pg_restore', deadline);
+    if (restore.timedOut) throw overTime(ErrorType.BackupVerificationFailed, 'pg_restore', deadline);
     if (restore.code !== 0) {
       throw ApplicationFailure.create({
-        type: 'BackupVerificationFailed',
+        type: ErrorType.BackupVerificationFailed,
         message: redact(
           `pg_restore exited ${restore.code ?? restore.signal}: ${restore.stderr.trim()}`,
           target.secrets,
         ),
       });
     }
-    const restored = new PsqlSession(scratchTarget, 'BackupVerificationFailed', 'restored copy');
+    const restored = new PsqlSession(scratchTarget, ErrorType.BackupVerificationFailed, 'restored copy');
     let actual: Record<string, number>;
     try {
       actual = await countRows(restored, beat, 'verifying', deadline);
@@ -547,7 +551,7 @@ export async function verifyRestore(
       .map((t) => `${t}: source ${expected[t] ?? 'absent'}, restored ${actual[t] ?? 'absent'}`);
     if (diffs.length) {
       throw ApplicationFailure.create({
-        type: 'BackupVerificationFailed',
+        type: ErrorType.BackupVerificationFailed,
         message: `restored row counts differ: ${diffs.join('; ')}`,
       });
     }

@@ -130,14 +130,13 @@ export function renderMetricsChart(evaluations: GateEvaluation[], title: string)
   const { steps, series } = metricSeries(evaluations);
   const height = 50 + Math.max(series.length, 1) * PANEL_HEIGHT;
   const bounds = series.map(axisBounds);
-  const threshold = (s: MetricSeries) => `${s.op} ${formatExact(s.threshold, s.unit)}`;
   const chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width: WIDTH, height });
   chart.setOption({
     animation: false,
     title: [
       { text: title, left: 'center', textStyle: { fontSize: 14 } },
       ...series.map((s, i) => ({
-        text: `${s.name} (threshold ${threshold(s)})`,
+        text: `${s.name} (threshold ${thresholdText(s)})`,
         top: 38 + i * PANEL_HEIGHT,
         left: 80,
         textStyle: { fontSize: 12 },
@@ -165,45 +164,59 @@ export function renderMetricsChart(evaluations: GateEvaluation[], title: string)
       // Fixed bounds: the threshold must be on the axis even when every reading is far from it.
       ...bounds[i]!,
     })),
-    series: series.map((s, i) => ({
-      name: s.name,
-      type: 'line',
-      xAxisIndex: i,
-      yAxisIndex: i,
-      data: s.values,
-      connectNulls: false,
-      showAllSymbol: true,
-      symbolSize: 6,
-      markLine: {
-        symbol: 'none',
-        silent: true,
-        lineStyle: { type: 'dashed', color: '#c23531' },
-        label: { formatter: `threshold ${threshold(s)}`, fontSize: 9, position: 'insideEndTop' },
-        data: [{ yAxis: s.threshold, name: 'threshold' }],
-      },
-      markArea: {
-        silent: true,
-        data: zones(s.op, s.threshold, bounds[i]!.min, bounds[i]!.max).map(({ zone, from, to }) => [
-          {
-            yAxis: from,
-            name: zone,
-            itemStyle: { color: ZONE_COLOURS[zone] },
-            // The label sits at the band's far edge, away from the threshold line and its label.
-            label: {
-              color: ZONE_TEXT[zone],
-              fontSize: 9,
-              position: from === bounds[i]!.min ? 'insideBottomLeft' : 'insideTopLeft',
-            },
-          },
-          { yAxis: to },
-        ]),
-      },
-    })),
+    series: series.map((s, i) => metricLine(s, i, bounds[i]!)),
   });
   const svg = chart.renderToSVGString();
   chart.dispose();
-  // zrender numbers its CSS classes (and clip-path ids) per process; renumbered in order of appearance, the same
-  // input gives the same SVG.
+  return renumberIds(svg);
+}
+
+/** A metric's threshold as the chart writes it, every digit kept: `< 0.05`, `>= 3,528`. */
+const thresholdText = (s: MetricSeries) => `${s.op} ${formatExact(s.threshold, s.unit)}`;
+
+/** The line series of panel `i`: the metric's readings, its dashed threshold line and its shaded pass and fail zones. */
+function metricLine(s: MetricSeries, i: number, bounds: { min: number; max: number }): echarts.LineSeriesOption {
+  return {
+    name: s.name,
+    type: 'line',
+    xAxisIndex: i,
+    yAxisIndex: i,
+    data: s.values,
+    connectNulls: false,
+    showAllSymbol: true,
+    symbolSize: 6,
+    markLine: {
+      symbol: 'none',
+      silent: true,
+      lineStyle: { type: 'dashed', color: '#c23531' },
+      label: { formatter: `threshold ${thresholdText(s)}`, fontSize: 9, position: 'insideEndTop' },
+      data: [{ yAxis: s.threshold, name: 'threshold' }],
+    },
+    markArea: {
+      silent: true,
+      data: zones(s.op, s.threshold, bounds.min, bounds.max).map(({ zone, from, to }) => [
+        {
+          yAxis: from,
+          name: zone,
+          itemStyle: { color: ZONE_COLOURS[zone] },
+          // The label sits at the band's far edge, away from the threshold line and its label.
+          label: {
+            color: ZONE_TEXT[zone],
+            fontSize: 9,
+            position: from === bounds.min ? 'insideBottomLeft' : 'insideTopLeft',
+          },
+        },
+        { yAxis: to },
+      ]),
+    },
+  };
+}
+
+/**
+ * zrender numbers its CSS classes (and clip-path ids) per process; renumbered in order of appearance, the same input
+ * gives the same SVG.
+ */
+function renumberIds(svg: string): string {
   const names = new Map<string, string>();
   return svg.replace(/\bzr\d+-[a-z]+-?\d+\b/g, (m) => {
     if (!names.has(m)) names.set(m, `mc-${names.size}`);

@@ -9,6 +9,8 @@ import { evaluateMetrics, hostChecks, runChecks, type HostChecksInput, type RunC
 import { compareOutputs } from './compare';
 import { listContainers, startContainers, stopContainers, type ContainerSpec } from './containers';
 import { ErrorType, permanent } from './errors';
+import { WorkflowType } from '../model/constants';
+import { heartbeat, heartbeatWhile } from './heartbeat';
 import { appendLedger, readLedger } from './ledger';
 import { notify } from './notify';
 import { runCommand } from './process';
@@ -58,8 +60,8 @@ export function owningMigration(migrationId: string | undefined): string {
   }
   const id = info?.workflowExecution?.workflowId;
   const suffix = rollbackWorkflowId('');
-  if (info?.workflowType === 'migrationWorkflow' && id) return id;
-  if (info?.workflowType === 'rollbackWorkflow' && id?.endsWith(suffix) && id.length > suffix.length)
+  if (info?.workflowType === WorkflowType.migrationWorkflow && id) return id;
+  if (info?.workflowType === WorkflowType.rollbackWorkflow && id?.endsWith(suffix) && id.length > suffix.length)
     return id.slice(0, -suffix.length);
   throw permanent(
     ErrorType.InvalidInput,
@@ -73,6 +75,19 @@ export async function runJob(job: JobSpec): Promise<{ code: number; output: stri
   const r = await runCommand(cmd!, args, { timeoutMs: 3_600_000 });
   if (r.code !== 0) throw new Error(`job ${job.name} exited ${r.code}: ${r.stderr.trim().slice(-500)}`);
   return { code: 0, output: r.stdout.slice(-2000) };
+}
+
+/**
+ * A quick step that reports no progress of its own, heartbeating while it runs: with a heartbeat timeout in the plan
+ * (`retry.quick.heartbeatTimeout`), a worker that dies under it is noticed within that timeout. Only for steps that
+ * keep no heartbeat details of their own (a tick would replace them).
+ */
+function ticking<A extends unknown[], R>(name: string, step: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return (...args) =>
+    heartbeatWhile(
+      () => heartbeat(name),
+      () => step(...args),
+    );
 }
 
 /** All activities of the orchestrator, bound to their dependencies. */
@@ -105,7 +120,9 @@ export function createActivities(deps: ActivityDeps) {
     setTrafficPercent,
     getTrafficPercent,
     ...scheduler,
-    archiveLegacyScripts,
+    installUnifiedJob: ticking('installUnifiedJob', scheduler.installUnifiedJob),
+    disableLegacyJobs: ticking('disableLegacyJobs', scheduler.disableLegacyJobs),
+    archiveLegacyScripts: ticking('archiveLegacyScripts', archiveLegacyScripts),
     restoreArchivedScripts,
     notify,
     runJob,

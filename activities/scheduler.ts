@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { JobSpec, SchedulerSpec } from '../model/plan';
 import { ErrorType, permanent } from './errors';
+import { WorkflowType } from '../model/constants';
 import { runCommand } from './process';
 import { migrationFolder } from './folders';
 
@@ -260,9 +261,6 @@ export function parseCrontab(text: string, jobs: JobSpec[] = []): ScheduleEntry[
 export const scheduleId = (s: SchedulerSpec, job: JobSpec) =>
   `${(s.kind === 'temporal-schedule' && s.idPrefix) || 'job'}-${job.name}`;
 
-/** The workflow a job schedule starts (it runs the job's command on the worker). */
-export const SCHEDULED_JOB_WORKFLOW = 'scheduledJobWorkflow';
-
 async function schedulePaused(client: Client, id: string): Promise<boolean | undefined> {
   try {
     return (await client.schedule.getHandle(id).describe()).state.paused;
@@ -323,7 +321,8 @@ async function setUnifiedPaused(
       spec: { cronExpressions: [job.schedule] },
       action: {
         type: 'startWorkflow',
-        workflowType: SCHEDULED_JOB_WORKFLOW,
+        // The workflow that runs the job's command on the worker.
+        workflowType: WorkflowType.scheduledJobWorkflow,
         args: [{ job, ...(runOn ? { runOn } : {}) }],
         taskQueue,
       },
@@ -344,20 +343,65 @@ export interface FoundJob {
   detail: string;
 }
 
+/** Pauses or unpauses every legacy job's schedule; fails (PreconditionFailed) before any change if one is missing. */
+async function setLegacyPaused(
+  client: Client,
+  s: SchedulerSpec,
+  jobs: JobSpec[],
+  paused: boolean,
+  note: string,
+): Promise<SchedulerChange> {
+  for (const job of jobs) {
+    const problem = await scheduleProblem(client, s, job);
+    if (problem) throw permanent(ErrorType.PreconditionFailed, problem);
+  }
+  const changed: string[] = [];
+  const unchanged: string[] = [];
+  for (const job of jobs)
+    ((await setPaused(client, legacyScheduleId(s, job), paused, note)) ? changed : unchanged).push(job.name);
+  return { kind: 'temporal-schedule', changed, unchanged };
+}
+
+/** Where each legacy job's line is in the crontab, or why it is not found exactly once. */
+async function findInCrontab(s: SchedulerSpec, jobs: JobSpec[]): Promise<FoundJob[]> {
+  const lines = (await readCrontab(s)).split('\n');
+  return jobs.map((job) => {
+    const problem = locateProblem(lines, job, crontabName(s));
+    if (problem) return { name: job.name, found: false, detail: problem };
+    const { active, disabled } = locateInCrontab(lines, job);
+    const at = active[0] ?? disabled[0]!;
+    return { name: job.name, found: true, detail: `${active.length ? '' : '(disabled) '}${lines[at]}` };
+  });
+}
+
+/** Which legacy jobs' schedules exist, or what the schedules there are instead. */
+async function findSchedules(client: Client, s: SchedulerSpec, jobs: JobSpec[]): Promise<FoundJob[]> {
+  const out: FoundJob[] = [];
+  for (const job of jobs) {
+    const problem = await scheduleProblem(client, s, job);
+    out.push({
+      name: job.name,
+      found: !problem,
+      detail: problem ?? `schedule ${legacyScheduleId(s, job)}`,
+    });
+  }
+  return out;
+}
+
+/** The legacy jobs' schedules that exist, each enabled unless paused. */
+async function readSchedules(client: Client, s: SchedulerSpec, jobs: JobSpec[]): Promise<ScheduleEntry[]> {
+  const out: ScheduleEntry[] = [];
+  for (const job of jobs) {
+    const paused = await schedulePaused(client, legacyScheduleId(s, job));
+    if (paused !== undefined)
+      out.push({ name: job.name, schedule: job.schedule, command: job.command.join(' '), enabled: !paused });
+  }
+  return out;
+}
+
 /** Scheduler activities for both adapters (crontab, Temporal Schedules), bound to a Temporal client. */
 export function createSchedulerActivities(deps: { client: Client; taskQueue?: string }) {
   const taskQueue = deps.taskQueue ?? 'migrations';
-  const legacy = async (s: SchedulerSpec, jobs: JobSpec[], paused: boolean, note: string): Promise<SchedulerChange> => {
-    for (const job of jobs) {
-      const problem = await scheduleProblem(deps.client, s, job);
-      if (problem) throw permanent(ErrorType.PreconditionFailed, problem);
-    }
-    const changed: string[] = [];
-    const unchanged: string[] = [];
-    for (const job of jobs)
-      ((await setPaused(deps.client, legacyScheduleId(s, job), paused, note)) ? changed : unchanged).push(job.name);
-    return { kind: 'temporal-schedule', changed, unchanged };
-  };
   const unified = async (
     s: SchedulerSpec,
     job: JobSpec,
@@ -376,12 +420,12 @@ export function createSchedulerActivities(deps: { client: Client; taskQueue?: st
     disableLegacyJobs: (i: JobsInput) =>
       i.scheduler.kind === 'crontab'
         ? editCrontab(i.scheduler, i.migrationId, 'disable-legacy', i.jobs, i.backupDir, disableLine)
-        : legacy(i.scheduler, i.jobs, true, `disabled by migration ${i.migrationId}`),
+        : setLegacyPaused(deps.client, i.scheduler, i.jobs, true, `disabled by migration ${i.migrationId}`),
     /** Re-enables the legacy jobs (the undo of `disableLegacyJobs`): the original line back, once; never creates. */
     enableLegacyJobs: (i: JobsInput) =>
       i.scheduler.kind === 'crontab'
         ? editCrontab(i.scheduler, i.migrationId, 'enable-legacy', i.jobs, i.backupDir, enableLine)
-        : legacy(i.scheduler, i.jobs, false, `restored by migration ${i.migrationId}`),
+        : setLegacyPaused(deps.client, i.scheduler, i.jobs, false, `restored by migration ${i.migrationId}`),
     /** Schedules the unified job (its marked crontab line added; schedule created or unpaused). */
     installUnifiedJob: (i: JobInput) =>
       i.scheduler.kind === 'crontab'
@@ -393,38 +437,14 @@ export function createSchedulerActivities(deps: { client: Client; taskQueue?: st
         ? editCrontab(i.scheduler, i.migrationId, 'remove-unified', [i.job], i.backupDir, removeLine)
         : unified(i.scheduler, i.job, true, `removed by migration ${i.migrationId}`),
     /** Where each legacy job is today (read only): the preflight fails a job not found exactly once. */
-    findLegacyJobs: async (i: { scheduler: SchedulerSpec; jobs: JobSpec[] }): Promise<FoundJob[]> => {
-      if (i.scheduler.kind === 'crontab') {
-        const lines = (await readCrontab(i.scheduler)).split('\n');
-        return i.jobs.map((job) => {
-          const problem = locateProblem(lines, job, crontabName(i.scheduler));
-          if (problem) return { name: job.name, found: false, detail: problem };
-          const { active, disabled } = locateInCrontab(lines, job);
-          const at = active[0] ?? disabled[0]!;
-          return { name: job.name, found: true, detail: `${active.length ? '' : '(disabled) '}${lines[at]}` };
-        });
-      }
-      const out: FoundJob[] = [];
-      for (const job of i.jobs) {
-        const problem = await scheduleProblem(deps.client, i.scheduler, job);
-        out.push({
-          name: job.name,
-          found: !problem,
-          detail: problem ?? `schedule ${legacyScheduleId(i.scheduler, job)}`,
-        });
-      }
-      return out;
-    },
+    findLegacyJobs: async (i: { scheduler: SchedulerSpec; jobs: JobSpec[] }): Promise<FoundJob[]> =>
+      i.scheduler.kind === 'crontab'
+        ? findInCrontab(i.scheduler, i.jobs)
+        : findSchedules(deps.client, i.scheduler, i.jobs),
     /** What is scheduled now. */
-    readSchedule: async (i: { scheduler: SchedulerSpec; jobs: JobSpec[] }): Promise<ScheduleEntry[]> => {
-      if (i.scheduler.kind === 'crontab') return parseCrontab(await readCrontab(i.scheduler), i.jobs);
-      const out: ScheduleEntry[] = [];
-      for (const job of i.jobs) {
-        const paused = await schedulePaused(deps.client, legacyScheduleId(i.scheduler, job));
-        if (paused !== undefined)
-          out.push({ name: job.name, schedule: job.schedule, command: job.command.join(' '), enabled: !paused });
-      }
-      return out;
-    },
+    readSchedule: async (i: { scheduler: SchedulerSpec; jobs: JobSpec[] }): Promise<ScheduleEntry[]> =>
+      i.scheduler.kind === 'crontab'
+        ? parseCrontab(await readCrontab(i.scheduler), i.jobs)
+        : readSchedules(deps.client, i.scheduler, i.jobs),
   };
 }

@@ -6,6 +6,7 @@ import { loadConfig, projectRoot } from '../lib/config';
 import { startWorkerProcess } from '../lib/worker-process';
 import { abortSignal } from '../workflows/definitions';
 import type { migrationWorkflow } from '../workflows/migration';
+import { WorkflowType } from '../model/constants';
 import { log, quantile, round, smallPlan, type Figures } from './lib';
 
 const BIN = path.join(projectRoot, 'bin', 'migrate');
@@ -65,7 +66,7 @@ async function completedMigration(): Promise<string> {
     await worker.ready;
     const plan = smallPlan();
     plan.name = taskQueue;
-    const handle = await client.workflow.start<typeof migrationWorkflow>('migrationWorkflow', {
+    const handle = await client.workflow.start<typeof migrationWorkflow>(WorkflowType.migrationWorkflow, {
       taskQueue,
       workflowId: id,
       args: [{ migrationId: id, plan, startedBy: 'bench' }],
@@ -90,7 +91,7 @@ async function completedMigration(): Promise<string> {
 async function orphanMigration(): Promise<{ id: string; done: () => Promise<void> }> {
   const client = await connectClient(loadConfig());
   const id = `bench-cli-orphan-${Date.now().toString(36)}`;
-  await client.workflow.start('migrationWorkflow', {
+  await client.workflow.start(WorkflowType.migrationWorkflow, {
     taskQueue: `${id}-nobody`,
     workflowId: id,
     args: [{ migrationId: id, plan: smallPlan(), startedBy: 'bench' }],

@@ -5,11 +5,13 @@ import { connectClient } from '../client/connection';
 import { loadConfig } from '../lib/config';
 import { startWorkerProcess } from '../lib/worker-process';
 import { memoryKey, signRequest, type Signer } from '../lib/signing';
+import { claimFor } from '../model/auth';
 import type { GateName, Plan } from '../model/plan';
 import { approveUpdate } from '../workflows/definitions';
 import { rollbackWorkflowId } from '../model/status';
 import { planDigest } from '../model/signatures';
 import type { migrationWorkflow } from '../workflows/migration';
+import { WorkflowType } from '../model/constants';
 import { log, peakRssMb, quantile, smallPlan } from './lib';
 
 /** What one fleet of migrations on one stub worker measured. */
@@ -57,7 +59,7 @@ export async function runFleet(
   try {
     const ids = Array.from({ length: count }, (_, i) => `${taskQueue}-${i < gateFailures ? 'gatefail' : 'ok'}-${i}`);
     const start = (id: string) =>
-      client.workflow.start<typeof migrationWorkflow>('migrationWorkflow', {
+      client.workflow.start<typeof migrationWorkflow>(WorkflowType.migrationWorkflow, {
         taskQueue,
         workflowId: id,
         args: [{ migrationId: id, plan, startedBy: 'bench' }],
@@ -136,12 +138,12 @@ async function approveUntilDone(
         const handle = client.workflow.getHandle(wf.workflowId);
         for (const [i, role] of roles.entries()) {
           const approver = `${role}-bench`;
-          const claim = { decision: 'approve', person: approver, gate, role };
+          const args = { gate, role, approver };
           const target = { migrationId: wf.workflowId, planDigest: digest };
-          const signature = await signRequest(claim, target, signers[approver]!);
+          const signature = await signRequest(claimFor({ kind: 'approve', args }), target, signers[approver]!);
           // The reaction is timed from the moment the deciding (last) approval is sent.
           if (i === roles.length - 1) lastSent.set(key, Date.now());
-          await handle.executeUpdate(approveUpdate, { args: [{ gate, role, approver, signature }] });
+          await handle.executeUpdate(approveUpdate, { args: [{ ...args, signature }] });
         }
       })().finally(() => inFlight.delete(p));
       inFlight.add(p);

@@ -8,6 +8,7 @@ import { drive, virtualClock, withTestKeys } from '../lib/drive';
 import { noopActivities } from '../lib/noop-activities';
 import { bundleWorkflows, createTimeSkippingEnv, firstTaskCompleted } from '../lib/time-skipping';
 import type { migrationWorkflow } from '../workflows/migration';
+import { WorkflowType } from '../model/constants';
 import type { Plan } from '../model/plan';
 import { log, type Figures } from './lib';
 
@@ -47,7 +48,7 @@ export async function historyBench(): Promise<Figures> {
       });
       return worker.runUntil(async () => {
         const t0 = Date.now();
-        const handle = await env.client.workflow.start<typeof migrationWorkflow>('migrationWorkflow', {
+        const handle = await env.client.workflow.start<typeof migrationWorkflow>(WorkflowType.migrationWorkflow, {
           taskQueue,
           workflowId: id,
           args: [{ migrationId: id, plan, startedBy: 'bench' }],

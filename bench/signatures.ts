@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { memoryKey, signRequest } from '../lib/signing';
-import { authenticate } from '../model/auth';
+import { authenticate, claimFor } from '../model/auth';
 import { planDigest } from '../model/signatures';
 import { loadPlan } from '../client/plan';
 import path from 'node:path';
@@ -23,7 +23,7 @@ export async function signatureBench(): Promise<Figures> {
     digests.push(performance.now() - t);
   }
   const target = { migrationId: 'bench-signatures', planDigest: digest };
-  const claim = { decision: 'approve', person: 'tina', gate: 'go', role: 'technical-lead' };
+  const claim = claimFor({ kind: 'approve', args: { gate: 'go', role: 'technical-lead', approver: 'tina' } });
   const requests = await Promise.all(
     Array.from({ length: 330 }, async () => ({ ...claim, signature: await signRequest(claim, target, key.sign) })),
   );

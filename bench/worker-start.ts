@@ -5,6 +5,7 @@ import { connectClient } from '../client/connection';
 import { loadConfig } from '../lib/config';
 import { startWorkerProcess } from '../lib/worker-process';
 import { bundleWorkflows, writeAtomically } from '../lib/workflow-bundle';
+import { WorkflowType } from '../model/constants';
 import { log, quantile, round, type Figures } from './lib';
 
 /** Resident memory now (VmRSS), in MiB. */
@@ -24,7 +25,7 @@ async function coldStart(env: NodeJS.ProcessEnv, tag: string): Promise<{ startS:
   const taskQueue = `bench-start-${tag}-${Date.now().toString(36)}`;
   const workflowId = `${taskQueue}-probe`;
   // A plan the workflow refuses at its first task (no activity, nothing changed): the cheapest real workflow task.
-  await client.workflow.start('migrationWorkflow', {
+  await client.workflow.start(WorkflowType.migrationWorkflow, {
     taskQueue,
     workflowId,
     args: [{ migrationId: workflowId, plan: {}, startedBy: 'bench' }],

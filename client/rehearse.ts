@@ -12,7 +12,7 @@ import type { Signer } from '../lib/signing';
 import { bundleWorkflows, createTimeSkippingEnv, firstTaskCompleted } from '../lib/time-skipping';
 import { resumeSignal } from '../workflows/definitions';
 import { type MigrationStatus } from '../model/status';
-import { type Phase } from '../model/constants';
+import { WorkflowType, type Phase } from '../model/constants';
 import type { MigrationInput } from '../model/status';
 import type { Plan } from '../model/plan';
 
@@ -91,7 +91,7 @@ export async function rehearse(
     return await worker.runUntil(async () => {
       const migrationId = `rehearsal-${plan.name}`;
       const virtualStart = await env.currentTimeMs();
-      const handle = await env.client.workflow.start('migrationWorkflow', {
+      const handle = await env.client.workflow.start(WorkflowType.migrationWorkflow, {
         taskQueue,
         workflowId: migrationId,
         args: [{ migrationId, plan: rehearsed, startedBy: 'rehearsal' } satisfies MigrationInput],

@@ -1,27 +1,37 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import type { WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import { getTrafficPercent } from '../activities/traffic';
 import { connectClient } from '../client/connection';
 import { loadPlan } from '../client/plan';
-import { applyStackEnv, loadConfig, projectRoot, requireEnv, workflowUiUrl } from '../lib/config';
+import { applyStackEnv, loadConfig, projectRoot, requireEnv, workflowUiUrl, type StackConfig } from '../lib/config';
 import { startWorkerProcess, type WorkerProcess } from '../lib/worker-process';
-import { isFinalPhase } from '../model/constants';
+import { isFinalPhase, WorkflowType } from '../model/constants';
 import type { MigrationStatus } from '../model/status';
 import type { Phase } from '../model/constants';
-import type { ApproveArgs } from '../model/status';
+import type { ApproveArgs, GateState } from '../model/status';
 import { approveUpdate, rollbackSignal, statusQuery } from '../workflows/definitions';
 import { rollbackWorkflowId } from '../model/status';
 import { signRequest } from '../lib/signing';
+import { claimFor } from '../model/auth';
 import { demoApprover, demoKeyFile, demoSigner, ensureDemoKeys } from './keys';
 import { planDetails } from '../model/card';
 import type { migrationWorkflow } from '../workflows/migration';
 import type { GateName, Plan } from '../model/plan';
-import { integrity, setupDemoTarget, startProcess, stopProcess, withDb, type CrontabStyle } from './target';
+import {
+  integrity,
+  setupDemoTarget,
+  startProcess,
+  stopProcess,
+  withDb,
+  type CrontabStyle,
+  type DemoTarget,
+} from './target';
 
 /** The database `runDemo` makes (anew, each run) for the demo system, on the stack's PostgreSQL. */
-export const DEMO_DATABASE = 'mo_demo_target';
+/** The demo target's database (`MO_DEMO_DATABASE` moves it: the tests give each Jest worker its own). */
+export const DEMO_DATABASE = process.env.MO_DEMO_DATABASE ?? 'mo_demo_target';
 
 const FAULTS = ['error-spike', 'slow', 'divergent'] as const;
 type Fault = (typeof FAULTS)[number];
@@ -65,9 +75,8 @@ async function signedApproval(
   a: { gate: GateName; role: string; approver: string },
 ): Promise<ApproveArgs> {
   if (!s.approvalsAuthenticated || !s.planDigest) return a;
-  const claim = { decision: 'approve', person: a.approver, gate: a.gate, role: a.role };
   const signature = await signRequest(
-    claim,
+    claimFor({ kind: 'approve', args: a }),
     { migrationId: s.migrationId, planDigest: s.planDigest },
     demoSigner(a.approver),
   );
@@ -129,26 +138,81 @@ export interface DemoOutcome {
 
 /** Migrates the demo scorer from its legacy cron monoliths to the unified container pipeline. */
 export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
-  const out = { log: args.print ?? ((line: string) => process.stdout.write(`${line}\n`)) };
+  const log = args.print ?? ((line: string) => process.stdout.write(`${line}\n`));
   applyStackEnv();
   const config = loadConfig();
   // The demo plan reads its approvers' keys (made once per checkout, printed below).
   const keys = ensureDemoKeys();
-  const plan = loadPlan(args.plan);
-  if (args.agent) plan.target = { ...plan.target, agentQueue: args.agent.queue };
-  args.adjustPlan?.(plan);
+  const plan = loadDemoPlan(args);
   const logs = path.join(config.dataDir, 'logs');
 
   const client = await connectClient(config);
+  await endEarlierRuns(client, plan, log);
+  log(`demo approvers' keys (throwaway, ssh-keygen Ed25519): ${path.dirname(keys)} (public keys in ${keys})`);
+  const target = await prepareTarget(args, config, plan, log);
+  const system = startDemoSystem(args, target, logs);
+  let workflowId = '';
+  const workers = startWorkers(args, logs, () => resetStickyQueues(client, config, workflowId));
+  try {
+    await workers.ready();
+    if (args.agent && !args.agent.startLater) await workers.control.startAgent();
+    workflowId = `${plan.name}-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
+    const handle = await startMigration(client, config, plan, workflowId);
+    log(`started migration ${workflowId}\n  Temporal UI: ${workflowUiUrl(config, workflowId)}\n`);
+
+    const operator = demoOperator({ args, config, handle, log });
+    let stopped = false;
+    const final = await watch(client, workflowId, log, async (s) => {
+      if (args.onStatus && (await args.onStatus(s, handle, workers.control)) === 'stop') return (stopped = true);
+      await operator(s);
+    });
+
+    const result = stopped ? { phase: 'stopped', reports: {} as Record<string, string> } : await handle.result();
+    await drainDemoSystem(system, target);
+    await printSummary({ config, plan, target, workflowId, result, final }, log);
+    return {
+      workflowId,
+      phase: result.phase,
+      status: final,
+      reports: result.reports,
+      databaseUrl: target.databaseUrl,
+      repository: target.repository,
+      crontabUser: target.crontabUser,
+      crontab: target.crontab,
+      composeProject: plan.target.composeProject,
+      workerPids: workers.pids,
+    };
+  } finally {
+    await Promise.all(system.map((p) => stopProcess(p)));
+    await client.connection.close();
+    await workers.stop();
+  }
+}
+
+type Log = (line: string) => void;
+
+/** The plan the demo runs: the file's, on the agent's queue with `--agent`, changed by `adjustPlan`. */
+function loadDemoPlan(args: DemoOptions): Plan {
+  const plan = loadPlan(args.plan);
+  if (args.agent) plan.target = { ...plan.target, agentQueue: args.agent.queue };
+  args.adjustPlan?.(plan);
+  return plan;
+}
+
+/** Terminates the plan's migrations still running from an earlier (interrupted) demo run. */
+async function endEarlierRuns(client: Client, plan: Plan, log: Log): Promise<void> {
   // A demo run from before (interrupted) would go on migrating the target this run prepares afresh: end it first.
   for await (const wf of client.workflow.list({
     query: `MigrationName = '${plan.name}' AND ExecutionStatus = 'Running'`,
   })) {
     await client.workflow.getHandle(wf.workflowId).terminate('superseded by a new demo run');
-    out.log(`terminated the earlier demo migration ${wf.workflowId}`);
+    log(`terminated the earlier demo migration ${wf.workflowId}`);
   }
-  out.log(`demo approvers' keys (throwaway, ssh-keygen Ed25519): ${path.dirname(keys)} (public keys in ${keys})`);
-  out.log(
+}
+
+/** Sets up the demo system afresh (database, git repository, legacy crontab), with the fault asked for switched on. */
+async function prepareTarget(args: DemoOptions, config: StackConfig, plan: Plan, log: Log): Promise<DemoTarget> {
+  log(
     `preparing the demo system (database, git repository ${plan.target.repository}, crontab of ${plan.scheduler.kind === 'crontab' ? plan.scheduler.user : '?'})`,
   );
   const target = await setupDemoTarget(
@@ -160,15 +224,19 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
   );
   // The plan names DEMO_DATABASE_URL; the worker and the demo system read the URL from their environment.
   process.env[plan.target.databaseUrlEnv] = target.databaseUrl;
-  const systemEnv = { DATABASE_URL: target.databaseUrl };
   if (args.fault) {
     await withDb(target.databaseUrl, (db) =>
       db.query('insert into demo_faults (name, enabled) values ($1, true)', [args.fault]),
     );
-    out.log(`fault switched on in the unified pipeline: ${args.fault}`);
+    log(`fault switched on in the unified pipeline: ${args.fault}`);
   }
+  return target;
+}
 
-  const background: ChildProcess[] = [
+/** Starts the demo system's processes: the submissions generator (first) and the runner that plays cron. */
+function startDemoSystem(args: DemoOptions, target: DemoTarget, logs: string): ChildProcess[] {
+  const systemEnv = { DATABASE_URL: target.databaseUrl };
+  return [
     startProcess(
       'generate.js',
       ['--rate', String(args.rate ?? 20), '--seconds', '3600'],
@@ -182,175 +250,220 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
       path.join(logs, 'demo-cron.log'),
     ),
   ];
-  const workerLog = path.join(logs, 'demo-worker.log');
+}
+
+/** The demo's worker processes: the central worker (which `killWorker` replaces) and, with `agent`, the host agent. */
+interface DemoWorkers {
+  control: DemoControl;
+  pids: DemoOutcome['workerPids'];
+  /** Resolves once the central worker polls its task queue. */
+  ready(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The log file of the demo's worker or agent: one per task queue, so demos on other queues keep their own. */
+export function demoLogFile(logs: string, role: 'worker' | 'agent', taskQueue = loadConfig().taskQueue): string {
+  return path.join(logs, taskQueue === 'migrations' ? `demo-${role}.log` : `demo-${role}-${taskQueue}.log`);
+}
+
+/** Starts the central worker; the agent starts on `control.startAgent()`. */
+function startWorkers(args: DemoOptions, logs: string, releaseSticky: () => Promise<void>): DemoWorkers {
+  const workerLog = demoLogFile(logs, 'worker');
   let worker = startWorkerProcess(workerLog, args.workerEnv);
-  const workerPids = { central: [worker.child.pid!], agent: [] as number[] };
+  const pids = { central: [worker.child.pid!], agent: [] as number[] };
   let agent: WorkerProcess | undefined;
   const startAgent = async () => {
     if (!args.agent || agent) return;
-    agent = startWorkerProcess(path.join(logs, 'demo-agent.log'), {
+    agent = startWorkerProcess(demoLogFile(logs, 'agent'), {
       ...args.workerEnv,
       MO_TASK_QUEUE: args.agent.queue,
     });
-    workerPids.agent.push(agent.child.pid!);
+    pids.agent.push(agent.child.pid!);
     await agent.ready;
   };
-  let workflowId = '';
-  const control: DemoControl = {
-    startAgent,
-    killWorker: async () => {
-      const gone = new Promise<void>((r) => worker.child.once('exit', () => r()));
-      worker.child.kill('SIGKILL');
-      await gone;
-      worker = startWorkerProcess(workerLog, args.workerEnv);
-      workerPids.central.push(worker.child.pid!);
-      // The dead worker held the migration (and its rollback) on its sticky queue: without this the server would
-      // wait out the sticky schedule-to-start timeout (10 s) before the new worker replays them from history.
-      await Promise.all(
-        [workflowId, rollbackWorkflowId(workflowId)].map((id) =>
-          client.workflowService
-            .resetStickyTaskQueue({ namespace: config.temporalNamespace, execution: { workflowId: id } })
-            .catch(() => undefined),
-        ),
-      );
-      await worker.ready;
+  const killWorker = async () => {
+    const gone = new Promise<void>((r) => worker.child.once('exit', () => r()));
+    worker.child.kill('SIGKILL');
+    await gone;
+    worker = startWorkerProcess(workerLog, args.workerEnv);
+    pids.central.push(worker.child.pid!);
+    // The dead worker held the migration (and its rollback) on its sticky queue: without this the server would
+    // wait out the sticky schedule-to-start timeout (10 s) before the new worker replays them from history.
+    await releaseSticky();
+    await worker.ready;
+  };
+  return {
+    control: { startAgent, killWorker },
+    pids,
+    ready: () => worker.ready,
+    stop: async () => {
+      await Promise.all([worker.stop(), agent?.stop()]);
     },
   };
-  try {
-    await worker.ready;
-    if (args.agent && !args.agent.startLater) await startAgent();
-    workflowId = `${plan.name}-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
-    const handle = await client.workflow.start<typeof migrationWorkflow>('migrationWorkflow', {
-      taskQueue: config.taskQueue,
-      workflowId,
-      args: [{ migrationId: workflowId, plan, startedBy: 'demo' }],
-      staticSummary: `Migration ${plan.name} (demo)`,
-      staticDetails: planDetails(plan),
-    });
-    out.log(`started migration ${workflowId}\n  Temporal UI: ${workflowUiUrl(config, workflowId)}\n`);
+}
 
-    let rollbackSent = false;
-    const asked = new Set<string>();
-    let stopped = false;
-    const final = await watch(handle.workflowId, async (s) => {
-      if (args.onStatus && (await args.onStatus(s, handle, control)) === 'stop') return (stopped = true);
-      if (args.rollbackAt && s.phase === args.rollbackAt && !rollbackSent) {
-        rollbackSent = true;
-        out.log(`  operator: migrate rollback ${workflowId} --reason "rehearsed rollback from ${s.phase}"`);
-        await handle.signal(rollbackSignal, {
-          reason: `rehearsed rollback from ${s.phase}`,
-          requestedBy: 'demo-operator',
-        });
-        return;
-      }
-      const gate = Object.values(s.gates).find((g) => g?.open);
-      if (!gate) return;
-      const missing = gate.requiredRoles.filter((r) => !gate.signatures.some((x) => x.role === r));
-      for (const role of missing) {
-        const key = `${gate.name}:${gate.openedAt}:${role}`;
-        if (asked.has(key)) continue;
-        asked.add(key);
-        // Each role is a different person (separation of duties) with a key of their own, which signs the request.
-        const approver = demoApprover(role);
-        const approval = await signedApproval(s, { gate: gate.name, role, approver });
-        const keyFile = path.relative(process.cwd(), demoKeyFile(approver));
-        if (args.manual) {
-          out.log(`  gate ${gate.name} waits for ${role}; ${approver} runs one of:`);
-          out.log(
-            `    npx migrate approve ${workflowId} --gate ${gate.name} --role ${role} --as ${approver} --key ${keyFile}`,
-          );
-          out.log(
-            `    temporal workflow update execute --address ${config.temporalAddress} --workflow-id ${workflowId} --name approve --input '${JSON.stringify(approval)}'`,
-          );
-        } else {
-          out.log(
-            `  demo approver: migrate approve ${workflowId} --gate ${gate.name} --role ${role} --as ${approver} --key ${keyFile}`,
-          );
-          await (args.approve
-            ? args.approve(workflowId, approval)
-            : handle.executeUpdate(approveUpdate, { args: [approval] }).then(() => undefined));
-        }
-      }
-    });
+/** Moves the migration and its rollback off a worker's sticky task queue (either may not exist: no matter). */
+async function resetStickyQueues(client: Client, config: StackConfig, workflowId: string): Promise<void> {
+  await Promise.all(
+    [workflowId, rollbackWorkflowId(workflowId)].map((id) =>
+      client.workflowService
+        .resetStickyTaskQueue({ namespace: config.temporalNamespace, execution: { workflowId: id } })
+        .catch(() => undefined),
+    ),
+  );
+}
 
-    const result = stopped ? { phase: 'stopped', reports: {} as Record<string, string> } : await handle.result();
-    // Stop the input, then let whichever pipeline owns the traffic finish what is queued.
-    await stopProcess(background[0]);
-    for (let i = 0; i < 60 && (await integrity(target.databaseUrl)).missing > 0; i++)
-      await new Promise((r) => setTimeout(r, 500));
-    await Promise.all(background.map((p) => stopProcess(p)));
-    const check = await integrity(target.databaseUrl);
-    const routing = await getTrafficPercent({
-      router: plan.traffic.router,
-      databaseUrlEnv: plan.target.databaseUrlEnv,
-    });
-    out.log(`\nmigration ${result.phase}${final.failure ? `: ${final.failure}` : ''}`);
-    out.log(
-      `  submissions ${check.submissions}, scored ${check.scored} (${Object.entries(check.byPipeline)
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', ')}), missing ${check.missing}, scored twice ${check.duplicates}`,
-    );
-    out.log(`  routing: unified ${routing}%, legacy ${100 - routing}%`);
-    for (const [kind, file] of Object.entries(result.reports)) out.log(`  ${kind} report: ${file}`);
-    if (result.reports.rollback && fs.existsSync(result.reports.rollback))
-      out.log(`\n${fs.readFileSync(result.reports.rollback, 'utf8').trim()}\n`);
-    const archive = final.audit.find((a) => a.kind === 'archive');
-    if (archive && result.phase === 'complete') out.log(`  archive: ${archive.detail} in ${target.repository}`);
-    out.log(`  Temporal UI: ${workflowUiUrl(config, workflowId)}`);
-    return {
-      workflowId,
-      phase: result.phase,
-      status: final,
-      reports: result.reports,
-      databaseUrl: target.databaseUrl,
-      repository: target.repository,
-      crontabUser: target.crontabUser,
-      crontab: target.crontab,
-      composeProject: plan.target.composeProject,
-      workerPids,
-    };
-  } finally {
-    await Promise.all(background.map((p) => stopProcess(p)));
-    await client.connection.close();
-    await Promise.all([worker.stop(), agent?.stop()]);
-  }
+/** Starts the migration of the demo plan, as `migrate start` would. */
+function startMigration(client: Client, config: StackConfig, plan: Plan, workflowId: string) {
+  return client.workflow.start<typeof migrationWorkflow>(WorkflowType.migrationWorkflow, {
+    taskQueue: config.taskQueue,
+    workflowId,
+    args: [{ migrationId: workflowId, plan, startedBy: 'demo' }],
+    staticSummary: `Migration ${plan.name} (demo)`,
+    staticDetails: planDetails(plan),
+  });
+}
 
-  /** Prints progress until the migration ends, or until `onStatus` returns true (stop watching). */
-  async function watch(
-    workflowId: string,
-    onStatus: (s: MigrationStatus) => Promise<unknown>,
-  ): Promise<MigrationStatus> {
-    const handle = client.workflow.getHandle(workflowId);
-    let seen = 0;
-    let evaluations = 0;
-    let unanswered = 0;
-    for (;;) {
-      let s: MigrationStatus;
-      try {
-        s = await handle.query(statusQuery);
-        unanswered = 0;
-      } catch (err) {
-        // A query needs a running worker: while it is down (crashed, restarting) the migration waits durably, and so
-        // does the watcher.
-        if (++unanswered > 120) throw err;
-        if (unanswered === 1) out.log(`  (no worker answers: ${(err as Error).message}; waiting)`);
-        await new Promise((r) => setTimeout(r, 1000));
-        continue;
-      }
-      for (const p of s.phaseTimeline.slice(seen))
-        out.log(`[${p.at.slice(11, 19)}] phase ${p.phase}${p.phase === 'traffic-shift' ? '' : ''}`);
-      seen = s.phaseTimeline.length;
-      for (const e of s.evaluations.slice(evaluations)) {
-        out.log(
-          `    gate ${e.step}: ${e.passed ? 'pass' : 'FAIL'} — ${e.readings.map((r) => `${r.name} ${r.value === null ? 'no data' : Number(r.value.toFixed(3))}`).join(', ')}`,
-        );
-      }
-      evaluations = s.evaluations.length;
-      if (isFinalPhase(s.phase)) return s;
-      if ((await onStatus(s)) === true) return s;
-      await new Promise((r) => setTimeout(r, 300));
+/** What the demo's operator and approvers act on. */
+interface OperatorContext {
+  args: DemoOptions;
+  config: StackConfig;
+  handle: WorkflowHandle;
+  log: Log;
+}
+
+/**
+ * The demo's operator and approvers, called with each status: the rehearsed rollback at `rollbackAt`, else an approval
+ * for each role the open gate still misses (asked once per opening of the gate).
+ */
+function demoOperator(ctx: OperatorContext): (s: MigrationStatus) => Promise<void> {
+  const { args, handle, log } = ctx;
+  let rollbackSent = false;
+  const asked = new Set<string>();
+  return async (s) => {
+    if (args.rollbackAt && s.phase === args.rollbackAt && !rollbackSent) {
+      rollbackSent = true;
+      log(`  operator: migrate rollback ${handle.workflowId} --reason "rehearsed rollback from ${s.phase}"`);
+      await handle.signal(rollbackSignal, {
+        reason: `rehearsed rollback from ${s.phase}`,
+        requestedBy: 'demo-operator',
+      });
+      return;
     }
+    const gate = Object.values(s.gates).find((g) => g?.open);
+    if (!gate) return;
+    const missing = gate.requiredRoles.filter((r) => !gate.signatures.some((x) => x.role === r));
+    for (const role of missing) {
+      const key = `${gate.name}:${gate.openedAt}:${role}`;
+      if (asked.has(key)) continue;
+      asked.add(key);
+      await approveRole(ctx, s, gate, role);
+    }
+  };
+}
+
+/** The approver of `role` signs the gate's approval and sends it (`manual`: prints the commands that would). */
+async function approveRole(ctx: OperatorContext, s: MigrationStatus, gate: GateState, role: string): Promise<void> {
+  const { args, config, handle, log } = ctx;
+  const workflowId = handle.workflowId;
+  // Each role is a different person (separation of duties) with a key of their own, which signs the request.
+  const approver = demoApprover(role);
+  const approval = await signedApproval(s, { gate: gate.name, role, approver });
+  const keyFile = path.relative(process.cwd(), demoKeyFile(approver));
+  if (args.manual) {
+    log(`  gate ${gate.name} waits for ${role}; ${approver} runs one of:`);
+    log(`    npx migrate approve ${workflowId} --gate ${gate.name} --role ${role} --as ${approver} --key ${keyFile}`);
+    log(
+      `    temporal workflow update execute --address ${config.temporalAddress} --workflow-id ${workflowId} --name approve --input '${JSON.stringify(approval)}'`,
+    );
+  } else {
+    log(
+      `  demo approver: migrate approve ${workflowId} --gate ${gate.name} --role ${role} --as ${approver} --key ${keyFile}`,
+    );
+    await (args.approve
+      ? args.approve(workflowId, approval)
+      : handle.executeUpdate(approveUpdate, { args: [approval] }).then(() => undefined));
   }
+}
+
+/** Prints progress until the migration ends, or until `onStatus` returns true (stop watching). */
+async function watch(
+  client: Client,
+  workflowId: string,
+  log: Log,
+  onStatus: (s: MigrationStatus) => Promise<unknown>,
+): Promise<MigrationStatus> {
+  const handle = client.workflow.getHandle(workflowId);
+  let seen = 0;
+  let evaluations = 0;
+  let unanswered = 0;
+  for (;;) {
+    let s: MigrationStatus;
+    try {
+      s = await handle.query(statusQuery);
+      unanswered = 0;
+    } catch (err) {
+      // A query needs a running worker: while it is down (crashed, restarting) the migration waits durably, and so
+      // does the watcher.
+      if (++unanswered > 120) throw err;
+      if (unanswered === 1) log(`  (no worker answers: ${(err as Error).message}; waiting)`);
+      await new Promise((r) => setTimeout(r, 1000));
+      continue;
+    }
+    for (const p of s.phaseTimeline.slice(seen))
+      log(`[${p.at.slice(11, 19)}] phase ${p.phase}${p.phase === 'traffic-shift' ? '' : ''}`);
+    seen = s.phaseTimeline.length;
+    for (const e of s.evaluations.slice(evaluations)) {
+      log(
+        `    gate ${e.step}: ${e.passed ? 'pass' : 'FAIL'} — ${e.readings.map((r) => `${r.name} ${r.value === null ? 'no data' : Number(r.value.toFixed(3))}`).join(', ')}`,
+      );
+    }
+    evaluations = s.evaluations.length;
+    if (isFinalPhase(s.phase)) return s;
+    if ((await onStatus(s)) === true) return s;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+/** Stops the input, then lets whichever pipeline owns the traffic finish what is queued, then stops the rest. */
+async function drainDemoSystem(system: ChildProcess[], target: DemoTarget): Promise<void> {
+  await stopProcess(system[0]);
+  for (let i = 0; i < 60 && (await integrity(target.databaseUrl)).missing > 0; i++)
+    await new Promise((r) => setTimeout(r, 500));
+  await Promise.all(system.map((p) => stopProcess(p)));
+}
+
+/** How the run ended, as the summary prints it. */
+interface DemoRun {
+  config: StackConfig;
+  plan: Plan;
+  target: DemoTarget;
+  workflowId: string;
+  result: { phase: string; reports: Record<string, string> };
+  final: MigrationStatus;
+}
+
+/** Prints how the migration ended: the demo system's integrity, the routing, the reports and where to look. */
+async function printSummary(run: DemoRun, log: Log): Promise<void> {
+  const { config, plan, target, workflowId, result, final } = run;
+  const check = await integrity(target.databaseUrl);
+  const routing = await getTrafficPercent({
+    router: plan.traffic.router,
+    databaseUrlEnv: plan.target.databaseUrlEnv,
+  });
+  log(`\nmigration ${result.phase}${final.failure ? `: ${final.failure}` : ''}`);
+  log(
+    `  submissions ${check.submissions}, scored ${check.scored} (${Object.entries(check.byPipeline)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}), missing ${check.missing}, scored twice ${check.duplicates}`,
+  );
+  log(`  routing: unified ${routing}%, legacy ${100 - routing}%`);
+  for (const [kind, file] of Object.entries(result.reports)) log(`  ${kind} report: ${file}`);
+  if (result.reports.rollback && fs.existsSync(result.reports.rollback))
+    log(`\n${fs.readFileSync(result.reports.rollback, 'utf8').trim()}\n`);
+  const archive = final.audit.find((a) => a.kind === 'archive');
+  if (archive && result.phase === 'complete') log(`  archive: ${archive.detail} in ${target.repository}`);
+  log(`  Temporal UI: ${workflowUiUrl(config, workflowId)}`);
 }
 
 if (require.main === module) {

@@ -4,6 +4,7 @@ import { isFinalPhase } from '../model/constants';
 import type { MigrationStatus } from '../model/status';
 import { approveSignal, statusQuery } from '../workflows/definitions';
 import { auditCount } from '../model/status';
+import { claimFor } from '../model/auth';
 import { GATES } from '../model/constants';
 import type { GateName, Plan } from '../model/plan';
 import { memoryKey, signRequest, type Signer } from './signing';
@@ -119,10 +120,11 @@ export async function drive(
       signed.add(key);
       for (const a of approversFor(plan, gate.name)) {
         const signer = s.approvalsAuthenticated && s.planDigest ? opts.signers?.[a.approver] : undefined;
-        const claim = { decision: 'approve', person: a.approver, gate: gate.name, role: a.role };
+        const args = { gate: gate.name, ...a };
+        const claim = claimFor({ kind: 'approve', args });
         const signature =
           signer && (await signRequest(claim, { migrationId: s.migrationId, planDigest: s.planDigest! }, signer));
-        await handle.signal(approveSignal, { gate: gate.name, ...a, ...(signature ? { signature } : {}) });
+        await handle.signal(approveSignal, { ...args, ...(signature ? { signature } : {}) });
       }
       continue;
     }

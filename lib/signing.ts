@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { ed25519 } from '@noble/curves/ed25519';
 import { sha512 } from '@noble/hashes/sha512';
-import { signedFieldsOf, type RequestClaim } from '../model/auth';
+import { signedFieldsOf, type UnsignedClaim } from '../model/auth';
 import { SIGNATURE_NAMESPACE, signedText, utf8, type RequestSignature } from '../model/signatures';
 
 const run = promisify(execFile);
@@ -70,9 +70,12 @@ export function memoryKey(comment = 'migrate-test'): { publicKey: string; sign: 
   return { publicKey: `ssh-ed25519 ${pubBlob.toString('base64')} ${comment}`, sign };
 }
 
-/** Signs a request for a migration and plan: a fresh nonce, the time, and the SSHSIG over the canonical text. */
+/**
+ * Signs a request's claim (`claimFor`, so it is what the workflow verifies) for a migration and plan: a fresh nonce,
+ * the time, and the SSHSIG over the canonical text.
+ */
 export async function signRequest(
-  claim: Omit<RequestClaim, 'signature'>,
+  claim: UnsignedClaim,
   target: { migrationId: string; planDigest: string },
   signer: Signer,
 ): Promise<RequestSignature> {

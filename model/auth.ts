@@ -4,6 +4,7 @@
  * the person it names; operator requests (rollback above all) are never refused for want of a signature, but the
  * audit says whether their sender was verified.
  */
+import type { MigrationRequest } from './requests';
 import type { RequestSignature, SignedFields } from './signatures';
 import { signedText, verifySshSignature } from './signatures';
 
@@ -18,6 +19,31 @@ export interface RequestClaim {
   role?: string;
   text?: string;
   signature?: RequestSignature;
+}
+
+/** What a request claims, without its signature: what the sender signs, and what a signed ledger row records. */
+export type UnsignedClaim = Omit<RequestClaim, 'signature'>;
+
+/**
+ * The claim of a request, read from its argument: the one place that says which field is the person, the gate, the
+ * role and the text. The signers (CLI, demo, drivers) and the verifier (the workflow) all build it here, so the bytes
+ * signed and the bytes verified cannot drift apart.
+ */
+export function claimFor(request: MigrationRequest): UnsignedClaim {
+  const decision = request.kind;
+  if (request.kind === 'approve' || request.kind === 'reject') {
+    const { approver, gate, role } = request.args;
+    const text = request.kind === 'approve' ? request.args.comment : request.args.reason;
+    return {
+      decision,
+      person: approver,
+      ...(gate !== undefined ? { gate } : {}),
+      role,
+      ...(text !== undefined ? { text } : {}),
+    };
+  }
+  const { requestedBy, reason } = request.args;
+  return { decision, person: requestedBy, ...(reason !== undefined ? { text: reason } : {}) };
 }
 
 /** What the workflow checks a signature against. */

@@ -3,13 +3,15 @@ import type { GateState, MigrationStatus } from './status';
 import type { Plan } from './plan';
 import { formatMs } from './format';
 import { missingRoles, openGateOf } from './rules';
+import type { Wait } from './summaries';
 
 /**
  * The migration's "current details" in the Temporal UI: a short Markdown card that reads like the runbook — phase,
  * traffic split, what it waits for, who must act, the exact `migrate` and `temporal` commands, and what happens at
- * the timeout. Pure: built from the status and the plan each time the state changes (`MigrationState.audit`).
+ * the timeout. Pure: built from the status, the plan and the current wait each time the state changes
+ * (`MigrationState.audit`).
  */
-export function runbookCard(plan: Plan, status: MigrationStatus, nowMs: number): string {
+export function runbookCard(plan: Plan, status: MigrationStatus, nowMs: number, wait?: Wait): string {
   const id = status.migrationId;
   const lines = [`### ${plan.name} · ${status.phase}`, ''];
   const item = (label: string, text: string) => lines.push(`- **${label}:** ${text}`);
@@ -42,7 +44,7 @@ export function runbookCard(plan: Plan, status: MigrationStatus, nowMs: number):
   } else if (status.waitingFor && status.waitingUntil) {
     const left = Date.parse(status.waitingUntil) - nowMs;
     item('Now', `${status.waitingFor}, until ${clock(status.waitingUntil)} (${formatMs(Math.max(0, left))} left)`);
-    item('Then', nextAfter(status.waitingFor));
+    item('Then', nextAfter(wait));
     item('Who acts', 'no one: the workflow goes on by itself');
   } else {
     item('Now', `${status.phase} runs (see the pending activity's summary)`);
@@ -87,13 +89,19 @@ function ended(status: MigrationStatus, item: Item): void {
   item('Who acts', 'no one: the migration has ended');
 }
 
-/** What the workflow does when a wait ends. */
-function nextAfter(waitingFor: string): string {
-  if (waitingFor.startsWith('bake')) return 'the metric gate reads the metrics; a failure rolls back';
-  if (waitingFor.startsWith('soak check')) return 'the soak check reads the metrics';
-  if (waitingFor === 'parallel run') return 'the outputs are compared; a match below the plan rolls back';
-  if (waitingFor === 'monitoring window') return 'the metric gate reads the metrics; a failure rolls back';
-  return 'the next step of the runbook';
+/** What the workflow does when a wait ends (a status without its wait's kind: the next step). */
+function nextAfter(wait: Wait | undefined): string {
+  switch (wait?.kind) {
+    case 'bake':
+    case 'monitoring':
+      return 'the metric gate reads the metrics; a failure rolls back';
+    case 'soak':
+      return 'the soak check reads the metrics';
+    case 'parallel-run':
+      return 'the outputs are compared; a match below the plan rolls back';
+    case undefined:
+      return 'the next step of the runbook';
+  }
 }
 
 /** "2026-12-02 17:10 UTC" from an ISO time. */

@@ -1,6 +1,6 @@
 /**
- * Names both sides use, defined once (workflow-safe: no imports): phases, gates, interrupt kinds, failure types.
- * The client, the activities, the demo, the tests and the benchmarks import them from here.
+ * Names both sides use, defined once (workflow-safe: no imports): phases, gates, interrupt kinds, failure types,
+ * workflow types. The client, the activities, the demo, the tests and the benchmarks import them from here.
  */
 
 /** The phases of a migration, in runbook order, then its end states. */
@@ -78,7 +78,10 @@ export const INTERRUPT_KINDS = [
 ] as const;
 export type InterruptKind = (typeof INTERRUPT_KINDS)[number];
 
-/** Failure types that retrying cannot fix; the workflow's retry policy never retries them. */
+/**
+ * Failure types, defined once. All but the backup's are permanent: thrown non-retryable, or listed below in
+ * `NON_RETRYABLE_ERROR_TYPES`, so the workflow's retry policy never retries them.
+ */
 export const ErrorType = {
   InvalidInput: 'InvalidInput',
   MissingSecret: 'MissingSecret',
@@ -95,6 +98,10 @@ export const ErrorType = {
   ShellNotAllowed: 'ShellNotAllowed',
   /** The rollback undid its steps, then failed (verification or report): its failure carries the undo outcomes. */
   RollbackIncomplete: 'RollbackIncomplete',
+  /** The backup's snapshot or pg_dump failed or ran past its time limit: retried by the activity's policy. */
+  BackupFailed: 'BackupFailed',
+  /** The dump did not restore, or restored other row counts than were dumped: retried by the activity's policy. */
+  BackupVerificationFailed: 'BackupVerificationFailed',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 
@@ -129,3 +136,14 @@ export const HOST_SYSTEM_DOC: Record<HostSystem, string> = {
   repository: 'the git repository of the legacy scripts (archive and restore)',
   commands: "the plan's commands: command checks and metrics, a command router, the scheduled unified job's runs",
 };
+
+/**
+ * The workflow types the worker registers, each the name of a function `workflows/index.ts` exports (a unit test holds
+ * the two together). Clients start and list workflows by these, never by a retyped string.
+ */
+export const WorkflowType = {
+  migrationWorkflow: 'migrationWorkflow',
+  rollbackWorkflow: 'rollbackWorkflow',
+  scheduledJobWorkflow: 'scheduledJobWorkflow',
+} as const;
+export type WorkflowType = (typeof WorkflowType)[keyof typeof WorkflowType];

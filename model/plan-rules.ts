@@ -2,7 +2,7 @@
  * The plan's rules that look at more than one field, as pure functions (workflow-safe: no imports but the pure cron
  * parser). Each takes the fields it needs, already known to be well-formed (`undefined` stands for one that is not:
  * its own issue is reported elsewhere), and returns its problems with paths relative to the part of the plan it was
- * given. `plan-schema.ts` applies them from the schema.
+ * given. `plan-sections.ts` applies them from the schema.
  */
 
 import { cronProblems } from './cron';
@@ -275,6 +275,13 @@ function overbooked<R extends { required: number; pool: readonly string[] }>(rol
 export function soakInterval(soakMs: number | undefined, intervalMs: number | undefined): RuleIssue[] {
   return soakMs !== undefined && intervalMs !== undefined && intervalMs > soakMs
     ? [{ path: ['soakInterval'], message: 'expected an interval no longer than durations.soak' }]
+    : [];
+}
+
+/** A retry budget's first wait is no longer than its longest (Temporal refuses such a policy mid-run). */
+export function retryIntervals(initialMs: number | undefined, maximumMs: number | undefined): RuleIssue[] {
+  return initialMs !== undefined && maximumMs !== undefined && maximumMs < initialMs
+    ? [{ path: ['maximumInterval'], message: 'expected a maximumInterval no shorter than initialInterval' }]
     : [];
 }
 

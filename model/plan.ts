@@ -2,7 +2,8 @@
  * The validated, normalised migration plan as the workflow and the activities see it (workflow-safe: types and pure
  * helpers only). Durations are milliseconds; secrets appear only as the names of environment variables the worker reads.
  * The types are derived from the schema of the YAML form in `./plan-schema` (what each field means is described
- * there); they are imported as types only, so the workflow bundle does not carry zod.
+ * there). The workflow checks its own plan against that schema (`plan-check.ts`), so the bundle carries zod, less its
+ * locale modules (`lib/workflow-bundle.ts`).
  */
 
 import type { z } from 'zod';
@@ -39,6 +40,7 @@ export type GateSpec = Plan['approvals']['gates'][GateName];
 export type RoleSpec = GateSpec['roles'][number];
 
 export type { GateName } from './constants';
+export type { StepRetry } from './plan-schema';
 
 /**
  * Where a plan's measurement ledger goes. Plans validated before the ledger existed (still running, recorded in

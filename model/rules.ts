@@ -15,6 +15,7 @@ import type {
   RejectArgs,
 } from './status';
 import type { GateSpec, MetricSpec, Plan } from './plan';
+import { REQUESTS, type GateDecision, type OperatorRequest } from './requests';
 
 /** A request the workflow refuses: the audit entry's detail, and who is named as its actor. */
 export interface Refusal {
@@ -59,24 +60,34 @@ export const gateSigned = (gate: GateState): boolean => missingRoles(gate).lengt
 function gateRefusal(
   gate: GateState | undefined,
   requested: GateName | undefined,
-  kind: string,
+  kind: GateDecision,
   actor: string,
   phase: Phase,
 ): Refusal | undefined {
   if (gate && (!requested || requested === gate.name)) return undefined;
-  return { detail: `${kind} by ${actor} for gate ${requested ?? '(any)'}: gate is not open (phase ${phase})`, actor };
+  return {
+    detail: `${REQUESTS[kind].noun} by ${actor} for gate ${requested ?? '(any)'}: gate is not open (phase ${phase})`,
+    actor,
+  };
 }
 
 /** The gate needs this role, and the person is on the role's allow-list (if it has one). */
-function roleRefusal(gate: GateState, plan: Plan, role: string, person: string, kind: string): Refusal | undefined {
+function roleRefusal(
+  gate: GateState,
+  plan: Plan,
+  role: string,
+  person: string,
+  kind: GateDecision,
+): Refusal | undefined {
+  const noun = REQUESTS[kind].noun;
   const spec = plan.approvals.gates[gate.name].roles.find((r) => r.role === role);
   if (!spec)
     return {
-      detail: `${kind} by ${person}: gate ${gate.name} does not need role ${role} (needs ${gate.requiredRoles.join(', ')})`,
+      detail: `${noun} by ${person}: gate ${gate.name} does not need role ${role} (needs ${gate.requiredRoles.join(', ')})`,
       actor: person,
     };
   if (spec.approvers && !spec.approvers.includes(person))
-    return { detail: `${kind} by ${person}: not on the allow-list of role ${role}`, actor: person };
+    return { detail: `${noun} by ${person}: not on the allow-list of role ${role}`, actor: person };
   return undefined;
 }
 
@@ -90,9 +101,9 @@ export function approvalRefusal(
   if (!args || typeof args.role !== 'string' || typeof args.approver !== 'string' || !args.role || !args.approver)
     return { detail: `malformed approval: ${JSON.stringify(args)}` };
   const { role, approver } = args;
-  const open = gateRefusal(gate, args.gate, 'approval', approver, phase);
+  const open = gateRefusal(gate, args.gate, 'approve', approver, phase);
   if (open || !gate) return open;
-  const fit = roleRefusal(gate, plan, role, approver, 'approval');
+  const fit = roleRefusal(gate, plan, role, approver, 'approve');
   if (fit) return fit;
   const required = requiredFor(gate, role);
   const mine = gate.signatures.filter((s) => s.role === role);
@@ -127,13 +138,10 @@ export function rejectionRefusal(
 ): Refusal | undefined {
   if (!args || typeof args.role !== 'string' || typeof args.approver !== 'string' || typeof args.reason !== 'string')
     return { detail: `malformed rejection: ${JSON.stringify(args)}` };
-  const open = gateRefusal(gate, args.gate, 'rejection', args.approver, phase);
+  const open = gateRefusal(gate, args.gate, 'reject', args.approver, phase);
   if (open || !gate) return open;
-  return roleRefusal(gate, plan, args.role, args.approver, 'rejection');
+  return roleRefusal(gate, plan, args.role, args.approver, 'reject');
 }
-
-/** The operator requests (pause, resume, abort, rollback, retry, fail). */
-export type OperatorRequest = 'pause' | 'resume' | 'abort' | 'rollback' | 'retry' | 'fail';
 
 /** What an operator request is checked against. */
 export interface OperatorContext {

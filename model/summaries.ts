@@ -80,6 +80,31 @@ export function activitySummary(name: string, args: readonly unknown[], context?
 /** A wait's summary with its length: "bake at 25 % (5 min)". */
 export const timerSummary = (what: string, ms: number): string => `${what} (${formatMs(ms)})`;
 
+/** A durable wait of the runbook (`hold`): what it waits for, as typed data. */
+export type Wait =
+  | { kind: 'parallel-run' }
+  | { kind: 'bake'; percent: number }
+  | { kind: 'monitoring' }
+  /** The `check`-th soak check of `of`, counted from 1. */
+  | { kind: 'soak'; check: number; of: number };
+
+/**
+ * A wait's label: its timer's summary, its audit line and `status.waitingFor` all carry it, so recorded histories and
+ * the tests that read them hold it byte for byte (e.g. "bake at 25%").
+ */
+export function waitLabel(wait: Wait): string {
+  switch (wait.kind) {
+    case 'parallel-run':
+      return 'parallel run';
+    case 'bake':
+      return `bake at ${wait.percent}%`;
+    case 'monitoring':
+      return 'monitoring window';
+    case 'soak':
+      return `soak check ${wait.check}/${wait.of}`;
+  }
+}
+
 interface WithOptions {
   (...args: unknown[]): Promise<unknown>;
   executeWithOptions(options: ActivityOptions, args: unknown[]): Promise<unknown>;

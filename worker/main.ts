@@ -1,7 +1,6 @@
-import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
-import { connectionProblem } from '../client/connection';
+import { connectClient, connectionProblem } from '../client/connection';
 import { dockerClient } from '../activities/docker';
 import { applyStackEnv, loadConfig } from '../lib/config';
 import { workflowBundleFor } from '../lib/workflow-bundle';
@@ -31,9 +30,8 @@ async function run(): Promise<void> {
   const connection = await NativeConnection.connect(config.temporalConnection).catch((err: unknown) => {
     throw connectionProblem(config, err);
   });
-  // A client for the Temporal Schedules scheduler adapter.
-  const clientConnection = await Connection.connect(config.temporalConnection);
-  const client = new Client({ connection: clientConnection, namespace: config.temporalNamespace });
+  // A client for the Temporal Schedules scheduler adapter, connected as the CLI connects.
+  const client = await connectClient(config);
   const worker = await Worker.create({
     connection,
     namespace: config.temporalNamespace,
@@ -51,7 +49,7 @@ async function run(): Promise<void> {
   // The SDK turns SIGTERM/SIGINT into a graceful shutdown (see above); run() resolves once every task has drained.
   await worker.run();
   log.info('worker stopped', { taskQueue: config.taskQueue });
-  await clientConnection.close();
+  await client.connection.close();
   await connection.close();
 }
 

@@ -4,13 +4,11 @@ import {
   ParentClosePolicy,
   patched,
   startChild,
-  upsertSearchAttributes,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { LedgerEntry } from '../model/status';
 import type { Phase } from '../model/constants';
 import { rollbackWorkflowId } from '../model/status';
-import { trafficPercentKey } from './definitions';
 import { rollbackMetric } from './metrics';
 import { overBudget, type RollbackFailureDetails, type RollbackResult, type UndoOutcome } from '../model/status';
 import { rollbackWorkflow } from './rollback';
@@ -32,14 +30,7 @@ export function interruptFor(s: MigrationState, err: unknown): Interrupt {
   if (err instanceof Interrupt) return s.interrupt ?? err;
   // An activity that failed for good (after its retries) leaves production as it is and rolls back what changed.
   const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
-  s.interrupt = new Interrupt(
-    'step-failed',
-    'rollback',
-    `step ${s.status.phase} failed: ${message}`,
-    'migration-workflow',
-  );
-  s.status.failure = s.interrupt.reason;
-  return s.interrupt;
+  return s.stepFailed(`step ${s.status.phase} failed: ${message}`);
 }
 
 /**
@@ -49,25 +40,26 @@ export function interruptFor(s: MigrationState, err: unknown): Interrupt {
 export async function compensate(s: MigrationState, why: Interrupt): Promise<void> {
   const { status } = s;
   if (why.action === 'abort' && status.compensations.length === 0) {
-    status.failure ??= `aborted by ${why.requestedBy}: ${why.reason}`;
+    const failure = s.recordFailure(`aborted by ${why.requestedBy}: ${why.reason}`);
     s.enter('aborted');
-    await s.notify('aborted', 'migration aborted', status.failure);
+    await s.notify('aborted', 'migration aborted', failure);
     return;
   }
   // A step that failed before anything in production changed (e.g. the first backup) leaves nothing to undo: the
   // migration fails with that step's error instead of running a rollback whose verification has nothing to verify.
-  // Patched: histories recorded before this change ran the rollback here.
+  // Patched: histories recorded before this change ran the rollback here. Not in `changes`: a run in flight would then
+  // decide it false, and one that recorded it here would not replay.
   if (
     why.kind === 'step-failed' &&
     status.compensations.length === 0 &&
     patched('fail-without-rollback-when-nothing-changed')
   ) {
-    status.failure ??= why.reason;
+    const failure = s.recordFailure(why.reason);
     s.enter('failed');
-    await s.notify('failed', 'migration failed before any production change', status.failure);
+    await s.notify('failed', 'migration failed before any production change', failure);
     return;
   }
-  status.failure ??= why.reason;
+  s.recordFailure(why.reason);
   const fromPhase = status.phase;
   s.enter('rolling-back');
   rollbackMetric(s.migrationId, fromPhase, why.kind);
@@ -121,16 +113,18 @@ async function rollbackResult(
     const details = cause instanceof ApplicationFailure ? cause.details?.[0] : undefined;
     const undone = (details as RollbackFailureDetails | undefined)?.undone ?? [];
     auditUndone(s, why, undone);
-    const { status } = s;
     const outcomes = undone.length
       ? `undo: ${undone.map((u) => `${u.kind} ${u.ok ? 'undone' : 'FAILED'}`).join(', ')}`
       : `no undo outcome came back (see workflow ${rollbackWorkflowId(s.migrationId)})`;
-    status.failure = `${status.failure ?? why.reason}; the rollback workflow failed: ${message}; ${outcomes}`;
+    const failure = s.recordFailure(
+      `${s.status.failure ?? why.reason}; the rollback workflow failed: ${message}; ${outcomes}`,
+      'replace',
+    );
     s.enter('failed');
     await s.notify(
       'failed',
       'rollback failed',
-      `${status.failure}\n\nRun it again with \`migrate rollback ${s.migrationId}\`.`,
+      `${failure}\n\nRun it again with \`migrate rollback ${s.migrationId}\`.`,
     );
     return undefined;
   }
@@ -173,14 +167,10 @@ async function startRollback(
 
 /** Records the undo outcomes and ends the migration rolled back, or failed if the legacy path did not verify. */
 function recordRollback(s: MigrationState, why: Interrupt, rollback: RollbackResult): void {
-  const { status } = s;
   auditUndone(s, why, rollback.undone);
-  status.reports.rollback = rollback.reportFile;
-  status.trafficPercent = 0;
-  upsertSearchAttributes([{ key: trafficPercentKey, value: 0 }]);
-  s.rolledBack = rollback;
+  s.recordRollback(rollback);
   s.enter(rollback.verified ? 'rolled-back' : 'failed');
   // The cause stays first: the verification failure is added to it, never replaces it.
   if (!rollback.verified)
-    status.failure = `${status.failure ? `${status.failure}; ` : ''}rollback verification failed: ${rollback.failedChecks.join('; ')}`;
+    s.recordFailure(`rollback verification failed: ${rollback.failedChecks.join('; ')}`, 'append');
 }

@@ -4,13 +4,10 @@ import type { GateEvaluation, GateState, MetricReading } from '../model/status';
 import type { GateSpec } from '../model/plan';
 import { approvalsWaitingMetric, readingMetrics } from './metrics';
 import { evaluateMetricsRouted } from './proxies';
-import { gateSigned, missingRoles, newGate, readingsDetail, tallyReadings } from '../model/rules';
+import { gateSigned, missingRoles, readingsDetail, tallyReadings } from '../model/rules';
 import { Interrupt, type MigrationState } from './state';
 import { timerSummary } from '../model/summaries';
 import { askPerson, checkpoint, interruptible } from './waits';
-
-/** Evaluations the status keeps (and so the carried state, over a long soak); the ledger keeps them all. */
-const EVALUATIONS_KEPT = 200;
 
 const now = () => new Date().toISOString();
 
@@ -20,8 +17,7 @@ const now = () => new Date().toISOString();
  */
 export async function approvalGate(s: MigrationState, name: GateName): Promise<void> {
   const spec = s.plan.approvals.gates[name];
-  const state = newGate(name, spec, now());
-  s.status.gates[name] = state;
+  const state = s.openGate(name, spec);
   s.enter(gatePhase(name));
   const needs = state.requiredRoles.map((r) => (state.required?.[r] ? `${r} (${state.required[r]} approvers)` : r));
   await s.notify(
@@ -36,14 +32,9 @@ export async function approvalGate(s: MigrationState, name: GateName): Promise<v
   await s.flushLedger();
   approvalsWaitingMetric(s.migrationId, name, missingRoles(state).length);
   await awaitSignatures(s, state, spec);
-  state.open = false;
+  s.closeGate(state);
   approvalsWaitingMetric(s.migrationId, name, 0);
-  state.decidedAt = now();
-  if (s.interrupt) {
-    state.outcome ??= 'aborted';
-    throw s.interrupt;
-  }
-  state.outcome = 'approved';
+  if (s.interrupt) throw s.interrupt;
   s.audit(
     'gate-approved',
     `gate ${name} approved by ${state.signatures.map((x) => `${x.role}=${x.approver}`).join(', ')}`,
@@ -81,8 +72,7 @@ async function awaitSignatures(s: MigrationState, state: GateState, spec: GateSp
     }
     deadline = Date.now() + spec.timeoutMs;
     if (spec.onTimeout === 'abort') {
-      state.outcome = 'timed-out';
-      state.open = false;
+      s.timeOutGate(state);
       s.requestInterrupt(new Interrupt('timeout', 'abort', `gate ${name} timed out`, 'timeout'));
       return;
     }
@@ -106,10 +96,8 @@ async function evaluateGate(s: MigrationState, step: string, since: number): Pro
       since: new Date(since).toISOString(),
     }),
   );
-  for (const r of readings) status.lastReadings[r.name] = r;
   readingMetrics(s.migrationId, status.phase, step, readings);
   const { failures, failed, inconclusive } = tallyReadings(readings, plan.metrics, s.failures);
-  s.failures = failures;
   const evaluation: GateEvaluation = {
     phase: status.phase,
     step,
@@ -118,9 +106,7 @@ async function evaluateGate(s: MigrationState, step: string, since: number): Pro
     passed: failed.length === 0,
     ...(inconclusive.length ? { inconclusive } : {}),
   };
-  status.evaluations.push(evaluation);
-  if (status.evaluations.length > EVALUATIONS_KEPT)
-    status.evaluations.splice(0, status.evaluations.length - EVALUATIONS_KEPT);
+  s.recordEvaluation(evaluation, failures);
   s.audit('gate-evaluation', readingsDetail(step, readings), undefined, evaluation);
   if (failed.length)
     throw new Interrupt(
@@ -151,7 +137,7 @@ export async function metricGate(s: MigrationState, step: string, since: number)
       data: { step, metrics: names },
     });
     if (answer === 'resume') {
-      for (const n of names) s.failures[n]!.inconclusive = 0;
+      s.resetInconclusive(names);
       return;
     }
   }

@@ -2,27 +2,17 @@ import { ApplicationFailure, setHandler } from '@temporalio/workflow';
 import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
 import { ErrorType } from '../model/constants';
 import { approvalsWaitingMetric } from './metrics';
-import { authenticate, type Authentication, type RequestClaim } from '../model/auth';
-import type { ApproveArgs, OperatorArgs, RejectArgs, RequestAnswer } from '../model/status';
+import { authenticate, claimFor, type Authentication } from '../model/auth';
 import {
-  abortSignal,
-  abortUpdate,
-  approveSignal,
-  approveUpdate,
-  failSignal,
-  failUpdate,
-  pauseSignal,
-  pauseUpdate,
-  rejectSignal,
-  rejectUpdate,
-  resumeSignal,
-  resumeUpdate,
-  retrySignal,
-  retryUpdate,
-  rollbackSignal,
-  rollbackUpdate,
-  statusQuery,
-} from './definitions';
+  REQUEST_KINDS,
+  REQUESTS,
+  type MigrationRequest,
+  type OperatorRequest,
+  type RequestArgs,
+  type RequestKind,
+} from '../model/requests';
+import type { ApproveArgs, OperatorArgs, RejectArgs, RequestAnswer } from '../model/status';
+import { REQUEST_DEFINITIONS, statusQuery } from './definitions';
 import {
   approvalRefusal,
   approvedDetail,
@@ -30,7 +20,6 @@ import {
   openGateOf,
   operatorRefusal,
   rejectionRefusal,
-  type OperatorRequest,
   type Refusal,
 } from '../model/rules';
 import { Interrupt, type MigrationState } from './state';
@@ -79,25 +68,35 @@ export function installHandlers(s: MigrationState): void {
       },
     );
   };
-  install(approveSignal, approveUpdate, approveRequest(s));
-  install(rejectSignal, rejectUpdate, rejectRequest(s));
-  for (const [kind, signal, update] of [
-    ['pause', pauseSignal, pauseUpdate],
-    ['resume', resumeSignal, resumeUpdate],
-    ['abort', abortSignal, abortUpdate],
-    ['rollback', rollbackSignal, rollbackUpdate],
-    ['retry', retrySignal, retryUpdate],
-    ['fail', failSignal, failUpdate],
-  ] as const)
-    install(signal, update, operatorRequest(s, kind));
+  const installKind = <K extends RequestKind>(kind: K) =>
+    install(REQUEST_DEFINITIONS[kind].signal, REQUEST_DEFINITIONS[kind].update, REQUEST_HANDLERS[kind](s));
+  for (const kind of REQUEST_KINDS) installKind(kind);
   setHandler(statusQuery, () => s.status);
 }
 
-/** Authenticates a claim against the plan's keys (required for approvals and rejections of a plan with keys). */
-function screenClaim(s: MigrationState, claim: RequestClaim, kind: string, required: boolean): Refusal | Verified {
-  const auth = authenticate(claim, s.authContext(), required);
+/** Each kind's request, by the table of model/requests.ts: a kind added there does not compile until it has one. */
+const REQUEST_HANDLERS: { readonly [K in RequestKind]: (s: MigrationState) => Request<RequestArgs[K]> } = {
+  approve: (s) => approveRequest(s),
+  reject: (s) => rejectRequest(s),
+  pause: (s) => operatorRequest(s, 'pause'),
+  resume: (s) => operatorRequest(s, 'resume'),
+  abort: (s) => operatorRequest(s, 'abort'),
+  rollback: (s) => operatorRequest(s, 'rollback'),
+  retry: (s) => operatorRequest(s, 'retry'),
+  fail: (s) => operatorRequest(s, 'fail'),
+};
+
+/** Authenticates a request's claim against the plan's keys (a signature required where its kind and the plan say so). */
+function screenClaim(s: MigrationState, request: MigrationRequest): Refusal | Verified {
+  const claim = claimFor(request);
+  const { noun, signature } = REQUESTS[request.kind];
+  const auth = authenticate(
+    { ...claim, signature: request.args.signature },
+    s.authContext(),
+    signature === 'required' && s.signed,
+  );
   return 'refused' in auth && auth.refused !== undefined
-    ? { detail: `${kind} by ${claim.person}: ${auth.refused}`, actor: claim.person }
+    ? { detail: `${noun} by ${claim.person}: ${auth.refused}`, actor: claim.person }
     : (auth as Verified);
 }
 
@@ -119,25 +118,18 @@ function approveRequest(s: MigrationState): Request<ApproveArgs> {
     screen: (args) => {
       const malformed = approvalRefusal(args, undefined, s.plan, status.phase);
       if (malformed && !malformed.actor) return malformed;
-      const claim = { decision: 'approve', person: args.approver, gate: args.gate, role: args.role };
-      return screenClaim(s, { ...claim, text: args.comment, signature: args.signature }, 'approval', s.signed);
+      return screenClaim(s, { kind: 'approve', args });
     },
     apply: (args, who) => {
       const gate = openGateOf(status.gates);
       const refusal = approvalRefusal(args, gate, s.plan, status.phase);
       if (refusal || !gate) return refusal ?? { detail: 'no gate is open' };
       const { gate: _named, signature, ...signed } = args;
-      gate.signatures.push({ ...signed, gate: gate.name, at: new Date().toISOString(), verified: who.verified });
+      s.addSignature(gate, { ...signed, gate: gate.name, at: new Date().toISOString(), verified: who.verified });
       approvalsWaitingMetric(s.migrationId, gate.name, missingRoles(gate).length);
       s.acceptNonce(who);
       const detail = `${approvedDetail(gate, args)}${who.verified ? ' (signature verified)' : ''}`;
-      const claim = {
-        decision: 'approve',
-        person: args.approver,
-        gate: args.gate,
-        role: args.role,
-        text: args.comment,
-      };
+      const claim = claimFor({ kind: 'approve', args });
       s.audit('approved', detail, args.approver, s.signed ? { verified: who.verified, claim, signature } : undefined);
       return answer(s, detail, who, gate);
     },
@@ -150,17 +142,16 @@ function rejectRequest(s: MigrationState): Request<RejectArgs> {
     screen: (args) => {
       const malformed = rejectionRefusal(args, undefined, s.plan, status.phase);
       if (malformed && !malformed.actor) return malformed;
-      const claim = { decision: 'reject', person: args.approver, gate: args.gate, role: args.role, text: args.reason };
-      return screenClaim(s, { ...claim, signature: args.signature }, 'rejection', s.signed);
+      return screenClaim(s, { kind: 'reject', args });
     },
     apply: (args, who) => {
       const gate = openGateOf(status.gates);
       const refusal = rejectionRefusal(args, gate, s.plan, status.phase);
       if (refusal || !gate) return refusal ?? { detail: 'no gate is open' };
-      gate.outcome = 'rejected';
+      s.rejectGate(gate);
       s.acceptNonce(who);
       const detail = `${args.role} ${args.approver} rejected gate ${gate.name}: ${args.reason}${who.verified ? ' (signature verified)' : ''}`;
-      const claim = { decision: 'reject', person: args.approver, gate: args.gate, role: args.role, text: args.reason };
+      const claim = claimFor({ kind: 'reject', args });
       const data = s.signed ? { verified: who.verified, claim, signature: args.signature } : undefined;
       s.audit('gate-rejected', detail, args.approver, data);
       const why = `gate ${gate.name} rejected by ${args.approver}: ${args.reason}`;
@@ -172,8 +163,8 @@ function rejectRequest(s: MigrationState): Request<RejectArgs> {
 
 /** What an accepted operator request does to the state, and its audit entry (kind, detail). */
 const OPERATOR_EFFECTS: Record<OperatorRequest, (s: MigrationState, args: OperatorArgs) => [string, string]> = {
-  pause: (s, a) => ((s.status.paused = true), ['paused', a.reason ?? 'paused']),
-  resume: (s, a) => ((s.status.paused = false), ['resumed', a.reason ?? 'resumed']),
+  pause: (s, a) => (s.setPaused(true), ['paused', a.reason ?? 'paused']),
+  resume: (s, a) => (s.setPaused(false), ['resumed', a.reason ?? 'resumed']),
   abort: (s, a) => {
     s.requestInterrupt(new Interrupt('operator', 'abort', a.reason ?? 'aborted by operator', a.requestedBy));
     return ['abort-requested', a.reason ?? 'abort'];
@@ -182,10 +173,10 @@ const OPERATOR_EFFECTS: Record<OperatorRequest, (s: MigrationState, args: Operat
     s.requestInterrupt(new Interrupt('operator', 'rollback', a.reason ?? 'rollback requested', a.requestedBy));
     return ['rollback-requested', a.reason ?? 'rollback'];
   },
-  retry: (s, a) => ((s.retryRequested = a), ['retry', `measure again${a.reason ? `: ${a.reason}` : ''}`]),
+  retry: (s, a) => (s.requestRetry(a), ['retry', `measure again${a.reason ? `: ${a.reason}` : ''}`]),
   fail: (s, a) => {
     const reason = `step ${s.status.phase} failed by hand by ${a.requestedBy}${a.reason ? `: ${a.reason}` : ''}`;
-    s.status.failure ??= reason;
+    s.recordFailure(reason);
     s.requestInterrupt(new Interrupt('step-failed', 'rollback', reason, a.requestedBy));
     return ['fail-requested', reason];
   },
@@ -206,8 +197,7 @@ function operatorRequest(s: MigrationState, kind: OperatorRequest): Request<Oper
     screen: (args) => {
       const malformed = operatorRefusal(kind, args, { phase: 'preflight', paused: kind === 'resume', retryable: true });
       if (malformed) return malformed;
-      const claim = { decision: kind, person: args.requestedBy, text: args.reason, signature: args.signature };
-      return screenClaim(s, claim, kind, false);
+      return screenClaim(s, { kind, args });
     },
     apply: (args, who) => {
       const refusal = operatorRefusal(kind, args, context());

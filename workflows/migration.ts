@@ -9,7 +9,7 @@ import { trafficMetric } from './metrics';
 import { ledgerOf } from '../model/plan';
 import { planProblems } from '../model/plan-check';
 import { agentQueueFor } from '../model/routing';
-import { acts, backupActs, checkActs, on, reportActs } from './proxies';
+import { acts, backupActs, checkActs, on, reportActs, useRetryBudgets } from './proxies';
 import { measuredOnAgents, routedChecks } from './host-checks';
 import { Interrupt, MigrationState } from './state';
 import { type MigrationInput, type MigrationResult } from '../model/status';
@@ -29,6 +29,8 @@ import { checkpoint, hold, interruptible } from './waits';
  * lives beside this file. A rollback, abort or failed step anywhere leaves the forward path for `compensate`.
  */
 export async function migrationWorkflow(input: MigrationInput): Promise<MigrationResult> {
+  // The plan's retry budgets bound every activity this run schedules (production defaults where it sets none).
+  useRetryBudgets(input.plan);
   // Before anything else: a plan that did not come through `migrate start` meets the same schema. Patched twice: runs
   // started before 'validate-own-plan' did not check; runs started before 'validate-own-plan-2' passed the rules of
   // their day, and a stricter rule since (single lines, cron per scheduler, signable gates, the ID) must not fail
@@ -131,7 +133,7 @@ async function preflight(s: MigrationState): Promise<boolean> {
       limits.agent,
     ),
   );
-  status.reports.validation = report.markdownFile;
+  s.recordReport('validation', report.markdownFile);
   if (!report.passed) {
     const failed = report.results
       .filter((r) => !r.passed)
@@ -141,9 +143,9 @@ async function preflight(s: MigrationState): Promise<boolean> {
           ? `${r.name}: ${r.error}`
           : `${r.name} = ${r.value ?? r.error ?? 'no value'} (needs ${r.op} ${r.threshold})`,
       );
-    status.failure = `preflight failed: ${failed.join('; ')}`;
+    const failure = s.recordFailure(`preflight failed: ${failed.join('; ')}`, 'replace');
     s.enter('failed');
-    await s.notify('failed', 'preflight failed', status.failure, { report: report.markdownFile });
+    await s.notify('failed', 'preflight failed', failure, { report: report.markdownFile });
     return false;
   }
   await s.notify('phase', 'preflight passed', `Validation report: ${report.markdownFile}`);
@@ -153,7 +155,7 @@ async function preflight(s: MigrationState): Promise<boolean> {
 
 /** A verified pg_dump: the activity verifies by restore; the workflow refuses to go on with anything less. */
 async function backup(s: MigrationState, step: string): Promise<void> {
-  const { plan, status } = s;
+  const { plan } = s;
   s.enter('backup');
   const rec = await interruptible(s, () =>
     backupActs(plan).backupDatabase({
@@ -169,7 +171,7 @@ async function backup(s: MigrationState, step: string): Promise<void> {
       message: `backup ${step} is not verified`,
       nonRetryable: true,
     });
-  if (!status.backups.some((b) => b.step === step)) status.backups.push(rec);
+  s.recordBackup(rec);
   const rows = Object.values(rec.tables).reduce((a, b) => a + b, 0);
   s.audit('backup', `${step}: ${rec.file} sha256=${rec.sha256} (${rows} rows) verified`);
   await checkpoint(s);
@@ -199,7 +201,7 @@ async function parallelRun(s: MigrationState): Promise<void> {
   const { plan } = s;
   s.enter('parallel-run');
   const started = Date.now();
-  await hold(s, plan.durations.parallelRunMs, 'parallel run');
+  await hold(s, plan.durations.parallelRunMs, { kind: 'parallel-run' });
   const cmp = await interruptible(s, () =>
     acts.compareOutputs({
       databaseUrlEnv: plan.target.databaseUrlEnv,
@@ -233,7 +235,7 @@ async function trafficShift(s: MigrationState): Promise<void> {
     await setTraffic(s, percent, 'migration-workflow');
     const bake = `Holding for ${Math.round(plan.durations.bakeMs / 1000)} s before the gate.`;
     await s.notify('traffic', `traffic at ${percent}% unified`, bake);
-    await hold(s, plan.durations.bakeMs, `bake at ${percent}%`);
+    await hold(s, plan.durations.bakeMs, { kind: 'bake', percent });
     await metricGate(s, `traffic ${percent}%`, stepStart);
   }
 }
@@ -262,7 +264,7 @@ async function cutover(s: MigrationState): Promise<void> {
   s.audit('cutover', `scheduler switched (${plan.scheduler.kind}); legacy jobs disabled and restorable`);
   const text = 'Scheduler switched to the unified job; legacy jobs disabled (restorable).';
   await s.notify('cutover', 'cutover done', text);
-  await hold(s, plan.durations.monitoringWindowMs, 'monitoring window');
+  await hold(s, plan.durations.monitoringWindowMs, { kind: 'monitoring' });
   await metricGate(s, 'monitoring window', started);
 }
 
@@ -277,7 +279,7 @@ async function soak(s: MigrationState): Promise<void> {
   for (let inThisRun = 0; checksDone < total; inThisRun++, checksDone++) {
     if (inThisRun >= perRun || workflowInfo().continueAsNewSuggested) await rollOver(s, soakStartedAt, checksDone);
     const since = Date.now();
-    await hold(s, plan.durations.soakIntervalMs, `soak check ${checksDone + 1}/${total}`);
+    await hold(s, plan.durations.soakIntervalMs, { kind: 'soak', check: checksDone + 1, of: total });
     await soakCheck(s, `soak check ${checksDone + 1}`, since);
   }
   const hours = Math.round((Date.now() - soakStartedAt) / 3_600_000);
@@ -312,7 +314,7 @@ async function complete(s: MigrationState, archived: Archived): Promise<void> {
   // Command success metrics are measured on the commands agent first; without one, the report at once, as before.
   const onAgent = measuredOnAgents(s.plan, s.plan.successMetrics, s.migrationId);
   const report = await askAfterSoak(s, 'completion report', () => (onAgent ? onAgent().then(write) : write()));
-  s.status.reports.completion = report.markdownFile;
+  s.recordReport('completion', report.markdownFile);
   s.enter('complete');
   await s.notify('complete', 'migration complete', `Completion report: ${report.markdownFile}`, {
     report: report.markdownFile,

@@ -1,31 +1,95 @@
 import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
-import type { RetryPolicy } from '@temporalio/common';
+import type { ActivityOptions, RetryPolicy } from '@temporalio/common';
 import type { Activities } from '../activities';
-import type { CheckSpec, Plan } from '../model/plan';
-import { NON_RETRYABLE_ERROR_TYPES } from '../model/constants';
+import type { CheckSpec, Plan, StepRetry } from '../model/plan';
+import { NON_RETRYABLE_ERROR_TYPES, type HostSystem } from '../model/constants';
 import { agentQueueFor, onCommandsHost } from '../model/routing';
-import { type HostSystem } from '../model/constants';
 import { withSummaries } from '../model/summaries';
 
-/** Every activity the runbook calls, with the options that bound it, in one place. */
-const retry: RetryPolicy = {
-  initialInterval: '1 second',
-  backoffCoefficient: 2,
-  maximumInterval: '30 seconds',
-  maximumAttempts: 8,
-  nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
-};
+/** The production retry budgets of each kind of step: what a plan without a `retry` block gets. */
+const DEFAULT_RETRY = {
+  long: { initialIntervalMs: 1_000, maximumIntervalMs: 30_000, maximumAttempts: 8, heartbeatTimeoutMs: 20_000 },
+  quick: { initialIntervalMs: 1_000, maximumIntervalMs: 30_000, maximumAttempts: 8 },
+  notify: { initialIntervalMs: 5_000, maximumIntervalMs: 120_000, maximumAttempts: 6 },
+  rollback: { initialIntervalMs: 200, maximumIntervalMs: 10_000, maximumAttempts: 5 },
+} as const satisfies Record<
+  string,
+  Required<Pick<StepRetry, 'initialIntervalMs' | 'maximumIntervalMs' | 'maximumAttempts'>> & StepRetry
+>;
+type StepKind = keyof typeof DEFAULT_RETRY;
+
+/**
+ * The running workflow's retry budgets: the plan's `retry` block over the defaults. Module state is the workflow's
+ * own (each workflow gets its own module instances in the sandbox); `useRetryBudgets` sets it at the start of a run,
+ * before any activity is scheduled, and the proxies below are made afresh from it.
+ */
+let budgets: Plan['retry'] | undefined;
+let generation = 0;
+
+/** Applies the plan's `retry` block to every proxy of this workflow run (call first thing in a workflow). */
+export function useRetryBudgets(plan: Pick<Plan, 'retry'>): void {
+  budgets = plan.retry;
+  generation++;
+}
+
+/** One kind of step's budget: the plan's values over the production defaults. */
+function budget(kind: StepKind): StepRetry {
+  return { ...DEFAULT_RETRY[kind], ...(budgets?.[kind] ?? {}) };
+}
+
+/** The retry policy of one kind of step. */
+function retryOf(kind: StepKind): RetryPolicy {
+  const b = budget(kind);
+  return {
+    initialInterval: b.initialIntervalMs,
+    backoffCoefficient: 2,
+    maximumInterval: b.maximumIntervalMs,
+    maximumAttempts: b.maximumAttempts,
+    nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+  };
+}
+
+/**
+ * A proxy made when first used and made again after the budgets change: `acts.backupDatabase(…)` reads the budgets
+ * of the run it is called in, and workflow files keep importing one object.
+ */
+function lazy<T extends object>(make: () => T): T {
+  let made: T | undefined;
+  let madeAt = -1;
+  return new Proxy({} as T, {
+    get(_, name) {
+      if (made === undefined || madeAt !== generation) {
+        made = make();
+        madeAt = generation;
+      }
+      return (made as Record<string | symbol, unknown>)[name];
+    },
+  });
+}
 
 /**
  * Long activities (backup, checks, containers, metrics, comparison, routing) heartbeat every few seconds: a worker
  * that dies under one is noticed within the heartbeat timeout and the activity runs again on another worker.
  */
-const LONG = { startToCloseTimeout: '30 minutes', heartbeatTimeout: '20 seconds', retry } as const;
-export const acts = withSummaries(proxyActivities<Activities>(LONG));
+const long = (): ActivityOptions => ({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: budget('long').heartbeatTimeoutMs,
+  retry: retryOf('long'),
+});
+/** Every activity the runbook calls, with the options that bound it, in one place. */
+export const acts = lazy(() => withSummaries(proxyActivities<Activities>(long())));
 
-/** Short ones (crontab edits, git, notifications, reports) do not heartbeat; their start-to-close limit is the bound. */
-const QUICK = { startToCloseTimeout: '1 minute', retry } as const;
-export const quick = withSummaries(proxyActivities<Activities>(QUICK));
+/**
+ * Short ones (crontab edits, git, notifications, reports): their start-to-close limit is the bound. A plan may give
+ * them a heartbeat timeout too (`retry.quick.heartbeatTimeout`): the crontab and archive steps heartbeat while they
+ * run (`createActivities`), so a worker that dies under one is noticed then, not at the end of its minute.
+ */
+const quickOptions = (): ActivityOptions => ({
+  startToCloseTimeout: '1 minute',
+  heartbeatTimeout: budget('quick').heartbeatTimeoutMs,
+  retry: retryOf('quick'),
+});
+export const quick = lazy(() => withSummaries(proxyActivities<Activities>(quickOptions())));
 
 /**
  * Ledger writes are short, idempotent inserts on the worker that runs the workflow: a local activity records one
@@ -42,39 +106,27 @@ export const ledgerActs = withSummaries(
  * Notifications go out beside the runbook, never awaited by a phase: each attempt is short (a receiver that hangs is
  * given up on after 20 s) and the attempts go on in the background, with backoff, for some six minutes.
  */
-export const noticeActs = withSummaries(
-  proxyActivities<Activities>({
-    startToCloseTimeout: '20 seconds',
-    retry: {
-      initialInterval: '5 seconds',
-      backoffCoefficient: 2,
-      maximumInterval: '2 minutes',
-      maximumAttempts: 6,
-      nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
-    },
-  }),
+export const noticeActs = lazy(() =>
+  withSummaries(proxyActivities<Activities>({ startToCloseTimeout: '20 seconds', retry: retryOf('notify') })),
 );
 
-/** The rollback's retries: short and quick, a rollback must finish in seconds. */
-const rollbackRetry = {
-  initialInterval: '200 milliseconds',
-  backoffCoefficient: 2,
-  maximumInterval: '10 seconds',
-  maximumAttempts: 5,
-} as const;
+/** The rollback's retries: short and quick, a rollback must finish in seconds (no error type is exempt). */
+const rollbackRetry = (): RetryPolicy => ({ ...retryOf('rollback'), nonRetryableErrorTypes: undefined });
 
 /**
  * The rollback's undo steps, verification and report run as local activities: short, idempotent, and on the worker
  * that runs the rollback, so no step waits for a task queue round trip. A worker that dies mid-step makes the next
  * worker run that step again, which idempotence makes safe.
  */
-export const rollbackLocal = withSummaries(
-  proxyLocalActivities<Activities>({
-    startToCloseTimeout: '2 minutes',
-    localRetryThreshold: '10 seconds',
-    retry: rollbackRetry,
-  }),
-  'rollback',
+export const rollbackLocal = lazy(() =>
+  withSummaries(
+    proxyLocalActivities<Activities>({
+      startToCloseTimeout: '2 minutes',
+      localRetryThreshold: '10 seconds',
+      retry: rollbackRetry(),
+    }),
+    'rollback',
+  ),
 );
 
 /**
@@ -88,14 +140,14 @@ export function on(plan: Pick<Plan, 'target' | 'scheduler'>, system: HostSystem)
   if (taskQueue === undefined) return central();
   return {
     acts: agentActs(taskQueue),
-    quick: withSummaries(proxyActivities<Activities>({ ...QUICK, taskQueue })),
+    quick: withSummaries(proxyActivities<Activities>({ ...quickOptions(), taskQueue })),
     undo: agentUndo(taskQueue),
     taskQueue,
   };
 }
 
 /** The long activities' options on an agent's queue. */
-export const agentActs = (taskQueue: string) => withSummaries(proxyActivities<Activities>({ ...LONG, taskQueue }));
+export const agentActs = (taskQueue: string) => withSummaries(proxyActivities<Activities>({ ...long(), taskQueue }));
 
 /** The longest one backup may take when the plan does not say (`target.backupTimeout`). */
 const DEFAULT_BACKUP_MS = 30 * 60_000;
@@ -108,7 +160,7 @@ export function backupActs(plan: Pick<Plan, 'target' | 'scheduler'>) {
   const taskQueue = agentQueueFor(plan, 'backup');
   return withSummaries(
     proxyActivities<Activities>({
-      ...LONG,
+      ...long(),
       startToCloseTimeout: plan.target.backupTimeoutMs ?? DEFAULT_BACKUP_MS,
       ...(taskQueue !== undefined ? { taskQueue } : {}),
     }),
@@ -133,9 +185,9 @@ const CHECKS_MARGIN_MS = 10 * 60_000;
 export function checkActs(checks: CheckSpec[]) {
   const startToCloseTimeout = CHECKS_MARGIN_MS + checks.reduce((sum, c) => sum + checkLimit(c), 0);
   return {
-    central: withSummaries(proxyActivities<Activities>({ ...LONG, startToCloseTimeout })),
+    central: withSummaries(proxyActivities<Activities>({ ...long(), startToCloseTimeout })),
     agent: (taskQueue: string) =>
-      withSummaries(proxyActivities<Activities>({ ...LONG, startToCloseTimeout, taskQueue })),
+      withSummaries(proxyActivities<Activities>({ ...long(), startToCloseTimeout, taskQueue })),
   };
 }
 
@@ -149,7 +201,7 @@ export const agentUndo = (taskQueue: string) =>
     proxyActivities<Activities>({
       startToCloseTimeout: '2 minutes',
       scheduleToStartTimeout: '1 minute',
-      retry: rollbackRetry,
+      retry: rollbackRetry(),
       taskQueue,
     }),
     'rollback',
@@ -185,9 +237,8 @@ export function routerProxies(plan: Pick<Plan, 'target' | 'scheduler' | 'traffic
 }
 
 /** The rollback's notification goes out through the task queue: it may be slow (SMTP) and must not hold the task. */
-export const rollbackActs = withSummaries(
-  proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: rollbackRetry }),
-  'rollback',
+export const rollbackActs = lazy(() =>
+  withSummaries(proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', retry: rollbackRetry() }), 'rollback'),
 );
 
 /**
@@ -197,5 +248,7 @@ export const rollbackActs = withSummaries(
 export function reportActs(plan: Plan): ReturnType<typeof proxyActivities<Activities>> {
   const limit = (m: { kind: string; timeoutMs?: number }) => m.timeoutMs ?? (m.kind === 'http' ? 30_000 : 60_000);
   const measuring = plan.successMetrics.reduce((sum, c) => sum + limit(c.measure), 0);
-  return withSummaries(proxyActivities<Activities>({ startToCloseTimeout: 60_000 + measuring, retry }));
+  return withSummaries(
+    proxyActivities<Activities>({ startToCloseTimeout: 60_000 + measuring, retry: retryOf('quick') }),
+  );
 }

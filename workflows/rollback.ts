@@ -3,7 +3,15 @@ import { ErrorType } from '../model/constants';
 import type { Compensation, RollbackFailureDetails, RollbackInput, RollbackResult, UndoOutcome } from '../model/status';
 import { overBudget } from '../model/status';
 import { routedChecks } from './host-checks';
-import { agentUndo, noticeActs, on, rollbackActs, rollbackLocal as local, routerProxies } from './proxies';
+import {
+  agentUndo,
+  noticeActs,
+  on,
+  rollbackActs,
+  rollbackLocal as local,
+  routerProxies,
+  useRetryBudgets,
+} from './proxies';
 import { undoLanes, undoOrder } from '../model/rules';
 import { planDigest } from '../model/signatures';
 import { timerSummary } from '../model/summaries';
@@ -13,6 +21,8 @@ import { timerSummary } from '../model/summaries';
  * path, writes the report, notifies.
  */
 export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackResult> {
+  // The plan's retry budgets bound every activity this run schedules (production defaults where it sets none).
+  useRetryBudgets(input.plan);
   // Decided at the start, before any local activity is in flight (see MigrationState.changes).
   const notifyBeside = patched('notify-beside');
   const scriptsFirst = patched('scripts-before-cron');

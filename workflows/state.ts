@@ -6,23 +6,28 @@ import {
   setCurrentDetails,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { InterruptKind, Phase } from '../model/constants';
+import type { GateName, InterruptKind, Phase } from '../model/constants';
 import type {
+  BackupRecord,
   CarriedState,
   Compensation,
+  GateEvaluation,
+  GateState,
   LedgerEntry,
   MigrationInput,
   MigrationResult,
   MigrationStatus,
   OperatorArgs,
 } from '../model/status';
-import { migrationPhaseKey } from './definitions';
-import { ledgerOf, type Plan } from '../model/plan';
+import { migrationPhaseKey, trafficPercentKey } from './definitions';
+import { ledgerOf, type GateSpec, type Plan } from '../model/plan';
 import { ledgerActs, noticeActs, quick } from './proxies';
 import type { AuthContext, Authentication } from '../model/auth';
 import type { FailureCount } from '../model/status';
 import type { RollbackResult } from '../model/status';
 import { runbookCard } from '../model/card';
+import { newGate } from '../model/rules';
+import { waitLabel, type Wait } from '../model/summaries';
 import { chained } from '../model/ledger-chain';
 import { phaseMetric } from './metrics';
 import { planDigest } from '../model/signatures';
@@ -38,6 +43,20 @@ const DEFAULT_AUDIT_KEPT = 500;
  * and asks: some 300 KiB of input, a day of a soak at 5 minutes with its ledger database down.
  */
 const DEFAULT_PENDING_LEDGER_MAX = 1_000;
+
+/** Evaluations the status keeps (and so the carried state, over a long soak); the ledger keeps them all. */
+const EVALUATIONS_KEPT = 200;
+
+/** A notification: its event, subject, text and data (see `MigrationState.notify`). */
+export interface Notice {
+  event: string;
+  subject: string;
+  text: string;
+  data?: Record<string, unknown>;
+}
+
+/** How a failure's text meets the one recorded before: the first cause stays, is replaced, or is followed. */
+type FailureMerge = 'first' | 'replace' | 'append';
 
 /** Raised inside the workflow body to leave the forward path for rollback or abort. */
 export class Interrupt extends Error {
@@ -57,20 +76,22 @@ const now = () => new Date().toISOString();
 
 /**
  * Everything a migration knows while it runs: the status the query answers, the failure counts of the metric gates,
- * the ledger rows not yet written, the pending interrupt and the decision a gate waits for. Handlers only record into
- * it; the runbook reads it and decides.
+ * the ledger rows not yet written, the pending interrupt and the decision a gate waits for. Only its own methods
+ * change it (as the `safe-message-handlers` sample's ClusterManager): handlers record requests through them, the
+ * runbook, gates and waits read it, decide, and call them.
  */
 export class MigrationState {
   readonly plan: Plan;
   readonly migrationId: string;
-  readonly status: MigrationStatus;
-  failures: Record<string, FailureCount>;
-  /** The first rollback/abort/fail asked for (later ones are recorded, not queued). */
-  interrupt?: Interrupt;
-  /** Set by `retry` while a gate evaluation waits for a decision. */
-  retryRequested?: OperatorArgs;
-  awaitingDecision = false;
-  rolledBack?: RollbackResult;
+  /** The status, written here only (`status` reads it). */
+  private readonly current: MigrationStatus;
+  private tally: Record<string, FailureCount>;
+  private pendingInterrupt?: Interrupt;
+  private retry?: OperatorArgs;
+  private deciding = false;
+  private rolledBack?: RollbackResult;
+  /** The current `hold`'s wait, typed (the status carries its label): the card says what follows it. */
+  private wait?: Wait;
   /** Ledger rows not yet written (written at the next checkpoint; kept on failure and written later). */
   private readonly pendingLedger: LedgerEntry[];
   /** Notifications on their way (sent beside the runbook; see `notify`). */
@@ -104,7 +125,7 @@ export class MigrationState {
     this.pendingLedgerMax = input.pendingLedgerMax ?? DEFAULT_PENDING_LEDGER_MAX;
     this.plan = input.plan;
     this.migrationId = input.migrationId;
-    this.status = input.carried?.status ?? {
+    this.current = input.carried?.status ?? {
       migrationId: input.migrationId,
       name: input.plan.name,
       phase: 'preflight',
@@ -123,16 +144,41 @@ export class MigrationState {
       runs: 0,
     };
     // What signed approvals name; computed once (a carried status has it).
-    this.status.planDigest ??= planDigest(input.plan);
-    this.status.approvalsAuthenticated = this.signed;
-    this.failures = input.carried?.failures ?? {};
+    this.current.planDigest ??= planDigest(input.plan);
+    this.current.approvalsAuthenticated = this.signed;
+    this.tally = input.carried?.failures ?? {};
     this.pendingLedger = [...(input.carried?.pendingLedger ?? [])];
     this.auditKept = input.auditKept ?? DEFAULT_AUDIT_KEPT;
   }
 
+  /** What the `status` query answers: read-only outside this class. */
+  get status(): Readonly<MigrationStatus> {
+    return this.current;
+  }
+
+  /** The failed, consecutive and inconclusive evaluations of each metric so far. */
+  get failures(): Readonly<Record<string, FailureCount>> {
+    return this.tally;
+  }
+
+  /** The first rollback/abort/fail asked for (later ones are recorded, not queued). */
+  get interrupt(): Interrupt | undefined {
+    return this.pendingInterrupt;
+  }
+
+  /** Set by `retry` while a gate evaluation waits for a decision. */
+  get retryRequested(): OperatorArgs | undefined {
+    return this.retry;
+  }
+
+  /** A gate evaluation waits for a person's decision (`retry` is possible). */
+  get awaitingDecision(): boolean {
+    return this.deciding;
+  }
+
   /** Appends to the audit log (the status keeps the latest entries) and queues the entry for the ledger. */
   audit(kind: string, detail: string, actor?: string, data?: unknown): void {
-    const { status } = this;
+    const status = this.current;
     const seq = status.ledgerSeq ?? 0;
     status.ledgerSeq = seq + 1;
     const entry = { at: now(), kind, detail, ...(actor ? { actor } : {}), seq };
@@ -148,7 +194,7 @@ export class MigrationState {
 
   /** The Temporal UI's current details: the runbook card of the state as it is now. */
   showCard(): void {
-    setCurrentDetails(runbookCard(this.plan, this.status, Date.now()));
+    setCurrentDetails(runbookCard(this.plan, this.current, Date.now(), this.wait));
   }
 
   /** The plan lists approver keys: approvals and rejections must be signed. */
@@ -169,13 +215,13 @@ export class MigrationState {
 
   /** A signed request was accepted: its nonce cannot be used again. */
   acceptNonce(who: Authentication): void {
-    if ('nonce' in who && who.nonce) (this.status.nonces ??= []).push(who.nonce);
+    if ('nonce' in who && who.nonce) (this.current.nonces ??= []).push(who.nonce);
   }
 
   /** Moves to a phase: timeline, audit, search attribute, log. */
   enter(phase: Phase): void {
-    this.status.phase = phase;
-    this.status.phaseTimeline.push({ phase, at: now() });
+    this.current.phase = phase;
+    this.current.phaseTimeline.push({ phase, at: now() });
     this.audit('phase', phase);
     upsertSearchAttributes([{ key: migrationPhaseKey, value: phase }]);
     phaseMetric(this.migrationId, phase);
@@ -188,7 +234,7 @@ export class MigrationState {
    * history is gone (retention, `temporal workflow delete`).
    */
   async record(c: Compensation): Promise<void> {
-    this.status.compensations.push(c);
+    this.current.compensations.push(c);
     if (!this.changes.undoInLedger) return this.audit('compensation', `recorded undo: ${c.kind}`);
     this.audit('compensation', `recorded undo: ${c.kind}`, undefined, c);
     // Not waited for beyond the write's own retries: a ledger hiccup (connections exhausted under load, seen in the
@@ -203,14 +249,15 @@ export class MigrationState {
    * work (their report shows the newest unwritten entries).
    */
   async ledgerBlocked(why: string): Promise<void> {
-    const { status } = this;
     const ledger = ledgerOf(this.plan);
-    status.paused = true;
-    status.attention = `the ledger (${ledger.table} at $${ledger.databaseUrlEnv}) cannot be written: ${this.pendingLedger.length} entries wait; ${why}. Nothing is dropped; the migration stops here until they are written. Fix the database, then \`migrate resume ${this.migrationId}\` (or \`migrate rollback ${this.migrationId}\`).`;
-    this.audit('paused', status.attention);
-    await this.notify('ledger-blocked', 'ledger not written: migration stopped', status.attention);
-    await condition(() => !status.paused || this.interrupt !== undefined);
-    status.attention = undefined;
+    const attention = `the ledger (${ledger.table} at $${ledger.databaseUrlEnv}) cannot be written: ${this.pendingLedger.length} entries wait; ${why}. Nothing is dropped; the migration stops here until they are written. Fix the database, then \`migrate resume ${this.migrationId}\` (or \`migrate rollback ${this.migrationId}\`).`;
+    await this.pauseAndAsk(attention, {
+      event: 'ledger-blocked',
+      subject: 'ledger not written: migration stopped',
+      text: attention,
+    });
+    await condition(() => !this.current.paused || this.interrupt !== undefined);
+    this.clearAttention();
     await this.flushLedger();
   }
 
@@ -226,7 +273,157 @@ export class MigrationState {
 
   /** Keeps the first interrupt: a second rollback or abort while one is pending changes nothing. */
   requestInterrupt(i: Interrupt): void {
-    this.interrupt ??= i;
+    this.pendingInterrupt ??= i;
+  }
+
+  /** A step failed for good: its failure becomes the interrupt (replacing a pending one) and the recorded failure. */
+  stepFailed(reason: string): Interrupt {
+    this.pendingInterrupt = new Interrupt('step-failed', 'rollback', reason, 'migration-workflow');
+    this.current.failure = reason;
+    return this.pendingInterrupt;
+  }
+
+  /** Records why the migration fails (by default the first cause stays) and returns the failure as it now reads. */
+  recordFailure(text: string, merge: FailureMerge = 'first'): string {
+    const status = this.current;
+    switch (merge) {
+      case 'first':
+        return (status.failure ??= text);
+      case 'replace':
+        return (status.failure = text);
+      case 'append':
+        // The cause stays first: what followed is added to it, never replaces it.
+        return (status.failure = `${status.failure ? `${status.failure}; ` : ''}${text}`);
+    }
+  }
+
+  /** `pause` and `resume`: the runbook stops at its next checkpoint while paused. */
+  setPaused(paused: boolean): void {
+    this.current.paused = paused;
+  }
+
+  /** `retry`: the gate evaluation waiting for a decision measures again. */
+  requestRetry(args: OperatorArgs): void {
+    this.retry = args;
+  }
+
+  /**
+   * The one way the migration asks a person: it pauses with what is wrong and which command decides (`attention`),
+   * audits it (as `audited`, if given) and notifies. The caller waits for the answer its way, then `clearAttention`.
+   */
+  async pauseAndAsk(attention: string, notice: Notice, audited = attention): Promise<void> {
+    this.current.paused = true;
+    this.current.attention = attention;
+    this.audit('paused', audited);
+    await this.notify(notice.event, notice.subject, notice.text, notice.data);
+  }
+
+  /** The question `pauseAndAsk` put is settled. */
+  clearAttention(): void {
+    this.current.attention = undefined;
+  }
+
+  /** Waits for a person's decision on a gate evaluation: resume (go on), retry (measure again) or rollback/abort. */
+  async decision(): Promise<'resume' | 'retry'> {
+    await this.flushLedger();
+    this.deciding = true;
+    this.retry = undefined;
+    await condition(() => !this.current.paused || this.retry !== undefined || this.interrupt !== undefined);
+    this.deciding = false;
+    this.clearAttention();
+    if (this.interrupt) throw this.interrupt;
+    if (this.retry) {
+      this.current.paused = false;
+      return 'retry';
+    }
+    return 'resume';
+  }
+
+  /** A durable wait begins: what it waits for (`status.waitingFor` carries its label), since and until when. */
+  setWaiting(wait: Wait, ms: number): void {
+    const status = this.current;
+    status.waitingSince = new Date(Date.now()).toISOString();
+    status.waitingUntil = new Date(Date.now() + ms).toISOString();
+    status.waitingFor = waitLabel(wait);
+    this.wait = wait;
+  }
+
+  /** The durable wait ended (or was interrupted). */
+  clearWaiting(): void {
+    const status = this.current;
+    status.waitingUntil = status.waitingSince = status.waitingFor = undefined;
+    this.wait = undefined;
+    this.showCard();
+  }
+
+  /** The unified share of the traffic as the router now has it: status and search attribute. */
+  setTrafficPercent(percent: number): void {
+    this.current.trafficPercent = percent;
+    upsertSearchAttributes([{ key: trafficPercentKey, value: percent }]);
+  }
+
+  /** A report written (validation, completion, rollback): its file. */
+  recordReport(kind: string, file: string): void {
+    this.current.reports[kind] = file;
+  }
+
+  /** A verified backup; a step's backup is kept once (a retried step does not list it twice). */
+  recordBackup(rec: BackupRecord): void {
+    const { backups } = this.current;
+    if (!backups.some((b) => b.step === rec.step)) backups.push(rec);
+  }
+
+  /** A metric gate's evaluation: its readings as the latest, the metrics' failure counts after it, the evaluation. */
+  recordEvaluation(evaluation: GateEvaluation, failures: Record<string, FailureCount>): void {
+    const status = this.current;
+    for (const r of evaluation.readings) status.lastReadings[r.name] = r;
+    this.tally = failures;
+    status.evaluations.push(evaluation);
+    if (status.evaluations.length > EVALUATIONS_KEPT)
+      status.evaluations.splice(0, status.evaluations.length - EVALUATIONS_KEPT);
+  }
+
+  /** A person decided to go on past inconclusive metrics: their inconclusive counts start again. */
+  resetInconclusive(names: string[]): void {
+    for (const n of names) this.tally[n]!.inconclusive = 0;
+  }
+
+  /** Opens an approval gate (the status shows it, the handlers find it) and returns it. */
+  openGate(name: GateName, spec: GateSpec): GateState {
+    const gate = newGate(name, spec, now());
+    this.current.gates[name] = gate;
+    return gate;
+  }
+
+  /** A verified approval of the open gate. */
+  addSignature(gate: GateState, signature: GateState['signatures'][number]): void {
+    gate.signatures.push(signature);
+  }
+
+  /** A rejection of the open gate (the handler asks for the rollback). */
+  rejectGate(gate: GateState): void {
+    gate.outcome = 'rejected';
+  }
+
+  /** The gate timed out and its plan says abort: it stops waiting (`closeGate` dates it). */
+  timeOutGate(gate: GateState): void {
+    gate.outcome = 'timed-out';
+    gate.open = false;
+  }
+
+  /** Closes a gate: approved, or with an interrupt pending, aborted (a rejection or timeout keeps its outcome). */
+  closeGate(gate: GateState): void {
+    gate.open = false;
+    gate.decidedAt = now();
+    if (this.interrupt) gate.outcome ??= 'aborted';
+    else gate.outcome = 'approved';
+  }
+
+  /** The rollback workflow ended: its report, the traffic back on the legacy path, its result in this one's. */
+  recordRollback(rollback: RollbackResult): void {
+    this.current.reports.rollback = rollback.reportFile;
+    this.setTrafficPercent(0);
+    this.rolledBack = rollback;
   }
 
   /** The entries not written to the ledger table yet (the rollback's report shows them with the table's). */
@@ -236,7 +433,8 @@ export class MigrationState {
 
   /** Appends the pending entries to the ledger table; a ledger that cannot be written never stops a migration. */
   async flushLedger(): Promise<void> {
-    // Patched: histories recorded before the ledger existed wrote nothing here.
+    // Patched: histories recorded before the ledger existed wrote nothing here. Not in `changes`: recorded histories
+    // have its marker after the first activity, and called at the start they no longer replay.
     if (!this.pendingLedger.length || !patched('measurement-ledger')) return;
     const batch = this.pendingLedger.splice(0);
     const ledger = ledgerOf(this.plan);
@@ -247,7 +445,7 @@ export class MigrationState {
         table: ledger.table,
         entries: batch,
       });
-      this.status.ledgerWritten = batch.at(-1)!.seq + 1;
+      this.current.ledgerWritten = batch.at(-1)!.seq + 1;
     } catch (err) {
       this.pendingLedger.unshift(...batch);
       log.warn('ledger not written; kept for the next checkpoint', {
@@ -293,13 +491,14 @@ export class MigrationState {
     }
   }
 
-  /** What the next run of a soak rolled over with continue-as-new starts from. */
-  carry(soakStartedAt: number, soakChecksDone: number): CarriedState {
+  /** What the next run of a soak rolled over with continue-as-new starts from (one more run in the status). */
+  carryOver(soakStartedAt: number, soakChecksDone: number): CarriedState {
+    this.current.runs++;
     return {
-      status: this.status,
+      status: this.current,
       soakStartedAt,
       soakChecksDone,
-      failures: this.failures,
+      failures: this.tally,
       ...(this.pendingLedger.length ? { pendingLedger: this.pendingLedger } : {}),
     };
   }
@@ -331,7 +530,7 @@ export class MigrationState {
 
   /** The workflow's result. */
   result(): MigrationResult {
-    const { status } = this;
+    const status = this.current;
     return {
       migrationId: this.migrationId,
       phase: status.phase,

@@ -1,13 +1,6 @@
-import {
-  ActivityFailure,
-  ApplicationFailure,
-  continueAsNew,
-  patched,
-  upsertSearchAttributes,
-} from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, continueAsNew, patched } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { ErrorType } from '../model/constants';
-import { trafficPercentKey } from './definitions';
 import { trafficMetric } from './metrics';
 import { on, routerProxies } from './proxies';
 import { Interrupt, type MigrationState } from './state';
@@ -27,8 +20,7 @@ export async function setTraffic(s: MigrationState, percent: number, actor: stri
     actor,
     reason: `migration ${s.migrationId}`,
   });
-  s.status.trafficPercent = res.current;
-  upsertSearchAttributes([{ key: trafficPercentKey, value: res.current }]);
+  s.setTrafficPercent(res.current);
   trafficMetric(s.migrationId, res.current);
   s.audit('traffic', `unified ${res.previous}% → ${res.current}%`);
 }
@@ -38,10 +30,9 @@ export async function rollOver(s: MigrationState, soakStartedAt: number, checksD
   await s.settle();
   // A rollback or abort asked for while the run settled is handled in this run: the next run would start without it.
   if (s.interrupt) throw s.interrupt;
-  s.status.runs++;
   return continueAsNew<(input: MigrationInput) => Promise<unknown>>({
     ...s.input,
-    carried: s.carry(soakStartedAt, checksDone),
+    carried: s.carryOver(soakStartedAt, checksDone),
   });
 }
 
@@ -77,6 +68,7 @@ export async function archiveScripts(s: MigrationState): Promise<Archived> {
 /** Whether a failure after the soak pauses and asks (true) or leaves the forward path as before (old histories). */
 function asks(s: MigrationState, err: unknown): boolean {
   const cause = err instanceof ActivityFailure ? err.cause : undefined;
+  // Not in `changes`: a run in flight would then decide it false, and one that recorded it here would not replay.
   if (cause instanceof ApplicationFailure && cause.type === ErrorType.RepositoryDirty)
     return patched('archive-blocked');
   return s.changes.askAfterSoak;
@@ -88,19 +80,17 @@ function asks(s: MigrationState, err: unknown): boolean {
  * runs the step again, rollback and abort still work.
  */
 export async function askAfterSoak<T>(s: MigrationState, step: string, run: () => Promise<T>): Promise<T> {
-  const { status } = s;
   for (;;) {
     try {
       return await run();
     } catch (err) {
       if (err instanceof Interrupt || !asks(s, err)) throw err;
       const cause = err instanceof ActivityFailure && err.cause ? err.cause : (err as Error);
-      status.paused = true;
-      status.attention = `${step} blocked: ${cause.message.split(/[;:\n]/)[0]}. Production is not rolled back for this: fix it, then \`migrate resume ${s.migrationId}\` to run the ${step} again (or \`migrate rollback ${s.migrationId}\`).`;
-      s.audit('paused', status.attention);
-      await s.notify(`${step}-blocked`, `${step} blocked: decision needed`, `${status.attention}\n\n${cause.message}`);
+      const attention = `${step} blocked: ${cause.message.split(/[;:\n]/)[0]}. Production is not rolled back for this: fix it, then \`migrate resume ${s.migrationId}\` to run the ${step} again (or \`migrate rollback ${s.migrationId}\`).`;
+      const subject = `${step} blocked: decision needed`;
+      await s.pauseAndAsk(attention, { event: `${step}-blocked`, subject, text: `${attention}\n\n${cause.message}` });
       await checkpoint(s);
-      status.attention = undefined;
+      s.clearAttention();
     }
   }
 }

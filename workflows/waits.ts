@@ -1,6 +1,6 @@
 import { CancellationScope, condition, patched } from '@temporalio/workflow';
-import type { MigrationState } from './state';
-import { timerSummary } from '../model/summaries';
+import type { MigrationState, Notice } from './state';
+import { timerSummary, waitLabel, type Wait } from '../model/summaries';
 
 /** Between steps: writes the ledger, stops here while paused, leaves the forward path on abort/rollback. */
 export async function checkpoint(s: MigrationState): Promise<void> {
@@ -10,22 +10,6 @@ export async function checkpoint(s: MigrationState): Promise<void> {
   if (s.interrupt) throw s.interrupt;
 }
 
-/** Waits for a person's decision on a gate evaluation: resume (go on), retry (measure again) or rollback/abort. */
-export async function decision(s: MigrationState): Promise<'resume' | 'retry'> {
-  await s.flushLedger();
-  s.awaitingDecision = true;
-  s.retryRequested = undefined;
-  await condition(() => !s.status.paused || s.retryRequested !== undefined || s.interrupt !== undefined);
-  s.awaitingDecision = false;
-  s.status.attention = undefined;
-  if (s.interrupt) throw s.interrupt;
-  if (s.retryRequested) {
-    s.status.paused = false;
-    return 'retry';
-  }
-  return 'resume';
-}
-
 /**
  * Runs a production-neutral activity (checks, backups, readings, comparison) so that rollback, abort or fail cancels
  * it at once, also while it waits out its retries (a database that is down), instead of at the next step boundary.
@@ -33,6 +17,7 @@ export async function decision(s: MigrationState): Promise<'resume' | 'retry'> {
  * Patched: histories recorded before this waited for the activity.
  */
 export async function interruptible<T>(s: MigrationState, run: () => Promise<T>): Promise<T> {
+  // Not in `changes`: recorded histories have its marker after the first search attributes; moved, they fail replay.
   if (!patched('interrupt-cancels-neutral-activity')) return run();
   if (s.interrupt) throw s.interrupt;
   return CancellationScope.cancellable(async () => {
@@ -56,29 +41,23 @@ export async function interruptible<T>(s: MigrationState, run: () => Promise<T>)
 }
 
 /** A durable, interruptible wait (bake, parallel run, monitoring window, soak interval). */
-export async function hold(s: MigrationState, ms: number, what: string): Promise<void> {
-  const { status } = s;
-  status.waitingSince = new Date(Date.now()).toISOString();
-  status.waitingUntil = new Date(Date.now() + ms).toISOString();
-  status.waitingFor = what;
+export async function hold(s: MigrationState, ms: number, wait: Wait): Promise<void> {
+  const what = waitLabel(wait);
+  s.setWaiting(wait, ms);
   s.audit('wait', `${what}: ${Math.round(ms / 1000)} s`);
   await s.flushLedger();
   await condition(() => s.interrupt !== undefined, ms, { summary: timerSummary(what, ms) });
-  status.waitingUntil = status.waitingSince = status.waitingFor = undefined;
-  s.showCard();
+  s.clearWaiting();
   await checkpoint(s);
 }
 
-/** Asks a person to decide: pauses with what is wrong and which command decides, notifies, waits for the decision. */
+/** Asks a person to decide on a gate evaluation (`MigrationState.pauseAndAsk`), and waits for the decision. */
 export async function askPerson(
   s: MigrationState,
   attention: string,
   audited: string,
-  notice: { event: string; subject: string; text: string; data?: Record<string, unknown> },
+  notice: Notice,
 ): Promise<'resume' | 'retry'> {
-  s.status.paused = true;
-  s.status.attention = attention;
-  s.audit('paused', audited);
-  await s.notify(notice.event, notice.subject, notice.text, notice.data);
-  return decision(s);
+  await s.pauseAndAsk(attention, notice, audited);
+  return s.decision();
 }

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { signRequest, sshKeygenSigner } from '../../lib/signing';
-import type { RequestClaim } from '../../model/auth';
+import { claimFor } from '../../model/auth';
+import { REQUESTS, type MigrationRequest } from '../../model/requests';
 import type { MigrationStatus } from '../../model/status';
 import { planDigest, type RequestSignature } from '../../model/signatures';
 import { loadPlan } from '../plan';
@@ -21,16 +22,17 @@ export interface SignOptions {
 
 /**
  * The signature of a request when the migration's plan lists approver keys, made with `ssh-keygen -Y sign` over the
- * migration, the request's fields, a fresh nonce, the time and the plan's digest. `required` (approve, reject): no key
- * is an error; otherwise (operator requests) the request goes unsigned and the audit says so.
+ * migration, the request's claim (as the workflow reads it), a fresh nonce, the time and the plan's digest. A kind that
+ * requires a signature (approve, reject) fails without a key; the others go unsigned and the audit says so.
  */
 export async function signatureFor(
   status: MigrationStatus,
-  claim: Omit<RequestClaim, 'signature'>,
+  request: MigrationRequest,
   o: SignOptions,
-  required: boolean,
 ): Promise<RequestSignature | undefined> {
   if (!status.approvalsAuthenticated || !status.planDigest) return undefined;
+  const claim = claimFor(request);
+  const required = REQUESTS[request.kind].signature === 'required';
   const key = o.key ?? DEFAULT_KEY;
   if (!fs.existsSync(key)) {
     if (!required) return undefined;

@@ -1,6 +1,7 @@
 import type { Command, OptionValues } from '@commander-js/extra-typings';
 import { loadConfig, temporalCliArgs } from '../../../lib/config';
 import type { GateName } from '../../../model/constants';
+import { REQUESTS, type GateDecision, type MigrationRequest } from '../../../model/requests';
 import type { RequestAnswer } from '../../../model/status';
 import { approveUpdate, rejectUpdate } from '../../../workflows/definitions';
 import { openGateOf } from '../../../model/rules';
@@ -35,7 +36,7 @@ const decisionOptions = <Args extends unknown[], Opts extends OptionValues>(c: C
  */
 async function decide(
   id: string,
-  decision: 'approve' | 'reject',
+  decision: GateDecision,
   o: DecisionOptions,
   fields: { comment?: string; reason?: string },
 ): Promise<void> {
@@ -45,21 +46,18 @@ async function decide(
     const gate = o.gate ?? (status.approvalsAuthenticated ? openGateOf(status.gates)?.name : undefined);
     if (status.approvalsAuthenticated && !gate)
       throw new CliError(`no gate of ${id} is open (phase ${status.phase})`, ExitCode.rejected);
-    const text = decision === 'approve' ? fields.comment : fields.reason;
-    const claim = { decision, person: o.as, gate, role: o.role, ...(text !== undefined ? { text } : {}) };
-    const signature = await signatureFor(status, claim, o, true);
-    const args = {
-      ...(gate ? { gate } : {}),
-      role: o.role,
-      approver: o.as,
-      ...fields,
-      ...(signature ? { signature } : {}),
-    };
-    if (o.printRequest) return printRequest(id, decision, args, o.output);
-    const answer: RequestAnswer =
+    const base = { ...(gate ? { gate } : {}), role: o.role, approver: o.as, ...fields };
+    const request: Extract<MigrationRequest, { kind: GateDecision }> =
       decision === 'approve'
-        ? await sendRequest(client, id, approveUpdate, args)
-        : await sendRequest(client, id, rejectUpdate, { ...args, reason: fields.reason ?? '' });
+        ? { kind: decision, args: base }
+        : { kind: decision, args: { ...base, reason: fields.reason ?? '' } };
+    const signature = await signatureFor(status, request, o);
+    const signed = signature ? { signature } : {};
+    if (o.printRequest) return printRequest(id, decision, { ...base, ...signed }, o.output);
+    const answer: RequestAnswer =
+      request.kind === 'approve'
+        ? await sendRequest(client, id, approveUpdate, { ...request.args, ...signed })
+        : await sendRequest(client, id, rejectUpdate, { ...request.args, ...signed });
     print(o.output, answer, () =>
       decision === 'approve'
         ? renderAnswer('approved', answer)
@@ -85,7 +83,7 @@ export function addGateCommands(program: Command): void {
   decisionOptions(
     program
       .command('approve')
-      .description('sign an open gate for one role')
+      .description(REQUESTS.approve.description)
       .argument('<id>', 'migration ID')
       .requiredOption('--role <role>', 'the role you sign for')
       .option('--comment <text>', 'comment for the audit log')
@@ -104,7 +102,7 @@ export function addGateCommands(program: Command): void {
   decisionOptions(
     program
       .command('reject')
-      .description('reject an open gate (the migration rolls back)')
+      .description(REQUESTS.reject.description)
       .argument('<id>', 'migration ID')
       .requiredOption('--role <role>', 'the role you reject for')
       .requiredOption('--reason <text>', 'why')

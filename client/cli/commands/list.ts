@@ -1,5 +1,5 @@
 import { Option, type Command } from '@commander-js/extra-typings';
-import { PHASES } from '../../../model/constants';
+import { PHASES, WorkflowType } from '../../../model/constants';
 import { examples, outputOptions, positiveIntArg } from '../options';
 import { print, renderList, type ListRow } from '../render';
 import { withClient } from '../temporal';
@@ -28,7 +28,7 @@ export function addListCommand(program: Command): void {
     .action(async (o) => {
       await withClient(async (client) => {
         // The phase is one of PHASES (commander refused anything else), so it can go into the query as it is.
-        const query = `WorkflowType = 'migrationWorkflow'${o.phase ? ` AND MigrationPhase = '${o.phase}'` : ''}`;
+        const query = `WorkflowType = '${WorkflowType.migrationWorkflow}'${o.phase ? ` AND MigrationPhase = '${o.phase}'` : ''}`;
         const limit = o.limit ?? DEFAULT_LIMIT;
         const rows: ListRow[] = [];
         for await (const wf of client.workflow.list({ query, pageSize: Math.min(limit, 1000) })) {

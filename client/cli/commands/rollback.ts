@@ -5,7 +5,8 @@ import { ledgerOf, type Plan } from '../../../model/plan';
 import { planDigest } from '../../../model/signatures';
 import { loadPlan } from '../../plan';
 import { rollbackFromLedger, type LedgerLocation, type LedgerRollback } from '../../ledger-rollback';
-import { rollbackUpdate } from '../../../workflows/definitions';
+import { REQUESTS } from '../../../model/requests';
+import { WorkflowType } from '../../../model/constants';
 import { rollbackWorkflowId } from '../../../model/status';
 import type { rollbackWorkflow } from '../../../workflows/rollback';
 import { CliError, ExitCode } from '../errors';
@@ -20,7 +21,9 @@ export function addRollbackCommand(program: Command): void {
   outputOptions(
     program
       .command('rollback')
-      .description('roll a migration back; for a migration that no longer runs, start the rollback workflow by hand')
+      .description(
+        `${REQUESTS.rollback.description}; for a migration that no longer runs, start the rollback workflow by hand`,
+      )
       .argument('<id>', 'migration ID')
       .requiredOption('--reason <text>', 'why')
       .option('--key <file>', 'sign with this OpenSSH Ed25519 key (never required: a rollback is never blocked)')
@@ -48,7 +51,7 @@ export function addRollbackCommand(program: Command): void {
           throw err;
         });
         if (desc?.status.name === 'RUNNING') {
-          const answer = await operatorRequest(id, 'rollback', rollbackUpdate, o);
+          const answer = await operatorRequest(id, 'rollback', o);
           print(
             o.output,
             answer,
@@ -60,7 +63,7 @@ export function addRollbackCommand(program: Command): void {
         // Stuck or terminated: its recorded undo list (queried from its history) drives a hand-started rollback; with
         // no history left, the undo records of its ledger do.
         const recorded = desc ? await fromHistory(client, id) : await fromLedger(id, o);
-        const started = await client.workflow.start<typeof rollbackWorkflow>('rollbackWorkflow', {
+        const started = await client.workflow.start<typeof rollbackWorkflow>(WorkflowType.rollbackWorkflow, {
           taskQueue: loadConfig().taskQueue,
           workflowId: rollbackWorkflowId(id),
           args: [

@@ -1,7 +1,7 @@
 import type { Command } from '@commander-js/extra-typings';
 import { isGrpcServiceError, WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
-import { migrationIdProblem } from '../../../model/constants';
+import { migrationIdProblem, WorkflowType } from '../../../model/constants';
 import { CliError, ExitCode } from '../errors';
 import { loadConfig, workflowUiUrl } from '../../../lib/config';
 import type { migrationWorkflow } from '../../../workflows/migration';
@@ -49,7 +49,7 @@ export function addStartCommand(program: Command): void {
         await checkNamespaceRetention(client, plan, o.allowShortRetention === true);
         for (const w of await startWarnings(plan, config.dockerHost)) process.stderr.write(`warning: ${w}\n`);
         const handle = await client.workflow
-          .start<typeof migrationWorkflow>('migrationWorkflow', {
+          .start<typeof migrationWorkflow>(WorkflowType.migrationWorkflow, {
             taskQueue: config.taskQueue,
             workflowId: id,
             args: [{ migrationId: id, plan, startedBy: o.as }],
