@@ -50,7 +50,13 @@ export default tseslint.config(
     files: ['tests/*.js'],
     languageOptions: {
       sourceType: 'commonjs',
-      globals: { require: 'readonly', module: 'writable', process: 'readonly' },
+      globals: {
+        require: 'readonly',
+        module: 'writable',
+        process: 'readonly',
+        __dirname: 'readonly',
+        setTimeout: 'readonly',
+      },
     },
   },
   {

@@ -1,4 +1,9 @@
-/** Prints every test file's wall time at the end of a run, slowest first, with each tier's total. */
+/**
+ * Prints every test file's wall time at the end of a run, slowest first, with each tier's total and the run's wall
+ * time. With MO_RECORD_TIMINGS=1 a run without failures also writes them to tests/file-timings.json, the order the
+ * sequencer gives two workers (slowest first).
+ */
+const fs = require('node:fs');
 const path = require('node:path');
 
 class TimingReporter {
@@ -23,7 +28,15 @@ class TimingReporter {
     lines.push(
       `  tiers: ${[...tiers].map(([t, s]) => `${t} ${s.toFixed(1)}`).join(', ')}; all files ${rows.reduce((a, r) => a + r.seconds, 0).toFixed(1)}`,
     );
+    const wall = (Date.now() - results.startTime) / 1000;
+    lines.push(`  wall time of the run ${wall.toFixed(1)} s`);
     process.stdout.write(`${lines.join('\n')}\n`);
+    if (process.env.MO_RECORD_TIMINGS === '1' && !rows.some((r) => r.failed)) {
+      const timings = Object.fromEntries(
+        [...rows].sort((a, b) => a.file.localeCompare(b.file)).map((r) => [r.file, Number(r.seconds.toFixed(1))]),
+      );
+      fs.writeFileSync(path.join(__dirname, 'file-timings.json'), `${JSON.stringify(timings, null, 2)}\n`);
+    }
   }
 }
 

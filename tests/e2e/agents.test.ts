@@ -9,8 +9,9 @@ import { expectLegacyRestored } from '../helpers/end-state';
 import { migrateCli } from '../helpers/cli';
 import { shortWaits } from '../helpers/short-waits';
 import { config, uniq } from '../helpers/stack';
+import { slottedPlan } from '../helpers/slot';
 
-const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
+const PLAN = slottedPlan(path.join(__dirname, '..', '..', 'plans', 'demo.yaml'));
 
 /** Every activity that acts on the target host: its crontab, its repository, its Docker engine, its backups, commands. */
 const HOST_BOUND = new Set([

@@ -16,10 +16,11 @@ import { approveUpdate, statusQuery } from '../../workflows/definitions';
 import { planDigest } from '../../model/signatures';
 import { migrateCli } from '../helpers/cli';
 import { config, tempDir, uniq, withPg } from '../helpers/stack';
+import { slottedPlan } from '../helpers/slot';
 
 const exec = promisify(execFile);
 const root = path.join(__dirname, '..', '..');
-const PLAN = path.join(root, 'plans', 'demo.yaml');
+const PLAN = slottedPlan(path.join(root, 'plans', 'demo.yaml'));
 const taskQueue = `approvals-${uniq()}`;
 const migrate = (...args: string[]) => migrateCli(args, { MO_TASK_QUEUE: taskQueue });
 /** `--as <role>-demo --key <their key>`. */

@@ -12,9 +12,10 @@ import type { MigrationStatus } from '../../model/status';
 
 import { migrateCli } from '../helpers/cli';
 import { config, tempDir, uniq } from '../helpers/stack';
+import { slottedPlan } from '../helpers/slot';
 
 const root = path.join(__dirname, '..', '..');
-const PLAN = path.join(root, 'plans', 'demo.yaml');
+const PLAN = slottedPlan(path.join(root, 'plans', 'demo.yaml'));
 
 function migrate(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return migrateCli(args, { MO_TASK_QUEUE: taskQueue });

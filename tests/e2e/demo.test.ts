@@ -21,9 +21,10 @@ import { expectLegacyRestored } from '../helpers/end-state';
 import { shortWaits } from '../helpers/short-waits';
 import { parseSvg, pointsPerSeries } from '../helpers/svg';
 import { historyText } from '../helpers/temporal';
+import { slottedPlan } from '../helpers/slot';
 
 const exec = promisify(execFile);
-const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
+const PLAN = slottedPlan(path.join(__dirname, '..', '..', 'plans', 'demo.yaml'));
 /**
  * For the runs that end at the first metric gate or the comparison: a parallel run of 3 s, the plan's 4-s bake kept
  * (the error spike fails the gate at 10 % only if the bake gives the unified pipeline enough items to meet an error).

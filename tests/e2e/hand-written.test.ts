@@ -5,8 +5,9 @@ import { startWorkerProcess } from '../../lib/worker-process';
 import { migrateCli } from '../helpers/cli';
 import { expectLegacyRestored } from '../helpers/end-state';
 import { config } from '../helpers/stack';
+import { slottedPlan } from '../helpers/slot';
 
-const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo-hand-written.yaml');
+const PLAN = slottedPlan(path.join(__dirname, '..', '..', 'plans', 'demo-hand-written.yaml'));
 
 describe('the demo on a crontab written by hand (cd, &&, an environment assignment, redirects, @daily)', () => {
   it('disables the real lines in place, runs the unified job alone, and a rollback restores the crontab byte for byte', async () => {

@@ -5,8 +5,9 @@ import { runDemo } from '../../demo/demo';
 import type { Phase } from '../../model/constants';
 import { expectLegacyRestored } from '../helpers/end-state';
 import { shortWaits } from '../helpers/short-waits';
+import { slottedPlan } from '../helpers/slot';
 
-const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
+const PLAN = slottedPlan(path.join(__dirname, '..', '..', 'plans', 'demo.yaml'));
 
 // Rollback requested by a person in every phase that has changed production, on the real demo system.
 const phases: [Phase, string[]][] = [

@@ -5,8 +5,9 @@ import { startWorkerProcess } from '../../lib/worker-process';
 import { migrateCli } from '../helpers/cli';
 import { config, uniq } from '../helpers/stack';
 import { startTlsProxy, type TlsProxy } from '../helpers/tls-proxy';
+import { slottedPlan } from '../helpers/slot';
 
-const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
+const PLAN = slottedPlan(path.join(__dirname, '..', '..', 'plans', 'demo.yaml'));
 
 /** The connection variables of the stock `temporal` CLI, pointed at the proxy; `cert: false` leaves the client's out. */
 function tlsEnv(proxy: TlsProxy, cert = true): Record<string, string> {

@@ -15,8 +15,9 @@ import type { migrationWorkflow } from '../../workflows/migration';
 import { freePort } from '../helpers/ports';
 import { config, uniq } from '../helpers/stack';
 import { eventually } from '../helpers/temporal';
+import { slottedPlan } from '../helpers/slot';
 
-const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
+const PLAN = slottedPlan(path.join(__dirname, '..', '..', 'plans', 'demo.yaml'));
 const ARTIFACTS = path.join(__dirname, '..', '..', 'test-artifacts');
 // The UI is a single-page app that loads its data after the first paint: waits are generous, each one bounded.
 const UI_WAIT = 30_000;

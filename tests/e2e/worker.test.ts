@@ -9,8 +9,9 @@ import type { migrationWorkflow } from '../../workflows/migration';
 import { freePort } from '../helpers/ports';
 import { config, uniq } from '../helpers/stack';
 import { eventually } from '../helpers/temporal';
+import { slottedPlan } from '../helpers/slot';
 
-const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
+const PLAN = slottedPlan(path.join(__dirname, '..', '..', 'plans', 'demo.yaml'));
 
 describe('the worker process: Prometheus metrics, JSON logs, graceful shutdown on SIGTERM', () => {
   it('serves SDK metrics, logs JSON lines, and on SIGTERM lets a running activity finish before it exits', async () => {

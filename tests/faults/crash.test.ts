@@ -12,9 +12,10 @@ import { type MigrationStatus } from '../../model/status';
 import { recordFaults } from '../helpers/fault-summary';
 import { config, tempDir } from '../helpers/stack';
 import { expectCompletedOnce, expectLegacyRestored } from '../helpers/end-state';
-import { shortWaits } from '../helpers/short-waits';
+import { shortRetries, shortWaits } from '../helpers/short-waits';
+import { slottedPlan } from '../helpers/slot';
 
-const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
+const PLAN = slottedPlan(path.join(__dirname, '..', '..', 'plans', 'demo.yaml'));
 
 /** A moment of the demo migration at which the worker is SIGKILLed (and a new one started). */
 interface KillPoint {
@@ -86,8 +87,12 @@ async function runWithKills(points: KillPoint[]): Promise<{ outcome: DemoOutcome
   const outcome = await runDemo({
     plan: PLAN,
     print: () => undefined,
-    // The kills, not the waits, are under test: every kill point still lasts several of the watcher's polls.
-    adjustPlan: shortWaits,
+    // The kills, not the waits, are under test: every kill point still lasts several of the watcher's polls. A killed
+    // worker's step is noticed by its heartbeat timeout: the plan's short one (6 s), not production's 20 s.
+    adjustPlan: (plan) => {
+      shortWaits(plan);
+      shortRetries(plan);
+    },
     workerEnv: { PATH: `${slowTools()}:${process.env.PATH ?? ''}` },
     onStatus: async (s, handle, control) => {
       const point = points[next];
@@ -161,7 +166,10 @@ describe('worker crashes: SIGKILL at many points of a demo migration, a new work
     const outcome = await runDemo({
       plan: PLAN,
       print: () => undefined,
-      adjustPlan: shortWaits,
+      adjustPlan: (plan) => {
+        shortWaits(plan);
+        shortRetries(plan);
+      },
       onStatus: async (s, handle, control) => {
         if (s.phase !== 'soak' || sent) return;
         sent = true;

@@ -1,3 +1,6 @@
+/**
+ * @exclusive It stops PostgreSQL, which every other test file uses.
+ */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,8 +14,11 @@ import { webhookReceiver } from '../helpers/receivers';
 import { startServices, stopService, waitForRetries } from '../helpers/services';
 import { recordFaults } from '../helpers/fault-summary';
 import { config, tempDir } from '../helpers/stack';
+import { shortRetries } from '../helpers/short-waits';
+import { connectClient } from '../../client/connection';
+import { slottedPlan } from '../helpers/slot';
 
-const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
+const PLAN = slottedPlan(path.join(__dirname, '..', '..', 'plans', 'demo.yaml'));
 
 /** A migration that stopped before its first production change left the demo system exactly as it was. */
 async function expectNoProductionChange(outcome: DemoOutcome): ReturnType<typeof integrity> {
@@ -28,6 +34,31 @@ async function expectNoProductionChange(outcome: DemoOutcome): ReturnType<typeof
   return check;
 }
 
+/** The retry policy the server scheduled the backup with, and the attempt its last try was. */
+async function backupAttempts(workflowId: string): Promise<{ policy: Record<string, number>; lastAttempt: number }> {
+  const client = await connectClient(config);
+  try {
+    const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+    const event = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'backupDatabase');
+    const scheduled = event?.activityTaskScheduledEventAttributes;
+    const ms = (d: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
+      Number(d?.seconds ?? 0) * 1000 + (d?.nanos ?? 0) / 1e6;
+    const started = events.filter(
+      (e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId ?? '') === String(event?.eventId ?? '-'),
+    );
+    return {
+      policy: {
+        maximumAttempts: scheduled?.retryPolicy?.maximumAttempts ?? 0,
+        initialIntervalMs: ms(scheduled?.retryPolicy?.initialInterval),
+        maximumIntervalMs: ms(scheduled?.retryPolicy?.maximumInterval),
+      },
+      lastAttempt: started.at(-1)?.activityTaskStartedEventAttributes?.attempt ?? 0,
+    };
+  } finally {
+    await client.connection.close();
+  }
+}
+
 describe('dependency faults: retried with backoff, then a safe outcome', () => {
   it('pg_dump failing: the backup is retried, then the migration stops before any production change', async () => {
     // A pg_dump that always fails, first on the worker's PATH.
@@ -40,6 +71,8 @@ describe('dependency faults: retried with backoff, then a safe outcome', () => {
     const outcome = await runDemo({
       plan: PLAN,
       print: () => undefined,
+      // The plan's own retry budget: 8 attempts a second apart, not production's 8 over three minutes.
+      adjustPlan: (plan) => shortRetries(plan),
       workerEnv: { PATH: `${bin}:${process.env.PATH ?? ''}` },
     });
     const row = { suite: 'dependencies', what: 'pg_dump failing during the initial backup', kind: 'fault' as const };
@@ -49,6 +82,10 @@ describe('dependency faults: retried with backoff, then a safe outcome', () => {
       expect(outcome.status.backups).toEqual([]);
       // Retried with backoff before giving up: one pg_dump run per attempt, several attempts.
       expect(outcome.status.phaseTimeline.map((p) => p.phase)).not.toContain('deploy');
+      // Under the plan's retry budget, as the server scheduled it: its policy, and the last attempt was the 8th.
+      const backup = await backupAttempts(outcome.workflowId);
+      expect(backup.policy).toMatchObject({ maximumAttempts: 8, initialIntervalMs: 200, maximumIntervalMs: 1_000 });
+      expect(backup.lastAttempt).toBe(8);
       const check = await expectNoProductionChange(outcome);
       recordFaults([{ ...row, ok: true, lost: check.missing, doubled: check.duplicates }]);
     } catch (err) {
@@ -68,6 +105,7 @@ describe('dependency faults: retried with backoff, then a safe outcome', () => {
         print: () => undefined,
         adjustPlan: (plan) => {
           plan.notifications = { webhook: { urlEnv: 'MO_PGDOWN_TEST_WEBHOOK_URL' } };
+          shortRetries(plan);
         },
         onStatus: async (s, handle) => {
           if (!stopped && s.phase === 'gate:go') {

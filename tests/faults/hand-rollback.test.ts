@@ -9,8 +9,9 @@ import { expectLegacyRestored, systemSnapshot as snapshot } from '../helpers/end
 import { recordFaults } from '../helpers/fault-summary';
 import { shortWaits, shortWaitsPlanFile } from '../helpers/short-waits';
 import { config } from '../helpers/stack';
+import { slottedPlan } from '../helpers/slot';
 
-const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
+const PLAN = slottedPlan(path.join(__dirname, '..', '..', 'plans', 'demo.yaml'));
 
 /**
  * The operator's worker for the hand-started rollback. `start()` is called while the demo migration runs (once the demo

@@ -1,3 +1,6 @@
+/**
+ * @exclusive It stops the Docker engine, PostgreSQL and the Temporal server that every other test file uses.
+ */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -9,9 +12,10 @@ import { expectCompletedOnce } from '../helpers/end-state';
 import { recordFaults, type FaultRow } from '../helpers/fault-summary';
 import { webhookReceiver } from '../helpers/receivers';
 import { startServices, stopService, waitForRetries } from '../helpers/services';
-import { shortWaits } from '../helpers/short-waits';
+import { shortRetries, shortWaits } from '../helpers/short-waits';
+import { slottedPlan } from '../helpers/slot';
 
-const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
+const PLAN = slottedPlan(path.join(__dirname, '..', '..', 'plans', 'demo.yaml'));
 const EDITED = 'scripts/legacy/batch_scorer.js';
 const git = (repo: string, ...args: string[]) => execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8' });
 
@@ -38,6 +42,8 @@ describe('outages of the services a migration depends on', () => {
           const { bakeMs } = plan.durations;
           shortWaits(plan);
           plan.durations.bakeMs = bakeMs;
+          // Retried every second, for some 40 s: each outage is over well within that.
+          shortRetries(plan, 40);
         },
         onStatus: async (s, handle) => {
           if (stage === 0 && s.phase === 'gate:go') {

@@ -1,14 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { connectClient } from '../../client/connection';
-import { runDemo } from '../../demo/demo';
+import { demoLogFile, runDemo } from '../../demo/demo';
 import { rollbackWorkflowId } from '../../model/status';
 import { recordFaults } from '../helpers/fault-summary';
 import { webhookReceiver, smtpSink } from '../helpers/receivers';
 import { config } from '../helpers/stack';
 import { historyText } from '../helpers/temporal';
+import { slottedPlan } from '../helpers/slot';
 
-const PLAN = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
+const PLAN = slottedPlan(path.join(__dirname, '..', '..', 'plans', 'demo.yaml'));
 
 /** Every file under `dir`, recursively. */
 function filesUnder(dir: string): string[] {
@@ -28,7 +29,7 @@ describe('secrets never reach workflow histories, logs, reports or notifications
     process.env.MO_SECRET_TEST_WEBHOOK_URL = hook.url;
     process.env.MO_SECRET_TEST_WEBHOOK_TOKEN = token;
     process.env.MO_SECRET_TEST_SMTP_URL = `smtp://mailer:${smtpPass}@127.0.0.1:${smtp.port}`;
-    const workerLog = path.join(config.dataDir, 'logs', 'demo-worker.log');
+    const workerLog = demoLogFile(path.join(config.dataDir, 'logs'), 'worker');
     const logStart = fs.existsSync(workerLog) ? fs.statSync(workerLog).size : 0;
     let reportDir = '';
     try {

@@ -44,3 +44,19 @@ export function shortWaitsPlanFile(plan: string): { file: string; remove: () => 
   fs.writeFileSync(file, text);
   return { file, remove: () => fs.rmSync(file, { force: true }) };
 }
+
+/**
+ * Short retry budgets (the plan's `retry` block) for fault tests, which test that a failure is retried and then
+ * handled, not the production half-minute between attempts: a failed step is tried again within a second, and a
+ * worker killed under a step is noticed within 6 s (the long steps heartbeat every 2 s). `maximumAttempts` sets how
+ * long a step outlasts an outage (about one second an attempt).
+ */
+export function shortRetries(plan: Plan, maximumAttempts = 8): void {
+  const step = { initialIntervalMs: 200, maximumIntervalMs: 1_000, maximumAttempts };
+  plan.retry = {
+    long: { ...step, heartbeatTimeoutMs: 6_000 },
+    quick: { ...step, heartbeatTimeoutMs: 6_000 },
+    notify: { ...step, maximumAttempts: Math.min(maximumAttempts, 6) },
+    rollback: { initialIntervalMs: 200, maximumIntervalMs: 1_000, maximumAttempts: 5 },
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * The test environment of the tiers that share the local stack, run by two Jest workers at once. Each worker has a
+ * slot of its own (task queue, demo database, repository, crontab user, compose project: tests/helpers/slot.ts), so
+ * most files run side by side. A file that takes the whole machine (it stops PostgreSQL, restarts the Temporal server)
+ * says so in its first doc comment with `@exclusive <why>`: it waits until no other file runs and keeps the others
+ * waiting until it is done. A reader-writer lock on files in the stack folder: shared holders leave a file named by
+ * their process ID; an exclusive holder first marks that it wants the machine (new shared holders then wait), then waits
+ * for the shared holders to leave. Holders whose process is gone are ignored, so a killed run does not wedge the next.
+ */
+const fs = require('node:fs');
+const path = require('node:path');
+const { TestEnvironment } = require('jest-environment-node');
+
+const LOCKS = path.join(process.env.MO_STACK_DIR ?? path.join(__dirname, '..', '.stack'), 'test-locks');
+const WANT = path.join(LOCKS, 'exclusive');
+const POLL_MS = 200;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Whether the process that wrote a lock file still runs. */
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The process IDs of the shared holders other than this one that still run (stale files are removed). */
+function sharedHolders() {
+  return fs
+    .readdirSync(LOCKS)
+    .filter((f) => f.startsWith('shared-'))
+    .map((f) => Number(f.slice('shared-'.length)))
+    .filter((pid) => {
+      if (pid === process.pid) return false;
+      if (alive(pid)) return true;
+      fs.rmSync(path.join(LOCKS, `shared-${pid}`), { force: true });
+      return false;
+    });
+}
+
+/** The process that wants or holds the machine, if it still runs. */
+function exclusiveHolder() {
+  let pid;
+  try {
+    pid = Number(fs.readFileSync(WANT, 'utf8'));
+  } catch {
+    return undefined;
+  }
+  if (pid && pid !== process.pid && alive(pid)) return pid;
+  if (pid !== process.pid) fs.rmSync(WANT, { force: true });
+  return undefined;
+}
+
+async function acquireShared() {
+  const mine = path.join(LOCKS, `shared-${process.pid}`);
+  for (;;) {
+    while (exclusiveHolder() !== undefined) await sleep(POLL_MS);
+    fs.writeFileSync(mine, '');
+    // An exclusive holder may have marked the machine between the check and the write: step back and wait for it.
+    if (exclusiveHolder() === undefined) return;
+    fs.rmSync(mine, { force: true });
+  }
+}
+
+async function acquireExclusive() {
+  for (;;) {
+    try {
+      fs.writeFileSync(WANT, String(process.pid), { flag: 'wx' });
+      break;
+    } catch {
+      if (exclusiveHolder() === undefined) fs.rmSync(WANT, { force: true });
+      await sleep(POLL_MS);
+    }
+  }
+  while (sharedHolders().length) await sleep(POLL_MS);
+}
+
+class MachineEnvironment extends TestEnvironment {
+  constructor(config, context) {
+    super(config, context);
+    this.exclusive = context.docblockPragmas.exclusive !== undefined;
+  }
+
+  async setup() {
+    await super.setup();
+    fs.mkdirSync(LOCKS, { recursive: true });
+    await (this.exclusive ? acquireExclusive() : acquireShared());
+  }
+
+  async teardown() {
+    fs.rmSync(path.join(LOCKS, `shared-${process.pid}`), { force: true });
+    if (this.exclusive) fs.rmSync(WANT, { force: true });
+    await super.teardown();
+  }
+}
+
+module.exports = MachineEnvironment;
