@@ -7,6 +7,7 @@ import { runFleet, p } from './fleet';
 import { historyBench } from './history';
 import { newcomerBench } from './newcomer';
 import { signatureBench } from './signatures';
+import { suiteBench } from './suite';
 import { log, machine, RESULTS_FILE, round, temporalVersion, writeResults, type Figures } from './lib';
 import { rehearsalBench } from './rehearsal';
 import { renderBenchmarks } from './report';
@@ -24,10 +25,12 @@ const ALL = [
   'worker-start',
   'cli',
   'newcomer',
+  'suite',
 ] as const;
 type Bench = (typeof ALL)[number];
-// The newcomer's first run takes minutes of downloads and builds: only on request (`--only newcomer`).
-const DEFAULT: Bench[] = ALL.filter((b) => b !== 'newcomer');
+// The newcomer's first run takes minutes of downloads and builds, the suite runs CI in fresh clones for a quarter of an
+// hour each: only on request (`--only newcomer`, `--only suite`).
+const DEFAULT: Bench[] = ALL.filter((b) => b !== 'newcomer' && b !== 'suite');
 
 function parseArgs(argv: string[]): { only: Bench[]; runs: number; scale: number[]; dryRun: boolean } {
   const out = { only: DEFAULT, runs: 10, scale: [50, 200], dryRun: false };
@@ -127,6 +130,11 @@ async function run(): Promise<void> {
     const figures = await newcomerBench({ dryRun: args.dryRun });
     if (args.dryRun) return;
     results = writeResults(figures, 'newcomer');
+  }
+  if (args.only.includes('suite')) {
+    const runs = args.runs === 10 ? 3 : args.runs;
+    log(`suite: .ci/run in ${runs} fresh clones in a row, each with a stack of its own, nothing else running`);
+    results = writeResults(await suiteBench(runs), 'suite');
   }
   const file = path.join(projectRoot, 'BENCHMARKS.md');
   const options = (await prettier.resolveConfig(file)) ?? {};

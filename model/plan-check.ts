@@ -69,6 +69,23 @@ function targetForm(t: Plan['target']): Form {
   return present({ ...rest, backupTimeout: backupTimeoutMs === undefined ? undefined : duration(backupTimeoutMs) });
 }
 
+/** The retry budgets written back in their YAML form (durations in milliseconds). */
+function retryForm(r: Plan['retry']): Form | undefined {
+  if (r === undefined) return undefined;
+  const ms = (v: number | undefined) => (v === undefined ? undefined : duration(v));
+  return Object.fromEntries(
+    Object.entries(r).map(([kind, s]) => [
+      kind,
+      present({
+        initialInterval: ms(s?.initialIntervalMs),
+        maximumInterval: ms(s?.maximumIntervalMs),
+        maximumAttempts: s?.maximumAttempts,
+        heartbeatTimeout: ms(s?.heartbeatTimeoutMs),
+      }),
+    ]),
+  );
+}
+
 /** The normalised plan written back in its YAML form (absolute paths, durations in milliseconds). */
 export function planToForm(plan: Plan): Form {
   const { durations: d, parallelRun: pr, approvals: a } = plan;
@@ -105,6 +122,7 @@ export function planToForm(plan: Plan): Form {
     rollback: { checks: plan.rollback.checks.map(checkForm), budget: duration(plan.rollback.budgetMs) },
     ledger: plan.ledger,
     successMetrics: plan.successMetrics.map(checkForm),
+    retry: retryForm(plan.retry),
   });
 }
 

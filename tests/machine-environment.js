@@ -13,6 +13,8 @@ const { TestEnvironment } = require('jest-environment-node');
 
 const LOCKS = path.join(process.env.MO_STACK_DIR ?? path.join(__dirname, '..', '.stack'), 'test-locks');
 const WANT = path.join(LOCKS, 'exclusive');
+/** How long each file waited for the machine: the timing reporter leaves it out of the file's time. */
+const WAITS = path.join(LOCKS, 'waits.jsonl');
 const POLL_MS = 200;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -82,12 +84,15 @@ class MachineEnvironment extends TestEnvironment {
   constructor(config, context) {
     super(config, context);
     this.exclusive = context.docblockPragmas.exclusive !== undefined;
+    this.testPath = context.testPath;
   }
 
   async setup() {
     await super.setup();
     fs.mkdirSync(LOCKS, { recursive: true });
+    const asked = Date.now();
     await (this.exclusive ? acquireExclusive() : acquireShared());
+    fs.appendFileSync(WAITS, `${JSON.stringify({ file: this.testPath, ms: Date.now() - asked })}\n`);
   }
 
   async teardown() {
@@ -98,3 +103,4 @@ class MachineEnvironment extends TestEnvironment {
 }
 
 module.exports = MachineEnvironment;
+module.exports.WAITS = WAITS;

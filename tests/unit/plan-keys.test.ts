@@ -86,6 +86,26 @@ describe('approver keys in the plan', () => {
 describe("the workflow's own check of the plan it was started with", () => {
   const demo = () => structuredClone(loadPlan(path.join(plans, 'demo.yaml'))) as unknown as Record<string, any>;
 
+  it('passes a plan with a retry block as migrate start normalises it', () => {
+    const text = fs
+      .readFileSync(path.join(plans, 'demo.yaml'), 'utf8')
+      .concat(
+        'retry:\n  long: { initialInterval: 200ms, maximumAttempts: 3, heartbeatTimeout: 5s }\n  rollback: { maximumInterval: 2s }\n',
+      );
+    const file = path.join(plans, `.retry-${process.pid}.yaml`);
+    fs.writeFileSync(file, text);
+    try {
+      const plan = loadPlan(file);
+      expect(plan.retry).toEqual({
+        long: { initialIntervalMs: 200, maximumAttempts: 3, heartbeatTimeoutMs: 5_000 },
+        rollback: { maximumIntervalMs: 2_000 },
+      });
+      expect(planProblems(plan)).toEqual([]);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  });
+
   it('passes both shipped plans as migrate start normalises them', () => {
     expect(planProblems(loadPlan(path.join(plans, 'demo.yaml')))).toEqual([]);
     expect(planProblems(loadPlan(path.join(plans, 'production.example.yaml')))).toEqual([]);
@@ -114,6 +134,16 @@ describe("the workflow's own check of the plan it was started with", () => {
       'legacyJobs[0].command[1]: contains a shell metacharacter',
     ],
     ['no plan at all', () => undefined, 'plan: expected the validated plan'],
+    [
+      'a retry budget the schema refuses',
+      changed((p) => (p.retry = { long: { initialIntervalMs: 5_000, maximumIntervalMs: 1_000 } })),
+      'retry.long.maximumInterval: expected a maximumInterval no shorter than initialInterval',
+    ],
+    [
+      'a heartbeat timeout on notifications',
+      changed((p) => (p.retry = { notify: { heartbeatTimeoutMs: 1_000 } })),
+      'retry.notify.heartbeatTimeout: unknown field',
+    ],
   ])('names the field of %s', (_name, make, fragment) => {
     expect(planProblems(make()).join('\n')).toContain(fragment);
   });
