@@ -31,7 +31,14 @@ export function ensureDemoKeys(): string {
     lines.push(`${name} ${fs.readFileSync(`${file}.pub`, 'utf8').trim()}`);
   }
   const signers = path.join(DEMO_KEYS, 'allowed_signers');
-  fs.writeFileSync(signers, `${lines.join('\n')}\n`);
+  const text = `${lines.join('\n')}\n`;
+  // Another demo or test may be reading the file this moment: rewritten only when it changes, and by a rename, so a
+  // reader never sees it empty or half written.
+  if (!fs.existsSync(signers) || fs.readFileSync(signers, 'utf8') !== text) {
+    const tmp = `${signers}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, signers);
+  }
   return signers;
 }
 

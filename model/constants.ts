@@ -147,3 +147,16 @@ export const WorkflowType = {
   scheduledJobWorkflow: 'scheduledJobWorkflow',
 } as const;
 export type WorkflowType = (typeof WorkflowType)[keyof typeof WorkflowType];
+
+/**
+ * The production retry budgets of each kind of step, what a plan without a `retry` block gets: long steps (backups,
+ * checks, containers, metrics, routing), quick ones (crontab, git, reports), notifications, the rollback's undo steps.
+ */
+export const DEFAULT_RETRY = {
+  long: { initialIntervalMs: 1_000, maximumIntervalMs: 30_000, maximumAttempts: 8, heartbeatTimeoutMs: 20_000 },
+  quick: { initialIntervalMs: 1_000, maximumIntervalMs: 30_000, maximumAttempts: 8 },
+  notify: { initialIntervalMs: 5_000, maximumIntervalMs: 120_000, maximumAttempts: 6 },
+  rollback: { initialIntervalMs: 200, maximumIntervalMs: 10_000, maximumAttempts: 5 },
+} as const;
+/** A kind of step a plan's `retry` block sets a budget for. */
+export type RetryKind = keyof typeof DEFAULT_RETRY;

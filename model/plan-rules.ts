@@ -278,11 +278,16 @@ export function soakInterval(soakMs: number | undefined, intervalMs: number | un
     : [];
 }
 
-/** A retry budget's first wait is no longer than its longest (Temporal refuses such a policy mid-run). */
-export function retryIntervals(initialMs: number | undefined, maximumMs: number | undefined): RuleIssue[] {
-  return initialMs !== undefined && maximumMs !== undefined && maximumMs < initialMs
-    ? [{ path: ['maximumInterval'], message: 'expected a maximumInterval no shorter than initialInterval' }]
-    : [];
+/**
+ * A retry budget's first wait is no longer than its longest (Temporal refuses such a policy when the step is
+ * scheduled). `maximumSet`: the plan names the longest wait; otherwise it is the kind's default, which the message says.
+ */
+export function retryIntervals(initialMs: number, maximumMs: number, maximumSet: boolean): RuleIssue[] {
+  if (maximumMs >= initialMs) return [];
+  const message = maximumSet
+    ? 'expected a maximumInterval no shorter than initialInterval'
+    : `expected a maximumInterval no shorter than initialInterval: without one it is ${maximumMs / 1000}s, set it too`;
+  return [{ path: [maximumSet ? 'maximumInterval' : 'initialInterval'], message }];
 }
 
 /** A rate, a time or a cost is never negative: a negative threshold is a sign error in the plan. */

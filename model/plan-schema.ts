@@ -10,18 +10,10 @@
  */
 
 import { z } from 'zod';
-import { GATES, type GateName } from './constants';
+import { GATES, type GateName, type RetryKind } from './constants';
 import { type Key, normalizePosixPath, parseDuration, under } from './plan-form';
 import { gateSignable, type KeySource, keyRules, parseAllowedSigners, type RuleIssue } from './plan-rules';
-import {
-  approverName,
-  buildPlanForm,
-  byGate,
-  type CheckForm,
-  gateRole,
-  type PlanForm,
-  type RETRY_KINDS,
-} from './plan-sections';
+import { approverName, buildPlanForm, byGate, type CheckForm, gateRole, type PlanForm } from './plan-sections';
 import { parseEd25519PublicKey } from './signatures';
 
 export { normalizePosixPath, parseDuration };
@@ -179,7 +171,7 @@ function toRetry(r: NonNullable<PlanForm['retry']>) {
   });
   return Object.fromEntries(
     Object.entries(r).flatMap(([kind, s]) => (s === undefined ? [] : [[kind, step(s)]])),
-  ) as Partial<Record<(typeof RETRY_KINDS)[number], StepRetry>>;
+  ) as Partial<Record<RetryKind, StepRetry>>;
 }
 
 /** A value the schema has made sure of; its absence here is a bug in the schema, not in the plan. */

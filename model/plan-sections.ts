@@ -9,7 +9,15 @@
  */
 
 import { z } from 'zod';
-import { GATES, type GateName, HOST_SYSTEM_DOC, HOST_SYSTEMS, type HostSystem } from './constants';
+import {
+  DEFAULT_RETRY,
+  GATES,
+  type GateName,
+  HOST_SYSTEM_DOC,
+  HOST_SYSTEMS,
+  type HostSystem,
+  type RetryKind,
+} from './constants';
 import {
   COMPARATORS,
   count,
@@ -527,11 +535,12 @@ function ledgerSchema({ envName }: Fields) {
     .describe('Where every evaluation, reading, approval and undo is appended; default: the target database.');
 }
 
-/** The kinds of step a plan's `retry` block sets budgets for (`workflows/proxies.ts` applies them). */
-export const RETRY_KINDS = ['long', 'quick', 'notify', 'rollback'] as const;
-
-/** One kind of step's retry budget: every field optional, the production default where absent. */
-function stepRetrySchema({ duration }: Fields) {
+/**
+ * One kind of step's retry budget: every field optional, the production default where absent. The rule holds the
+ * budget as the workflow will use it (the plan's values over the defaults), since Temporal refuses a policy whose
+ * longest wait is shorter than its first at the moment the step is scheduled.
+ */
+function stepRetrySchema({ duration }: Fields, kind: RetryKind) {
   const shape = {
     initialInterval: duration.optional().describe('The wait before the second attempt (it doubles after each).'),
     maximumInterval: duration.optional().describe('The longest wait between two attempts.'),
@@ -541,13 +550,15 @@ function stepRetrySchema({ duration }: Fields) {
       .describe('How soon a worker that died under the step is noticed and the step runs again elsewhere.'),
   };
   const { heartbeatTimeout: _heartbeat, ...withoutHeartbeat } = shape;
+  const defaults = DEFAULT_RETRY[kind];
   const rules = (p: Parsed<{ initialInterval?: string; maximumInterval?: string }>) =>
-    retryIntervals(msOf(p.field('initialInterval')), msOf(p.field('maximumInterval')));
-  return {
-    // Notifications and undo steps run without a heartbeat timeout (short attempts, local activities).
-    withHeartbeat: withRules(mapping(shape), rules),
-    withoutHeartbeat: withRules(mapping(withoutHeartbeat), rules),
-  };
+    retryIntervals(
+      msOf(p.field('initialInterval')) ?? defaults.initialIntervalMs,
+      msOf(p.field('maximumInterval')) ?? defaults.maximumIntervalMs,
+      p.field('maximumInterval') !== undefined,
+    );
+  // Notifications and undo steps run without a heartbeat timeout (short attempts, local activities).
+  return withRules(mapping(kind === 'long' || kind === 'quick' ? shape : withoutHeartbeat), rules);
 }
 
 /**
@@ -556,12 +567,11 @@ function stepRetrySchema({ duration }: Fields) {
  * have budgets of their own; tests use short ones.
  */
 function retrySchema(fields: Fields) {
-  const step = stepRetrySchema(fields);
   return mapping({
-    long: step.withHeartbeat.optional(),
-    quick: step.withHeartbeat.optional(),
-    notify: step.withoutHeartbeat.optional(),
-    rollback: step.withoutHeartbeat.optional(),
+    long: stepRetrySchema(fields, 'long').optional(),
+    quick: stepRetrySchema(fields, 'quick').optional(),
+    notify: stepRetrySchema(fields, 'notify').optional(),
+    rollback: stepRetrySchema(fields, 'rollback').optional(),
   })
     .optional()
     .describe(

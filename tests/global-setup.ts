@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { ensureDemoKeys } from '../demo/keys';
 import { SUMMARY_FILE } from './helpers/fault-summary';
 
@@ -6,6 +7,11 @@ import { SUMMARY_FILE } from './helpers/fault-summary';
 export default function globalSetup(): void {
   // MO_KEEP_FAULT_SUMMARY=1: a second jest run adds to the first's.
   if (process.env.MO_KEEP_FAULT_SUMMARY !== '1') fs.rmSync(SUMMARY_FILE, { force: true });
+  // Lock files a killed run left behind (tests/machine-environment.js): no file of this run holds one yet.
+  fs.rmSync(path.join(process.env.MO_STACK_DIR ?? path.join(__dirname, '..', '.stack'), 'test-locks'), {
+    recursive: true,
+    force: true,
+  });
   // plans/demo.yaml names its approvers' keys file: the keys exist before any test loads the plan.
   ensureDemoKeys();
 }

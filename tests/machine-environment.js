@@ -16,6 +16,8 @@ const WANT = path.join(LOCKS, 'exclusive');
 /** How long each file waited for the machine: the timing reporter leaves it out of the file's time. */
 const WAITS = path.join(LOCKS, 'waits.jsonl');
 const POLL_MS = 200;
+/** Longer than any file runs: a wait this long means a holder that never lets go. */
+const MAX_WAIT_MS = 30 * 60_000;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -43,7 +45,7 @@ function sharedHolders() {
     });
 }
 
-/** The process that wants or holds the machine, if it still runs. */
+/** The process that wants or holds the machine, if it still runs (a marker is never empty: see `acquireExclusive`). */
 function exclusiveHolder() {
   let pid;
   try {
@@ -51,15 +53,35 @@ function exclusiveHolder() {
   } catch {
     return undefined;
   }
-  if (pid && pid !== process.pid && alive(pid)) return pid;
-  if (pid !== process.pid) fs.rmSync(WANT, { force: true });
+  if (pid === process.pid || (pid && alive(pid))) return pid;
+  // Left by a process that is gone: removed only if it is still that one's (another may have marked since).
+  removeIfOwnedBy(pid);
   return undefined;
+}
+
+/** Removes the exclusive marker if `pid` wrote it. */
+function removeIfOwnedBy(pid) {
+  try {
+    if (Number(fs.readFileSync(WANT, 'utf8')) === pid) fs.rmSync(WANT, { force: true });
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Waits until `done()` holds; a wait past `MAX_WAIT_MS` fails the file, naming what it waited for. */
+async function waitUntil(done, what) {
+  for (const until = Date.now() + MAX_WAIT_MS; !done(); await sleep(POLL_MS))
+    if (Date.now() > until)
+      throw new Error(`waited ${MAX_WAIT_MS / 60_000} min for ${what()} (lock files in ${LOCKS})`);
 }
 
 async function acquireShared() {
   const mine = path.join(LOCKS, `shared-${process.pid}`);
   for (;;) {
-    while (exclusiveHolder() !== undefined) await sleep(POLL_MS);
+    await waitUntil(
+      () => exclusiveHolder() === undefined,
+      () => `the file that has the machine to itself (process ${exclusiveHolder()})`,
+    );
     fs.writeFileSync(mine, '');
     // An exclusive holder may have marked the machine between the check and the write: step back and wait for it.
     if (exclusiveHolder() === undefined) return;
@@ -68,16 +90,29 @@ async function acquireShared() {
 }
 
 async function acquireExclusive() {
-  for (;;) {
-    try {
-      fs.writeFileSync(WANT, String(process.pid), { flag: 'wx' });
-      break;
-    } catch {
-      if (exclusiveHolder() === undefined) fs.rmSync(WANT, { force: true });
-      await sleep(POLL_MS);
-    }
+  // The marker appears whole or not at all: written aside, then linked into place (which fails if one exists).
+  const mine = `${WANT}.${process.pid}`;
+  fs.writeFileSync(mine, String(process.pid));
+  try {
+    await waitUntil(
+      () => {
+        try {
+          fs.linkSync(mine, WANT);
+          return true;
+        } catch {
+          exclusiveHolder(); // clears a dead holder's marker
+          return false;
+        }
+      },
+      () => `another exclusive file to finish (process ${exclusiveHolder()})`,
+    );
+  } finally {
+    fs.rmSync(mine, { force: true });
   }
-  while (sharedHolders().length) await sleep(POLL_MS);
+  await waitUntil(
+    () => sharedHolders().length === 0,
+    () => `the files running beside it to finish (processes ${sharedHolders().join(', ')})`,
+  );
 }
 
 class MachineEnvironment extends TestEnvironment {
@@ -97,10 +132,11 @@ class MachineEnvironment extends TestEnvironment {
 
   async teardown() {
     fs.rmSync(path.join(LOCKS, `shared-${process.pid}`), { force: true });
-    if (this.exclusive) fs.rmSync(WANT, { force: true });
+    if (this.exclusive) removeIfOwnedBy(process.pid);
     await super.teardown();
   }
 }
 
 module.exports = MachineEnvironment;
 module.exports.WAITS = WAITS;
+module.exports.LOCKS = LOCKS;

@@ -2,21 +2,9 @@ import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { ActivityOptions, RetryPolicy } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { CheckSpec, Plan, StepRetry } from '../model/plan';
-import { NON_RETRYABLE_ERROR_TYPES, type HostSystem } from '../model/constants';
+import { DEFAULT_RETRY, NON_RETRYABLE_ERROR_TYPES, type HostSystem, type RetryKind } from '../model/constants';
 import { agentQueueFor, onCommandsHost } from '../model/routing';
 import { withSummaries } from '../model/summaries';
-
-/** The production retry budgets of each kind of step: what a plan without a `retry` block gets. */
-const DEFAULT_RETRY = {
-  long: { initialIntervalMs: 1_000, maximumIntervalMs: 30_000, maximumAttempts: 8, heartbeatTimeoutMs: 20_000 },
-  quick: { initialIntervalMs: 1_000, maximumIntervalMs: 30_000, maximumAttempts: 8 },
-  notify: { initialIntervalMs: 5_000, maximumIntervalMs: 120_000, maximumAttempts: 6 },
-  rollback: { initialIntervalMs: 200, maximumIntervalMs: 10_000, maximumAttempts: 5 },
-} as const satisfies Record<
-  string,
-  Required<Pick<StepRetry, 'initialIntervalMs' | 'maximumIntervalMs' | 'maximumAttempts'>> & StepRetry
->;
-type StepKind = keyof typeof DEFAULT_RETRY;
 
 /**
  * The running workflow's retry budgets: the plan's `retry` block over the defaults. Module state is the workflow's
@@ -33,12 +21,12 @@ export function useRetryBudgets(plan: Pick<Plan, 'retry'>): void {
 }
 
 /** One kind of step's budget: the plan's values over the production defaults. */
-function budget(kind: StepKind): StepRetry {
+function budget(kind: RetryKind): StepRetry {
   return { ...DEFAULT_RETRY[kind], ...(budgets?.[kind] ?? {}) };
 }
 
 /** The retry policy of one kind of step. */
-function retryOf(kind: StepKind): RetryPolicy {
+function retryOf(kind: RetryKind): RetryPolicy {
   const b = budget(kind);
   return {
     initialInterval: b.initialIntervalMs,

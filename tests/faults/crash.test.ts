@@ -88,7 +88,7 @@ async function runWithKills(points: KillPoint[]): Promise<{ outcome: DemoOutcome
     plan: PLAN,
     print: () => undefined,
     // The kills, not the waits, are under test: every kill point still lasts several of the watcher's polls. A killed
-    // worker's step is noticed by its heartbeat timeout: the plan's short one (6 s), not production's 20 s.
+    // worker's step is noticed by its heartbeat timeout: the plan's short one (10 s), not production's 20 s.
     adjustPlan: (plan) => {
       shortWaits(plan);
       shortRetries(plan);

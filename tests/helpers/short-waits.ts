@@ -48,14 +48,15 @@ export function shortWaitsPlanFile(plan: string): { file: string; remove: () => 
 /**
  * Short retry budgets (the plan's `retry` block) for fault tests, which test that a failure is retried and then
  * handled, not the production half-minute between attempts: a failed step is tried again within a second, and a
- * worker killed under a step is noticed within 6 s (the long steps heartbeat every 2 s). `maximumAttempts` sets how
+ * worker killed under a step is noticed within 10 s (the long steps heartbeat every 2 s; 10 s leaves room for a
+ * loaded machine and for the short steps that send no heartbeat). `maximumAttempts` sets how
  * long a step outlasts an outage (about one second an attempt).
  */
 export function shortRetries(plan: Plan, maximumAttempts = 8): void {
   const step = { initialIntervalMs: 200, maximumIntervalMs: 1_000, maximumAttempts };
   plan.retry = {
-    long: { ...step, heartbeatTimeoutMs: 6_000 },
-    quick: { ...step, heartbeatTimeoutMs: 6_000 },
+    long: { ...step, heartbeatTimeoutMs: 10_000 },
+    quick: { ...step, heartbeatTimeoutMs: 10_000 },
     notify: { ...step, maximumAttempts: Math.min(maximumAttempts, 6) },
     rollback: { initialIntervalMs: 200, maximumIntervalMs: 1_000, maximumAttempts: 5 },
   };

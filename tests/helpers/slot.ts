@@ -23,11 +23,9 @@ export function slottedPlan(file: string): string {
   const planDir = path.dirname(path.resolve(file));
   const doc = YAML.parseDocument(fs.readFileSync(file, 'utf8'));
   const absolute = (p: string) => path.resolve(planDir, p);
-  const demo = path.join(stackDir, 'demo');
-  const inSlot = (p: string) => {
-    const abs = absolute(p);
-    return abs.startsWith(`${demo}${path.sep}`) ? path.join(SLOT_DIR, path.relative(demo, abs)) : abs;
-  };
+  // The target's folders go into the slot's folder whatever the plan says: two slots never share a repository
+  // (the target's setup removes it) or a backup or report folder.
+  const inSlot = (p: string) => path.join(SLOT_DIR, path.basename(absolute(p)));
   const edit = (keys: string[], change: (v: string) => string) => {
     const v = doc.getIn(keys);
     if (typeof v === 'string') doc.setIn(keys, change(v));

@@ -140,6 +140,11 @@ describe("the workflow's own check of the plan it was started with", () => {
       'retry.long.maximumInterval: expected a maximumInterval no shorter than initialInterval',
     ],
     [
+      "a first wait longer than the default longest (Temporal would refuse the undo steps' policy)",
+      changed((p) => (p.retry = { rollback: { initialIntervalMs: 30_000 } })),
+      'retry.rollback.initialInterval: expected a maximumInterval no shorter than initialInterval: without one it is 10s',
+    ],
+    [
       'a heartbeat timeout on notifications',
       changed((p) => (p.retry = { notify: { heartbeatTimeoutMs: 1_000 } })),
       'retry.notify.heartbeatTimeout: unknown field',
