@@ -132,6 +132,8 @@ describe('a rollback started by hand', () => {
         encoding: 'utf8',
         // The stock CLI asks before deleting one workflow (1.9); the answer is on its standard input.
         input: 'y\n',
+        // Its errors (the deleted workflow not found, as expected) go into the thrown error, not the test log.
+        stdio: ['pipe', 'pipe', 'pipe'],
       });
     temporal('workflow', 'delete', '--workflow-id', id);
     // Deletion is asynchronous on the server: wait until the workflow is gone.

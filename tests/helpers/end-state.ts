@@ -88,3 +88,17 @@ export async function systemSnapshot(o: {
     containers: await listContainers(dockerClient(config.dockerHost), o.composeProject),
   };
 }
+
+/** A migration that stopped before its first production change left the demo system exactly as it was. */
+export async function expectNoProductionChange(outcome: DemoOutcome): ReturnType<typeof integrity> {
+  // No production change: no routing table, no unified container, the legacy cron lines as they were.
+  const routing = await withDb(outcome.databaseUrl, (db) =>
+    db.query<{ t: string | null }>("select to_regclass('migration_routing')::text as t"),
+  );
+  expect(routing.rows[0]?.t).toBeNull();
+  expect(await listContainers(dockerClient(config.dockerHost), outcome.composeProject)).toEqual([]);
+  expect(execFileSync('crontab', ['-l', '-u', outcome.crontabUser], { encoding: 'utf8' })).toBe(outcome.crontab);
+  const check = await integrity(outcome.databaseUrl);
+  expect(check).toMatchObject({ missing: 0, duplicates: 0, scored: check.submissions });
+  return check;
+}
