@@ -6,12 +6,19 @@ import { migrateCli } from '../helpers/cli';
 import { expectLegacyRestored } from '../helpers/end-state';
 import { config } from '../helpers/stack';
 import { slottedPlan } from '../helpers/slot';
+import { shortWaits } from '../helpers/short-waits';
 
 const PLAN = slottedPlan(path.join(__dirname, '..', '..', 'plans', 'demo-hand-written.yaml'));
 
 describe('the demo on a crontab written by hand (cd, &&, an environment assignment, redirects, @daily)', () => {
   it('disables the real lines in place, runs the unified job alone, and a rollback restores the crontab byte for byte', async () => {
-    const outcome = await runDemo({ plan: PLAN, crontab: 'hand-written', print: () => undefined });
+    // The crontab's handling is under test, not the waits: the plan's shortest shape (tests/helpers/short-waits.ts).
+    const outcome = await runDemo({
+      plan: PLAN,
+      crontab: 'hand-written',
+      print: () => undefined,
+      adjustPlan: shortWaits,
+    });
     expect(outcome.phase).toBe('complete');
     const original = outcome.crontab.split('\n');
     const legacy = original.filter((l) => l.includes('scripts/legacy/') || l.includes('legacy/api_ingest_trust.js'));

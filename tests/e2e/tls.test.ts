@@ -6,6 +6,7 @@ import { migrateCli } from '../helpers/cli';
 import { config, uniq } from '../helpers/stack';
 import { startTlsProxy, type TlsProxy } from '../helpers/tls-proxy';
 import { slottedPlan } from '../helpers/slot';
+import { shortWaits } from '../helpers/short-waits';
 
 const PLAN = slottedPlan(path.join(__dirname, '..', '..', 'plans', 'demo.yaml'));
 
@@ -39,7 +40,8 @@ describe('secured connections: the CLI and a worker through a TLS proxy that req
     process.env.MO_TASK_QUEUE = taskQueue;
     let outcome;
     try {
-      outcome = await runDemo({ plan: PLAN, print: () => undefined });
+      // mTLS is under test, not the waits: the demo plan's shortest shape (tests/helpers/short-waits.ts).
+      outcome = await runDemo({ plan: PLAN, print: () => undefined, adjustPlan: shortWaits });
     } finally {
       process.env = { ...saved };
     }

@@ -96,10 +96,11 @@ async function runWithKills(points: KillPoint[]): Promise<{ outcome: DemoOutcome
     plan: PLAN,
     print: () => undefined,
     // The kills, not the waits, are under test: every kill point still lasts several of the watcher's polls. A killed
-    // worker's step is noticed by its heartbeat timeout: the plan's short one (10 s), not production's 20 s.
+    // worker's step is noticed by its heartbeat timeout: the plan's short one (5 s), not production's 20 s (a
+    // heartbeat late under load only adds an attempt, which the test survives like a kill).
     adjustPlan: (plan) => {
       shortWaits(plan);
-      shortRetries(plan);
+      shortRetries(plan, 8, 5_000);
     },
     workerEnv: { PATH: `${slowTools()}:${process.env.PATH ?? ''}` },
     onStatus: async (s, handle, control) => {
@@ -176,7 +177,7 @@ describe('worker crashes: SIGKILL at many points of a demo migration, a new work
       print: () => undefined,
       adjustPlan: (plan) => {
         shortWaits(plan);
-        shortRetries(plan);
+        shortRetries(plan, 8, 5_000);
       },
       onStatus: async (s, handle, control) => {
         if (s.phase !== 'soak' || sent) return;

@@ -8,6 +8,7 @@ import { webhookReceiver, smtpSink } from '../helpers/receivers';
 import { config } from '../helpers/stack';
 import { historyText } from '../helpers/temporal';
 import { slottedPlan } from '../helpers/slot';
+import { shortWaits } from '../helpers/short-waits';
 
 const PLAN = slottedPlan(path.join(__dirname, '..', '..', 'plans', 'demo.yaml'));
 
@@ -37,6 +38,8 @@ describe('secrets never reach workflow histories, logs, reports or notifications
         plan: PLAN,
         print: () => undefined,
         adjustPlan: (plan) => {
+          // Where secrets could leak is under test, not the waits: the plan's shortest shape; every step still runs.
+          shortWaits(plan);
           reportDir = plan.target.reportDir;
           plan.notifications = {
             webhook: { urlEnv: 'MO_SECRET_TEST_WEBHOOK_URL', tokenEnv: 'MO_SECRET_TEST_WEBHOOK_TOKEN' },

@@ -52,11 +52,11 @@ export function shortWaitsPlanFile(plan: string): { file: string; remove: () => 
  * loaded machine and for the short steps that send no heartbeat). `maximumAttempts` sets how
  * long a step outlasts an outage (about one second an attempt).
  */
-export function shortRetries(plan: Plan, maximumAttempts = 8): void {
+export function shortRetries(plan: Plan, maximumAttempts = 8, heartbeatTimeoutMs = 10_000): void {
   const step = { initialIntervalMs: 200, maximumIntervalMs: 1_000, maximumAttempts };
   plan.retry = {
-    long: { ...step, heartbeatTimeoutMs: 10_000 },
-    quick: { ...step, heartbeatTimeoutMs: 10_000 },
+    long: { ...step, heartbeatTimeoutMs },
+    quick: { ...step, heartbeatTimeoutMs },
     notify: { ...step, maximumAttempts: Math.min(maximumAttempts, 6) },
     rollback: { initialIntervalMs: 200, maximumIntervalMs: 1_000, maximumAttempts: 5 },
   };
