@@ -169,6 +169,24 @@ const ROWS: Row[] = [
   },
   { what: 'Newcomer: `npm ci`', key: 'newcomer_npm_ci_s', unit: 's' },
   { what: 'Newcomer: `npm run demo` (stack up included)', key: 'newcomer_demo_s', unit: 's' },
+  {
+    what: 'Test suite: `npm test` in a fresh clone, worst of the runs in a row',
+    key: 'test_suite_wall_s',
+    unit: 's',
+    target: { text: '< 720 s (12 min)', met: (v) => v < 720 },
+  },
+  {
+    what: 'CI: `.ci/run` in a fresh clone (install, stack, typecheck, lint, tests), worst of the runs',
+    key: 'ci_wall_s',
+    unit: 's',
+    target: { text: '< 900 s (15 min)', met: (v) => v < 900 },
+  },
+  {
+    what: 'CI runs in a row, green',
+    key: 'ci_runs_green',
+    unit: '',
+    target: { text: 'every run (3)', met: (v, r) => v === num(r, 'ci_runs') && v >= 3 },
+  },
 ];
 
 /** Which commit each benchmark's figures were measured at (`measuredAt` in results.json). */
@@ -208,6 +226,7 @@ export function renderBenchmarks(r: Figures): string {
     '- **History and simulated speed** (`bench/history.ts`): `plans/production.example.yaml` on the time-skipping test server with the same do-nothing activities, driven gate by gate; events and protobuf bytes of every run. The soak variant sets the check interval to 5 minutes (2,016 checks in 7 days); the workflow continues as new every 500 checks.',
     "- **Rehearsal** (`bench/rehearsal.ts`): `migrate rehearse` of `plans/production.example.yaml` (its real 9.4 days, in virtual time on the time-skipping server) against a PostgreSQL database with the pipeline's schema and no runs yet, so its metric readings are inconclusive and the rehearsal answers each pause the plan's `inconclusiveLimit` causes; wall time from start to written timeline (server start and workflow bundling included), median of 3; history events and the measurement-ledger rows the run would write.",
     "- **Scale** (`bench/fleet.ts`): 50 and 200 migrations started at once on one worker process against the local dev server (SQLite); worker peak RSS is its VmHWM (it includes bundling the workflow code at start, about 300 MiB of it). The reaction p95 under that burst is the queueing of 200 migrations' workflow tasks on 2 cores shared by the worker, the server and the benchmark's approver.",
+    "- **Suite** (`bench/suite.ts`, `--only suite`, `--runs N`, default 3): `bash .ci/run` as CI runs it (`CI=true`, the machine's environment without the stack's and npm's variables), in a fresh clone of HEAD with a stack of its own on other ports, N times in a row with nothing else running. `ci_wall_s` is `.ci/run`'s own total (`npm ci`, stack, typecheck, lint, `npm test`); `test_suite_wall_s` is `npm test` alone, the wall time the timing reporter prints. Both are the worst run; each run's figure is in `*_each`. `npm test` runs two Jest workers, each with a slot of its own on the stack; what limits it is the work itself (about 1,300 s of file time on 2 cores) and the minute or so in which a file that stops PostgreSQL or the Temporal server runs alone.",
     '',
     '## Reproduce',
     '',
