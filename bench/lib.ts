@@ -100,3 +100,22 @@ export function temporalVersion(): string {
 
 /** Prints one line of progress to stderr (stdout stays for the summary). */
 export const log = (msg: string): void => void process.stderr.write(`[bench] ${msg}\n`);
+
+/**
+ * This process's environment without what points at the running stack or at this checkout (`.stack/env` values,
+ * `npm run`'s variables, node_modules/.bin on PATH), with a stack of its own on `ports`: how a fresh clone's commands
+ * run beside this one (the newcomer's shell, CI's `.ci/run`).
+ */
+export function cleanEnv(ports: Record<string, number>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/^(MO_|TEMPORAL_|DEMO_|npm_|PG)/i.test(k)) continue;
+    if (['DATABASE_URL', 'DOCKER_HOST', 'INIT_CWD', 'NODE', 'NODE_OPTIONS'].includes(k)) continue;
+    env[k] = v;
+  }
+  env.PATH = (process.env.PATH ?? '')
+    .split(':')
+    .filter((p) => p && !p.includes('node_modules'))
+    .join(':');
+  return { ...env, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) };
+}

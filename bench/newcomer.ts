@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { projectRoot } from '../lib/config';
-import { log, round, type Figures } from './lib';
+import { cleanEnv, log, round, type Figures } from './lib';
 
 // A stack of its own beside the running one: ports below Linux's ephemeral range (32768+) and away from the default
 // stack's 15433, 17233, 17234, 17243 and 18233.
@@ -34,24 +34,13 @@ function portFree(port: number): Promise<boolean> {
  * checkout (`.stack/env` values, `npm run`'s variables, node_modules/.bin on PATH), with every cache a fresh folder.
  */
 function newcomerEnv(tmp: string, clone: string, warmCaches: boolean): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (/^(MO_|TEMPORAL_|DEMO_|npm_|PG)/i.test(k)) continue;
-    if (['DATABASE_URL', 'DOCKER_HOST', 'INIT_CWD', 'NODE', 'NODE_OPTIONS'].includes(k)) continue;
-    env[k] = v;
-  }
-  env.PATH = (process.env.PATH ?? '')
-    .split(':')
-    .filter((p) => p && !p.includes('node_modules'))
-    .join(':');
+  const env = cleanEnv(PORTS);
   const fresh = (name: string) => {
     const dir = path.join(tmp, 'caches', name);
     fs.mkdirSync(dir, { recursive: true });
     return dir;
   };
-  Object.assign(env, Object.fromEntries(Object.entries(PORTS).map(([k, v]) => [k, String(v)])), {
-    MO_STACK_DIR: path.join(clone, '.stack'),
-  });
+  env.MO_STACK_DIR = path.join(clone, '.stack');
   if (!warmCaches)
     Object.assign(env, {
       npm_config_cache: fresh('npm'),

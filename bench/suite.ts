@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { projectRoot } from '../lib/config';
-import { log, type Figures } from './lib';
+import { cleanEnv, log, type Figures } from './lib';
 
 /** Ports of a stack of its own, away from the default stack's and the newcomer bench's. */
 const PORTS = {
@@ -23,20 +23,8 @@ interface CiRun {
   failed: number;
 }
 
-/** The environment CI gives `.ci/run`: this one without what points at the running stack or at this checkout. */
-function ciEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (/^(MO_|TEMPORAL_|DEMO_|npm_|PG)/i.test(k)) continue;
-    if (['DATABASE_URL', 'DOCKER_HOST', 'INIT_CWD', 'NODE', 'NODE_OPTIONS'].includes(k)) continue;
-    env[k] = v;
-  }
-  env.PATH = (process.env.PATH ?? '')
-    .split(':')
-    .filter((p) => p && !p.includes('node_modules'))
-    .join(':');
-  return { ...env, ...Object.fromEntries(Object.entries(PORTS).map(([k, v]) => [k, String(v)])), CI: 'true' };
-}
+/** The environment CI gives `.ci/run`: a clean one (`cleanEnv`) with `CI=true`. */
+const ciEnv = (): NodeJS.ProcessEnv => ({ ...cleanEnv(PORTS), CI: 'true' });
 
 /** Runs `.ci/run` in `clone` as CI does, its output to `logFile`; resolves with what it printed. */
 function ciRun(clone: string, logFile: string): Promise<CiRun> {

@@ -10,7 +10,7 @@ import {
   type WorkflowEnv,
 } from '../helpers/workflow-env';
 
-describe('migration workflow soak roll-over (stubbed activities, dev server)', () => {
+describe('migration workflow: cancelling running activities (stubbed activities, dev server)', () => {
   let env: WorkflowEnv;
 
   beforeAll(async () => {

@@ -7,7 +7,7 @@ import { uniq } from '../helpers/stack';
 import { stubActivities } from '../helpers/stub-activities';
 import { createWorkflowEnv, ledgerRows, productionPlan, quickPlan, type WorkflowEnv } from '../helpers/workflow-env';
 
-describe('migration workflow soak roll-over (stubbed activities, dev server)', () => {
+describe('migration workflow: ledger and input checks (stubbed activities, dev server)', () => {
   let env: WorkflowEnv;
 
   beforeAll(async () => {

@@ -13,7 +13,7 @@ import {
   type WorkflowEnv,
 } from '../helpers/workflow-env';
 
-describe('migration workflow soak roll-over (stubbed activities, dev server)', () => {
+describe('rollback workflow: failures after the undo, budget, undo order (stubbed activities, dev server)', () => {
   let env: WorkflowEnv;
 
   beforeAll(async () => {
