@@ -51,6 +51,19 @@ export function tempDir(prefix: string): string {
 }
 
 /** A killed process is gone, or a zombie until the init process reaps it. */
+/**
+ * Waits up to `ms` for `pid` to end. A SIGKILLed process closes its pipes before the kernel marks it a zombie, so a
+ * reader that saw the pipes close can still find it running for a moment.
+ */
+export async function processEndsWithin(pid: number, ms = 5_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!processEnded(pid)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return true;
+}
+
 export function processEnded(pid: number): boolean {
   try {
     return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] === 'Z';

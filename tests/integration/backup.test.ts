@@ -14,7 +14,7 @@ import {
 import { pgTarget, tableRowCounts } from '../../activities/database';
 import { runCommand } from '../../activities/process';
 import type { BackupRecord } from '../../model/status';
-import { processEnded, scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
+import { processEndsWithin, scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
 
 /** One run of a libpq tool: its argv and whether it had `PGPASSWORD`. */
 interface ToolRun {
@@ -265,7 +265,7 @@ wait
       expect(beats).toContainEqual(expect.objectContaining({ stage: 'dumping' }));
       // The whole process group is gone: the script and the child it left behind.
       for (const pid of fs.readFileSync(pids, 'utf8').trim().split(' ').map(Number)) {
-        expect(processEnded(pid)).toBe(true);
+        expect(await processEndsWithin(pid)).toBe(true);
       }
       expect(fs.readdirSync(path.join(dir, id))).toEqual([]);
     } finally {

@@ -16,7 +16,7 @@ import {
 } from '../../activities/checks';
 import { withHeartbeats } from '../../activities/heartbeat';
 import type { CheckSpec, Measurement, MetricSpec } from '../../model/plan';
-import { processEnded, scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
+import { processEndsWithin, scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
 
 const node = process.execPath;
 
@@ -284,7 +284,7 @@ describe('checks and metric readings against real PostgreSQL, processes and HTTP
     // The grandchild held stdout open: killing only the child would have waited the full 30 s.
     expect(Date.now() - t0).toBeLessThan(5_000);
     const pid = Number(fs.readFileSync(pidFile, 'utf8'));
-    expect(processEnded(pid)).toBe(true);
+    expect(await processEndsWithin(pid)).toBe(true);
   });
 
   it('heartbeats while a command runs, and a cancelled activity kills it and stops instead of failing a check', async () => {

@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { runBounded, runCommand } from '../../activities/process';
-import { eventually } from '../helpers/temporal';
-import { processEnded, tempDir } from '../helpers/stack';
+import { processEndsWithin, tempDir } from '../helpers/stack';
 
 const MiB = 1 << 20;
 
@@ -56,11 +55,7 @@ describe('runCommand and runBounded on real processes', () => {
         grandchild = Number(fs.readFileSync(pidFile, 'utf8').trim());
         expect(grandchild).toBeGreaterThan(0);
         // Killed, it may stay a zombie until init reaps it: gone or a zombie, either way it no longer runs.
-        await eventually(
-          () => Promise.resolve(processEnded(grandchild)),
-          (ended) => ended,
-          5_000,
-        );
+        expect(await processEndsWithin(grandchild)).toBe(true);
       } finally {
         try {
           if (grandchild) process.kill(grandchild, 'SIGKILL');
