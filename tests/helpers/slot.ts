@@ -4,10 +4,10 @@ import YAML from 'yaml';
 
 /**
  * This Jest worker's slot: two workers run test files side by side on one stack, so each has a demo target of its
- * own. `tests/setup-slot.ts` gives the slot's processes their task queue and demo database; `slottedPlan` gives a plan
+ * own (`MO_SLOT_PREFIX` sets a second checkout's runs apart on the same stack). `tests/setup-slot.ts` gives the slot's processes their task queue and demo database; `slottedPlan` gives a plan
  * file its own repository, backup and report folders, crontab user, compose project and name.
  */
-export const SLOT = `w${process.env.JEST_WORKER_ID ?? '1'}`;
+export const SLOT = `${process.env.MO_SLOT_PREFIX ?? ''}w${process.env.JEST_WORKER_ID ?? '1'}`;
 
 const root = path.join(__dirname, '..', '..');
 const stackDir = process.env.MO_STACK_DIR ?? path.join(root, '.stack');
