@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
 import { ErrorType, permanent } from './errors';
-import { heartbeat } from './heartbeat';
+import { heartbeat, withHeartbeats } from './heartbeat';
 
 /** Label that marks every container the orchestrator manages, and the compose-style project label. */
 export const MANAGED_LABEL = 'org.migration-orchestrator.managed';
@@ -108,7 +108,7 @@ export async function startContainers(
   for (const { spec, name, hash, info } of found) {
     let existing = info;
     if (existing && existing.Config.Labels?.[SPEC_LABEL] !== hash) {
-      await removeContainer(docker, existing.Id);
+      await removeContainer(docker, existing.Id, DEFAULT_STOP_GRACE_S);
       heartbeat(`removed ${name}: its spec changed`);
       existing = undefined;
     }
@@ -171,7 +171,12 @@ export async function waitHealthy(docker: Docker, name: string, timeoutMs = 60_0
  * scope allows, and reports the others (another migration's, or someone's without an owner label) as skipped, left
  * untouched. None left to remove is success.
  */
-export async function stopContainers(docker: Docker, project: string, scope: RemovalScope): Promise<RemovalResult> {
+export async function stopContainers(
+  docker: Docker,
+  project: string,
+  scope: RemovalScope,
+  graceSeconds = DEFAULT_STOP_GRACE_S,
+): Promise<RemovalResult> {
   // Every container with the project label, the orchestrator's or not: one made by hand is seen, and reported.
   const list = await docker.listContainers({ all: true, filters: { label: [`${PROJECT_LABEL}=${project}`] } });
   const states = list.map(toState);
@@ -180,7 +185,7 @@ export async function stopContainers(docker: Docker, project: string, scope: Rem
   // All at once, as `docker stop a b c` does: a rollback waits for the slowest container, not for their sum.
   await Promise.all(
     result.removed.map(async (c) => {
-      await removeContainer(docker, c.id);
+      await removeContainer(docker, c.id, graceSeconds);
       heartbeat(`removed ${c.name}`);
     }),
   );
@@ -208,9 +213,16 @@ function toState(c: Docker.ContainerInfo): ContainerState {
   };
 }
 
-async function removeContainer(docker: Docker, id: string): Promise<void> {
+/** Docker's own default: what a container is given to stop when the undo names no grace (undos recorded before). */
+const DEFAULT_STOP_GRACE_S = 10;
+
+/** Stops a container as `docker stop -t <grace>` does (SIGTERM, then SIGKILL after the grace), then removes it. */
+async function removeContainer(docker: Docker, id: string, graceSeconds: number): Promise<void> {
   const container = docker.getContainer(id);
-  await container.stop({ t: 2 }).catch(ignoreStatus(304, 404));
+  await withHeartbeats(
+    `stopping ${id.slice(0, 12)} (grace ${graceSeconds} s)`,
+    container.stop({ t: graceSeconds }),
+  ).catch(ignoreStatus(304, 404));
   await container.remove({ force: true }).catch(ignoreStatus(404, 409));
 }
 

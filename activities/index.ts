@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import type Docker from 'dockerode';
 import type { Client } from '@temporalio/client';
 import { rollbackWorkflowId } from '../model/status';
-import type { JobSpec, UnifiedContainerSpec } from '../model/plan';
+import { MAX_STOP_GRACE_MS, type JobSpec, type UnifiedContainerSpec } from '../model/plan';
 import { archiveLegacyScripts, restoreArchivedScripts } from './archive';
 import { backupDatabase } from './backup';
 import { evaluateMetrics, hostChecks, runChecks, type HostChecksInput, type RunChecksInput } from './checks';
@@ -43,6 +43,17 @@ export function resolveContainers(containers: UnifiedContainerSpec[]): Container
     }
     return { service: c.service, image: c.image, command: c.command, env, ...(c.mounts ? { mounts: c.mounts } : {}) };
   });
+}
+
+/** A stop grace from an activity's input: whole seconds from 0 to 90, or Docker's default when absent. */
+function stopGrace(seconds: number | undefined): number | undefined {
+  if (seconds === undefined) return undefined;
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > MAX_STOP_GRACE_MS / 1000)
+    throw permanent(
+      ErrorType.InvalidInput,
+      `graceSeconds must be a whole number of seconds from 0 to 90, got ${seconds}`,
+    );
+  return seconds;
 }
 
 /**
@@ -107,8 +118,13 @@ export function createActivities(deps: ActivityDeps) {
         owningMigration(input.migrationId),
       ),
     /** Removes the project's containers that `migrationId` owns; the others come back as `skipped`, untouched. */
-    stopContainers: (project: string, owner: { migrationId?: string } = {}) =>
-      stopContainers(deps.docker, project, { owner: owningMigration(owner.migrationId) }),
+    stopContainers: (project: string, owner: { migrationId?: string; graceSeconds?: number } = {}) =>
+      stopContainers(
+        deps.docker,
+        project,
+        { owner: owningMigration(owner.migrationId) },
+        stopGrace(owner.graceSeconds),
+      ),
     listContainers: (project: string) => listContainers(deps.docker, project),
     runChecks: (input: RunChecksInput) =>
       runChecks(input, (migrationId, target) => checkTarget(targetDeps, migrationId, target)),

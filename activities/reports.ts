@@ -226,6 +226,15 @@ function budgetLines(result: Omit<RollbackResult, 'reportFile'>): string[] {
     : [`Within its budget of ${budget} (\`rollback.budget\`).`, ''];
 }
 
+/** What runs after a rollback, and what a person does about the steps it left (rollbacks that record them). */
+function stillToDo(result: Omit<RollbackResult, 'reportFile'>): string[] {
+  const runs = result.runningNow?.length ? ['## What runs now', '', ...result.runningNow.map((l) => `- ${l}`), ''] : [];
+  const todo = result.toDo?.length
+    ? ['## To finish the rollback', '', ...result.toDo.map((l) => `- \`${l.replace(/`/g, "'")}\``), '']
+    : [];
+  return [...runs, ...todo];
+}
+
 /** Rollback report: why, from where, what was undone and how long each undo took, and the verification. */
 export async function writeRollbackReport(input: {
   migrationId: string;
@@ -263,9 +272,11 @@ export async function writeRollbackReport(input: {
     '| Step | Result | Attempts | Time |',
     '|---|---|---|---|',
     ...result.undone.map(
-      (u) => `| ${u.kind} | ${u.ok ? 'undone' : `FAILED: ${u.error}`} | ${u.attempts} | ${formatMs(u.durationMs)} |`,
+      (u) =>
+        `| ${u.kind} | ${u.ok ? 'undone' : u.kept ? u.kept.toUpperCase() : `FAILED: ${u.error}`} | ${u.attempts} | ${formatMs(u.durationMs)} |`,
     ),
     '',
+    ...stillToDo(result),
     '## Verification of the legacy path',
     '',
     '| Check | Value | Threshold | Result |',

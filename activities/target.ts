@@ -3,14 +3,15 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { migrationIdProblem } from '../model/constants';
-import type { Plan } from '../model/plan';
+import { routeOf, type Plan } from '../model/plan';
 import { agentQueueFor } from '../model/routing';
 import { HOST_SYSTEMS, type TargetSystem } from '../model/constants';
 import type { CheckResult } from '../model/status';
 import { envSecrets, redact } from './redact';
 import { refusedSql, usesSince } from './database';
 import { connect, inReadOnlyTransaction, oneStatement, pgTargetFromEnv, quoteIdent } from './database';
-import { getTrafficPercent } from './traffic';
+import { readTraffic } from './traffic';
+import { listContainers } from './containers';
 import type { FoundJob } from './scheduler';
 
 /** What the preflight checks the plan against: the plan, and when this run started (to tell its traces from others'). */
@@ -237,6 +238,24 @@ const PROBES: TargetProbe[] = [
       ),
   },
   {
+    // Another migration's containers in the compose project: found now, before the go gate and the backup, not at the
+    // deploy (where the refusal rolls the new migration back).
+    system: 'containers',
+    run: async (deps, migrationId, { plan }) => [
+      await probe('target: compose project free', async () => {
+        const project = plan.target.composeProject;
+        const others = (await listContainers(deps.docker, project)).filter((c) => c.owner !== migrationId);
+        if (others.length)
+          throw new Error(
+            `compose project ${project} (target.composeProject) holds ${others
+              .map((c) => `${c.name} of ${c.owner ? `migration ${c.owner}` : 'no migration (no owner label)'}`)
+              .join(', ')}: give this plan a compose project of its own, or remove them once their owner is done`,
+          );
+        return `compose project ${project} holds no other migration's containers`;
+      }),
+    ],
+  },
+  {
     // The variables this worker's activities read (all of them when every system is here).
     system: 'variables',
     run: (_deps, _id, { plan, systems: asked }, systems) => {
@@ -259,15 +278,18 @@ const PROBES: TargetProbe[] = [
   {
     // A command router is read on the commands host, the routing table centrally.
     system: 'router',
-    run: async (_deps, _id, { plan }) => [
+    run: async (_deps, migrationId, { plan }) => [
       await probe('target: router works', async () => {
         // A command router: its program must be there to run (running it would change the routing).
         if (plan.traffic.router.kind === 'command') await executable(plan.traffic.router.command[0] ?? '');
-        const percent = await getTrafficPercent({
+        const read = await readTraffic({
           router: plan.traffic.router,
           databaseUrlEnv: plan.target.databaseUrlEnv,
+          migrationId,
         });
-        return `the ${plan.traffic.router.kind} router reads ${percent}% unified`;
+        // Another migration's route: refused now, before the go gate, not at the first traffic step.
+        if (read.refusal) throw new Error(read.refusal);
+        return `the ${plan.traffic.router.kind} router reads ${read.percent}% unified on route ${routeOf(plan.traffic.router)}`;
       }),
     ],
   },

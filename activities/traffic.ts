@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Client } from 'pg';
-import type { RouterSpec } from '../model/plan';
+import { routeOf, type RouterSpec } from '../model/plan';
 import { envSecrets, redact } from './redact';
 import { connect, pgTargetFromEnv, quoteIdent } from './database';
 import { ErrorType, permanent } from './errors';
@@ -13,9 +13,6 @@ export interface TrafficChange {
   current: number;
   changed: boolean;
 }
-
-/** The unified pipeline's route in the routing table. */
-export const UNIFIED_ROUTE = 'unified';
 
 /** Stable share of an item in 0..99 (first 32 bits of md5 of its ID, mod 100); same as `UNIFIED_SHARE_SQL`. */
 export function itemShare(itemId: string | number): number {
@@ -93,12 +90,13 @@ export async function setTrafficPercent(input: {
     // the history records each exactly once with the right previous value.
     await db.query('select pg_advisory_xact_lock(hashtext($1))', [`migration-router:${table}`]);
     await ensureTable(db, table);
-    const cur = await db.query<{ percent: number }>(
-      `select percent from ${quoteIdent(table)} where route = $1 for update`,
-      [UNIFIED_ROUTE],
-    );
-    const previous = cur.rows[0]?.percent ?? 0;
-    if (cur.rowCount && previous === input.percent) {
+    const route = routeOf(input.router);
+    const cur = await readRoute(db, table, route, 'for update');
+    const previous = cur?.percent ?? 0;
+    const owner = foreignOwner(cur, input.migrationId);
+    if (owner)
+      throw permanent(ErrorType.PreconditionFailed, ownedText(table, route, owner, cur!.percent, input.migrationId));
+    if (cur && previous === input.percent) {
       await db.query('commit');
       return { previous, current: previous, changed: false };
     }
@@ -128,12 +126,12 @@ export async function setTrafficPercent(input: {
        values ($1, $2, $3, $4, $5, now())
        on conflict (route) do update set percent = excluded.percent, migration_id = excluded.migration_id,
          updated_by = excluded.updated_by, reason = excluded.reason, updated_at = now()`,
-      [UNIFIED_ROUTE, input.percent, input.migrationId, input.actor, input.reason ?? null],
+      [route, input.percent, input.migrationId, input.actor, input.reason ?? null],
     );
     await db.query(
       `insert into ${quoteIdent(`${table}_history`)} (route, old_percent, new_percent, migration_id, changed_by, reason)
        values ($1, $2, $3, $4, $5, $6)`,
-      [UNIFIED_ROUTE, previous, input.percent, input.migrationId, input.actor, input.reason ?? null],
+      [route, previous, input.percent, input.migrationId, input.actor, input.reason ?? null],
     );
     await db.query('commit');
     return { previous, current: input.percent, changed: true };
@@ -145,19 +143,63 @@ export async function setTrafficPercent(input: {
   }
 }
 
-/** The unified pipeline's current share (0 when nothing was ever routed); read-only, creates nothing. */
-export async function getTrafficPercent(input: { router: RouterSpec; databaseUrlEnv: string }): Promise<number> {
+/** A route's row: its percent and the migration that set it last (none when set by hand). */
+interface RouteRow {
+  percent: number;
+  owner: string | null;
+}
+
+async function readRoute(db: Client, table: string, route: string, lock = ''): Promise<RouteRow | undefined> {
+  const r = await db.query<{ percent: number; migration_id: string | null }>(
+    `select percent, migration_id from ${quoteIdent(table)} where route = $1 ${lock}`,
+    [route],
+  );
+  const row = r.rows[0];
+  return row && { percent: row.percent, owner: row.migration_id };
+}
+
+/**
+ * The migration other than `migrationId` that holds the route, if any: one that set it last and left it above 0 %
+ * (running, or completed with the unified pipeline serving its share). A route at 0 %, or set by hand, is free.
+ */
+function foreignOwner(row: RouteRow | undefined, migrationId: string): string | undefined {
+  return row?.owner && row.owner !== migrationId && row.percent > 0 ? row.owner : undefined;
+}
+
+const ownedText = (table: string, route: string, owner: string, percent: number, migrationId: string) =>
+  `route ${route} of routing table ${table} belongs to migration ${owner} (${percent} % unified): migration ${migrationId} leaves it as it is. ` +
+  `Give this plan a route of its own (traffic.router.route), or wait until ${owner} is rolled back.`;
+
+/**
+ * The unified pipeline's current share of the plan's route (0 when nothing was ever routed) and the migration other
+ * than `migrationId` that holds the route, if one does; read-only, creates nothing.
+ */
+export async function readTraffic(input: {
+  router: RouterSpec;
+  databaseUrlEnv: string;
+  migrationId: string;
+}): Promise<{ percent: number; ownedBy?: string; refusal?: string }> {
   const db = await connect(pgTargetFromEnv(input.databaseUrlEnv));
   try {
     const table = routerTable(input.router);
     // Quoted as the DDL quotes it, so the lookup and the table agree on case.
     const exists = await db.query<{ ok: boolean }>('select to_regclass($1) is not null as ok', [quoteIdent(table)]);
-    if (!exists.rows[0]?.ok) return 0;
-    const r = await db.query<{ percent: number }>(`select percent from ${quoteIdent(table)} where route = $1`, [
-      UNIFIED_ROUTE,
-    ]);
-    return r.rows[0]?.percent ?? 0;
+    if (!exists.rows[0]?.ok) return { percent: 0 };
+    const row = await readRoute(db, table, routeOf(input.router));
+    const owner = foreignOwner(row, input.migrationId);
+    return owner
+      ? {
+          percent: row!.percent,
+          ownedBy: owner,
+          refusal: ownedText(table, routeOf(input.router), owner, row!.percent, input.migrationId),
+        }
+      : { percent: row?.percent ?? 0 };
   } finally {
     await db.end().catch(() => undefined);
   }
+}
+
+/** The unified pipeline's current share of the plan's route (0 when nothing was ever routed); read-only. */
+export async function getTrafficPercent(input: { router: RouterSpec; databaseUrlEnv: string }): Promise<number> {
+  return (await readTraffic({ ...input, migrationId: '' })).percent;
 }

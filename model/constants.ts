@@ -160,3 +160,6 @@ export const DEFAULT_RETRY = {
 } as const;
 /** A kind of step a plan's `retry` block sets a budget for. */
 export type RetryKind = keyof typeof DEFAULT_RETRY;
+
+/** What a unified container is given to stop when the plan sets no `unifiedJob.stopGrace`: Docker's own default. */
+export const DEFAULT_STOP_GRACE_MS = 10_000;

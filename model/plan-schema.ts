@@ -10,7 +10,7 @@
  */
 
 import { z } from 'zod';
-import { GATES, type GateName, type RetryKind } from './constants';
+import { DEFAULT_STOP_GRACE_MS, GATES, type GateName, type RetryKind } from './constants';
 import { type Key, normalizePosixPath, parseDuration, under } from './plan-form';
 import { gateSignable, type KeySource, keyRules, parseAllowedSigners, type RuleIssue } from './plan-rules';
 import { approverName, buildPlanForm, byGate, type CheckForm, gateRole, type PlanForm } from './plan-sections';
@@ -116,6 +116,8 @@ function toPlan(f: PlanForm, resolvePath: (p: string) => string, keys: Record<st
     unifiedJob: {
       ...toJob(f.unifiedJob, inRepository),
       containers: f.unifiedJob.containers.map((c) => toContainer(c, resolvePath)),
+      // The default is left out, so a plan from before it normalises as it did (and its digest is the same).
+      ...(ms(f.unifiedJob.stopGrace) !== DEFAULT_STOP_GRACE_MS ? { stopGraceMs: ms(f.unifiedJob.stopGrace) } : {}),
     },
     scheduler: toScheduler(f.scheduler),
     traffic: { router: toRouter(f.traffic.router), steps: f.traffic.steps },
@@ -236,7 +238,7 @@ function toMetric(m: PlanForm['metrics'][number]) {
   };
 }
 
-type JobForm = Omit<PlanForm['unifiedJob'], 'containers'> &
+type JobForm = Omit<PlanForm['unifiedJob'], 'containers' | 'stopGrace'> &
   Partial<Pick<PlanForm['legacyJobs'][number], 'line' | 'match' | 'scheduleId'>>;
 
 function toJob(j: JobForm, inRepository: (command: string[]) => string[]) {
@@ -270,9 +272,11 @@ function toScheduler(s: PlanForm['scheduler']) {
 }
 
 function toRouter(r: PlanForm['traffic']['router']) {
+  // The default route is left out, so a plan from before routes normalises as it did (and its digest is the same).
+  const route = r.route === 'unified' ? {} : { route: r.route };
   return r.kind === 'table'
-    ? { kind: 'table' as const, table: r.table }
-    : { kind: 'command' as const, command: sure(r.command, 'a command router') };
+    ? { kind: 'table' as const, table: r.table, ...route }
+    : { kind: 'command' as const, command: sure(r.command, 'a command router'), ...route };
 }
 
 function toGate(g: PlanForm['approvals']['gates'][GateName]) {

@@ -281,9 +281,15 @@ function jobSchemas(fields: Fields) {
     legacyJobs: withRules(nonEmpty(legacyJobSchema(shape)), (p) =>
       uniqueNames(p.entries((j) => j.field('name'))),
     ).describe('The cron jobs the migration retires.'),
-    unifiedJob: mapping({ ...shape, containers: nonEmpty(containerSchema(fields)) }).describe(
-      'The job that replaces them, and the containers of the unified pipeline.',
-    ),
+    unifiedJob: mapping({
+      ...shape,
+      containers: nonEmpty(containerSchema(fields)),
+      stopGrace: fields.duration
+        .default('10s')
+        .describe(
+          'How long a unified container is given to stop (SIGTERM) before it is killed, at a rollback; at most 90s.',
+        ),
+    }).describe('The job that replaces them, and the containers of the unified pipeline.'),
   };
 }
 
@@ -339,6 +345,11 @@ function trafficSchema({ argv }: Fields) {
       command: argv
         .describe('For kind command: `{percent}` in any argument is replaced by the new percent.')
         .optional(),
+      route: text('a route name (letters, digits, _ . -)', NAME)
+        .default('unified')
+        .describe(
+          "The routing table's row (or the command router's state) this migration owns and its pipelines read; migrations that share a router each name their own.",
+        ),
     }),
     (p) => routerFields(p.field('kind'), p.raw('command')),
   );
@@ -346,7 +357,9 @@ function trafficSchema({ argv }: Fields) {
     'Percent of the traffic on the unified pipeline at each step, rising to 100.',
   );
   return mapping({
-    router: router.default({ kind: 'table', table: 'migration_routing' }).describe('How traffic is shifted.'),
+    router: router
+      .default({ kind: 'table', table: 'migration_routing', route: 'unified' })
+      .describe('How traffic is shifted.'),
     steps: steps.default(() => [10, 25, 50, 100]),
   }).describe('The gradual traffic shift to the unified pipeline.');
 }

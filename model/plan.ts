@@ -7,7 +7,7 @@
  */
 
 import type { z } from 'zod';
-import type { GateName } from './constants';
+import { DEFAULT_STOP_GRACE_MS, type GateName } from './constants';
 import type { planSchema } from './plan-schema';
 
 /** The normalised plan. */
@@ -48,4 +48,18 @@ export type { StepRetry } from './plan-schema';
  */
 export function ledgerOf(plan: Plan): Plan['ledger'] {
   return plan.ledger ?? { databaseUrlEnv: plan.target.databaseUrlEnv, table: 'migration_ledger' };
+}
+
+/** The longest stop grace a container is given: the undo runs as a local activity of two minutes at most. */
+export const MAX_STOP_GRACE_MS = 90_000;
+
+/** The seconds a unified container is given to stop: the plan's `unifiedJob.stopGrace` (10 s in plans before it). */
+export function stopGraceSeconds(plan: Plan): number {
+  const grace = plan.unifiedJob.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
+  return Math.ceil(Math.min(grace, MAX_STOP_GRACE_MS) / 1000);
+}
+
+/** The route a router's record names: its own, or `unified` for plans and records from before routes. */
+export function routeOf(router: RouterSpec): string {
+  return router.route ?? 'unified';
 }

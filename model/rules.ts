@@ -6,7 +6,6 @@
 import { isFinalPhase, type GateName, type Phase } from './constants';
 import type {
   ApproveArgs,
-  Compensation,
   GateState,
   MetricReading,
   MigrationStatus,
@@ -211,42 +210,4 @@ export function readingsDetail(step: string, readings: MetricReading[]): string 
   const mark = (r: MetricReading) =>
     `${r.passed === false ? ' FAIL' : r.passed === null ? ' (inconclusive)' : ''}${r.dryRun ? ' [dry run]' : ''}`;
   return `${step}: ${readings.map((r) => `${r.name}=${r.value ?? 'no data'}${mark(r)}`).join(', ')}`;
-}
-
-/**
- * The undo steps of a rollback, newest change first. Several records of the same kind (traffic at deploy and again
- * at the shift) need one undo: they restore the same state, and the newest record is the one kept.
- */
-export function undoOrder(compensations: Compensation[]): Compensation[] {
-  const seen = new Set<Compensation['kind']>();
-  return [...compensations].reverse().filter((c) => {
-    if (seen.has(c.kind)) return false;
-    seen.add(c.kind);
-    return true;
-  });
-}
-
-/**
- * Undo steps that may run side by side. Within a lane the order is the reverse of the changes; lanes touch different
- * systems: the schedule (crontab or Temporal Schedules), the traffic path (routing first, then the unified containers
- * that served it), and the target repository.
- */
-const LANE: Record<Compensation['kind'], 'schedule' | 'traffic' | 'repository'> = {
-  'legacy-jobs': 'schedule',
-  'unified-job': 'schedule',
-  traffic: 'traffic',
-  containers: 'traffic',
-  archive: 'repository',
-};
-
-/**
- * The undo steps split into lanes, each lane in the given order, lanes in the order their first step appears. With
- * `scriptsFirst` the repository shares the schedule's lane: the archive is undone (newest change, so first) before
- * the legacy cron lines are enabled, so no legacy job runs while its script is still archived.
- */
-export function undoLanes(steps: Compensation[], scriptsFirst = false): Compensation[][] {
-  const lane = (c: Compensation) => (scriptsFirst && c.kind === 'archive' ? 'schedule' : LANE[c.kind]);
-  const lanes = new Map<string, Compensation[]>();
-  for (const c of steps) lanes.set(lane(c), [...(lanes.get(lane(c)) ?? []), c]);
-  return [...lanes.values()];
 }

@@ -184,6 +184,8 @@ export interface UndoOutcome {
   ok: boolean;
   attempts: number;
   error?: string;
+  /** Set when the undo was not run because one it waits for failed (`model/undo.ts`): the change stays in place. */
+  kept?: string;
   durationMs: number;
 }
 
@@ -200,6 +202,10 @@ export interface RollbackResult {
   /** The plan's `rollback.budget`, and whether the rollback took longer (absent in rollbacks recorded before). */
   budgetMs?: number;
   overBudget?: boolean;
+  /** What runs after the rollback, one line per recorded change (rollbacks recorded before this have none). */
+  runningNow?: string[];
+  /** What a person does about the steps it left: the command that retries, then each step by hand. */
+  toDo?: string[];
 }
 
 /** What a notice says of a rollback that took longer than its budget. */

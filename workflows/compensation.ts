@@ -79,7 +79,7 @@ export async function compensate(s: MigrationState, why: Interrupt): Promise<voi
     await s.notify(
       'rolled-back',
       `rollback ${rollback.verified ? 'verified' : 'NOT verified'}`,
-      `Rolled back from ${fromPhase} in ${(rollback.durationMs / 1000).toFixed(1)} s${overBudget(rollback)}: ${why.reason}\nReport: ${rollback.reportFile}`,
+      `Rolled back from ${fromPhase} in ${(rollback.durationMs / 1000).toFixed(1)} s${overBudget(rollback)}: ${why.reason}\nReport: ${rollback.reportFile}${leftText(rollback)}`,
       {
         report: rollback.reportFile,
         verified: rollback.verified,
@@ -172,5 +172,13 @@ function recordRollback(s: MigrationState, why: Interrupt, rollback: RollbackRes
   s.enter(rollback.verified ? 'rolled-back' : 'failed');
   // The cause stays first: the verification failure is added to it, never replaces it.
   if (!rollback.verified)
-    s.recordFailure(`rollback verification failed: ${rollback.failedChecks.join('; ')}`, 'append');
+    s.recordFailure(`rollback verification failed: ${rollback.failedChecks.join('; ')}${leftText(rollback)}`, 'append');
+}
+
+/** For a person, when the rollback left steps: what runs now, and the commands that finish the rollback. */
+function leftText(rollback: RollbackResult): string {
+  if (!rollback.toDo?.length) return '';
+  const runs = (rollback.runningNow ?? []).map((l) => `\n  ${l}`).join('');
+  const todo = rollback.toDo.map((l) => `\n  ${l}`).join('');
+  return `\nWhat runs now:${runs}\nTo finish the rollback:${todo}`;
 }

@@ -12,7 +12,8 @@ import {
   routerProxies,
   useRetryBudgets,
 } from './proxies';
-import { undoLanes, undoOrder } from '../model/rules';
+import { stopGraceSeconds } from '../model/plan';
+import { keptBecause, undoLanes, undoOrder, undoPrerequisites, whatRunsNow, whatToDo } from '../model/undo';
 import { planDigest } from '../model/signatures';
 import { timerSummary } from '../model/summaries';
 
@@ -27,12 +28,17 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackRe
   const notifyBeside = patched('notify-beside');
   const scriptsFirst = patched('scripts-before-cron');
   const budgeted = patched('rollback-budget');
+  // Patched: rollbacks recorded before ran the lanes through whatever failed (a failed re-enable of the legacy jobs
+  // still removed the unified job).
+  const neverLess = patched('undo-never-less');
   const started = Date.now();
   const budget = budgeted ? new Budget(input, started) : undefined;
   const steps = undoOrder(input.compensations);
-  const undone = await undoInLanes(input, steps, scriptsFirst, budget);
+  const undone = neverLess
+    ? await undoGuarded(input, steps, budget)
+    : await undoInLanes(input, steps, scriptsFirst, budget);
   try {
-    const result = await verifyAndReport(input, undone, started, budget);
+    const result = await verifyAndReport(input, undone, started, budget, neverLess ? steps : undefined);
     await notifyRolledBack(input, result, result.reportFile, notifyBeside);
     return result;
   } catch (err) {
@@ -57,6 +63,7 @@ async function verifyAndReport(
   undone: UndoOutcome[],
   started: number,
   budget: Budget | undefined,
+  steps?: Compensation[],
 ): Promise<RollbackResult> {
   const { plan, migrationId } = input;
   const checks = await routedChecks(
@@ -78,7 +85,7 @@ async function verifyAndReport(
   const failedChecks = checks.results
     .filter((r) => !r.passed)
     .map((r) => `${r.name} = ${r.value ?? r.error ?? 'no value'}`);
-  const undoFailed = undone.filter((u) => !u.ok).map((u) => `undo ${u.kind}: ${u.error}`);
+  const undoFailed = undone.filter((u) => !u.ok).map((u) => `undo ${u.kind}: ${u.error ?? u.kept}`);
   const finished = Date.now();
   const result: Omit<RollbackResult, 'reportFile'> = {
     migrationId,
@@ -89,6 +96,7 @@ async function verifyAndReport(
     finishedAt: new Date(finished).toISOString(),
     durationMs: finished - started,
     ...(budget ? { budgetMs: plan.rollback.budgetMs, overBudget: finished - started > plan.rollback.budgetMs } : {}),
+    ...(steps ? { runningNow: whatRunsNow(steps, undone), toDo: whatToDo(migrationId, steps, undone) } : {}),
   };
   const report = await local.writeRollbackReport({
     migrationId,
@@ -179,14 +187,39 @@ async function undoInLanes(
   return steps.map((c) => byKind.get(c.kind)!);
 }
 
+/**
+ * Runs each undo once the undos it waits for are done (`model/undo.ts`); one whose prerequisite failed is kept, not
+ * run, so the rollback never leaves less running than before. Undos that wait for nothing of each other run side by
+ * side. Outcomes in the reverse order of the changes.
+ */
+async function undoGuarded(input: RollbackInput, steps: Compensation[], budget?: Budget): Promise<UndoOutcome[]> {
+  const outcomes = new Map<Compensation['kind'], UndoOutcome>();
+  const running = new Map<Compensation['kind'], Promise<void>>();
+  const run = async (c: Compensation): Promise<void> => {
+    await Promise.all(undoPrerequisites(c, steps).map((p) => running.get(p.kind) ?? Promise.resolve()));
+    const kept = keptBecause(c, outcomes);
+    if (kept) log.warn('undo kept', { migrationId: input.migrationId, kind: c.kind, kept });
+    outcomes.set(
+      c.kind,
+      kept ? { kind: c.kind, ok: false, attempts: 0, kept, durationMs: 0 } : await undoStep(input, c, true),
+    );
+    budget?.check();
+  };
+  // Prerequisites first (archive, legacy jobs, routing, then the unified side), so each finds its own running.
+  for (const c of [...steps].sort((a, b) => undoPrerequisites(a, steps).length - undoPrerequisites(b, steps).length))
+    running.set(c.kind, run(c));
+  await Promise.all(running.values());
+  return steps.map((c) => outcomes.get(c.kind)!);
+}
+
 /** One undo; one that fails after its retries is retried once more as a whole, and never hides the others. */
-async function undoStep(input: RollbackInput, c: Compensation): Promise<UndoOutcome> {
+async function undoStep(input: RollbackInput, c: Compensation, verify = false): Promise<UndoOutcome> {
   const t0 = Date.now();
   let attempts = 0;
   let error: string | undefined;
   for (attempts = 1; attempts <= 2; attempts++) {
     try {
-      await undo(input, c);
+      await undo(input, c, verify);
       error = undefined;
       break;
     } catch (err) {
@@ -203,8 +236,11 @@ async function undoStep(input: RollbackInput, c: Compensation): Promise<UndoOutc
   };
 }
 
-/** The idempotent undo of one recorded change. */
-async function undo(input: RollbackInput, c: Compensation): Promise<void> {
+/**
+ * The idempotent undo of one recorded change. With `verify`, the legacy jobs are read back after they are enabled:
+ * the unified side goes only once the legacy side is seen scheduled.
+ */
+async function undo(input: RollbackInput, c: Compensation, verify: boolean): Promise<void> {
   const { migrationId, plan } = input;
   switch (c.kind) {
     case 'traffic':
@@ -220,7 +256,10 @@ async function undo(input: RollbackInput, c: Compensation): Promise<void> {
       return;
     case 'containers':
       // Only this migration's containers: another migration's on the same project are left (and reported skipped).
-      await on(plan, 'containers').undo.stopContainers(c.project, { migrationId });
+      await on(plan, 'containers').undo.stopContainers(c.project, {
+        migrationId,
+        ...(verify ? { graceSeconds: stopGraceSeconds(plan) } : {}),
+      });
       return;
     case 'unified-job':
       await on(plan, 'scheduler').undo.removeUnifiedJob({
@@ -237,6 +276,7 @@ async function undo(input: RollbackInput, c: Compensation): Promise<void> {
         jobs: c.jobs,
         backupDir: plan.target.backupDir,
       });
+      if (verify) await legacyScheduled(plan, c);
       return;
     case 'archive':
       await on(plan, 'repository').undo.restoreArchivedScripts({
@@ -246,6 +286,13 @@ async function undo(input: RollbackInput, c: Compensation): Promise<void> {
       });
       return;
   }
+}
+
+/** Throws unless every legacy job of the record is scheduled (enabled) now, as read back from the scheduler. */
+async function legacyScheduled(plan: RollbackInput['plan'], c: Extract<Compensation, { kind: 'legacy-jobs' }>) {
+  const entries = await on(plan, 'scheduler').undo.readSchedule({ scheduler: c.scheduler, jobs: c.jobs });
+  const off = c.jobs.filter((j) => !entries.some((e) => e.name === j.name && e.enabled)).map((j) => j.name);
+  if (off.length) throw new Error(`legacy jobs not scheduled after the re-enable: ${off.join(', ')}`);
 }
 
 /** The rollback's notification (through the task queue: SMTP may be slow); one that fails is logged, never fatal. */

@@ -20,7 +20,8 @@ const cli = (...args: string[]): string =>
     env: { ...process.env, ...(config.dockerHost ? { DOCKER_HOST: config.dockerHost } : {}) },
   }).trim();
 
-const idle = ['-e', 'setInterval(() => {}, 1000)'];
+// A service that stops when asked (SIGTERM), as any real one does.
+const idle = ['-e', "process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000)"];
 const scorer = (over: Partial<ContainerSpec> = {}): ContainerSpec => ({
   service: 'scorer',
   image: config.nodeImage,
@@ -170,7 +171,11 @@ describe('containers are owned by the migration that deployed them', () => {
     images.push(image);
     const imageId = cli('image', 'inspect', '--format', '{{.Id}}', image);
     expect(imageId).not.toBe(i1.Image);
-    const next = scorer({ image, command: ['-e', 'setInterval(() => {}, 2000)'], env: { API_TOKEN: `${secret}-2` } });
+    const next = scorer({
+      image,
+      command: ['-e', "process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 2000)"],
+      env: { API_TOKEN: `${secret}-2` },
+    });
     const [c3] = await startContainers(docker, project, [next], owner);
     expect(c3!.id).not.toBe(c2!.id);
     await gone(docker, c2!.id);

@@ -15,7 +15,7 @@ describe('containers through dockerode against the real Docker engine', () => {
     const spec = {
       service: 'sleeper',
       image: config.nodeImage,
-      command: ['-e', 'setInterval(() => {}, 1000)'],
+      command: ['-e', "process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000)"],
       networkMode: 'none',
     };
     const started = await startContainers(docker, project, [spec], owner);

@@ -2,7 +2,9 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { startContainers, stopContainers } from '../../activities/containers';
 import { dockerClient } from '../../activities/docker';
+import { setTrafficPercent } from '../../activities/traffic';
 import { createSchedulerActivities } from '../../activities/scheduler';
 import { checkTarget } from '../../activities/target';
 import { loadPlan } from '../../client/plan';
@@ -93,6 +95,7 @@ describe('preflight checks the plan against a target built by hand', () => {
       'target: scripts/nightly_export.sh in the repository',
       'target: docs/exports.md in the repository',
       'target: image migration-orchestrator/node-runtime:latest',
+      'target: compose project free',
       'target: environment variables set',
       'target: router works',
       'target: gate SQL is read-only, one statement',
@@ -132,6 +135,53 @@ describe('preflight checks the plan against a target built by hand', () => {
     );
   });
 
+  it('refuses a route and a compose project another migration holds, naming it, before the go gate', async () => {
+    const project = `mo-held-${uniq()}`;
+    const good = planFor(path.join(root, 'backups-held'));
+    const plan: Plan = {
+      ...good,
+      target: { ...good.target, composeProject: project },
+      traffic: { ...good.traffic, router: { kind: 'table', table: 'held_routing', route: 'exports' } },
+    };
+    // Migration A, on the same route and project, got as far as a quarter of the traffic.
+    await setTrafficPercent({
+      migrationId: 'mig-a',
+      router: plan.traffic.router,
+      databaseUrlEnv: 'MO_TARGET_DB_URL',
+      percent: 25,
+      actor: 'mig-a',
+    });
+    const docker = dockerClient(config.dockerHost);
+    await startContainers(
+      docker,
+      project,
+      [
+        {
+          service: 'scorer',
+          image: config.nodeImage,
+          command: ['-e', "process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000)"],
+        },
+      ],
+      'mig-a',
+    );
+    try {
+      const results = await checkTarget(deps, `m-${uniq()}`, { plan, startedAt: started() });
+      const failed = Object.fromEntries(results.filter((r) => !r.passed).map((r) => [r.name, r.error]));
+      expect(Object.keys(failed).sort()).toEqual(['target: compose project free', 'target: router works']);
+      expect(failed['target: router works']).toMatch(
+        /^route exports of routing table held_routing belongs to migration mig-a \(25 % unified\)/,
+      );
+      expect(failed['target: compose project free']).toContain(
+        `compose project ${project} (target.composeProject) holds ${project}-scorer-1 of migration mig-a`,
+      );
+      // A's own preflight (a re-run of the same ID) finds both its own.
+      const own = await checkTarget(deps, 'mig-a', { plan, startedAt: started(), systems: ['containers'] });
+      expect(own.filter((r) => !r.passed)).toEqual([]);
+    } finally {
+      await stopContainers(docker, project, { anyOwner: true });
+    }
+  });
+
   it('checks on each host only what its agent acts on, and centrally the rest', async () => {
     const backupDir = path.join(root, 'backups-split');
     const plan: Plan = { ...planFor(backupDir), target: { ...planFor(backupDir).target, agentQueue: 'cron-host' } };
@@ -146,6 +196,7 @@ describe('preflight checks the plan against a target built by hand', () => {
       'target: scripts/nightly_export.sh in the repository: ok',
       'target: docs/exports.md in the repository: ok',
       'target: image migration-orchestrator/node-runtime:latest: ok',
+      'target: compose project free: ok',
       'target: environment variables set (for backup, containers, scheduler, repository, commands): ok',
       'target: backup folder writable with room: ok',
     ]);

@@ -4,6 +4,7 @@ import {
   getTrafficPercent,
   itemShare,
   ownsItem,
+  readTraffic,
   setTrafficPercent,
   UNIFIED_OWNS_SQL,
   UNIFIED_SHARE_SQL,
@@ -39,6 +40,39 @@ describe('traffic router against the real PostgreSQL', () => {
   const get = (router: RouterSpec = table) => getTrafficPercent({ router, databaseUrlEnv: urlEnv });
   const q = <T extends Record<string, unknown>>(sql: string) =>
     withPg(db.url, async (c) => (await c.query<T>(sql)).rows);
+
+  it('two migrations on one routing table each own their route; one on a route another holds is refused, naming it', async () => {
+    // The routing table as the pipelines' team made it, with the columns the router writes.
+    await q(`create table shared_routing (route text primary key, percent integer not null,
+      migration_id text, updated_by text not null, reason text, updated_at timestamptz not null default now())`);
+    const billing: RouterSpec = { kind: 'table', table: 'shared_routing', route: 'billing' };
+    const ledger: RouterSpec = { kind: 'table', table: 'shared_routing', route: 'ledger' };
+    const setAs = (migrationId: string, router: RouterSpec, percent: number) =>
+      setTrafficPercent({ migrationId, router, databaseUrlEnv: urlEnv, percent, actor: 'test' });
+    await setAs('mig-a', billing, 50);
+    await setAs('mig-b', ledger, 25);
+    // A third migration on A's route: refused before any change, naming A and how to get a route of its own.
+    await expect(setAs('mig-c', billing, 10)).rejects.toThrow(
+      /route billing of routing table shared_routing belongs to migration mig-a \(50 % unified\).*traffic\.router\.route/,
+    );
+    expect((await readTraffic({ router: billing, databaseUrlEnv: urlEnv, migrationId: 'mig-c' })).ownedBy).toBe(
+      'mig-a',
+    );
+    // B's rollback, then A's: each restores its own row only.
+    await setAs('mig-b', ledger, 0);
+    const rows = () => q('select route, percent, migration_id from shared_routing order by route');
+    expect(await rows()).toEqual([
+      { route: 'billing', percent: 50, migration_id: 'mig-a' },
+      { route: 'ledger', percent: 0, migration_id: 'mig-b' },
+    ]);
+    await setAs('mig-a', billing, 0);
+    expect(await rows()).toEqual([
+      { route: 'billing', percent: 0, migration_id: 'mig-a' },
+      { route: 'ledger', percent: 0, migration_id: 'mig-b' },
+    ]);
+    // A route given back (0 %) is free for the next migration.
+    expect(await setAs('mig-c', billing, 10)).toMatchObject({ current: 10, changed: true });
+  });
 
   it('creates the routing table, records each change with who, when and why, and treats the same percent as a no-op', async () => {
     expect(await get()).toBe(0);

@@ -10,8 +10,6 @@ import {
   readingsDetail,
   rejectionRefusal,
   tallyReadings,
-  undoLanes,
-  undoOrder,
 } from '../../model/rules';
 import { type FailureCount } from '../../model/status';
 
@@ -224,29 +222,5 @@ describe('failure counting of metric gates', () => {
     expect(readingsDetail('traffic 25%', [reading(false), { ...reading(null, 'latency'), dryRun: true }])).toBe(
       'traffic 25%: error-rate=0.2 FAIL, latency=no data (inconclusive) [dry run]',
     );
-  });
-});
-
-describe('rollback order', () => {
-  const c = (kind: Compensation['kind'], n: number) => ({ kind, at: String(n) }) as Compensation;
-
-  it('undoes each kind once, newest first, and runs schedule, traffic and repository lanes side by side', () => {
-    const recorded = [
-      c('traffic', 1),
-      c('containers', 2),
-      c('traffic', 3),
-      c('unified-job', 4),
-      c('legacy-jobs', 5),
-      c('archive', 6),
-    ];
-    const steps = undoOrder(recorded);
-    expect(steps.map((s) => s.kind)).toEqual(['archive', 'legacy-jobs', 'unified-job', 'traffic', 'containers']);
-    // The newest traffic record is the one kept (all restore 0 %).
-    expect(steps.find((s) => s.kind === 'traffic')?.at).toBe('3');
-    expect(undoLanes(steps).map((lane) => lane.map((s) => s.kind))).toEqual([
-      ['archive'],
-      ['legacy-jobs', 'unified-job'],
-      ['traffic', 'containers'],
-    ]);
   });
 });
