@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { createActivities } from '../../activities/index';
 import { dockerClient } from '../../activities/docker';
 import { stopContainers } from '../../activities/containers';
@@ -94,7 +94,7 @@ describe('a rollback never leaves less running than before (real crontab, router
           { ...check, name: 'target reachable', measure: { kind: 'sql', query: 'select 1' }, op: '>=', threshold: 1 },
         ],
       },
-    } as Plan;
+    };
   }
 
   /** Runs the rollback workflow on a worker with the real activities. */
