@@ -42,26 +42,34 @@ export function hasUserinfo(text: string): boolean {
   return new RegExp(USERINFO.source, 'i').test(text);
 }
 
-/** The first `NAME=value` / `NAME: value` in `text` whose name is a secret's and whose value is literal (not `$VAR`). */
-export function secretAssignment(text: string): string | undefined {
-  for (const m of text.matchAll(ASSIGNMENT)) {
-    const value = m[3]!.replace(/^["']|["']$/g, '');
-    if (isSecretName(m[1]!) && value !== '' && !value.startsWith('$')) return m[1];
+/**
+ * `text` with the value of every `NAME=value` / `NAME: value` whose name is a secret's (`isSecretName`) and whose value
+ * is not a reference (`$VAR`) hidden. A match whose name is not a secret's gives back its value to be read again, so
+ * `failed: PRIVATE_KEY=…` is seen as `PRIVATE_KEY=…`, not as `failed` set to `PRIVATE_KEY=…`.
+ */
+function hideAssignments(text: string): string {
+  const re = new RegExp(ASSIGNMENT.source, 'g');
+  let out = '';
+  let from = 0;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    const [, name, sep, value] = m as unknown as [string, string, string, string];
+    if (isSecretName(name) && value !== HIDDEN && !value.startsWith('$')) {
+      out += `${text.slice(from, m.index)}${name}${sep}${quoteLike(value)}`;
+      from = re.lastIndex;
+    } else re.lastIndex = m.index + name.length + sep.length;
   }
-  return undefined;
+  return out + text.slice(from);
 }
 
 /** Replaces every secret-shaped part of `text` (see the module's comment) with `***`. */
 export function redactPatterns(text: string): string {
-  return text
+  const shaped = text
     .replace(PRIVATE_KEY_BLOCK, (_m, kind: string) => `-----BEGIN ${kind}PRIVATE KEY----- ${HIDDEN}`)
     .replace(USERINFO, `$1${HIDDEN}@`)
     .replace(QUERY_PARAM, (m, sep: string, name: string) => (SECRET_PARAM.test(name) ? `${sep}${name}=${HIDDEN}` : m))
     .replace(AUTHORIZATION, `$1${HIDDEN}`)
-    .replace(BEARER, `$1${HIDDEN}`)
-    .replace(ASSIGNMENT, (m, name: string, sep: string, value: string) =>
-      isSecretName(name) && value !== HIDDEN && !value.startsWith('$') ? `${name}${sep}${quoteLike(value)}` : m,
-    );
+    .replace(BEARER, `$1${HIDDEN}`);
+  return hideAssignments(shaped);
 }
 
 const quoteLike = (value: string) => (/^["']/.test(value) ? `${value[0]}${HIDDEN}${value[0]}` : HIDDEN);

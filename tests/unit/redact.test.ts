@@ -27,6 +27,7 @@ describe('redaction of secret-shaped text', () => {
       'PRIVATE_KEY=abc123 GITHUB_TOKEN=ghp_x PGPASSWORD=s3',
       'Authorization: Bearer eyJhbGciOi.payload.sig',
       'PASSWORD_FILE=/run/secrets/db tokenEnv: HOOK_TOKEN PGPASSWORD=$PW',
+      'login failed: PRIVATE_KEY=k-1 x=GITHUB_TOKEN=t-2',
     ].join('\n');
     expect(redactText(text).split('\n')).toEqual([
       'AWS_SECRET_ACCESS_KEY=***',
@@ -36,6 +37,8 @@ describe('redaction of secret-shaped text', () => {
       'Authorization: ***',
       // A file path and a variable's name or reference are not secrets.
       'PASSWORD_FILE=/run/secrets/db tokenEnv: HOOK_TOKEN PGPASSWORD=$PW',
+      // A name that is not a secret's does not swallow the assignment after it.
+      'login failed: PRIVATE_KEY=*** x=GITHUB_TOKEN=***',
     ]);
   });
 
