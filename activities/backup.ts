@@ -12,6 +12,7 @@ import { ErrorType, permanent } from './errors';
 import { migrationFolder } from './folders';
 import { heartbeatDetails, heartbeatWhile, previousHeartbeat } from './heartbeat';
 import { activitySignal, runBounded, throwIfCancelled } from './process';
+import { redact } from './redact';
 
 /** Input of `backupDatabase`. */
 export interface BackupInput {
@@ -160,8 +161,6 @@ export function libpqTargetFromEnv(envName: string): LibpqTarget {
     throw permanent(ErrorType.MissingSecret, `environment variable ${envName} (database URL) is not set on the worker`);
   return libpqTarget(raw);
 }
-
-const redact = (text: string, secrets: string[]) => secrets.reduce((t, s) => t.split(s).join('***'), text);
 
 /** Without a start-to-close time (scripts, tests), an attempt may take this long. */
 const DEFAULT_LIMIT_MS = 30 * 60_000;

@@ -6,7 +6,7 @@ import type { CheckSpec, Comparator, Measurement, MetricSpec } from '../model/pl
 import { connect, inReadOnlyTransaction, oneStatement, pgTargetFromEnv, refusedSql, usesSince } from './database';
 import { ErrorType, permanent } from './errors';
 import { heartbeat, withHeartbeats } from './heartbeat';
-import { envSecrets, redact } from './redact';
+import { envSecrets, redact, redactError } from './redact';
 import type { LedgerSpec } from './ledger';
 import { activitySignal, runBounded, throwIfCancelled } from './process';
 import { writeReportFiles, type ReportFiles } from './report-files';
@@ -201,11 +201,8 @@ export async function measure(m: Measurement, ctx: MeasureContext, what = `${m.k
     return { ...r, detail: redact(r.detail, secretsOf(m, ctx)) };
   } catch (err) {
     const secrets = secretsOf(m, ctx);
-    if (err instanceof ApplicationFailure) {
-      err.message = redact(err.message, secrets);
-      throw err;
-    }
-    throw new Error(redact((err as Error).message, secrets));
+    // A permanent failure keeps its type; any other error is only its message (a driver's error carries more).
+    throw redactError(err instanceof ApplicationFailure ? err : new Error((err as Error).message), secrets);
   }
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Client } from 'pg';
 import { refusedSql, usesSince } from './database';
 import { withHeartbeats } from './heartbeat';
@@ -34,9 +35,24 @@ function plainRow(row: Record<string, unknown>): Record<string, unknown> {
 }
 
 /**
+ * A value of a production row as a sample shows it by default: `sha256:` and the first 12 hex digits of its JSON, so
+ * two columns that differ still show different hashes and equal ones the same, and the value itself never reaches
+ * history, the failure reason, notifications or the ledger. NULL stays NULL (it tells nothing about a row).
+ */
+export function hashedValue(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  return `sha256:${createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 12)}`;
+}
+
+/** A sample row with its column names as they are and every value hashed (`hashedValue`). */
+const hashedRow = (row: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(row).map(([k, v]) => [k, hashedValue(v)]));
+
+/**
  * Compares both pipelines' outputs in SQL: `comparisonQuery` returns one row `(total, matched)` for items since `$1`;
  * `mismatchQuery`, if given, returns sample rows that differ (at most `sampleSize`, default 10). Each runs as one
  * statement in one read-only transaction, rolled back; PostgreSQL's refusal of more, or of a write, is permanent.
+ * Sample rows show their column names and hashed values, unless the plan asks for the values (`showMismatchValues`).
  */
 export async function compareOutputs(input: {
   databaseUrlEnv: string;
@@ -44,6 +60,8 @@ export async function compareOutputs(input: {
   mismatchQuery?: string;
   since: string;
   sampleSize?: number;
+  /** The plan's `parallelRun.showMismatchValues`: sample rows with their values as they are, not hashed. */
+  showMismatchValues?: boolean;
 }): Promise<Comparison> {
   const sampleSize = input.sampleSize ?? DEFAULT_SAMPLE_SIZE;
   if (!Number.isInteger(sampleSize) || sampleSize < 0 || sampleSize > MAX_SAMPLE_SIZE)
@@ -60,7 +78,7 @@ export async function compareOutputs(input: {
 /** Both queries of `compareOutputs` on `db`, in the transaction it opened. */
 async function compareIn(
   db: Client,
-  input: { comparisonQuery: string; mismatchQuery?: string; since: string },
+  input: { comparisonQuery: string; mismatchQuery?: string; since: string; showMismatchValues?: boolean },
   sampleSize: number,
 ): Promise<Comparison> {
   const params = (q: string) => (usesSince(q) ? [input.since] : []);
@@ -107,7 +125,7 @@ async function compareIn(
     ).catch((err: unknown) => {
       throw refusedSql('mismatchQuery', err);
     });
-    mismatches = m.rows.map(plainRow);
+    mismatches = m.rows.map((row) => (input.showMismatchValues ? plainRow(row) : hashedRow(plainRow(row))));
   }
   return { total, matched, ratio: total > 0 ? matched / total : null, mismatches };
 }

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import type Docker from 'dockerode';
 import { ErrorType, permanent } from './errors';
 import { heartbeat, withHeartbeats } from './heartbeat';
+import { isSecretName } from '../model/redact';
+import { redact } from './redact';
 
 /** Label that marks every container the orchestrator manages, and the compose-style project label. */
 export const MANAGED_LABEL = 'org.migration-orchestrator.managed';
@@ -141,6 +143,14 @@ export async function startContainers(
   return mine.filter((c) => ids.includes(c.id));
 }
 
+/** The values of a container's `NAME=value` environment whose names are secrets' (`isSecretName`). */
+function secretEnvValues(env: string[]): string[] {
+  return env.flatMap((e) => {
+    const eq = e.indexOf('=');
+    return eq > 0 && isSecretName(e.slice(0, eq)) ? [e.slice(eq + 1)] : [];
+  });
+}
+
 /**
  * Waits until a container runs and, when its image defines a health check, reports healthy; a container that exits
  * instead fails the step with the end of its log.
@@ -153,9 +163,12 @@ export async function waitHealthy(docker: Docker, name: string, timeoutMs = 60_0
     if (info.State.Running && (health === undefined || health === 'healthy')) return;
     if (!info.State.Running && info.State.Status !== 'created' && info.State.Status !== 'restarting') {
       const logs = await docker.getContainer(name).logs({ stdout: true, stderr: true, tail: 20 });
-      throw new Error(
-        `container ${name} is ${info.State.Status} (exit ${info.State.ExitCode}): ${logs.toString('utf8').trim().slice(-800)}`,
-      );
+      // Redacted before it is cut, so a cut never leaves part of a secret: the container's secret-named variables,
+      // the plan's (when run as an activity), and every secret-shaped part of what it printed.
+      const tail = redact(logs.toString('utf8'), secretEnvValues(info.Config.Env ?? []))
+        .trim()
+        .slice(-800);
+      throw new Error(`container ${name} is ${info.State.Status} (exit ${info.State.ExitCode}): ${tail}`);
     }
     if (Date.now() > deadline)
       throw new Error(

@@ -1,6 +1,7 @@
 import { Client } from 'pg';
 import type { LedgerEntry } from '../model/status';
 import { connect, pgTargetFromEnv, quoteIdent } from './database';
+import { redact, redactDeep } from './redact';
 
 /** One row of the ledger table as read back (`migrate history`, reports). */
 export interface LedgerRow extends LedgerEntry {
@@ -29,7 +30,9 @@ end $$`;
 
 /**
  * Appends entries to the measurement ledger. Idempotent: each entry's (migration, sequence number) is its key, so an
- * attempt that runs again after a crash, or a batch written twice, adds no row.
+ * attempt that runs again after a crash, or a batch written twice, adds no row. Each row is redacted on its way in
+ * (`activities/redact.ts`): the workflow builds rows from redacted activity results, so this changes nothing but a
+ * secret that came another way, and such a row then no longer matches its hash, which `migrate audit verify` names.
  */
 export async function appendLedger(input: {
   migrationId: string;
@@ -46,13 +49,21 @@ export async function appendLedger(input: {
          from jsonb_to_recordset($2::jsonb)
            as e(seq integer, at timestamptz, kind text, actor text, detail text, data jsonb, "prevHash" text, hash text)
        on conflict (migration_id, seq) do nothing`,
-      [input.migrationId, JSON.stringify(input.entries)],
+      [input.migrationId, JSON.stringify(input.entries.map(redactEntry))],
     );
     return { inserted: r.rowCount ?? 0 };
   } finally {
     await db.end().catch(() => undefined);
   }
 }
+
+/** A ledger row with its text and data redacted, its sequence number, time and hashes as they are. */
+const redactEntry = (e: LedgerEntry): LedgerEntry => ({
+  ...e,
+  detail: redact(e.detail),
+  ...(e.actor !== undefined ? { actor: redact(e.actor) } : {}),
+  ...(e.data !== undefined ? { data: redactDeep(e.data) } : {}),
+});
 
 /** The ledger of one migration, in order. */
 export async function readLedger(input: {

@@ -3,6 +3,7 @@ import { Context } from '@temporalio/activity';
 import nodemailer from 'nodemailer';
 import type { Plan } from '../model/plan';
 import { ErrorType, permanent } from './errors';
+import { envSecrets, planEnvNames, redact, redactDeep } from './redact';
 
 /** A notification: what happened in which migration. */
 export interface NotifyInput {
@@ -30,11 +31,6 @@ function secret(name: string, what: string): string {
   const v = process.env[name];
   if (!v) throw permanent(ErrorType.MissingSecret, `environment variable ${name} (${what}) is not set on the worker`);
   return v;
-}
-
-/** Removes every secret value from a message before it is returned or thrown. */
-function scrub(message: string, secrets: string[]): string {
-  return secrets.filter((s) => s.length >= 4).reduce((m, s) => m.split(s).join('***'), message);
 }
 
 /** The running activity's context; undefined when `notify` is called outside an activity (scripts, tests). */
@@ -99,8 +95,19 @@ async function postWebhook(
     });
     return { channel: 'webhook', ok: res.ok, status: res.status, ...(res.ok ? {} : { error: `HTTP ${res.status}` }) };
   } catch (err) {
-    return { channel: 'webhook', ok: false, error: scrub((err as Error).message, secrets) };
+    return { channel: 'webhook', ok: false, error: redact((err as Error).message, secrets) };
   }
+}
+
+/**
+ * How the SMTP session is protected: `smtps:` is TLS from the start; `smtp:` must upgrade with STARTTLS before it
+ * authenticates (`requireTLS`), so a server or a man in the middle that offers no STARTTLS never sees the password in
+ * the clear. Only the URL can say otherwise: `?requireTLS=false` (STARTTLS if offered) or `?tls=off` (never TLS).
+ */
+export function smtpTls(u: URL): { secure: boolean; requireTLS: boolean; ignoreTLS: boolean } {
+  const secure = u.protocol === 'smtps:';
+  const ignoreTLS = !secure && u.searchParams.get('tls') === 'off';
+  return { secure, ignoreTLS, requireTLS: !secure && !ignoreTLS && u.searchParams.get('requireTLS') !== 'false' };
 }
 
 /** Sends the notification by e-mail; a missing variable throws, a failed delivery is returned. */
@@ -117,8 +124,7 @@ async function sendEmail(
     const transport = nodemailer.createTransport({
       host: u.hostname,
       port: Number(u.port || 25),
-      secure: u.protocol === 'smtps:',
-      ignoreTLS: u.searchParams.get('tls') === 'off',
+      ...smtpTls(u),
       ...(u.username ? { auth: { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } } : {}),
       connectionTimeout: 10_000,
     });
@@ -133,7 +139,7 @@ async function sendEmail(
     transport.close();
     return { channel: 'email', ok: true };
   } catch (err) {
-    return { channel: 'email', ok: false, error: scrub((err as Error).message, secrets) };
+    return { channel: 'email', ok: false, error: redact((err as Error).message, secrets) };
   }
 }
 
@@ -149,18 +155,21 @@ export async function notify(input: NotifyInput): Promise<{ delivered: Delivery[
   const ctx = activityContext();
   const done = deliveredBefore(ctx);
   const secrets: string[] = [];
+  // What is sent is redacted like every other message: the channels' own variables and the running plan's.
+  const hidden = envSecrets(planEnvNames(input.channels));
+  const clean = { ...input, subject: redact(input.subject, hidden), text: redact(input.text, hidden) };
   const body = {
     migrationId: input.migrationId,
     event: input.event,
-    subject: input.subject,
-    text: input.text,
-    data: input.data ?? {},
+    subject: clean.subject,
+    text: clean.text,
+    data: redactDeep(input.data ?? {}, hidden),
   };
   const key = notificationKey(input, body, ctx);
   const { webhook, email } = input.channels;
   const channels: [Channel, (() => Promise<Delivery>) | undefined][] = [
     ['webhook', webhook && (() => postWebhook(webhook, key, body, secrets))],
-    ['email', email && (() => sendEmail(email, key, input, secrets))],
+    ['email', email && (() => sendEmail(email, key, clean, secrets))],
   ];
   const delivered: Delivery[] = [];
   for (const [channel, send] of channels) {

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { migrationFolder } from './folders';
 import { storeReport, type LedgerSpec } from './ledger';
+import { redact, redactDeep } from './redact';
 
 /** Paths of a written report, and whether its contents reached the ledger database too. */
 export interface ReportFiles {
@@ -38,7 +39,9 @@ export async function writeReportFiles(
   await fs.mkdir(dir, { recursive: true });
   const markdownFile = path.join(dir, `${kind}.md`);
   const jsonFile = path.join(dir, `${kind}.json`);
-  const json = JSON.stringify(data, null, 2);
+  // A report is read by people off the target: redacted like every message (`activities/redact.ts`).
+  markdown = redact(markdown);
+  const json = JSON.stringify(redactDeep(data), null, 2);
   await fs.writeFile(markdownFile, markdown);
   await fs.writeFile(jsonFile, json);
   const chartFile = extra.chart ? path.join(dir, extra.chart.file) : undefined;

@@ -7,7 +7,7 @@ import { routeOf, type Plan } from '../model/plan';
 import { agentQueueFor } from '../model/routing';
 import { HOST_SYSTEMS, type TargetSystem } from '../model/constants';
 import type { CheckResult } from '../model/status';
-import { envSecrets, redact } from './redact';
+import { envSecrets, planEnvNames, redact } from './redact';
 import { refusedSql, usesSince } from './database';
 import { connect, inReadOnlyTransaction, oneStatement, pgTargetFromEnv, quoteIdent } from './database';
 import { readTraffic } from './traffic';
@@ -27,16 +27,6 @@ export interface TargetInput {
 export interface TargetDeps {
   docker: Docker;
   findLegacyJobs: (i: { scheduler: Plan['scheduler']; jobs: Plan['legacyJobs'] }) => Promise<FoundJob[]>;
-}
-
-/** Every environment variable the plan names (fields ending in `Env`, and the values of `envFrom`). */
-export function planEnvNames(v: unknown, key = ''): string[] {
-  if (typeof v === 'string') return /Env$/.test(key) ? [v] : [];
-  if (Array.isArray(v)) return v.flatMap((x) => planEnvNames(x));
-  if (v === null || typeof v !== 'object') return [];
-  return Object.entries(v).flatMap(([k, x]) =>
-    k === 'envFrom' && x && typeof x === 'object' ? Object.values(x as Record<string, string>) : planEnvNames(x, k),
-  );
 }
 
 /** One pass/fail finding about the target as a check result (value 1: as the plan needs it). */

@@ -15,6 +15,7 @@ import { type MigrationStatus } from '../model/status';
 import { WorkflowType, type Phase } from '../model/constants';
 import type { MigrationInput } from '../model/status';
 import type { Plan } from '../model/plan';
+import { workerInterceptors } from '../worker/redact';
 
 /** One phase of the rehearsed timeline, in virtual time. */
 export interface TimelineRow {
@@ -87,6 +88,7 @@ export async function rehearse(
       taskQueue,
       workflowBundle: bundle,
       activities: rehearsalActivities(real, log),
+      interceptors: workerInterceptors,
     });
     return await worker.runUntil(async () => {
       const migrationId = `rehearsal-${plan.name}`;

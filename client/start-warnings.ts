@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { dockerClient } from '../activities/docker';
-import { planEnvNames } from '../activities/target';
+import { planEnvNames } from '../activities/redact';
 import type { Plan } from '../model/plan';
 
 /** How long `migrate start` gives a Docker engine to answer before it leaves images unchecked. */

@@ -101,6 +101,7 @@ export function planToForm(plan: Plan): Form {
       comparisonSql: pr.comparisonQuery,
       mismatchSql: pr.mismatchQuery,
       minMatchRatio: pr.minMatchRatio,
+      showMismatchValues: pr.showMismatchValues,
     }),
     metrics: plan.metrics.map(metricForm),
     preflight: plan.preflight.map(checkForm),

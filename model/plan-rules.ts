@@ -1,11 +1,12 @@
 /**
  * The plan's rules that look at more than one field, as pure functions (workflow-safe: no imports but the pure cron
- * parser). Each takes the fields it needs, already known to be well-formed (`undefined` stands for one that is not:
+ * parser and the secret patterns). Each takes the fields it needs, already known to be well-formed (`undefined` stands for one that is not:
  * its own issue is reported elsewhere), and returns its problems with paths relative to the part of the plan it was
  * given. `plan-sections.ts` applies them from the schema.
  */
 
 import { cronProblems } from './cron';
+import { hasSecretParam, isSecretName } from './redact';
 
 /** One problem a rule found: where (relative to the part it was given) and what was expected. */
 export interface RuleIssue {
@@ -15,9 +16,10 @@ export interface RuleIssue {
   key?: true;
 }
 
-/** A URL with a user and a password in it (`scheme://user:password@host`). */
-export const CREDENTIAL_URL = /[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:[^/\s@]+@/i;
-const SECRET_KEY = /(password|passwd|secret|token|apikey|api_key)$/i;
+/** A URL with a password in it (`scheme://user:password@host`, `redis://:password@host`). */
+export const CREDENTIAL_URL = /[a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:[^/\s@]+@/i;
+// An environment assignment as a command line writes it: `AWS_SECRET_ACCESS_KEY=…`, `PGPASSWORD=…` (not `=$VAR`).
+const ENV_ASSIGNMENT = /(?<![\w-])([A-Z][A-Z0-9_]*)=(?!\$)(\S+)/g;
 const SHELL_META = /[|;&<>`]|\$\(|\$\{/;
 
 /** How a value reads in a message: `the string "soon"`, `a list`, `number 3600`, `nothing`. */
@@ -30,28 +32,38 @@ export function describeValue(v: unknown): string {
   return `${typeof v} ${JSON.stringify(v)}`;
 }
 
-/** Any string anywhere that looks like an inline secret (a URL with a password, or a value under a secret-named key). */
+/** Why a string of the plan holds a secret written literally, or nothing. */
+function secretInString(v: string): string | undefined {
+  if (CREDENTIAL_URL.test(v)) return 'contains a URL with credentials';
+  if (hasSecretParam(v)) return 'contains a URL with a token-like query parameter (?api_key=, ?token=, …)';
+  for (const m of v.matchAll(ENV_ASSIGNMENT))
+    if (isSecretName(m[1]!)) return `sets the secret variable ${m[1]} to a value written in the plan`;
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(v)) return 'contains a private key';
+  return undefined;
+}
+
+/**
+ * Any string anywhere that looks like an inline secret (a URL with a password or a token parameter, a secret
+ * variable set on a command line, a private key), or a value under a secret-named key (`isSecretName`). The keys of
+ * `envFrom` name container variables whose values are the NAMES of the worker's: those are looked at as values.
+ */
 export function inlineSecrets(v: unknown, path: (string | number)[] = []): RuleIssue[] {
   if (typeof v === 'string') {
-    return CREDENTIAL_URL.test(v)
-      ? [
-          {
-            path,
-            message:
-              'contains a URL with credentials: name an environment variable instead (secrets are never written in a plan)',
-          },
-        ]
+    const why = secretInString(v);
+    return why
+      ? [{ path, message: `${why}: name an environment variable instead (secrets are never written in a plan)` }]
       : [];
   }
   if (Array.isArray(v)) return v.flatMap((x, i) => inlineSecrets(x, [...path, i]));
   if (v === null || typeof v !== 'object') return [];
+  const namesOnly = path[path.length - 1] === 'envFrom';
   return Object.entries(v).flatMap(([k, x]): RuleIssue[] =>
-    SECRET_KEY.test(k)
+    !namesOnly && isSecretName(k) && x !== '' && x !== null
       ? [
           {
             path: [...path, k],
             message:
-              'a secret written in the plan: reference an environment variable with a field ending in Env instead',
+              'a secret written in the plan: reference an environment variable with a field ending in Env (or envFrom) instead',
             key: true,
           },
         ]

@@ -125,6 +125,7 @@ function toPlan(f: PlanForm, resolvePath: (p: string) => string, keys: Record<st
       comparisonQuery: pr.comparisonSql,
       ...(pr.mismatchSql !== undefined ? { mismatchQuery: pr.mismatchSql } : {}),
       minMatchRatio: pr.minMatchRatio,
+      ...(pr.showMismatchValues !== undefined ? { showMismatchValues: pr.showMismatchValues } : {}),
     },
     metrics: f.metrics.map(toMetric),
     preflight: f.preflight.map(toCheck),

@@ -372,6 +372,11 @@ function parallelRunSchema() {
     ),
     mismatchSql: prose().describe('SQL returning sample mismatches (any columns) since $1.').optional(),
     minMatchRatio: z.number(says()).gt(0).lte(1).describe('Share of matching outputs needed to go on.'),
+    showMismatchValues: flag()
+      .optional()
+      .describe(
+        "Show the mismatch sample's values as they are in reports and notifications (default: column names, values as sha256 hashes, so no production data leaves the target).",
+      ),
   }).describe('Both pipelines run side by side and their outputs are compared.');
 }
 

@@ -5,6 +5,7 @@ import { dockerClient } from '../activities/docker';
 import { applyStackEnv, loadConfig } from '../lib/config';
 import { workflowBundleFor } from '../lib/workflow-bundle';
 import { formatLogLine, logLevel } from './logging';
+import { workerInterceptors } from './redact';
 
 /**
  * Starts the worker: registers the workflows and activities on the task queue and runs until SIGTERM/SIGINT. Logs are
@@ -39,6 +40,8 @@ async function run(): Promise<void> {
     workflowBundle: await workflowBundleFor(config.dataDir),
     activities: createActivities({ docker: dockerClient(config.dockerHost), client, taskQueue: config.taskQueue }),
     shutdownGraceTime: config.shutdownGraceMs,
+    // Nothing secret reaches history: every activity's result and error is redacted on its way out.
+    interceptors: workerInterceptors,
   });
   log.info('worker started', {
     taskQueue: config.taskQueue,

@@ -29,7 +29,8 @@ describe('secrets never reach workflow histories, logs, reports or notifications
     const smtp = await smtpSink('mailer', smtpPass);
     process.env.MO_SECRET_TEST_WEBHOOK_URL = hook.url;
     process.env.MO_SECRET_TEST_WEBHOOK_TOKEN = token;
-    process.env.MO_SECRET_TEST_SMTP_URL = `smtp://mailer:${smtpPass}@127.0.0.1:${smtp.port}`;
+    // The sink offers no STARTTLS: the URL says so, as an operator would for a local relay.
+    process.env.MO_SECRET_TEST_SMTP_URL = `smtp://mailer:${smtpPass}@127.0.0.1:${smtp.port}?tls=off`;
     const workerLog = demoLogFile(path.join(config.dataDir, 'logs'), 'worker');
     const logStart = fs.existsSync(workerLog) ? fs.statSync(workerLog).size : 0;
     let reportDir = '';

@@ -29,18 +29,28 @@ export async function webhookReceiver(opts: { failAt?: number[]; failStatus?: nu
   };
 }
 
-/** A local SMTP sink (with authentication) that records every message. */
+/**
+ * A local SMTP sink (with authentication, offering no STARTTLS) that records every message and every AUTH attempt
+ * (the user named, whether the session was secure).
+ */
 export async function smtpSink(
   user: string,
   pass: string,
-): Promise<{ port: number; messages: { from: string; to: string[]; raw: string }[]; close: () => Promise<void> }> {
+): Promise<{
+  port: number;
+  messages: { from: string; to: string[]; raw: string }[];
+  auths: { user: string; secure: boolean }[];
+  close: () => Promise<void>;
+}> {
   const messages: { from: string; to: string[]; raw: string }[] = [];
+  const auths: { user: string; secure: boolean }[] = [];
   const server = new SMTPServer({
     secure: false,
     disabledCommands: ['STARTTLS'],
     authOptional: false,
     allowInsecureAuth: true,
-    onAuth(auth, _session, cb) {
+    onAuth(auth, session, cb) {
+      auths.push({ user: auth.username ?? '', secure: session.secure });
       if (auth.username === user && auth.password === pass) cb(null, { user });
       else cb(new Error('bad credentials'));
     },
@@ -62,6 +72,7 @@ export async function smtpSink(
   return {
     port: (server.server.address() as AddressInfo).port,
     messages,
+    auths,
     close: () => new Promise((r) => server.close(() => r())),
   };
 }

@@ -46,8 +46,16 @@ describe('parallel-run comparison against the real PostgreSQL', () => {
     delete process.env[urlEnv];
   });
 
+  // These tests read the sample's values, so they ask for them (by default values are hashed: redaction.test.ts).
   const compare = (extra: Partial<Parameters<typeof compareOutputs>[0]> = {}) =>
-    compareOutputs({ databaseUrlEnv: urlEnv, comparisonQuery, mismatchQuery, since: since(), ...extra });
+    compareOutputs({
+      databaseUrlEnv: urlEnv,
+      comparisonQuery,
+      mismatchQuery,
+      since: since(),
+      showMismatchValues: true,
+      ...extra,
+    });
 
   it('counts total and matched items in the window, with the ratio and a sample of mismatches (10 by default)', async () => {
     const cmp = await compare();

@@ -94,6 +94,54 @@ describe('notifications to a local webhook receiver and a local SMTP sink', () =
     expect(mailErr.message).not.toContain(SMTP_PASS);
   });
 
+  it('over smtp: refuses a server without STARTTLS before AUTH, unless the URL says tls=off or requireTLS=false', async () => {
+    const [mails, auths] = [smtp.messages.length, smtp.auths.length];
+    process.env.MO_TEST_SMTP_PLAIN = `smtp://mailer:${SMTP_PASS}@127.0.0.1:${smtp.port}`;
+    const err = (await notify({
+      migrationId: 'm-tls',
+      event: 'z',
+      subject: 's',
+      text: 't',
+      channels: { email: { ...channels.email, smtpUrlEnv: 'MO_TEST_SMTP_PLAIN' } },
+    }).catch((e: unknown) => e)) as Error;
+    expect(err.message).toMatch(/^notification z not delivered: email: .*STARTTLS/);
+    expect(err.message).not.toContain(SMTP_PASS);
+    // The password was never sent: the sink saw no AUTH and no message.
+    expect(smtp.auths.length).toBe(auths);
+    expect(smtp.messages.length).toBe(mails);
+
+    process.env.MO_TEST_SMTP_PLAIN = `smtp://mailer:${SMTP_PASS}@127.0.0.1:${smtp.port}?requireTLS=false`;
+    const sent = await notify({
+      migrationId: 'm-tls',
+      event: 'z2',
+      subject: 's',
+      text: 't',
+      channels: { email: { ...channels.email, smtpUrlEnv: 'MO_TEST_SMTP_PLAIN' } },
+    });
+    expect(sent.delivered).toEqual([{ channel: 'email', ok: true }]);
+    expect(smtp.auths.slice(auths)).toEqual([{ user: 'mailer', secure: false }]);
+    delete process.env.MO_TEST_SMTP_PLAIN;
+  });
+
+  it('sends no secret a message carries: the text and data are redacted on both channels', async () => {
+    const key = `wJalrXUtnFEMI-${Date.now()}`;
+    const [hooks, mails] = [hook.requests.length, smtp.messages.length];
+    await notify({
+      migrationId: 'm-secret',
+      event: 'rollback',
+      subject: 'rolled back',
+      text: `check failed: AWS_SECRET_ACCESS_KEY=${key} from https://m.example.com/q?api_key=${key}`,
+      data: { reason: `redis://:${key}@cache:6379` },
+      channels,
+    });
+    const sent = [...hook.requests.slice(hooks).map((r) => r.body), ...smtp.messages.slice(mails).map((m) => m.raw)];
+    // One webhook body, one e-mail (to both recipients).
+    expect(sent).toHaveLength(2);
+    expect(sent[0]).toContain('AWS_SECRET_ACCESS_KEY=***');
+    expect(sent[1]).toContain('***');
+    for (const body of sent) expect(body).not.toContain(key);
+  });
+
   it('names the missing variable before sending anything', async () => {
     const before = hook.requests.length;
     await expect(

@@ -279,6 +279,35 @@ describe('plan rules', () => {
     expect(inlineSecrets(['a', 3, null, { fine: true }])).toEqual([]);
   });
 
+  it('finds the secret names and URL forms a plan must not hold literally', () => {
+    const doc = {
+      unifiedJob: {
+        containers: [
+          {
+            env: { AWS_SECRET_ACCESS_KEY: 'wJalr', PRIVATE_KEY: 'k', DB_PASS: 'p', LOG_LEVEL: 'info' },
+            envFrom: { DB_PASSWORD: 'TARGET_DB_PASSWORD' },
+          },
+        ],
+      },
+      target: { cacheUrl: 'redis://:pw@cache:6379', replica: 'postgres://:pw@db/x' },
+      preflight: [
+        { http: 'https://metrics.example.com/q?api_key=abc123' },
+        { http: 'https://metrics.example.com/q?page=1' },
+        { command: ['env', 'GITHUB_TOKEN=ghp_1', 'run'] },
+        { command: ['env', 'PGPASSWORD=$DB_PW', 'psql'] },
+      ],
+    };
+    expect(inlineSecrets(doc).map((i) => [i.path.join('.'), i.message.split(':')[0]])).toEqual([
+      ['unifiedJob.containers.0.env.AWS_SECRET_ACCESS_KEY', 'a secret written in the plan'],
+      ['unifiedJob.containers.0.env.PRIVATE_KEY', 'a secret written in the plan'],
+      ['unifiedJob.containers.0.env.DB_PASS', 'a secret written in the plan'],
+      ['target.cacheUrl', 'contains a URL with credentials'],
+      ['target.replica', 'contains a URL with credentials'],
+      ['preflight.0.http', 'contains a URL with a token-like query parameter (?api_key=, ?token=, …)'],
+      ['preflight.2.command.1', 'sets the secret variable GITHUB_TOKEN to a value written in the plan'],
+    ]);
+  });
+
   it('normalises repository paths as path.posix.normalize does', () => {
     const cases = [
       '',
