@@ -208,6 +208,7 @@ async function parallelRun(s: MigrationState): Promise<void> {
       comparisonQuery: plan.parallelRun.comparisonQuery,
       mismatchQuery: plan.parallelRun.mismatchQuery,
       since: new Date(started).toISOString(),
+      ...(plan.parallelRun.showMismatchValues ? { showMismatchValues: true } : {}),
     }),
   );
   s.audit('parallel-run', `compared ${cmp.total} items: ${cmp.matched} match (ratio ${cmp.ratio ?? 'n/a'})`);
