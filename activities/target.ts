@@ -8,7 +8,7 @@ import { agentQueueFor } from '../model/routing';
 import { HOST_SYSTEMS, type TargetSystem } from '../model/constants';
 import type { CheckResult } from '../model/status';
 import { envSecrets, redact } from './redact';
-import { refusedSql, usesSince } from './database';
+import { DEFAULT_STATEMENT_TIMEOUT_MS, refuseActingSql, refusedSql, statementTimedOut, usesSince } from './database';
 import { connect, inReadOnlyTransaction, oneStatement, pgTargetFromEnv, quoteIdent } from './database';
 import { getTrafficPercent } from './traffic';
 import type { FoundJob } from './scheduler';
@@ -333,12 +333,17 @@ type SqlMeasure = Extract<Plan['metrics'][number]['measure'], { kind: 'sql' }>;
  * returned as why the query could not be proven yet.
  */
 async function readOnlyOnce(name: string, m: SqlMeasure, databaseUrlEnv: string): Promise<string | undefined> {
+  refuseActingSql(`metric ${name}`, m.query);
   const db = await connect(pgTargetFromEnv(m.databaseUrlEnv ?? databaseUrlEnv));
+  const timeoutMs = m.timeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
   try {
     const values = usesSince(m.query) ? [new Date(Date.now() - 3_600_000).toISOString()] : [];
-    await inReadOnlyTransaction(db, () => db.query(oneStatement({ text: m.query, values })));
+    await inReadOnlyTransaction(db, () => db.query(oneStatement({ text: m.query, values })), undefined, timeoutMs);
     return undefined;
   } catch (err) {
+    // As slow now as at every gate: refused here, before any change.
+    if (statementTimedOut(err))
+      throw new Error(`metric ${name}: its SQL ran past its statement timeout of ${timeoutMs} ms`);
     const refused = refusedSql(`metric ${name}`, err);
     if (refused !== err) throw refused;
     return (err as Error).message;
