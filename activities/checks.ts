@@ -297,7 +297,7 @@ export function renderCheckReport(
     ),
     '',
   ];
-  const notes = r.results.filter((c) => c.description || c.error || c.value === null);
+  const notes = r.results.filter((c) => c.description || c.error || c.value === null || c.warning);
   if (notes.length) {
     lines.push('## Details', '');
     for (const c of notes) {
@@ -308,7 +308,9 @@ export function renderCheckReport(
             ? `error: ${c.error}`
             : c.value === null
               ? `no data (${c.detail})`
-              : '';
+              : c.warning
+                ? `warning: ${c.warning}`
+                : '';
       lines.push(
         `- **${cell(c.name)}**${c.description ? `: ${cell(c.description)}` : ''}${what ? ` — ${cell(what)}` : ''}`,
       );
