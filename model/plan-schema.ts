@@ -104,9 +104,6 @@ function toPlan(f: PlanForm, resolvePath: (p: string) => string, keys: Record<st
     reportDir: resolvePath(f.target.reportDir),
     ...(f.target.metricsDatabaseUrlEnv !== undefined ? { metricsDatabaseUrlEnv: f.target.metricsDatabaseUrlEnv } : {}),
     ...(f.target.allowPrivilegedSqlRole ? { allowPrivilegedSqlRole: true } : {}),
-    ...(f.target.backupVerifyDatabaseUrlEnv !== undefined
-      ? { backupVerifyDatabaseUrlEnv: f.target.backupVerifyDatabaseUrlEnv }
-      : {}),
     ...(f.target.agentQueue !== undefined ? { agentQueue: f.target.agentQueue } : {}),
     ...(f.target.agentQueues !== undefined ? { agentQueues: f.target.agentQueues } : {}),
   };
