@@ -3,7 +3,17 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { CheckResult, MetricReading } from '../model/status';
 import { formatExact, formatReading } from '../model/format';
 import type { CheckSpec, Comparator, Measurement, MetricSpec } from '../model/plan';
-import { connect, inReadOnlyTransaction, oneStatement, pgTargetFromEnv, refusedSql, usesSince } from './database';
+import {
+  connect,
+  DEFAULT_STATEMENT_TIMEOUT_MS,
+  inReadOnlyTransaction,
+  oneStatement,
+  pgTargetFromEnv,
+  refuseActingSql,
+  refusedSql,
+  statementTimedOut,
+  usesSince,
+} from './database';
 import { ErrorType, permanent } from './errors';
 import { heartbeat, withHeartbeats } from './heartbeat';
 import { envSecrets, redact, redactError } from './redact';
@@ -110,14 +120,20 @@ async function measureSql(
   ctx: MeasureContext,
   what: string,
 ): Promise<Measured> {
+  refuseActingSql(what, m.query);
   const db = await connect(pgTargetFromEnv(m.databaseUrlEnv ?? ctx.databaseUrlEnv));
   try {
     // Without a window (preflight), `$1` means "since the beginning".
     const values = usesSince(m.query) ? [ctx.since ?? new Date(0).toISOString()] : [];
-    // A measurement, never a change: one statement, in a read-only transaction, rolled back.
-    const r = await inReadOnlyTransaction(db, () =>
-      db.query<unknown[]>(oneStatement({ text: m.query, values, rowMode: 'array' as const })),
+    const timeoutMs = m.timeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
+    // A measurement, never a change: one statement, in a read-only transaction, rolled back, within its time.
+    const r = await inReadOnlyTransaction(
+      db,
+      () => db.query<unknown[]>(oneStatement({ text: m.query, values, rowMode: 'array' as const })),
+      undefined,
+      timeoutMs,
     ).catch((err: unknown) => {
+      if (statementTimedOut(err)) throw new Error(`${what}: its SQL ran past its statement timeout of ${timeoutMs} ms`);
       throw refusedSql(what, err);
     });
     const raw = r.rows[0]?.[0];
@@ -278,7 +294,7 @@ export function renderCheckReport(
     ),
     '',
   ];
-  const notes = r.results.filter((c) => c.description || c.error || c.value === null);
+  const notes = r.results.filter((c) => c.description || c.error || c.value === null || c.warning);
   if (notes.length) {
     lines.push('## Details', '');
     for (const c of notes) {
@@ -289,7 +305,9 @@ export function renderCheckReport(
             ? `error: ${c.error}`
             : c.value === null
               ? `no data (${c.detail})`
-              : '';
+              : c.warning
+                ? `warning: ${c.warning}`
+                : '';
       lines.push(
         `- **${cell(c.name)}**${c.description ? `: ${cell(c.description)}` : ''}${what ? ` — ${cell(what)}` : ''}`,
       );

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Client } from 'pg';
-import { refusedSql, usesSince } from './database';
+import { refuseActingSql, refusedSql, usesSince } from './database';
 import { withHeartbeats } from './heartbeat';
 import { connect, inReadOnlyTransaction, oneStatement, pgTargetFromEnv } from './database';
 import { ErrorType, permanent } from './errors';
@@ -66,6 +66,8 @@ export async function compareOutputs(input: {
   const sampleSize = input.sampleSize ?? DEFAULT_SAMPLE_SIZE;
   if (!Number.isInteger(sampleSize) || sampleSize < 0 || sampleSize > MAX_SAMPLE_SIZE)
     throw permanent(ErrorType.InvalidInput, `sampleSize must be a whole number from 0 to ${MAX_SAMPLE_SIZE}`);
+  refuseActingSql('parallelRun.comparisonSql', input.comparisonQuery);
+  if (input.mismatchQuery !== undefined) refuseActingSql('parallelRun.mismatchSql', input.mismatchQuery);
   const db = await connect(pgTargetFromEnv(input.databaseUrlEnv));
   try {
     // One snapshot for both queries, so the sample describes the same data as the counts.

@@ -1,4 +1,5 @@
 import { Client, type QueryConfig } from 'pg';
+import { sqlStatementProblem } from '../model/sql-rules';
 import { ErrorType, permanent } from './errors';
 
 /** Connection settings split so the password travels only through the child's environment, never argv or logs. */
@@ -63,9 +64,13 @@ export async function inReadOnlyTransaction<T>(
   client: Client,
   work: () => Promise<T>,
   isolation?: 'repeatable read',
+  statementTimeoutMs?: number,
 ): Promise<T> {
   await client.query(`begin transaction${isolation ? ` isolation level ${isolation}` : ''} read only`);
   try {
+    // `set local`: the limit ends with the transaction; SET takes no parameters, the number is checked here.
+    if (statementTimeoutMs !== undefined)
+      await client.query(`set local statement_timeout = ${Math.max(1, Math.round(Number(statementTimeoutMs)))}`);
     return await work();
   } finally {
     // A connection that broke under the query has no transaction left to end: the caller's `end()` releases it.
@@ -128,4 +133,22 @@ export function refusedSql(what: string, err: unknown): Error {
   const refused = notOneReadOnlyStatement(err);
   if (refused === undefined) return err as Error;
   return permanent(ErrorType.InvalidInput, `${what}: its SQL must be one read-only statement: ${refused}`);
+}
+
+/** How long one measurement query may run when its check names no `timeout`. */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
+
+/**
+ * Refuses, before any connection, a plan's SQL that could act on the server (`COPY`, `dblink`, `pg_sleep`, `SET ROLE`…,
+ * `model/sql-rules.ts`): the plan loader refuses it too, and a workflow input may not have come through it.
+ */
+export function refuseActingSql(what: string, query: string): void {
+  const problem = sqlStatementProblem(query);
+  if (problem) throw permanent(ErrorType.InvalidInput, `${what}: ${problem}`);
+}
+
+/** PostgreSQL's `query_canceled` for a statement that ran past `statement_timeout`. */
+export function statementTimedOut(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return e?.code === '57014' && typeof e.message === 'string' && /statement timeout/.test(e.message);
 }

@@ -19,14 +19,23 @@ const ensureTable = (table: string) => `create table if not exists ${quoteIdent(
   recorded_at timestamptz not null default now(),
   prev_hash text,
   hash text,
-  primary key (migration_id, seq));
-do $$ begin
-  -- A ledger table from before the hash chain gets its columns once (an ALTER on every append would lock it).
-  if not exists (select 1 from pg_attribute
-                  where attrelid = to_regclass('${quoteIdent(table)}') and attname = 'hash' and not attisdropped) then
-    alter table ${quoteIdent(table)} add column if not exists prev_hash text, add column if not exists hash text;
-  end if;
-end $$`;
+  primary key (migration_id, seq))`;
+
+/**
+ * A ledger table from before the hash chain gets its columns once (an ALTER on every append would lock it). The name
+ * is bound as a parameter and quoted only as an identifier: never spliced into a string literal.
+ */
+async function ensureHashColumns(db: Client, table: string): Promise<void> {
+  const r = await db.query<{ ok: boolean }>(
+    `select exists (select 1 from pg_attribute
+                     where attrelid = to_regclass($1) and attname = 'hash' and not attisdropped) as ok`,
+    [quoteIdent(table)],
+  );
+  if (!r.rows[0]?.ok)
+    await db.query(
+      `alter table ${quoteIdent(table)} add column if not exists prev_hash text, add column if not exists hash text`,
+    );
+}
 
 /**
  * Appends entries to the measurement ledger. Idempotent: each entry's (migration, sequence number) is its key, so an
@@ -43,6 +52,7 @@ export async function appendLedger(input: {
   const db = await connect(pgTargetFromEnv(input.databaseUrlEnv));
   try {
     await db.query(ensureTable(input.table));
+    await ensureHashColumns(db, input.table);
     const r = await db.query(
       `insert into ${quoteIdent(input.table)} (migration_id, seq, at, kind, actor, detail, data, prev_hash, hash)
        select $1, e.seq, e.at, e.kind, e.actor, e.detail, e.data, e."prevHash", e.hash

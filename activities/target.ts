@@ -8,7 +8,7 @@ import { agentQueueFor } from '../model/routing';
 import { HOST_SYSTEMS, type TargetSystem } from '../model/constants';
 import type { CheckResult } from '../model/status';
 import { envSecrets, planEnvNames, redact } from './redact';
-import { refusedSql, usesSince } from './database';
+import { DEFAULT_STATEMENT_TIMEOUT_MS, refuseActingSql, refusedSql, statementTimedOut, usesSince } from './database';
 import { connect, inReadOnlyTransaction, oneStatement, pgTargetFromEnv, quoteIdent } from './database';
 import { readTraffic } from './traffic';
 import { listContainers } from './containers';
@@ -107,6 +107,63 @@ async function earlierLedgerRows(plan: Plan, migrationId: string, startedAt: str
 }
 
 const MiB = 1024 * 1024;
+
+/** The predefined roles whose members can write server files or run programs from SQL. */
+const PRIVILEGED_ROLES = ['pg_execute_server_program', 'pg_write_server_files'];
+
+/** Every database variable gate and check SQL connects with (a check's own, else the target's). */
+function sqlUrlEnvs(plan: Plan): string[] {
+  const checks = [...plan.metrics, ...plan.successMetrics, ...plan.preflight, ...plan.rollback.checks];
+  return [
+    ...new Set(
+      checks.flatMap((c) => (c.measure.kind === 'sql' ? [c.measure.databaseUrlEnv ?? plan.target.databaseUrlEnv] : [])),
+    ),
+  ].sort();
+}
+
+/** Why the role `envName` connects as could act beyond reading (superuser, a member of a file/program role), or ''. */
+async function privilegedRole(envName: string): Promise<string> {
+  const db = await connect(pgTargetFromEnv(envName));
+  try {
+    const r = await db.query<{ role: string; super: boolean; groups: string[] }>(
+      `select current_user::text as role, r.rolsuper as super,
+              array(select g.rolname::text from pg_roles g
+                     where g.rolname = any($1) and pg_has_role(current_user, g.oid, 'member') order by 1) as groups
+         from pg_roles r where r.rolname = current_user`,
+      [PRIVILEGED_ROLES],
+    );
+    const row = r.rows[0];
+    if (!row) return '';
+    const why = row.super ? 'a superuser' : row.groups.length ? `a member of ${row.groups.join(' and ')}` : '';
+    return why ? `${envName} connects as role "${row.role}", ${why}` : '';
+  } finally {
+    await db.end().catch(() => undefined);
+  }
+}
+
+/**
+ * The role check of gate and check SQL: a role that can write server files or run programs fails the preflight,
+ * unless the plan allows it for a disposable target (then a warning).
+ */
+async function sqlRoleFinding(plan: Plan, envs: string[]): Promise<CheckResult> {
+  const t0 = Date.now();
+  const name = 'target: SQL role cannot write files or run programs';
+  try {
+    const privileged = (await Promise.all(envs.map(privilegedRole))).filter(Boolean);
+    if (!privileged.length) return finding(name, true, `${envs.join(', ')}: no superuser, no file or program role`, t0);
+    const what = `${privileged.join('; ')}: gate and check SQL run as it could write server files and run programs`;
+    if (plan.target.allowPrivilegedSqlRole)
+      return { ...finding(name, true, what, t0), warning: `${what} (allowed by target.allowPrivilegedSqlRole)` };
+    return finding(
+      name,
+      false,
+      `${what}. Connect that SQL as a read-only role (LOGIN, SELECT on the tables it reads, nothing more), named by target.metricsDatabaseUrlEnv; or, for a disposable target only, set target.allowPrivilegedSqlRole: true`,
+      t0,
+    );
+  } catch (err) {
+    return finding(name, false, (err as Error).message, t0);
+  }
+}
 
 /** One check of the target, run where its system is (see `model/routing.ts`). */
 interface TargetProbe {
@@ -305,6 +362,14 @@ const PROBES: TargetProbe[] = [
     },
   },
   {
+    // Who gate and check SQL runs as: no role that can act on the server's files or programs.
+    system: 'central',
+    run: async (_deps, _id, { plan }) => {
+      const envs = sqlUrlEnvs(plan);
+      return envs.length ? [await sqlRoleFinding(plan, envs)] : [];
+    },
+  },
+  {
     system: 'backup',
     run: async (_deps, _id, { plan }) => [
       await probe('target: backup folder writable with room', async () => {
@@ -345,12 +410,17 @@ type SqlMeasure = Extract<Plan['metrics'][number]['measure'], { kind: 'sql' }>;
  * returned as why the query could not be proven yet.
  */
 async function readOnlyOnce(name: string, m: SqlMeasure, databaseUrlEnv: string): Promise<string | undefined> {
+  refuseActingSql(`metric ${name}`, m.query);
   const db = await connect(pgTargetFromEnv(m.databaseUrlEnv ?? databaseUrlEnv));
+  const timeoutMs = m.timeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
   try {
     const values = usesSince(m.query) ? [new Date(Date.now() - 3_600_000).toISOString()] : [];
-    await inReadOnlyTransaction(db, () => db.query(oneStatement({ text: m.query, values })));
+    await inReadOnlyTransaction(db, () => db.query(oneStatement({ text: m.query, values })), undefined, timeoutMs);
     return undefined;
   } catch (err) {
+    // As slow now as at every gate: refused here, before any change.
+    if (statementTimedOut(err))
+      throw new Error(`metric ${name}: its SQL ran past its statement timeout of ${timeoutMs} ms`);
     const refused = refusedSql(`metric ${name}`, err);
     if (refused !== err) throw refused;
     return (err as Error).message;
@@ -381,5 +451,6 @@ export async function checkTarget(deps: TargetDeps, migrationId: string, input: 
     ...r,
     detail: redact(r.detail, secrets),
     ...(r.error ? { error: redact(r.error, secrets) } : {}),
+    ...(r.warning ? { warning: redact(r.warning, secrets) } : {}),
   }));
 }

@@ -224,6 +224,8 @@ async function prepareTarget(args: DemoOptions, config: StackConfig, plan: Plan,
   );
   // The plan names DEMO_DATABASE_URL; the worker and the demo system read the URL from their environment.
   process.env[plan.target.databaseUrlEnv] = target.databaseUrl;
+  // Gate and check SQL runs as the read-only role, as a production plan's should.
+  if (plan.target.metricsDatabaseUrlEnv) process.env[plan.target.metricsDatabaseUrlEnv] = target.metricsDatabaseUrl;
   if (args.fault) {
     await withDb(target.databaseUrl, (db) =>
       db.query('insert into demo_faults (name, enabled) values ($1, true)', [args.fault]),

@@ -1,8 +1,10 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client as PgClient } from 'pg';
 import { stopContainers } from '../activities/containers';
+import { quoteIdent } from '../activities/database';
 import { dockerClient } from '../activities/docker';
 import { ensureDatabase } from '../lib/admin-db';
 import { projectRoot } from '../lib/config';
@@ -13,6 +15,8 @@ const SYSTEM = path.join(projectRoot, 'demo', 'system');
 /** What a prepared demo target consists of. */
 export interface DemoTarget {
   databaseUrl: string;
+  /** The read-only role's URL, for the variable the plan's `target.metricsDatabaseUrlEnv` names (holds a password). */
+  metricsDatabaseUrl: string;
   repository: string;
   crontabUser: string;
   /** The crontab as the setup wrote it (what a rollback must restore byte for byte). */
@@ -61,6 +65,7 @@ export async function setupDemoTarget(
   const crontabUser = plan.scheduler.user ?? 'root';
   const databaseUrl = await ensureDatabase(adminUrl, databaseName, { recreate: true });
   await withDb(databaseUrl, (db) => db.query(fs.readFileSync(path.join(SYSTEM, 'schema.sql'), 'utf8')));
+  const metricsDatabaseUrl = await readOnlyRole(databaseUrl, databaseName);
 
   const repo = plan.target.repository;
   fs.rmSync(repo, { recursive: true, force: true });
@@ -105,7 +110,31 @@ export async function setupDemoTarget(
   fs.mkdirSync(logDir, { recursive: true });
   const crontab = demoCrontab(repo, style, logDir);
   execFileSync('crontab', ['-u', crontabUser, '-'], { input: crontab });
-  return { databaseUrl, repository: repo, crontabUser, crontab };
+  return { databaseUrl, metricsDatabaseUrl, repository: repo, crontabUser, crontab };
+}
+
+/**
+ * The role the demo's gate and check SQL runs as, made as a careful operator would: LOGIN, a fresh password, SELECT
+ * on the tables (those created later by the same owner too) and nothing else. Returns its URL; never logged.
+ */
+export async function readOnlyRole(databaseUrl: string, databaseName: string): Promise<string> {
+  const role = `${databaseName}_reader`.slice(0, 63);
+  const password = randomBytes(18).toString('base64url');
+  await withDb(databaseUrl, async (db) => {
+    const exists = await db.query('select 1 from pg_roles where rolname = $1', [role]);
+    const r = quoteIdent(role);
+    // The password is a literal (CREATE ROLE takes no parameters); base64url holds no quote.
+    const how = `login nosuperuser nocreatedb nocreaterole noinherit password '${password}'`;
+    await db.query(exists.rowCount ? `alter role ${r} ${how}` : `create role ${r} ${how}`);
+    await db.query(`grant connect on database ${quoteIdent(databaseName)} to ${r}`);
+    await db.query(`grant usage on schema public to ${r}`);
+    await db.query(`grant select on all tables in schema public to ${r}`);
+    await db.query(`alter default privileges in schema public grant select on tables to ${r}`);
+  });
+  const url = new URL(databaseUrl);
+  url.username = role;
+  url.password = password;
+  return url.toString();
 }
 
 /** Creates a system user for the demo crontab if it does not exist. */

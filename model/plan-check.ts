@@ -18,7 +18,11 @@ function checkForm(c: CheckSpec): Form {
   const m = c.measure;
   const source =
     m.kind === 'sql'
-      ? { sql: m.query, databaseUrlEnv: m.databaseUrlEnv }
+      ? {
+          sql: m.query,
+          databaseUrlEnv: m.databaseUrlEnv,
+          timeout: m.timeoutMs === undefined ? undefined : duration(m.timeoutMs),
+        }
       : m.kind === 'command'
         ? {
             command: m.shell ? m.command[0] : m.command,

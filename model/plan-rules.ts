@@ -7,6 +7,7 @@
 
 import { cronProblems } from './cron';
 import { hasSecretParam, isSecretName } from './redact';
+import { sqlStatementProblem } from './sql-rules';
 
 /** One problem a rule found: where (relative to the part it was given) and what was expected. */
 export interface RuleIssue {
@@ -136,6 +137,14 @@ export function jobSchedules(
   return jobs.flatMap(({ at, s }): RuleIssue[] => {
     const problems = s === undefined ? [] : cronProblems(s, kind);
     return problems.length ? [{ path: [...at, 'schedule'], message: problems.join('; ') }] : [];
+  });
+}
+
+/** Measurement SQL that could act on the server (`COPY`, `dblink`, `pg_sleep`, `SET ROLE`…), at the field it is in. */
+export function sqlStatements(fields: Record<string, unknown>): RuleIssue[] {
+  return Object.entries(fields).flatMap(([key, sql]) => {
+    const problem = typeof sql === 'string' ? sqlStatementProblem(sql) : undefined;
+    return problem ? [{ path: [key], message: problem }] : [];
   });
 }
 

@@ -102,9 +102,14 @@ function toPlan(f: PlanForm, resolvePath: (p: string) => string, keys: Record<st
     backupDir: resolvePath(f.target.backupDir),
     ...(f.target.backupTimeout !== undefined ? { backupTimeoutMs: ms(f.target.backupTimeout) } : {}),
     reportDir: resolvePath(f.target.reportDir),
+    ...(f.target.metricsDatabaseUrlEnv !== undefined ? { metricsDatabaseUrlEnv: f.target.metricsDatabaseUrlEnv } : {}),
+    ...(f.target.allowPrivilegedSqlRole ? { allowPrivilegedSqlRole: true } : {}),
     ...(f.target.agentQueue !== undefined ? { agentQueue: f.target.agentQueue } : {}),
     ...(f.target.agentQueues !== undefined ? { agentQueues: f.target.agentQueues } : {}),
   };
+  // Gate and check SQL connects through the metrics variable (a read-only role) unless a check names its own.
+  const sqlUrlEnv = f.target.metricsDatabaseUrlEnv;
+  const toChecked = (c: CheckForm) => toCheck(c, sqlUrlEnv);
   // `{repository}` in a job's command stands for the target repository's absolute path.
   const inRepository = (command: string[]) => command.map((a) => a.split('{repository}').join(target.repository));
   const { parallelRun: pr, durations: d } = f;
@@ -127,8 +132,8 @@ function toPlan(f: PlanForm, resolvePath: (p: string) => string, keys: Record<st
       minMatchRatio: pr.minMatchRatio,
       ...(pr.showMismatchValues !== undefined ? { showMismatchValues: pr.showMismatchValues } : {}),
     },
-    metrics: f.metrics.map(toMetric),
-    preflight: f.preflight.map(toCheck),
+    metrics: f.metrics.map((m) => toMetric(m, sqlUrlEnv)),
+    preflight: f.preflight.map(toChecked),
     durations: {
       parallelRunMs: ms(d.parallelRun),
       bakeMs: ms(d.bake),
@@ -144,9 +149,9 @@ function toPlan(f: PlanForm, resolvePath: (p: string) => string, keys: Record<st
     soak: { onFailure: f.soak.onFailure },
     notifications: toNotifications(f.notifications),
     archive: { docs: f.archive.docs.map(normalizePosixPath), reason: f.archive.reason },
-    rollback: { checks: f.rollback.checks.map(toCheck), budgetMs: ms(f.rollback.budget) },
+    rollback: { checks: f.rollback.checks.map(toChecked), budgetMs: ms(f.rollback.budget) },
     ledger: { databaseUrlEnv: f.ledger.databaseUrlEnv ?? target.databaseUrlEnv, table: f.ledger.table },
-    successMetrics: f.successMetrics.map(toCheck),
+    successMetrics: f.successMetrics.map(toChecked),
     ...(f.retry !== undefined ? { retry: toRetry(f.retry) } : {}),
   };
 }
@@ -191,23 +196,26 @@ function onlyIfOn<K extends string>(key: K, on: boolean): Partial<Record<K, bool
 /** A duration the schema has checked, in milliseconds. */
 const ms = (d: string) => sure(parseDuration(d), 'a duration');
 
-function toCheck(c: CheckForm) {
+function toCheck(c: CheckForm, sqlUrlEnv: string | undefined) {
   return {
     name: c.name,
     op: c.op,
     threshold: c.threshold,
-    measure: toMeasurement(c),
+    measure: toMeasurement(c, sqlUrlEnv),
     ...(c.description !== undefined ? { description: c.description } : {}),
     ...(c.unit !== undefined ? { unit: c.unit } : {}),
   };
 }
 
-function toMeasurement(c: CheckForm) {
+/** `sqlUrlEnv`: the plan's `target.metricsDatabaseUrlEnv`, the connection of SQL that names none of its own. */
+function toMeasurement(c: CheckForm, sqlUrlEnv: string | undefined) {
+  const databaseUrlEnv = c.databaseUrlEnv ?? sqlUrlEnv;
   if (c.sql !== undefined)
     return {
       kind: 'sql' as const,
       query: c.sql,
-      ...(c.databaseUrlEnv !== undefined ? { databaseUrlEnv: c.databaseUrlEnv } : {}),
+      ...(databaseUrlEnv !== undefined ? { databaseUrlEnv } : {}),
+      ...(c.timeout !== undefined ? { timeoutMs: ms(c.timeout) } : {}),
     };
   if (c.command !== undefined)
     return {
@@ -228,9 +236,9 @@ function toMeasurement(c: CheckForm) {
   };
 }
 
-function toMetric(m: PlanForm['metrics'][number]) {
+function toMetric(m: PlanForm['metrics'][number], sqlUrlEnv: string | undefined) {
   return {
-    ...toCheck(m),
+    ...toCheck(m, sqlUrlEnv),
     failureLimit: m.failureLimit,
     consecutiveFailureLimit: m.consecutiveFailureLimit,
     ...(m.inconclusiveLimit !== undefined ? { inconclusiveLimit: m.inconclusiveLimit } : {}),

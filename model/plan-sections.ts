@@ -70,6 +70,7 @@ import {
   shellMetacharacters,
   singleLineKeys,
   soakInterval,
+  sqlStatements,
   trafficSteps,
   unifiedJobName,
   uniqueNames,
@@ -157,7 +158,9 @@ function checkShape({ envName, duration, repoPath }: Fields) {
       .refine(isRegExp, { error: 'expected a valid regular expression' })
       .describe('Regular expression whose first capture group is the number; default: the last number in the output.')
       .optional(),
-    timeout: duration.optional(),
+    timeout: duration
+      .describe('How long the measurement may take (sql: its statement timeout, default 30s).')
+      .optional(),
     cwd: repoPath.describe('Working directory of `command`, relative to the target repository.').optional(),
     http: text('an http(s) URL', HTTP_URL)
       .describe('URL to GET; the number comes from `pattern` or `jsonPath`.')
@@ -179,6 +182,7 @@ function checkRules(p: Parsed<CheckFields>): RuleIssue[] {
   return [
     ...oneSource(sources(p)),
     ...checkCommand(p.raw('command'), p.raw('shell') === true, p.field('command') !== undefined),
+    ...sqlStatements({ sql: p.field('sql') }),
   ];
 }
 
@@ -307,6 +311,16 @@ function targetSchema({ envName, duration, localPath }: Fields) {
       .describe('The longest one backup (pg_dump, verifying restore, row counts and hash) may take; default 30m.')
       .optional(),
     reportDir: localPath,
+    metricsDatabaseUrlEnv: envName
+      .describe(
+        'The database URL variable gate and check SQL connects with (default: databaseUrlEnv). Name a read-only role: login and SELECT on the tables the queries read, never a superuser.',
+      )
+      .optional(),
+    allowPrivilegedSqlRole: flag()
+      .default(false)
+      .describe(
+        'Let gate and check SQL run as a role that can write server files or run programs (a superuser): only for disposable targets; the preflight reports it as a warning.',
+      ),
     agentQueue: queueName
       .describe(
         'Task queue of the agent on the target host (the worker binary started with MO_TASK_QUEUE set to it): the crontab, the scripts and git, Docker, the backup files and the commands are acted on there. Absent: on the central workers.',
@@ -366,7 +380,7 @@ function trafficSchema({ argv }: Fields) {
 
 /** The parallel run: the queries that compare both pipelines' outputs, and the match needed to go on. */
 function parallelRunSchema() {
-  return mapping({
+  const form = mapping({
     comparisonSql: prose('an SQL query returning (total, matched)').describe(
       "SQL returning one row (total, matched) comparing both pipelines' outputs since $1.",
     ),
@@ -377,7 +391,10 @@ function parallelRunSchema() {
       .describe(
         "Show the mismatch sample's values as they are in reports and notifications (default: column names, values as sha256 hashes, so no production data leaves the target).",
       ),
-  }).describe('Both pipelines run side by side and their outputs are compared.');
+  });
+  return withRules(form, (p) =>
+    sqlStatements({ comparisonSql: p.field('comparisonSql'), mismatchSql: p.field('mismatchSql') }),
+  ).describe('Both pipelines run side by side and their outputs are compared.');
 }
 
 const msOf = (d: string | undefined) => (d === undefined ? undefined : parseDuration(d));

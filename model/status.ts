@@ -276,6 +276,8 @@ export interface CheckResult {
    * `readOnly`. Neither passed nor failed (`passed` is false: nothing was shown to pass).
    */
   wouldRun?: string;
+  /** Passed, with something a person should know (a privileged SQL role the plan allowed): shown in the report. */
+  warning?: string;
 }
 
 /** The rollback workflow's ID for a migration: deterministic, so a second start finds the first. */

@@ -58,6 +58,7 @@ describe('signed approvals against the dev server: Updates with answers, signatu
     const plan = loadPlan(PLAN);
     const target = await setupDemoTarget(plan, requireEnv('DATABASE_URL'), 'mo_approvals_target', config.dockerHost);
     process.env.DEMO_DATABASE_URL = target.databaseUrl;
+    process.env.DEMO_METRICS_DATABASE_URL = target.metricsDatabaseUrl;
     worker = startWorkerProcess(path.join(config.dataDir, 'logs', `${taskQueue}.log`), { MO_TASK_QUEUE: taskQueue });
     await worker.ready;
     client = await connectClient(config);

@@ -107,6 +107,7 @@ describe('migrate -o json|jsonl, status --watch, usage errors, --version and com
     const target = await setupDemoTarget(plan, requireEnv('DATABASE_URL'), 'mo_cli_output_target', config.dockerHost);
     databaseUrl = target.databaseUrl;
     process.env.DEMO_DATABASE_URL = databaseUrl;
+    process.env.DEMO_METRICS_DATABASE_URL = target.metricsDatabaseUrl;
     // The routing table exists before the migrations, at 0 % unified, as on a system whose router was set up ahead
     // (the demo's is created at deploy): the rollback checks of B and E, which end before any deploy, read it.
     await setTrafficPercent({

@@ -32,6 +32,7 @@ describe('the migrate CLI against a real running migration', () => {
     const plan = loadPlan(PLAN);
     const target = await setupDemoTarget(plan, requireEnv('DATABASE_URL'), 'mo_cli_target', config.dockerHost);
     process.env.DEMO_DATABASE_URL = target.databaseUrl;
+    process.env.DEMO_METRICS_DATABASE_URL = target.metricsDatabaseUrl;
     worker = startWorkerProcess(path.join(config.dataDir, 'logs', `${taskQueue}.log`), { MO_TASK_QUEUE: taskQueue });
     await worker.ready;
   });

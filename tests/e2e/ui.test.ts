@@ -62,6 +62,7 @@ describe('the Temporal Web UI reads like the runbook: a running and a finished m
   beforeAll(async () => {
     const target = await setupDemoTarget(plan, requireEnv('DATABASE_URL'), 'mo_ui_target', config.dockerHost);
     process.env.DEMO_DATABASE_URL = target.databaseUrl;
+    process.env.DEMO_METRICS_DATABASE_URL = target.metricsDatabaseUrl;
     metricsPort = await freePort();
     worker = startWorkerProcess(path.join(config.dataDir, 'logs', `${taskQueue}.log`), {
       MO_TASK_QUEUE: taskQueue,

@@ -18,6 +18,7 @@ describe('the worker process: Prometheus metrics, JSON logs, graceful shutdown o
     const plan = loadPlan(PLAN);
     const target = await setupDemoTarget(plan, requireEnv('DATABASE_URL'), 'mo_worker_target', config.dockerHost);
     process.env.DEMO_DATABASE_URL = target.databaseUrl;
+    process.env.DEMO_METRICS_DATABASE_URL = target.metricsDatabaseUrl;
     // One preflight check that takes a few seconds: the activity the SIGTERM arrives in.
     plan.preflight = plan.preflight.filter((c) => c.name === 'load-test');
     const taskQueue = `worker-${uniq()}`;

@@ -142,9 +142,9 @@ describe('checks and metric readings against real PostgreSQL, processes and HTTP
       refused(/cannot execute nextval\(\) in a read-only/),
     );
     await expect(sql('select add_kept()')).rejects.toEqual(refused(readOnly));
-    // Nor can the statement switch the transaction to read-write.
+    // Nor can the statement switch the transaction to read-write (set_config is refused before it is sent).
     await expect(sql("select set_config('transaction_read_only', 'off', true)::int")).rejects.toEqual(
-      refused(/read-write mode must be set before any query/),
+      refused(/^check guarded: expected one read-only query; set_config/),
     );
     expect(await state()).toEqual(before);
     // A single statement still reads, with a trailing semicolon and comment as a plan may write it.
@@ -192,13 +192,96 @@ describe('checks and metric readings against real PostgreSQL, processes and HTTP
     expect(open).toEqual([]);
   });
 
+  it('refuses SQL that could act on the server before connecting: a COPY to a file is never written', async () => {
+    const file = path.join('/tmp', `mo-copy-${uniq()}`);
+    const unset = `MO_TEST_UNSET_URL_${uniq()}`;
+    const refused = (what: string, word: string) =>
+      expect.objectContaining({
+        type: 'InvalidInput',
+        nonRetryable: true,
+        message: expect.stringMatching(new RegExp(`^${what}: expected one read-only query; ${word}`)),
+      });
+    // Against the stack's PostgreSQL, as its superuser: COPY TO a file would run in a read-only transaction.
+    await expect(measure({ kind: 'sql', query: `COPY (select 1) TO '${file}'` }, ctx, 'metric leak')).rejects.toEqual(
+      refused('metric leak', 'COPY'),
+    );
+    await expect(
+      evaluateMetrics({
+        migrationId: 'm',
+        databaseUrlEnv: urlEnv,
+        since: hour(),
+        metrics: [metric('leak', `copy (select 1) to '${file}'`)],
+      }),
+    ).rejects.toEqual(refused('metric leak', 'COPY'));
+    expect(fs.existsSync(file)).toBe(false);
+    // Before any connection: the refusal comes even where the database variable is not set.
+    const acting: [string, string][] = [
+      ["select * from dblink_exec('dbname=postgres', 'drop table kept') as t(x text)", 'dblink'],
+      ['select count(pg_terminate_backend(pid)) from pg_stat_activity', 'a signal function'],
+      ['select pg_advisory_lock(42)::text, 1', 'an advisory lock function'],
+      ['select 1 from pg_sleep(60)', 'pg_sleep'],
+      ['set role postgres', 'SET/RESET'],
+    ];
+    for (const [query, word] of acting)
+      await expect(measure({ kind: 'sql', query }, { databaseUrlEnv: unset }, 'check x')).rejects.toEqual(
+        refused('check x', word),
+      );
+    // The words in a literal, a comment or a longer identifier are not refused.
+    expect(
+      (
+        await measure(
+          { kind: 'sql', query: "select count(*) from item_runs where status <> 'copy to pg_sleep(1)' -- set role x" },
+          ctx,
+        )
+      ).value,
+    ).toBe(201);
+  });
+
+  it('ends a query at its statement timeout, also one that sleeps behind a function the role may call', async () => {
+    await withPg(db.url, (c) =>
+      c.query(`create or replace function mo_sleepy(s float) returns int language sql as
+                 $$ select 1 from pg_sleep(s) $$`),
+    );
+    const t0 = Date.now();
+    await expect(
+      measure({ kind: 'sql', query: 'select mo_sleepy(60)', timeoutMs: 1_000 }, ctx, 'metric sleepy'),
+    ).rejects.toThrow('metric sleepy: its SQL ran past its statement timeout of 1000 ms');
+    // A slow legitimate query too: the limit is the server's, whatever the statement.
+    await expect(
+      measure(
+        { kind: 'sql', query: 'select count(*) from generate_series(1, 1e9::bigint)', timeoutMs: 1_000 },
+        ctx,
+        'metric big',
+      ),
+    ).rejects.toThrow('metric big: its SQL ran past its statement timeout of 1000 ms');
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    // Nothing keeps running on the server after it.
+    const running = await withPg(
+      db.url,
+      async (c) =>
+        (
+          await c.query(
+            "select query from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and state = 'active'",
+          )
+        ).rows,
+    );
+    expect(running).toEqual([]);
+    // Under its limit it reads.
+    expect((await measure({ kind: 'sql', query: 'select mo_sleepy(0.1)', timeoutMs: 5_000 }, ctx)).value).toBe(1);
+  }, 30_000);
+
   it('heartbeats every few seconds during every kind of check: a slow query, a hanging HTTP request, a command', async () => {
     const env = new MockActivityEnvironment();
     const beats: { at: number; detail: unknown }[] = [];
     env.on('heartbeat', (detail: unknown) => beats.push({ at: Date.now(), detail }));
+    // A slow read its owners wrote as a function (pg_sleep itself is refused in a plan's SQL).
+    await withPg(db.url, (c) =>
+      c.query(`create or replace function mo_slow_read(s float) returns text language sql as
+                 $$ select pg_sleep(s)::text $$`),
+    );
     const t0 = Date.now();
     const slow: CheckSpec[] = [
-      { name: 'slow-sql', measure: { kind: 'sql', query: 'select pg_sleep(2.5)::text, 1' }, op: '>', threshold: 0 },
+      { name: 'slow-sql', measure: { kind: 'sql', query: 'select mo_slow_read(2.5), 1' }, op: '>', threshold: 0 },
       { name: 'hung-http', measure: { kind: 'http', url: `${base}/hang`, timeoutMs: 2_500 }, op: '>', threshold: 0 },
       {
         name: 'slow-command',

@@ -195,7 +195,13 @@ describe('rehearsal: the real plan in virtual time, read-only against the real t
         ].join('\n'),
       });
       const doc = productionDoc();
-      Object.assign(doc.target, { repository: repo, backupDir: backups, reportDir: reports });
+      // A scratch copy of the target, disposable: its SQL may run as the stack's superuser (a warning, not a stop).
+      Object.assign(doc.target, {
+        repository: repo,
+        backupDir: backups,
+        reportDir: reports,
+        allowPrivilegedSqlRole: true,
+      });
       doc.legacyJobs[0].command = ['/usr/bin/python3', `${repo}/scripts/batch_scorer.py`];
       doc.legacyJobs[1].command = ['/usr/bin/python3', `${repo}/scripts/api_ingest_trust.py`];
       doc.scheduler.user = user;
@@ -306,6 +312,7 @@ describe('rehearsal: the real plan in virtual time, read-only against the real t
     const out = tempDir('rehearsal-demo');
     const setup = await setupDemoTarget(plan, requireEnv('DATABASE_URL'), 'mo_rehearse_target', config.dockerHost);
     process.env.DEMO_DATABASE_URL = setup.databaseUrl;
+    process.env.DEMO_METRICS_DATABASE_URL = setup.metricsDatabaseUrl;
     try {
       await withDb(setup.databaseUrl, (c) =>
         c.query(
@@ -344,6 +351,7 @@ describe('rehearsal: the real plan in virtual time, read-only against the real t
       expect(written(out)).toEqual(rehearsalOutput(r).sort());
     } finally {
       delete process.env.DEMO_DATABASE_URL;
+      delete process.env.DEMO_METRICS_DATABASE_URL;
       removeCrontab(setup.crontabUser);
       for (const dir of [home, out]) fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -52,6 +52,8 @@ describe('completion report against a real demo database: success-metrics table 
   beforeAll(async () => {
     db = await scratchDatabase('mo_reports');
     process.env[urlEnv] = db.url;
+    // The demo plan's success metrics read through its metrics variable: here the scratch database's owner.
+    process.env.DEMO_METRICS_DATABASE_URL = db.url;
     fs.symlinkSync(path.join(ROOT, 'demo', 'system'), path.join(repository, 'scripts'));
     const demo = loadPlan(path.join(ROOT, 'plans', 'demo.yaml'));
     plan = {
@@ -75,6 +77,7 @@ describe('completion report against a real demo database: success-metrics table 
   afterAll(async () => {
     await db.drop();
     delete process.env[urlEnv];
+    delete process.env.DEMO_METRICS_DATABASE_URL;
     fs.rmSync(reportDir, { recursive: true, force: true });
     fs.rmSync(repository, { recursive: true, force: true });
   });

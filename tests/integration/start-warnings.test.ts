@@ -33,7 +33,10 @@ describe('migrate start warns of what it can see: images in a reachable engine, 
   it("names the variables unset here only when this shell has some of the plan's", () => {
     const container = { ...DEMO.unifiedJob.containers[0]!, envFrom: { API_TOKEN: 'MO_TEST_API_TOKEN' } };
     const plan: Plan = { ...DEMO, unifiedJob: { ...DEMO.unifiedJob, containers: [container] } };
-    const db = { [DEMO.target.databaseUrlEnv]: 'postgres://x@h/db' };
+    const db = {
+      [DEMO.target.databaseUrlEnv]: 'postgres://x@h/db',
+      [DEMO.target.metricsDatabaseUrlEnv!]: 'postgres://reader@h/db',
+    };
     expect(variableWarnings(plan, db)).toEqual([
       'MO_TEST_API_TOKEN is not set here, though other variables of the plan are: the workers that read it need it set',
     ]);

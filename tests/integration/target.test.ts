@@ -10,6 +10,8 @@ import { checkTarget } from '../../activities/target';
 import { loadPlan } from '../../client/plan';
 import type { Plan } from '../../model/plan';
 import type { TargetSystem } from '../../model/constants';
+import { quoteIdent } from '../../activities/database';
+import { requireEnv } from '../../lib/config';
 import { config, scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
 
 const USER = 'mo-targettest';
@@ -20,6 +22,8 @@ describe('preflight checks the plan against a target built by hand', () => {
   let db: Awaited<ReturnType<typeof scratchDatabase>>;
   let deps: Parameters<typeof checkTarget>[0];
   const root = tempDir('mo-target');
+  const reader = `mo_target_reader_${uniq()}`;
+  const readerPassword = uniq() + uniq();
   const repo = path.join(root, 'repo');
   const crontab = [
     'MAILTO=ops@example.com',
@@ -43,6 +47,16 @@ describe('preflight checks the plan against a target built by hand', () => {
     execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: repo });
     execFileSync('crontab', ['-u', USER, '-'], { input: crontab });
     db = await scratchDatabase('mo_target');
+    // The read-only role gate and check SQL runs as, made by hand as a careful operator would.
+    await withPg(db.url, async (c) => {
+      await c.query(`create role ${quoteIdent(reader)} login password '${readerPassword}'`);
+      await c.query(`grant connect on database ${quoteIdent(db.name)} to ${quoteIdent(reader)}`);
+      await c.query(`grant select on all tables in schema public to ${quoteIdent(reader)}`);
+    });
+    const url = new URL(db.url);
+    url.username = reader;
+    url.password = readerPassword;
+    process.env.DEMO_METRICS_DATABASE_URL = url.toString();
     client = new Client({
       connection: await Connection.connect({ address: config.temporalAddress }),
       namespace: config.temporalNamespace,
@@ -53,6 +67,8 @@ describe('preflight checks the plan against a target built by hand', () => {
   afterAll(async () => {
     execFileSync('crontab', ['-r', '-u', USER], { stdio: 'ignore' });
     await db?.drop();
+    await withPg(requireEnv('DATABASE_URL'), (c) => c.query(`drop role if exists ${quoteIdent(reader)}`));
+    delete process.env.DEMO_METRICS_DATABASE_URL;
     await client?.connection.close();
     fs.rmSync(root, { recursive: true, force: true });
   });
@@ -99,6 +115,7 @@ describe('preflight checks the plan against a target built by hand', () => {
       'target: environment variables set',
       'target: router works',
       'target: gate SQL is read-only, one statement',
+      'target: SQL role cannot write files or run programs',
       'target: backup folder writable with room',
     ]);
     expect(results[2]!.detail).toBe(crontab.split('\n')[1]);
@@ -206,6 +223,7 @@ describe('preflight checks the plan against a target built by hand', () => {
       'target: environment variables set (for central): ok',
       'target: router works: ok',
       'target: gate SQL is read-only, one statement: ok',
+      'target: SQL role cannot write files or run programs: ok',
     ]);
     // A backup host of its own: the cron host checks the folder its crontab saves go to as well.
     const split: Plan = { ...plan, target: { ...plan.target, agentQueues: { backup: 'db-host' } } };
@@ -214,6 +232,41 @@ describe('preflight checks the plan against a target built by hand', () => {
       'target: legacy job nightly-export found',
       'target: crontab saves folder writable',
     ]);
+  });
+
+  it('refuses gate and check SQL that connects as a superuser, naming the variable and the role, unless allowed', async () => {
+    const good = planFor(path.join(root, 'backups-role'));
+    const asOwner: Plan = { ...good, target: { ...good.target, metricsDatabaseUrlEnv: 'MO_TARGET_DB_URL' } };
+    // As the loader would have normalised it: SQL without a variable of its own takes the metrics variable.
+    const plan: Plan = {
+      ...asOwner,
+      metrics: asOwner.metrics.map((m) =>
+        m.measure.kind === 'sql' ? { ...m, measure: { ...m.measure, databaseUrlEnv: 'MO_TARGET_DB_URL' } } : m,
+      ),
+    };
+    const roleOf = async (p: Plan) =>
+      (await checkTarget(deps, `m-${uniq()}`, { plan: p, startedAt: started(), systems: ['central'] })).find(
+        (r) => r.name === 'target: SQL role cannot write files or run programs',
+      )!;
+    const refused = await roleOf(plan);
+    expect(refused.passed).toBe(false);
+    expect(refused.error).toMatch(/^MO_TARGET_DB_URL connects as role "postgres", a superuser: .*read-only role/);
+    expect(refused.error).toContain('target.allowPrivilegedSqlRole');
+    expect(JSON.stringify(refused)).not.toContain(new URL(db.url).password);
+    // A disposable target may allow it: passed, with a warning the report shows.
+    const allowed = await roleOf({ ...plan, target: { ...plan.target, allowPrivilegedSqlRole: true } });
+    expect(allowed).toMatchObject({ passed: true, warning: expect.stringContaining('role "postgres", a superuser') });
+    // A role that is no superuser, but a member of pg_execute_server_program, is refused too.
+    await withPg(db.url, (c) => c.query(`grant pg_execute_server_program to ${quoteIdent(reader)}`));
+    try {
+      const member = await roleOf(good);
+      expect(member.error).toMatch(
+        new RegExp(`^DEMO_METRICS_DATABASE_URL connects as role "${reader}", a member of pg_execute_server_program`),
+      );
+    } finally {
+      await withPg(db.url, (c) => c.query(`revoke pg_execute_server_program from ${quoteIdent(reader)}`));
+    }
+    expect((await roleOf(good)).passed).toBe(true);
   });
 
   it('names each missing thing, changes nothing, and never shows a variable value', async () => {
