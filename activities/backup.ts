@@ -9,6 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { BackupRecord } from '../model/status';
 import { quoteIdent } from './database';
 import { ErrorType, permanent } from './errors';
+import { makePrivateFolder, produceFileSafely, readOwnFile, removeLeftovers, writeFileSafely } from './files';
 import { migrationFolder } from './folders';
 import { heartbeatDetails, heartbeatWhile, previousHeartbeat } from './heartbeat';
 import { activitySignal, runBounded, throwIfCancelled } from './process';
@@ -379,8 +380,9 @@ async function reusableDump(file: string, beat: (p: BackupProgress) => void): Pr
 }
 
 /**
- * `pg_dump` (custom format) of the target into `file.partial`, renamed to `file` once it exited 0 and was hashed, with
- * the row counts of the same exported snapshot: the counts describe exactly what the dump holds.
+ * `pg_dump` (custom format) of the target into a private scratch file, put in place as `file` (0600, never through a
+ * symlink: `produceFileSafely`) once it exited 0 and was hashed, with the row counts of the same exported snapshot: the
+ * counts describe exactly what the dump holds.
  */
 async function dumpDatabase(
   target: LibpqTarget,
@@ -388,10 +390,20 @@ async function dumpDatabase(
   deadline: Deadline,
   beat: (p: BackupProgress) => void,
 ): Promise<CompleteDump> {
-  const tmp = `${file}.partial`;
   // What a dead attempt left is unlinked, not overwritten: a pg_dump that outlived its worker writes on into a file
-  // nobody reads instead of into this attempt's.
-  await fs.rm(tmp, { force: true });
+  // nobody reads instead of into this attempt's (`.partial` is where versions before the scratch folders wrote).
+  await fs.rm(`${file}.partial`, { force: true });
+  await removeLeftovers(file);
+  const { result } = await produceFileSafely(file, (tmp) => dumpInto(target, tmp, deadline, beat));
+  return { ...result, file };
+}
+
+async function dumpInto(
+  target: LibpqTarget,
+  tmp: string,
+  deadline: Deadline,
+  beat: (p: BackupProgress) => void,
+): Promise<Omit<CompleteDump, 'file'>> {
   const db = new PsqlSession(target, ErrorType.BackupFailed, 'backup snapshot');
   let tables: Record<string, number>;
   try {
@@ -417,7 +429,7 @@ async function dumpDatabase(
         signal: activitySignal(),
       },
     );
-    // A cancelled (rollback, abort) or stuck dump is already killed; the catch below removes what it wrote.
+    // A cancelled (rollback, abort) or stuck dump is already killed; its scratch folder goes with what it wrote.
     throwIfCancelled();
     if (dump.timedOut) throw overTime(ErrorType.BackupFailed, 'pg_dump', deadline);
     if (dump.code !== 0) {
@@ -426,16 +438,12 @@ async function dumpDatabase(
         message: redact(`pg_dump exited ${dump.code ?? dump.signal}: ${dump.stderr.trim()}`, target.secrets),
       });
     }
-  } catch (err) {
-    await fs.rm(tmp, { force: true });
-    throw err;
   } finally {
     db.close();
   }
   const sha256 = await hashWithHeartbeats(tmp, beat, 'hashing');
   const bytes = (await fs.stat(tmp)).size;
-  await fs.rename(tmp, file);
-  return { file, sha256, bytes, tables };
+  return { sha256, bytes, tables };
 }
 
 /**
@@ -454,7 +462,7 @@ export async function backupDatabase(input: BackupInput): Promise<BackupRecord> 
   const dir = path.resolve(migrationFolder(input.backupDir, input.migrationId));
   const file = path.join(dir, `${input.step}.dump`);
   const manifestFile = `${file}.json`;
-  await fs.mkdir(dir, { recursive: true });
+  await makePrivateFolder(dir);
 
   const existing = await readManifest(manifestFile);
   if (existing?.verified && (await sameFile(file, existing, heartbeatDetails, 'checking'))) return existing;
@@ -474,7 +482,7 @@ export async function backupDatabase(input: BackupInput): Promise<BackupRecord> 
     verified: true,
     verifiedAt: new Date().toISOString(),
   };
-  await writeAtomically(manifestFile, JSON.stringify(record, null, 2));
+  await writeFileSafely(manifestFile, JSON.stringify(record, null, 2));
   return record;
 }
 
@@ -566,16 +574,12 @@ function withDatabase(target: LibpqTarget, database: string): LibpqTarget {
   return { ...libpqTarget(target.conninfo, database), env: target.env, secrets: target.secrets };
 }
 
+/** The manifest we wrote (a symlink planted in its place is not ours, and is replaced by the next write). */
 async function readManifest(file: string): Promise<BackupRecord | undefined> {
   try {
-    return JSON.parse(await fs.readFile(file, 'utf8')) as BackupRecord;
+    const text = await readOwnFile(file);
+    return text === undefined ? undefined : (JSON.parse(text) as BackupRecord);
   } catch {
     return undefined;
   }
-}
-
-/** Writes `file` whole or not at all: a worker killed mid-write leaves no truncated manifest. */
-async function writeAtomically(file: string, text: string): Promise<void> {
-  await fs.writeFile(`${file}.partial`, text);
-  await fs.rename(`${file}.partial`, file);
 }

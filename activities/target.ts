@@ -199,9 +199,8 @@ function envNamesFor(plan: Plan, system: TargetSystem): string[] {
 async function writableFolder(folder: string): Promise<string> {
   let dir = folder;
   while (!(await exists(dir)) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-  const probeFile = path.join(dir, `.mo-write-probe-${process.pid}`);
-  await fs.writeFile(probeFile, 'probe');
-  await fs.rm(probeFile, { force: true });
+  // A fresh folder, not a file: creating it proves the folder writable and follows no symlink planted in the way.
+  await fs.rmdir(await fs.mkdtemp(path.join(dir, '.mo-write-probe-')));
   return dir;
 }
 
