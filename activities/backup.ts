@@ -22,6 +22,11 @@ export interface BackupInput {
   step: string;
   databaseUrlEnv: string;
   backupDir: string;
+  /**
+   * The database URL variable of the server the verifying restore goes to (the plan's
+   * `target.backupVerifyDatabaseUrlEnv`); absent: the target's server.
+   */
+  verifyDatabaseUrlEnv?: string;
 }
 
 /** A complete dump: its file, checksum and size, and the source's row counts in the snapshot the dump holds. */
@@ -457,6 +462,7 @@ export async function backupDatabase(input: BackupInput): Promise<BackupRecord> 
   if (!/^[A-Za-z0-9_.-]+$/.test(input.step))
     throw permanent(ErrorType.InvalidInput, `backup step "${input.step}" must be [A-Za-z0-9_.-]+`);
   const target = libpqTargetFromEnv(input.databaseUrlEnv);
+  const verifyOn = input.verifyDatabaseUrlEnv ? libpqTargetFromEnv(input.verifyDatabaseUrlEnv) : undefined;
   const limitMs = attemptLimitMs();
   const deadline = { at: Date.now() + limitMs, limitMs };
   const dir = path.resolve(migrationFolder(input.backupDir, input.migrationId));
@@ -472,7 +478,9 @@ export async function backupDatabase(input: BackupInput): Promise<BackupRecord> 
   const beat = (p: BackupProgress) => heartbeatDetails({ ...p, dump, ...(reused ? { resumed: true } : {}) });
   beat({ stage: 'dumped' });
 
-  await verifyRestore(target, dump, `${input.migrationId}:${input.step}`, deadline, beat);
+  // A server named for it takes the scratch copy; else the target's own server (the preflight checked its room).
+  const key = `${input.migrationId}:${input.step}`;
+  await verifyRestore(verifyOn ?? target, dump, key, deadline, beat, verifyOn ? {} : { adminDatabase: 'postgres' });
   const record: BackupRecord = {
     step: input.step,
     file,
@@ -487,9 +495,10 @@ export async function backupDatabase(input: BackupInput): Promise<BackupRecord> 
 }
 
 /**
- * Restores the dump into a scratch database of this attempt and compares its row counts with the dump's; drops the
- * scratch database. The scratch database is named by `key` and the attempt, and those of earlier attempts are
- * dropped first (with force, which also ends a `pg_restore` that outlived its dead worker).
+ * Restores the dump into a scratch database of this attempt on `target`'s server and compares its row counts with the
+ * dump's; drops the scratch database. The scratch database is named by `key` and the attempt, and those of earlier
+ * attempts are dropped first (with force, which also ends a `pg_restore` that outlived its dead worker). It is created
+ * from a session on `adminDatabase` of that server (absent: the database `target` names).
  */
 export async function verifyRestore(
   target: LibpqTarget,
@@ -497,11 +506,12 @@ export async function verifyRestore(
   key: string,
   deadline: Deadline = { at: Date.now() + DEFAULT_LIMIT_MS, limitMs: DEFAULT_LIMIT_MS },
   beat: (p: BackupProgress) => void = heartbeatDetails,
+  on: { adminDatabase?: string } = {},
 ): Promise<void> {
   const prefix = `mo_verify_${createHash('sha256').update(key).digest('hex').slice(0, 16)}_`;
   const scratch = `${prefix}${currentAttempt()}`;
   const admin = new PsqlSession(
-    withDatabase(target, 'postgres'),
+    on.adminDatabase === undefined ? target : withDatabase(target, on.adminDatabase),
     ErrorType.BackupVerificationFailed,
     'scratch database',
   );
