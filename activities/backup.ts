@@ -9,6 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { BackupRecord } from '../model/status';
 import { quoteIdent } from './database';
 import { ErrorType, permanent } from './errors';
+import { makePrivateFolder, produceFileSafely, readOwnFile, removeLeftovers, writeFileSafely } from './files';
 import { migrationFolder } from './folders';
 import { heartbeatDetails, heartbeatWhile, previousHeartbeat } from './heartbeat';
 import { activitySignal, runBounded, throwIfCancelled } from './process';
@@ -21,6 +22,11 @@ export interface BackupInput {
   step: string;
   databaseUrlEnv: string;
   backupDir: string;
+  /**
+   * The database URL variable of the server the verifying restore goes to (the plan's
+   * `target.backupVerifyDatabaseUrlEnv`); absent: the target's server.
+   */
+  verifyDatabaseUrlEnv?: string;
 }
 
 /** A complete dump: its file, checksum and size, and the source's row counts in the snapshot the dump holds. */
@@ -379,8 +385,9 @@ async function reusableDump(file: string, beat: (p: BackupProgress) => void): Pr
 }
 
 /**
- * `pg_dump` (custom format) of the target into `file.partial`, renamed to `file` once it exited 0 and was hashed, with
- * the row counts of the same exported snapshot: the counts describe exactly what the dump holds.
+ * `pg_dump` (custom format) of the target into a private scratch file, put in place as `file` (0600, never through a
+ * symlink: `produceFileSafely`) once it exited 0 and was hashed, with the row counts of the same exported snapshot: the
+ * counts describe exactly what the dump holds.
  */
 async function dumpDatabase(
   target: LibpqTarget,
@@ -388,10 +395,20 @@ async function dumpDatabase(
   deadline: Deadline,
   beat: (p: BackupProgress) => void,
 ): Promise<CompleteDump> {
-  const tmp = `${file}.partial`;
   // What a dead attempt left is unlinked, not overwritten: a pg_dump that outlived its worker writes on into a file
-  // nobody reads instead of into this attempt's.
-  await fs.rm(tmp, { force: true });
+  // nobody reads instead of into this attempt's (`.partial` is where versions before the scratch folders wrote).
+  await fs.rm(`${file}.partial`, { force: true });
+  await removeLeftovers(file);
+  const { result } = await produceFileSafely(file, (tmp) => dumpInto(target, tmp, deadline, beat));
+  return { ...result, file };
+}
+
+async function dumpInto(
+  target: LibpqTarget,
+  tmp: string,
+  deadline: Deadline,
+  beat: (p: BackupProgress) => void,
+): Promise<Omit<CompleteDump, 'file'>> {
   const db = new PsqlSession(target, ErrorType.BackupFailed, 'backup snapshot');
   let tables: Record<string, number>;
   try {
@@ -417,7 +434,7 @@ async function dumpDatabase(
         signal: activitySignal(),
       },
     );
-    // A cancelled (rollback, abort) or stuck dump is already killed; the catch below removes what it wrote.
+    // A cancelled (rollback, abort) or stuck dump is already killed; its scratch folder goes with what it wrote.
     throwIfCancelled();
     if (dump.timedOut) throw overTime(ErrorType.BackupFailed, 'pg_dump', deadline);
     if (dump.code !== 0) {
@@ -426,16 +443,12 @@ async function dumpDatabase(
         message: redact(`pg_dump exited ${dump.code ?? dump.signal}: ${dump.stderr.trim()}`, target.secrets),
       });
     }
-  } catch (err) {
-    await fs.rm(tmp, { force: true });
-    throw err;
   } finally {
     db.close();
   }
   const sha256 = await hashWithHeartbeats(tmp, beat, 'hashing');
   const bytes = (await fs.stat(tmp)).size;
-  await fs.rename(tmp, file);
-  return { file, sha256, bytes, tables };
+  return { sha256, bytes, tables };
 }
 
 /**
@@ -449,12 +462,13 @@ export async function backupDatabase(input: BackupInput): Promise<BackupRecord> 
   if (!/^[A-Za-z0-9_.-]+$/.test(input.step))
     throw permanent(ErrorType.InvalidInput, `backup step "${input.step}" must be [A-Za-z0-9_.-]+`);
   const target = libpqTargetFromEnv(input.databaseUrlEnv);
+  const verifyOn = input.verifyDatabaseUrlEnv ? libpqTargetFromEnv(input.verifyDatabaseUrlEnv) : undefined;
   const limitMs = attemptLimitMs();
   const deadline = { at: Date.now() + limitMs, limitMs };
   const dir = path.resolve(migrationFolder(input.backupDir, input.migrationId));
   const file = path.join(dir, `${input.step}.dump`);
   const manifestFile = `${file}.json`;
-  await fs.mkdir(dir, { recursive: true });
+  await makePrivateFolder(dir);
 
   const existing = await readManifest(manifestFile);
   if (existing?.verified && (await sameFile(file, existing, heartbeatDetails, 'checking'))) return existing;
@@ -464,7 +478,9 @@ export async function backupDatabase(input: BackupInput): Promise<BackupRecord> 
   const beat = (p: BackupProgress) => heartbeatDetails({ ...p, dump, ...(reused ? { resumed: true } : {}) });
   beat({ stage: 'dumped' });
 
-  await verifyRestore(target, dump, `${input.migrationId}:${input.step}`, deadline, beat);
+  // A server named for it takes the scratch copy; else the target's own server (the preflight checked its room).
+  const key = `${input.migrationId}:${input.step}`;
+  await verifyRestore(verifyOn ?? target, dump, key, deadline, beat, verifyOn ? {} : { adminDatabase: 'postgres' });
   const record: BackupRecord = {
     step: input.step,
     file,
@@ -474,14 +490,15 @@ export async function backupDatabase(input: BackupInput): Promise<BackupRecord> 
     verified: true,
     verifiedAt: new Date().toISOString(),
   };
-  await writeAtomically(manifestFile, JSON.stringify(record, null, 2));
+  await writeFileSafely(manifestFile, JSON.stringify(record, null, 2));
   return record;
 }
 
 /**
- * Restores the dump into a scratch database of this attempt and compares its row counts with the dump's; drops the
- * scratch database. The scratch database is named by `key` and the attempt, and those of earlier attempts are
- * dropped first (with force, which also ends a `pg_restore` that outlived its dead worker).
+ * Restores the dump into a scratch database of this attempt on `target`'s server and compares its row counts with the
+ * dump's; drops the scratch database. The scratch database is named by `key` and the attempt, and those of earlier
+ * attempts are dropped first (with force, which also ends a `pg_restore` that outlived its dead worker). It is created
+ * from a session on `adminDatabase` of that server (absent: the database `target` names).
  */
 export async function verifyRestore(
   target: LibpqTarget,
@@ -489,11 +506,12 @@ export async function verifyRestore(
   key: string,
   deadline: Deadline = { at: Date.now() + DEFAULT_LIMIT_MS, limitMs: DEFAULT_LIMIT_MS },
   beat: (p: BackupProgress) => void = heartbeatDetails,
+  on: { adminDatabase?: string } = {},
 ): Promise<void> {
   const prefix = `mo_verify_${createHash('sha256').update(key).digest('hex').slice(0, 16)}_`;
   const scratch = `${prefix}${currentAttempt()}`;
   const admin = new PsqlSession(
-    withDatabase(target, 'postgres'),
+    on.adminDatabase === undefined ? target : withDatabase(target, on.adminDatabase),
     ErrorType.BackupVerificationFailed,
     'scratch database',
   );
@@ -566,16 +584,12 @@ function withDatabase(target: LibpqTarget, database: string): LibpqTarget {
   return { ...libpqTarget(target.conninfo, database), env: target.env, secrets: target.secrets };
 }
 
+/** The manifest we wrote (a symlink planted in its place is not ours, and is replaced by the next write). */
 async function readManifest(file: string): Promise<BackupRecord | undefined> {
   try {
-    return JSON.parse(await fs.readFile(file, 'utf8')) as BackupRecord;
+    const text = await readOwnFile(file);
+    return text === undefined ? undefined : (JSON.parse(text) as BackupRecord);
   } catch {
     return undefined;
   }
-}
-
-/** Writes `file` whole or not at all: a worker killed mid-write leaves no truncated manifest. */
-async function writeAtomically(file: string, text: string): Promise<void> {
-  await fs.writeFile(`${file}.partial`, text);
-  await fs.rename(`${file}.partial`, file);
 }

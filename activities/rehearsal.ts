@@ -140,7 +140,11 @@ function deployStandIns(
   return {
     backupDatabase: async (i): Promise<BackupRecord> => {
       const file = path.join(i.backupDir, i.migrationId, `${i.step}.dump`);
-      would('backupDatabase', `pg_dump ${i.databaseUrlEnv} to ${file}, verified by a restore into a scratch database`);
+      const on = i.verifyDatabaseUrlEnv ? ` on ${i.verifyDatabaseUrlEnv}'s server` : '';
+      would(
+        'backupDatabase',
+        `pg_dump ${i.databaseUrlEnv} to ${file}, verified by a restore into a scratch database${on}`,
+      );
       return {
         step: i.step,
         file,

@@ -1,5 +1,5 @@
-import fs from 'node:fs/promises';
 import path from 'node:path';
+import { makePrivateFolder, writeFileSafely } from './files';
 import { migrationFolder } from './folders';
 import { storeReport, type LedgerSpec } from './ledger';
 import { redact, redactDeep } from './redact';
@@ -36,16 +36,19 @@ export async function writeReportFiles(
   extra: { chart?: { file: string; svg: string }; ledger?: LedgerSpec } = {},
 ): Promise<ReportFiles> {
   const dir = reportFolder(reportDir, migrationId);
-  await fs.mkdir(dir, { recursive: true });
+  await makePrivateFolder(dir);
   const markdownFile = path.join(dir, `${kind}.md`);
   const jsonFile = path.join(dir, `${kind}.json`);
   // A report is read by people off the target: redacted like every message (`activities/redact.ts`).
   markdown = redact(markdown);
   const json = JSON.stringify(redactDeep(data), null, 2);
-  await fs.writeFile(markdownFile, markdown);
-  await fs.writeFile(jsonFile, json);
+  // 0600 like every file we write, not 0640: the folder is 0700, so a group bit would open nothing, and a report,
+  // though redacted, still names production's tables, hosts and figures. People read it through `migrate report`
+  // (the ledger copy) or as the worker's user.
+  await writeFileSafely(markdownFile, markdown);
+  await writeFileSafely(jsonFile, json);
   const chartFile = extra.chart ? path.join(dir, extra.chart.file) : undefined;
-  if (chartFile && extra.chart) await fs.writeFile(chartFile, extra.chart.svg);
+  if (chartFile && extra.chart) await writeFileSafely(chartFile, extra.chart.svg);
   const files = { markdownFile, jsonFile, ...(chartFile ? { chartFile } : {}) };
   if (!extra.ledger) return files;
   const stored = await storeReport({

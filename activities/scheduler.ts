@@ -7,6 +7,7 @@ import { ErrorType, permanent } from './errors';
 import { WorkflowType } from '../model/constants';
 import { runCommand } from './process';
 import { migrationFolder } from './folders';
+import { makePrivateFolder, writeFileSafely } from './files';
 
 /** Input of the scheduler operations on legacy jobs. */
 export interface JobsInput {
@@ -225,12 +226,11 @@ async function editCrontab(
   for (const job of jobs) (edit(lines, job, crontabName(s)) ? changed : unchanged).push(job.name);
   if (!changed.length) return { kind: 'crontab', changed, unchanged };
   const dir = migrationFolder(backupDir, migrationId);
-  await fs.mkdir(dir, { recursive: true });
+  await makePrivateFolder(dir);
   const savedTo = path.join(dir, `crontab.before-${op}.bak`);
-  // Keep the first saved version: a retried activity must not overwrite it with an already-changed crontab.
-  await fs.writeFile(savedTo, before, { flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EEXIST') throw err;
-  });
+  // Keep the first saved version: a retried activity must not overwrite it with an already-changed crontab. 0600, never
+  // through a symlink: a crontab holds its environment's secrets.
+  await writeFileSafely(savedTo, before, { keepExisting: true });
   await writeCrontab(s, lines.join('\n'));
   return { kind: 'crontab', changed, unchanged, savedTo };
 }

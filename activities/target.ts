@@ -1,5 +1,6 @@
 import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { migrationIdProblem } from '../model/constants';
@@ -107,6 +108,62 @@ async function earlierLedgerRows(plan: Plan, migrationId: string, startedAt: str
 }
 
 const MiB = 1024 * 1024;
+const mib = (bytes: number) => `${(bytes / MiB).toFixed(0)} MiB`;
+
+/** This host's own addresses: a server that answers on one of them runs here. */
+function localAddresses(): Set<string> {
+  const out = new Set(['127.0.0.1', '::1']);
+  for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) out.add(a.address);
+  return out;
+}
+
+/** How much room the server of `envName` has where it keeps its databases, or why this worker cannot tell. */
+type ServerRoom = { dir: string; free: number } | { unknown: string };
+
+/**
+ * The free space of the data directory of the server `envName` connects to, when that server is on this host (a unix
+ * socket, or one of this host's addresses) and our role may read `data_directory`: a database copy made by `create
+ * database` and `pg_restore` lands there (with the WAL it writes). A server elsewhere cannot be measured from here.
+ */
+async function serverRoom(envName: string): Promise<ServerRoom> {
+  const db = await connect(pgTargetFromEnv(envName));
+  let addr: string | null, dir: string | null;
+  try {
+    // pg_settings hides data_directory from a role that may not read it (current_setting would fail).
+    const r = await db.query<{ addr: string | null; dir: string | null }>(
+      `select host(inet_server_addr()) as addr, (select setting from pg_settings where name = 'data_directory') as dir`,
+    );
+    ({ addr, dir } = r.rows[0]!);
+  } finally {
+    await db.end().catch(() => undefined);
+  }
+  if (addr !== null && !/^127\./.test(addr) && !localAddresses().has(addr.replace(/^::ffff:/, '')))
+    return { unknown: `its server (${addr}) is not on this host` };
+  if (!dir) return { unknown: 'its role may not read the data directory (data_directory)' };
+  const st = await fs.statfs(dir).catch(() => undefined);
+  if (!st) return { unknown: `its data directory ${dir} is not visible on this host` };
+  return { dir, free: st.bavail * st.bsize };
+}
+
+/**
+ * Whether the server the verifying restore copies the database to has room for the copy (`need` bytes): the plan's
+ * `target.backupVerifyDatabaseUrlEnv` server, else the target's own, where a full disk stops production. Where this
+ * worker cannot tell, it says so and passes, naming the plan field that takes the question away.
+ */
+async function verifyRoom(plan: Plan, need: number): Promise<string> {
+  const env = plan.target.backupVerifyDatabaseUrlEnv;
+  const where = env ? `the verifying restore's server ($${env})` : `the target's database server`;
+  const room = await serverRoom(env ?? plan.target.databaseUrlEnv);
+  if ('unknown' in room) {
+    const avoid = env ? '' : `; name another server for it with target.backupVerifyDatabaseUrlEnv`;
+    return `could not tell whether ${where} has room for the verifying copy (${mib(need)}): ${room.unknown}${avoid}`;
+  }
+  if (room.free < need)
+    throw new Error(
+      `${where} has ${mib(room.free)} free in ${room.dir}, less than the verifying restore's copy of the database (${mib(need)}) needs: free space there, or name another server for it with target.backupVerifyDatabaseUrlEnv`,
+    );
+  return `${where} has ${mib(room.free)} free in ${room.dir} for the verifying copy`;
+}
 
 /** The predefined roles whose members can write server files or run programs from SQL. */
 const PRIVILEGED_ROLES = ['pg_execute_server_program', 'pg_write_server_files'];
@@ -184,10 +241,17 @@ interface TargetProbe {
 function envNamesFor(plan: Plan, system: TargetSystem): string[] {
   if (system === 'containers')
     return [...new Set(plan.unifiedJob.containers.flatMap((c) => Object.values(c.envFrom ?? {})))].sort();
-  if (system === 'backup') return [plan.target.databaseUrlEnv];
+  if (system === 'backup')
+    return [
+      plan.target.databaseUrlEnv,
+      ...(plan.target.backupVerifyDatabaseUrlEnv ? [plan.target.backupVerifyDatabaseUrlEnv] : []),
+    ];
   if (system === 'central') {
+    // The verifying restore's server is the backup host's alone.
+    const { backupVerifyDatabaseUrlEnv: _verify, ...target } = plan.target;
     const withoutEnvFrom = {
       ...plan,
+      target,
       unifiedJob: { ...plan.unifiedJob, containers: plan.unifiedJob.containers.map(({ envFrom: _, ...c }) => c) },
     };
     return [...new Set(planEnvNames(withoutEnvFrom))].sort();
@@ -199,9 +263,8 @@ function envNamesFor(plan: Plan, system: TargetSystem): string[] {
 async function writableFolder(folder: string): Promise<string> {
   let dir = folder;
   while (!(await exists(dir)) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-  const probeFile = path.join(dir, `.mo-write-probe-${process.pid}`);
-  await fs.writeFile(probeFile, 'probe');
-  await fs.rm(probeFile, { force: true });
+  // A fresh folder, not a file: creating it proves the folder writable and follows no symlink planted in the way.
+  await fs.rmdir(await fs.mkdtemp(path.join(dir, '.mo-write-probe-')));
   return dir;
 }
 
@@ -377,12 +440,14 @@ const PROBES: TargetProbe[] = [
         const st = await fs.statfs(dir);
         const free = st.bavail * st.bsize;
         const need = await databaseBytes(plan.target.databaseUrlEnv);
-        // Two dumps (initial and pre-cutover) and the scratch database each verification restores into.
+        // Two dumps (initial and pre-cutover) here; the scratch database each verification restores into is on the
+        // database server (`verifyRoom`).
         if (free < need * 2)
           throw new Error(
-            `${plan.target.backupDir} (on ${dir}) has ${(free / MiB).toFixed(0)} MiB free; two dumps of the database (${(need / MiB).toFixed(0)} MiB) need more`,
+            `${plan.target.backupDir} (on ${dir}) has ${mib(free)} free; two dumps of the database (${mib(need)}) need more`,
           );
-        return `${plan.target.backupDir} writable (${dir}), ${(free / MiB).toFixed(0)} MiB free for a ${(need / MiB).toFixed(1)} MiB database`;
+        const room = await verifyRoom(plan, need);
+        return `${plan.target.backupDir} writable (${dir}), ${mib(free)} free for a ${(need / MiB).toFixed(1)} MiB database; ${room}`;
       }),
     ],
   },

@@ -104,6 +104,10 @@ function toPlan(f: PlanForm, resolvePath: (p: string) => string, keys: Record<st
     reportDir: resolvePath(f.target.reportDir),
     ...(f.target.metricsDatabaseUrlEnv !== undefined ? { metricsDatabaseUrlEnv: f.target.metricsDatabaseUrlEnv } : {}),
     ...(f.target.allowPrivilegedSqlRole ? { allowPrivilegedSqlRole: true } : {}),
+    // Left out when absent, so a plan from before it normalises as it did (and its digest is the same).
+    ...(f.target.backupVerifyDatabaseUrlEnv !== undefined
+      ? { backupVerifyDatabaseUrlEnv: f.target.backupVerifyDatabaseUrlEnv }
+      : {}),
     ...(f.target.agentQueue !== undefined ? { agentQueue: f.target.agentQueue } : {}),
     ...(f.target.agentQueues !== undefined ? { agentQueues: f.target.agentQueues } : {}),
   };

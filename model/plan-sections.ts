@@ -321,6 +321,11 @@ function targetSchema({ envName, duration, localPath }: Fields) {
       .describe(
         'Let gate and check SQL run as a role that can write server files or run programs (a superuser): only for disposable targets; the preflight reports it as a warning.',
       ),
+    backupVerifyDatabaseUrlEnv: envName
+      .describe(
+        'A database URL variable of another server the backup is restored on to verify it: its scratch copy of the whole database is created and dropped there, as that role (which needs CREATEDB). Default: the target server, whose room for the copy the preflight checks where it can tell.',
+      )
+      .optional(),
     agentQueue: queueName
       .describe(
         'Task queue of the agent on the target host (the worker binary started with MO_TASK_QUEUE set to it): the crontab, the scripts and git, Docker, the backup files and the commands are acted on there. Absent: on the central workers.',

@@ -26,7 +26,8 @@ const count = (v: unknown, what: string): string => {
 };
 
 const SUMMARIES: Record<string, (i: Input, args: readonly unknown[]) => string> = {
-  backupDatabase: (i) => `backup ${str(i.step)} of $${str(i.databaseUrlEnv)} (pg_dump, verify by restore)`,
+  backupDatabase: (i) =>
+    `backup ${str(i.step)} of $${str(i.databaseUrlEnv)} (pg_dump, verify by restore${i.verifyDatabaseUrlEnv ? ` on $${str(i.verifyDatabaseUrlEnv)}` : ''})`,
   runChecks: (i) => `${str(i.kind)} checks: ${count(i.checks, 'check')}${i.target ? ' and the target probes' : ''}`,
   hostChecks: (i) => `${str(i.kind, 'host')} checks on this host: ${count(i.checks, 'check')}`,
   deployUnified: (i) => `deploy unified: start ${list(i.containers, 'service')} in project ${str(i.project)}`,

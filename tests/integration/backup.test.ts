@@ -259,7 +259,8 @@ wait
         backupDir: dir,
       });
       while (!fs.existsSync(pids)) await new Promise((r) => setTimeout(r, 50));
-      expect(fs.existsSync(path.join(dir, id, 'pre-cutover.dump.partial'))).toBe(true);
+      // pg_dump writes in a scratch folder of its own beside the dump.
+      expect(fs.readdirSync(path.join(dir, id))).toEqual([expect.stringMatching(/^\.pre-cutover\.dump\.tmp-/)]);
       env.cancel();
       await expect(run).rejects.toBeInstanceOf(CancelledFailure);
       expect(beats).toContainEqual(expect.objectContaining({ stage: 'dumping' }));
