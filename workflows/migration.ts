@@ -163,6 +163,10 @@ async function backup(s: MigrationState, step: string): Promise<void> {
       step,
       databaseUrlEnv: plan.target.databaseUrlEnv,
       backupDir: plan.target.backupDir,
+      // The verifying restore's server, when the plan names one (the target's own otherwise).
+      ...(plan.target.backupVerifyDatabaseUrlEnv !== undefined
+        ? { verifyDatabaseUrlEnv: plan.target.backupVerifyDatabaseUrlEnv }
+        : {}),
     }),
   );
   if (!rec.verified)
