@@ -46,7 +46,11 @@ describe('preflight checks the plan against a target built by hand', () => {
       namespace: config.temporalNamespace,
     });
     const sched = createSchedulerActivities({ client });
-    deps = { docker: dockerClient(config.dockerHost), findLegacyJobs: sched.findLegacyJobs };
+    deps = {
+      docker: dockerClient(config.dockerHost),
+      findLegacyJobs: sched.findLegacyJobs,
+      findUnifiedOwner: sched.findUnifiedOwner,
+    };
   });
   afterAll(async () => {
     execFileSync('crontab', ['-r', '-u', USER], { stdio: 'ignore' });
@@ -90,6 +94,7 @@ describe('preflight checks the plan against a target built by hand', () => {
       'target: migration ID unused',
       'target: migration ID unused in the ledger',
       'target: legacy job nightly-export found',
+      "target: unified job unified-pipeline not another migration's",
       'target: scripts/nightly_export.sh in the repository',
       'target: docs/exports.md in the repository',
       'target: image migration-orchestrator/node-runtime:latest',
@@ -143,6 +148,7 @@ describe('preflight checks the plan against a target built by hand', () => {
     expect(await on(['backup', 'containers', 'scheduler', 'repository', 'commands'])).toEqual([
       'target: migration ID unused: ok',
       'target: legacy job nightly-export found: ok',
+      "target: unified job unified-pipeline not another migration's: ok",
       'target: scripts/nightly_export.sh in the repository: ok',
       'target: docs/exports.md in the repository: ok',
       'target: image migration-orchestrator/node-runtime:latest: ok',
@@ -161,6 +167,7 @@ describe('preflight checks the plan against a target built by hand', () => {
     const cron = await checkTarget(deps, `m-${uniq()}`, { plan: split, startedAt: started(), systems: ['scheduler'] });
     expect(cron.map((r) => r.name)).toEqual([
       'target: legacy job nightly-export found',
+      "target: unified job unified-pipeline not another migration's",
       'target: crontab saves folder writable',
     ]);
   });
