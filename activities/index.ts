@@ -104,7 +104,11 @@ function ticking<A extends unknown[], R>(name: string, step: (...args: A) => Pro
 /** All activities of the orchestrator, bound to their dependencies. */
 export function createActivities(deps: ActivityDeps) {
   const scheduler = createSchedulerActivities({ client: deps.client, taskQueue: deps.taskQueue });
-  const targetDeps = { docker: deps.docker, findLegacyJobs: scheduler.findLegacyJobs };
+  const targetDeps = {
+    docker: deps.docker,
+    findLegacyJobs: scheduler.findLegacyJobs,
+    findUnifiedOwner: scheduler.findUnifiedOwner,
+  };
   return {
     backupDatabase,
     startContainers: (project: string, specs: ContainerSpec[], owner: { migrationId?: string } = {}) =>

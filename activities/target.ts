@@ -13,7 +13,7 @@ import { DEFAULT_STATEMENT_TIMEOUT_MS, refuseActingSql, refusedSql, statementTim
 import { connect, inReadOnlyTransaction, oneStatement, pgTargetFromEnv, quoteIdent } from './database';
 import { readTraffic } from './traffic';
 import { listContainers } from './containers';
-import type { FoundJob } from './scheduler';
+import type { FoundJob, OwnerInput } from './scheduler';
 
 /** What the preflight checks the plan against: the plan, and when this run started (to tell its traces from others'). */
 export interface TargetInput {
@@ -27,7 +27,13 @@ export interface TargetInput {
 /** What checking the target needs from the worker. */
 export interface TargetDeps {
   docker: Docker;
-  findLegacyJobs: (i: { scheduler: Plan['scheduler']; jobs: Plan['legacyJobs'] }) => Promise<FoundJob[]>;
+  findLegacyJobs: (i: {
+    scheduler: Plan['scheduler'];
+    jobs: Plan['legacyJobs'];
+    migrationId?: string;
+  }) => Promise<FoundJob[]>;
+  /** Another migration that already schedules a unified job of the plan's name, in words, or undefined. */
+  findUnifiedOwner: (i: OwnerInput) => Promise<string | undefined>;
 }
 
 /** One pass/fail finding about the target as a check result (value 1: as the plan needs it). */
@@ -302,13 +308,20 @@ const PROBES: TargetProbe[] = [
   },
   {
     system: 'scheduler',
-    run: async (deps, _id, { plan }) => {
+    run: async (deps, migrationId, { plan }) => {
       const t0 = Date.now();
-      const jobs = await deps.findLegacyJobs({ scheduler: plan.scheduler, jobs: plan.legacyJobs }).catch((err: Error) =>
+      const { scheduler, legacyJobs, unifiedJob } = plan;
+      const jobs = await deps.findLegacyJobs({ scheduler, jobs: legacyJobs, migrationId }).catch((err: Error) =>
         // The scheduler cannot be read at all (no such crontab user, Temporal unreachable): no job is found.
-        plan.legacyJobs.map((j) => ({ name: j.name, found: false, detail: `${j.name}: ${err.message}` })),
+        legacyJobs.map((j) => ({ name: j.name, found: false, detail: `${j.name}: ${err.message}` })),
       );
-      return jobs.map((job) => finding(`target: legacy job ${job.name} found`, job.found, job.detail, t0));
+      // A unified job of this name that another migration still schedules: two would run, and undo each other.
+      const owned = await probe(`target: unified job ${unifiedJob.name} not another migration's`, async () => {
+        const owner = await deps.findUnifiedOwner({ migrationId, scheduler, job: unifiedJob });
+        if (owner) throw new Error(owner);
+        return `no other migration schedules a unified job ${unifiedJob.name}`;
+      });
+      return [...jobs.map((job) => finding(`target: legacy job ${job.name} found`, job.found, job.detail, t0)), owned];
     },
   },
   {

@@ -64,6 +64,7 @@ export function noopActivities(metrics: MetricSpec[]): NoopActivities {
     enableLegacyJobs: async () => ({}),
     readSchedule: async () => [],
     findLegacyJobs: async () => [],
+    findUnifiedOwner: async () => undefined,
     archiveLegacyScripts: async () => ({
       commit: 'abc123',
       archiveDir: 'scripts/archive/monoliths_20260101',

@@ -102,6 +102,8 @@ export const ErrorType = {
   BackupFailed: 'BackupFailed',
   /** The dump did not restore, or restored other row counts than were dumped: retried by the activity's policy. */
   BackupVerificationFailed: 'BackupVerificationFailed',
+  /** The crontab changed between our read and our write (a person's edit): retried, re-read, edited on top of it. */
+  CrontabChanged: 'CrontabChanged',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 

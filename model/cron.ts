@@ -292,3 +292,48 @@ function every(rest: string): CronParse {
     return fail(`@every phase ${q(phaseText ?? '')} is not shorter than the interval ${q(intervalText)}`);
   return { ok: true, schedule: { kind: 'every', intervalMs, phaseMs } };
 }
+
+/** What cron runs of a crontab line's command: the shell command and the text it gets on standard input, if any. */
+export interface CronCommand {
+  command: string;
+  input?: string;
+}
+
+/**
+ * Splits a crontab line's command field as cron does (Vixie cron's `do_command`): the first `%` not preceded by a
+ * backslash ends the command, a backslash right before a `%` is dropped (`\%` runs as `%`), every other backslash
+ * stays; after that `%`, the rest is the command's standard input, each unescaped `%` a newline. A backslash that was
+ * itself escaped (`\\`) escapes nothing: `\\%` is a backslash and then the end of the command.
+ */
+export function cronCommand(field: string): CronCommand {
+  let command = '';
+  let escaped = false;
+  for (let i = 0; i < field.length; i++) {
+    const ch = field[i]!;
+    if (escaped) {
+      escaped = false;
+      command = ch === '%' ? `${command.slice(0, -1)}%` : command + ch;
+    } else if (ch === '%') {
+      return { command, input: cronInput(field.slice(i + 1)) };
+    } else {
+      escaped = ch === '\\';
+      command += ch;
+    }
+  }
+  return { command };
+}
+
+/** The standard input part after the command, as cron's child writes it: `%` a newline, `\%` a `%`. */
+function cronInput(text: string): string {
+  let out = '';
+  let escaped = false;
+  for (const ch of text) {
+    let c = ch;
+    if (escaped) {
+      if (c !== '%') out += '\\';
+    } else if (c === '%') c = '\n';
+    escaped = c === '\\';
+    if (!escaped) out += c;
+  }
+  return escaped ? `${out}\\` : out;
+}

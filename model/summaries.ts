@@ -44,6 +44,7 @@ const SUMMARIES: Record<string, (i: Input, args: readonly unknown[]) => string> 
   disableLegacyJobs: (i) => `disable the legacy jobs ${list(i.jobs, 'name')} (${schedulerKind(i)}, kept restorable)`,
   enableLegacyJobs: (i) => `restore the legacy jobs ${list(i.jobs, 'name')} (${schedulerKind(i)})`,
   findLegacyJobs: (i) => `find the legacy jobs ${list(i.jobs, 'name')} (${schedulerKind(i)})`,
+  findUnifiedOwner: (i) => `find who else schedules the unified job ${jobName(i.job)} (${schedulerKind(i)})`,
   readSchedule: (i) => `read the schedule of ${list(i.jobs, 'name')} (${schedulerKind(i)})`,
   archiveLegacyScripts: (i) => `archive the legacy scripts of ${str(i.repository)} (README, git commit)`,
   restoreArchivedScripts: (i) => `restore the archived legacy scripts in ${str(i.repository)} (git commit)`,

@@ -129,7 +129,7 @@ describe('files as a careful operator keeps them: 0600 in 0700 folders, never wr
     const backupDir = path.join(root, 'cron-new');
     const id = `m-${uniq()}`;
     const disabled = await acts.disableLegacyJobs({ migrationId: id, scheduler: cron, jobs: [job], backupDir });
-    expect(disabled.savedTo).toBe(path.join(backupDir, id, 'crontab.before-disable-legacy.bak'));
+    expect(disabled.savedTo).toBe(path.join(backupDir, id, 'crontab', 'before-disable-legacy.bak'));
     expect(fs.readFileSync(disabled.savedTo!, 'utf8')).toBe(CRONTAB);
     expect(modeOf(disabled.savedTo!)).toBe(0o600);
     expect(modeOf(backupDir)).toBe(0o700);
@@ -142,7 +142,7 @@ describe('files as a careful operator keeps them: 0600 in 0700 folders, never wr
     const id = `m-${uniq()}`;
     // Someone's folder with a symlink where the save before the disable goes.
     const theirs = theirFolder(path.join(root, 'cron-theirs'));
-    const saved = path.join(theirFolder(path.join(theirs, id)), 'crontab.before-disable-legacy.bak');
+    const saved = path.join(theirFolder(path.join(theirs, id, 'crontab')), 'before-disable-legacy.bak');
     const planted = plantVictim(saved);
     const disabled = await acts.disableLegacyJobs({ migrationId: id, scheduler: cron, jobs: [job], backupDir: theirs });
     expect(disabled.savedTo).toBe(saved);

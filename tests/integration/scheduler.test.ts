@@ -92,7 +92,7 @@ describe('scheduler adapters: a real crontab written by hand and real Temporal S
       'PATH=/usr/local/bin:/usr/bin:/bin',
       '30 2 * * 0 /usr/sbin/logrotate /etc/logrotate.conf',
     ]);
-    expect(off).toContain(`#mo-disabled:batch-scorer# ${HAND_WRITTEN.split('\n')[3]}\n`);
+    expect(off).toContain(`#mo-disabled:${io.migrationId}/batch-scorer# ${HAND_WRITTEN.split('\n')[3]}\n`);
     // Retried: nothing more changes.
     expect(await acts.disableLegacyJobs({ ...io, jobs })).toEqual({
       kind: 'crontab',
@@ -176,7 +176,7 @@ describe('scheduler adapters: a real crontab written by hand and real Temporal S
     const job: JobSpec = { ...batch, match: undefined, scheduleId: theirs };
     const io = { migrationId: `m-sched-${uniq()}`, scheduler: sched, backupDir };
     const paused = async (id: string) => (await client.schedule.getHandle(id).describe()).state.paused;
-    const unifiedId = `${sched.kind === 'temporal-schedule' ? sched.idPrefix : ''}-unified`;
+    const unifiedId = `${sched.kind === 'temporal-schedule' ? sched.idPrefix : ''}-unified@${io.migrationId}`;
     try {
       expect((await acts.findLegacyJobs({ scheduler: sched, jobs: [job] }))[0]).toMatchObject({ found: true });
       const off = await acts.disableLegacyJobs({ ...io, jobs: [job] });

@@ -62,7 +62,11 @@ describe('preflight checks the plan against a target built by hand', () => {
       namespace: config.temporalNamespace,
     });
     const sched = createSchedulerActivities({ client });
-    deps = { docker: dockerClient(config.dockerHost), findLegacyJobs: sched.findLegacyJobs };
+    deps = {
+      docker: dockerClient(config.dockerHost),
+      findLegacyJobs: sched.findLegacyJobs,
+      findUnifiedOwner: sched.findUnifiedOwner,
+    };
   });
   afterAll(async () => {
     execFileSync('crontab', ['-r', '-u', USER], { stdio: 'ignore' });
@@ -108,6 +112,7 @@ describe('preflight checks the plan against a target built by hand', () => {
       'target: migration ID unused',
       'target: migration ID unused in the ledger',
       'target: legacy job nightly-export found',
+      "target: unified job unified-pipeline not another migration's",
       'target: scripts/nightly_export.sh in the repository',
       'target: docs/exports.md in the repository',
       'target: image migration-orchestrator/node-runtime:latest',
@@ -210,6 +215,7 @@ describe('preflight checks the plan against a target built by hand', () => {
     expect(await on(['backup', 'containers', 'scheduler', 'repository', 'commands'])).toEqual([
       'target: migration ID unused: ok',
       'target: legacy job nightly-export found: ok',
+      "target: unified job unified-pipeline not another migration's: ok",
       'target: scripts/nightly_export.sh in the repository: ok',
       'target: docs/exports.md in the repository: ok',
       'target: image migration-orchestrator/node-runtime:latest: ok',
@@ -230,6 +236,7 @@ describe('preflight checks the plan against a target built by hand', () => {
     const cron = await checkTarget(deps, `m-${uniq()}`, { plan: split, startedAt: started(), systems: ['scheduler'] });
     expect(cron.map((r) => r.name)).toEqual([
       'target: legacy job nightly-export found',
+      "target: unified job unified-pipeline not another migration's",
       'target: crontab saves folder writable',
     ]);
   });
