@@ -1,4 +1,4 @@
-import type { Compensation, GateState, MetricReading } from '../../model/status';
+import type { GateState, MetricReading } from '../../model/status';
 import type { MetricSpec, Plan } from '../../model/plan';
 import {
   approvalRefusal,
