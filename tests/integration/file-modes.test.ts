@@ -152,7 +152,7 @@ describe('files as a careful operator keeps them: 0600 in 0700 folders, never wr
     await acts.enableLegacyJobs({ migrationId: id, scheduler: cron, jobs: [job], backupDir: theirs });
     await acts.disableLegacyJobs({ migrationId: id, scheduler: cron, jobs: [job], backupDir: theirs });
     expect(fs.readFileSync(saved, 'utf8')).toBe(CRONTAB);
-    expect(modeOf(path.join(theirs, id))).toBe(0o755);
+    expect(modeOf(path.join(theirs, id, 'crontab'))).toBe(0o755);
   });
 
   it('report files are 0600 in a 0700 folder', async () => {
