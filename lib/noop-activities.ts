@@ -62,7 +62,9 @@ export function noopActivities(metrics: MetricSpec[]): NoopActivities {
     removeUnifiedJob: async () => ({}),
     disableLegacyJobs: async () => ({}),
     enableLegacyJobs: async () => ({}),
-    readSchedule: async () => [],
+    // Every job asked about is scheduled: a rollback reads the legacy jobs back after it enables them.
+    readSchedule: async (i: { jobs: { name: string; schedule: string; command: string[] }[] }) =>
+      i.jobs.map((j) => ({ name: j.name, schedule: j.schedule, command: j.command.join(' '), enabled: true })),
     findLegacyJobs: async () => [],
     findUnifiedOwner: async () => undefined,
     archiveLegacyScripts: async () => ({

@@ -138,7 +138,7 @@ describe('the migrate CLI against a real running migration', () => {
     const report = await migrate('report', id, '--kind', 'validation');
     expect(report.code).toBe(0);
     // The plan's five checks, after the findings about the target (legacy jobs found, paths, image, router, ...).
-    expect(report.stdout).toContain('**PASSED** (19/19 checks passed)');
+    expect(report.stdout).toContain('**PASSED** (20/20 checks passed)');
     expect(report.stdout).toContain('| target: legacy job batch-scorer found | 1 | == 1 | pass |');
     expect((await migrate('status', 'no-such-migration')).code).toBe(3);
 

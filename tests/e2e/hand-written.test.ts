@@ -31,7 +31,11 @@ describe('the demo on a crontab written by hand (cd, &&, an environment assignme
       original
         .slice(0, -1)
         .map((l) =>
-          l === legacy[0] ? `#mo-disabled:batch-scorer# ${l}` : l === legacy[1] ? `#mo-disabled:trust-scorer# ${l}` : l,
+          l === legacy[0]
+            ? `#mo-disabled:${outcome.workflowId}/batch-scorer# ${l}`
+            : l === legacy[1]
+              ? `#mo-disabled:${outcome.workflowId}/trust-scorer# ${l}`
+              : l,
         ),
     );
     expect(after.slice(original.length - 1)).toEqual([

@@ -35,8 +35,8 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
     expect(result.phase).toBe('rolled-back');
     expect(trafficCalls(acts)).toEqual([0, 10, 25, 50, 0]);
     expect(status.failure).toMatch(/metric gate failed at traffic 50%: error-rate = 0.2/);
-    // Only this migration's containers.
-    expect(acts.stopContainers).toHaveBeenCalledWith('unified-pipeline', { migrationId: id });
+    // Only this migration's containers, given the plan's stop grace (Docker's 10 s by default).
+    expect(acts.stopContainers).toHaveBeenCalledWith('unified-pipeline', { migrationId: id, graceSeconds: 10 });
     // Rollback first: from the failed reading, the rollback workflow is the first thing started; the notification
     // and the ledger write come after it (before, both were awaited in front of it).
     const events = (await env.client.workflow.getHandle(id).fetchHistory()).events ?? [];
