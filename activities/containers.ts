@@ -132,6 +132,9 @@ export async function startContainers(
             NetworkMode: spec.networkMode ?? 'host',
             Binds: Object.entries(spec.mounts ?? {}).map(([host, inside]) => `${host}:${inside}:ro`),
             RestartPolicy: { Name: 'unless-stopped' },
+            // An init as PID 1 (Docker's `--init`): it passes SIGTERM on, so a program without a handler of its own
+            // stops at once instead of being given the whole stop grace and killed (PID 1 ignores SIGTERM).
+            Init: true,
           },
         });
     if (!existing?.State.Running) await container.start().catch(ignoreStatus(304));

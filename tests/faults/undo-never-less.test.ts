@@ -12,7 +12,7 @@ import type { Compensation, RollbackResult } from '../../model/status';
 import { rollbackWorkflow } from '../../workflows/rollback';
 import { recordFaults } from '../helpers/fault-summary';
 import { SLOT } from '../helpers/slot';
-import { config, scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
+import { config, scratchDatabase, systemUser, tempDir, uniq, withPg } from '../helpers/stack';
 import type { StubActivities } from '../helpers/stub-activities';
 import { createWorkflowEnv, productionPlan, type WorkflowEnv } from '../helpers/workflow-env';
 
@@ -51,11 +51,7 @@ describe('a rollback never leaves less running than before (real crontab, router
   const projects: string[] = [];
 
   beforeAll(async () => {
-    try {
-      execFileSync('id', [USER], { stdio: 'ignore' });
-    } catch {
-      execFileSync('useradd', ['--system', '--no-create-home', USER]);
-    }
+    systemUser(USER);
     [env, db] = await Promise.all([createWorkflowEnv('dev', 'undo-never-less'), scratchDatabase('mo_undo')]);
     process.env[URL_ENV] = db.url;
     acts = createActivities({ docker, client: env.client });
@@ -87,6 +83,8 @@ describe('a rollback never leaves less running than before (real crontab, router
       unifiedJob: { ...unified, containers: [], ...(stopGraceMs ? { stopGraceMs } : {}) },
       traffic: { ...productionPlan.traffic, router },
       notifications: {},
+      // A failing undo is retried twice, not five times: the retries are not under test, what the rollback keeps is.
+      retry: { rollback: { maximumAttempts: 2, initialIntervalMs: 100 } },
       ledger: { databaseUrlEnv: URL_ENV, table: 'migration_ledger' },
       rollback: {
         budgetMs: 60_000,

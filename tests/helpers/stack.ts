@@ -1,7 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { quoteIdent } from '../../activities/database';
 import { ensureDatabase } from '../../lib/admin-db';
@@ -43,6 +45,24 @@ export async function withPg<T>(url: string, fn: (c: PgClient) => Promise<T>): P
   } finally {
     await c.end();
   }
+}
+
+/** A system user for a test's crontab, made as an administrator would (no home), if the machine has none yet. */
+export function systemUser(name: string): string {
+  try {
+    execFileSync('id', [name], { stdio: 'ignore' });
+  } catch {
+    execFileSync('useradd', ['--system', '--no-create-home', name]);
+  }
+  return name;
+}
+
+/** A client of the stack's Temporal server; the caller closes its connection. */
+export async function stackClient(): Promise<Client> {
+  return new Client({
+    connection: await Connection.connect({ address: config.temporalAddress }),
+    namespace: config.temporalNamespace,
+  });
 }
 
 /** A temporary folder removed by the caller. */

@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { backupDatabase } from '../../activities/backup';
 import { writeReportFiles } from '../../activities/report-files';
 import { createSchedulerActivities } from '../../activities/scheduler';
 import type { JobSpec, SchedulerSpec } from '../../model/plan';
-import { config, scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
+import { scratchDatabase, stackClient, systemUser, tempDir, uniq, withPg } from '../helpers/stack';
 
 const USER = 'mo-filetest';
 const cron: SchedulerSpec = { kind: 'crontab', user: USER };
@@ -59,15 +59,8 @@ describe('files as a careful operator keeps them: 0600 in 0700 folders, never wr
       c.query(`create table orders (id int primary key, total numeric); insert into orders values (1, 9.5), (2, 3)`),
     );
     process.env.MO_TEST_FILES_URL = source.url;
-    try {
-      execFileSync('id', [USER], { stdio: 'ignore' });
-    } catch {
-      execFileSync('useradd', ['--system', '--no-create-home', USER]);
-    }
-    client = new Client({
-      connection: await Connection.connect({ address: config.temporalAddress }),
-      namespace: config.temporalNamespace,
-    });
+    systemUser(USER);
+    client = await stackClient();
   });
   afterAll(async () => {
     process.umask(umask);

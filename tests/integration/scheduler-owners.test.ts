@@ -1,14 +1,14 @@
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { dockerClient } from '../../activities/docker';
 import { createSchedulerActivities, parseCrontab } from '../../activities/scheduler';
 import { checkTarget } from '../../activities/target';
 import { loadPlan } from '../../client/plan';
 import { cronCommand } from '../../model/cron';
 import type { JobSpec, Plan, SchedulerSpec } from '../../model/plan';
-import { config, tempDir, uniq } from '../helpers/stack';
+import { config, stackClient, systemUser, tempDir, uniq } from '../helpers/stack';
 
 const USER = 'mo-crontest-own';
 const cron: SchedulerSpec = { kind: 'crontab', user: USER };
@@ -34,15 +34,8 @@ describe('a crontab and Temporal Schedules shared by two migrations, and by peop
   const backupDir = tempDir('mo-owners');
 
   beforeAll(async () => {
-    try {
-      execFileSync('id', [USER], { stdio: 'ignore' });
-    } catch {
-      execFileSync('useradd', ['--system', '--no-create-home', USER]);
-    }
-    client = new Client({
-      connection: await Connection.connect({ address: config.temporalAddress }),
-      namespace: config.temporalNamespace,
-    });
+    systemUser(USER);
+    client = await stackClient();
     acts = createSchedulerActivities({ client });
   });
   afterAll(async () => {

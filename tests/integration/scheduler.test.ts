@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { createSchedulerActivities, parseCrontab, readCrontab } from '../../activities/scheduler';
 import type { JobSpec, SchedulerSpec } from '../../model/plan';
-import { config, tempDir, uniq } from '../helpers/stack';
+import { stackClient, systemUser, tempDir, uniq } from '../helpers/stack';
 
 const USER = 'mo-crontest';
 const cron: SchedulerSpec = { kind: 'crontab', user: USER };
@@ -52,15 +52,8 @@ describe('scheduler adapters: a real crontab written by hand and real Temporal S
   const backupDir = tempDir('mo-sched');
 
   beforeAll(async () => {
-    try {
-      execFileSync('id', [USER], { stdio: 'ignore' });
-    } catch {
-      execFileSync('useradd', ['--system', '--no-create-home', USER]);
-    }
-    client = new Client({
-      connection: await Connection.connect({ address: config.temporalAddress }),
-      namespace: config.temporalNamespace,
-    });
+    systemUser(USER);
+    client = await stackClient();
     acts = createSchedulerActivities({ client });
   });
   afterAll(async () => {

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { startContainers, stopContainers } from '../../activities/containers';
 import { dockerClient } from '../../activities/docker';
 import { setTrafficPercent } from '../../activities/traffic';
@@ -12,7 +12,7 @@ import type { Plan } from '../../model/plan';
 import type { TargetSystem } from '../../model/constants';
 import { quoteIdent } from '../../activities/database';
 import { requireEnv } from '../../lib/config';
-import { config, scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
+import { config, scratchDatabase, stackClient, systemUser, tempDir, uniq, withPg } from '../helpers/stack';
 
 const USER = 'mo-targettest';
 const DEMO = path.join(__dirname, '..', '..', 'plans', 'demo.yaml');
@@ -32,11 +32,7 @@ describe('preflight checks the plan against a target built by hand', () => {
   ].join('\n');
 
   beforeAll(async () => {
-    try {
-      execFileSync('id', [USER], { stdio: 'ignore' });
-    } catch {
-      execFileSync('useradd', ['--system', '--no-create-home', USER]);
-    }
+    systemUser(USER);
     // The team's repository and crontab, as they made them.
     fs.mkdirSync(path.join(repo, 'scripts'), { recursive: true });
     fs.mkdirSync(path.join(repo, 'docs'), { recursive: true });
@@ -57,10 +53,7 @@ describe('preflight checks the plan against a target built by hand', () => {
     url.username = reader;
     url.password = readerPassword;
     process.env.DEMO_METRICS_DATABASE_URL = url.toString();
-    client = new Client({
-      connection: await Connection.connect({ address: config.temporalAddress }),
-      namespace: config.temporalNamespace,
-    });
+    client = await stackClient();
     const sched = createSchedulerActivities({ client });
     deps = {
       docker: dockerClient(config.dockerHost),
