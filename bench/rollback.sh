@@ -8,10 +8,10 @@ project=$1 user=$2 saved=$3
 crontab -u "$user" - < "$saved"  # from stdin: crontab truncates file names over 100 characters
 # Traffic back on the legacy path.
 psql "$DATABASE_URL" -qAt -c "update migration_routing set percent = 0, updated_by = 'rollback-script' where route = 'unified'"
-# Unified containers stopped and removed (same 2 s stop timeout as the orchestrator).
+# Unified containers stopped and removed (the same stop grace as the orchestrator: the plan's default, 10 s).
 ids=$(docker ps -aq --filter "label=com.docker.compose.project=$project")
 if [ -n "$ids" ]; then
-  docker stop -t 2 $ids >/dev/null
+  docker stop -t 10 $ids >/dev/null
   docker rm $ids >/dev/null
 fi
 # Verification: legacy owns all traffic, legacy lines enabled, no unified container.

@@ -111,7 +111,7 @@ async function byScript(): Promise<number> {
       if (s.phase !== 'soak') return;
       await handle.terminate('benchmark: the shell script rolls back');
       const p = plan!;
-      const saved = path.join(p.target.backupDir, handle.workflowId, 'crontab.before-install-unified.bak');
+      const saved = path.join(p.target.backupDir, handle.workflowId, 'crontab', 'before-install-unified.bak');
       const user = p.scheduler.kind === 'crontab' ? (p.scheduler.user ?? 'root') : 'root';
       const t0 = Date.now();
       const r = await runCommand('bash', [SCRIPT, p.target.composeProject, user, saved], {
