@@ -4,7 +4,7 @@
  * the person it names; operator requests (rollback above all) are never refused for want of a signature, but the
  * audit says whether their sender was verified.
  */
-import type { MigrationRequest } from './requests';
+import { ownValue, type MigrationRequest } from './requests';
 import type { RequestSignature, SignedFields } from './signatures';
 import { signedText, verifySshSignature } from './signatures';
 
@@ -107,7 +107,7 @@ const isSignature = (s: RequestSignature): boolean =>
 export function authenticate(claim: RequestClaim, ctx: AuthContext, required: boolean): Authentication {
   if (!ctx.keys || Object.keys(ctx.keys).length === 0) return { verified: null };
   const unverified = (reason: string): Authentication => (required ? { refused: reason } : { verified: false, reason });
-  const key = ctx.keys[claim.person];
+  const key = ownValue(ctx.keys, claim.person);
   if (!claim.signature)
     return unverified(
       `unsigned: the plan lists approver keys, so a ${claim.decision} must be signed (migrate ${claim.decision} --key …)`,

@@ -64,3 +64,40 @@ export const REQUESTS: Readonly<Record<RequestKind, RequestSpec>> = {
   retry: operator('retry', 'measure a gate again that waits for a decision (inconclusive, or a failed soak check)'),
   fail: operator('fail', 'fail the running step by hand (what changed is rolled back)'),
 };
+
+/** The largest request a handler reads: its depth, its keys and the length of all its text together. */
+export const REQUEST_LIMITS = { depth: 6, keys: 64, textLength: 16_384 } as const;
+
+/**
+ * Why a request's argument cannot be read, or undefined: it must be a plain object of plain data within
+ * `REQUEST_LIMITS`. Walked without recursion, so no argument, however deep, can exhaust the workflow's stack: a
+ * request that could wedge every handler that reads it is refused before any of them does.
+ */
+export function requestShapeProblem(args: unknown): string | undefined {
+  if (args === null || typeof args !== 'object' || Array.isArray(args)) return 'its argument is not an object';
+  const stack: { v: unknown; depth: number }[] = [{ v: args, depth: 1 }];
+  let keys = 0;
+  let text = 0;
+  while (stack.length) {
+    const { v, depth } = stack.pop()!;
+    if (typeof v === 'string') text += v.length;
+    else if (typeof v === 'object' && v !== null) {
+      if (depth > REQUEST_LIMITS.depth) return `it is nested deeper than ${REQUEST_LIMITS.depth} levels`;
+      const entries = Object.entries(v);
+      keys += entries.length;
+      if (keys > REQUEST_LIMITS.keys) return `it has more than ${REQUEST_LIMITS.keys} fields`;
+      for (const [k, x] of entries) {
+        text += k.length;
+        stack.push({ v: x, depth: depth + 1 });
+      }
+    } else if (v !== undefined && typeof v !== 'number' && typeof v !== 'boolean' && v !== null)
+      return 'it holds something other than plain data';
+    if (text > REQUEST_LIMITS.textLength) return `its text is longer than ${REQUEST_LIMITS.textLength} characters`;
+  }
+  return undefined;
+}
+
+/** `record[key]` when `key` is the record's own (never `constructor` or another inherited property), else undefined. */
+export function ownValue<T>(record: Readonly<Record<string, T>> | undefined, key: string): T | undefined {
+  return record !== undefined && Object.prototype.hasOwnProperty.call(record, key) ? record[key] : undefined;
+}

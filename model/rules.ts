@@ -14,7 +14,7 @@ import type {
   RejectArgs,
 } from './status';
 import type { GateSpec, MetricSpec, Plan } from './plan';
-import { REQUESTS, type GateDecision, type OperatorRequest } from './requests';
+import { ownValue, REQUESTS, type GateDecision, type OperatorRequest } from './requests';
 
 /** A request the workflow refuses: the audit entry's detail, and who is named as its actor. */
 export interface Refusal {
@@ -41,7 +41,7 @@ export function newGate(name: GateName, spec: GateSpec, openedAt: string): GateS
 }
 
 /** Approvers a role of this gate needs (1 unless the plan sets a quorum). */
-export const requiredFor = (gate: GateState, role: string): number => gate.required?.[role] ?? 1;
+export const requiredFor = (gate: GateState, role: string): number => ownValue(gate.required, role) ?? 1;
 
 /** Signatures a role has so far. */
 export const signedFor = (gate: GateState, role: string): number =>

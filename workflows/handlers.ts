@@ -6,6 +6,7 @@ import { authenticate, claimFor, type Authentication } from '../model/auth';
 import {
   REQUEST_KINDS,
   REQUESTS,
+  requestShapeProblem,
   type MigrationRequest,
   type OperatorRequest,
   type RequestArgs,
@@ -43,11 +44,32 @@ const isRefusal = (r: Refusal | Verified | RequestAnswer): r is Refusal => 'deta
 /** Installs every request handler and the status query. */
 export function installHandlers(s: MigrationState): void {
   const refuse = (r: Refusal) => s.audit('rejected', r.detail, r.actor);
-  const install = <A>(signal: SignalDefinition<[A]>, update: UpdateDefinition<RequestAnswer, [A]>, r: Request<A>) => {
-    const run = (args: A): Refusal | RequestAnswer => {
-      const who = r.screen(args);
-      return isRefusal(who) ? who : r.apply(args, who);
+  const install = <A>(
+    kind: RequestKind,
+    signal: SignalDefinition<[A]>,
+    update: UpdateDefinition<RequestAnswer, [A]>,
+    r: Request<A>,
+  ) => {
+    // No argument may fail a handler: one that threw would fail the workflow task on every attempt and every replay,
+    // and wedge the migration. Malformed or outsized requests are refused before any rule reads them; anything a
+    // rule still throws on is refused too.
+    const guarded = <T>(args: A, step: () => Refusal | T): Refusal | T => {
+      const shape = requestShapeProblem(args);
+      if (shape) return { detail: `${REQUESTS[kind].noun} refused: ${shape}` };
+      try {
+        return step();
+      } catch (err) {
+        return {
+          detail: `${REQUESTS[kind].noun} refused: ${(err instanceof Error ? err.message : 'unreadable').slice(0, 300)}`,
+        };
+      }
     };
+    const screen = (args: A) => guarded(args, () => r.screen(args));
+    const run = (args: A): Refusal | RequestAnswer =>
+      guarded(args, () => {
+        const who = r.screen(args);
+        return isRefusal(who) ? who : r.apply(args, who);
+      });
     setHandler(signal, (args) => {
       const out = run(args);
       if (isRefusal(out)) refuse(out);
@@ -62,14 +84,14 @@ export function installHandlers(s: MigrationState): void {
       },
       {
         validator: (args: A) => {
-          const who = r.screen(args);
+          const who = screen(args);
           if (isRefusal(who)) throw new Error(who.detail);
         },
       },
     );
   };
   const installKind = <K extends RequestKind>(kind: K) =>
-    install(REQUEST_DEFINITIONS[kind].signal, REQUEST_DEFINITIONS[kind].update, REQUEST_HANDLERS[kind](s));
+    install(kind, REQUEST_DEFINITIONS[kind].signal, REQUEST_DEFINITIONS[kind].update, REQUEST_HANDLERS[kind](s));
   for (const kind of REQUEST_KINDS) installKind(kind);
   setHandler(statusQuery, () => s.status);
 }
