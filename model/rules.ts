@@ -90,6 +90,12 @@ function roleRefusal(
   return undefined;
 }
 
+/** A malformed request as the audit shows it: its JSON, cut at 200 characters (it may be anyone's junk). */
+function shown(args: unknown): string {
+  const json = JSON.stringify(args) ?? String(args);
+  return json.length > 200 ? `${json.slice(0, 200)}… (${json.length} characters)` : json;
+}
+
 /** Why an approval is refused (malformed, gate not open, role, allow-list, signed twice, quorum full, separation of duties), or nothing. */
 export function approvalRefusal(
   args: ApproveArgs,
@@ -98,7 +104,7 @@ export function approvalRefusal(
   phase: Phase,
 ): Refusal | undefined {
   if (!args || typeof args.role !== 'string' || typeof args.approver !== 'string' || !args.role || !args.approver)
-    return { detail: `malformed approval: ${JSON.stringify(args)}` };
+    return { detail: `malformed approval: ${shown(args)}` };
   const { role, approver } = args;
   const open = gateRefusal(gate, args.gate, 'approve', approver, phase);
   if (open || !gate) return open;
@@ -136,7 +142,7 @@ export function rejectionRefusal(
   phase: Phase,
 ): Refusal | undefined {
   if (!args || typeof args.role !== 'string' || typeof args.approver !== 'string' || typeof args.reason !== 'string')
-    return { detail: `malformed rejection: ${JSON.stringify(args)}` };
+    return { detail: `malformed rejection: ${shown(args)}` };
   const open = gateRefusal(gate, args.gate, 'reject', args.approver, phase);
   if (open || !gate) return open;
   return roleRefusal(gate, plan, args.role, args.approver, 'reject');
@@ -153,7 +159,7 @@ export interface OperatorContext {
 /** Why an operator request is refused (malformed, migration over, nothing to pause/resume/retry), or nothing. */
 export function operatorRefusal(kind: OperatorRequest, args: OperatorArgs, now: OperatorContext): Refusal | undefined {
   if (!args || typeof args.requestedBy !== 'string' || !args.requestedBy)
-    return { detail: `malformed ${kind}: ${JSON.stringify(args)}` };
+    return { detail: `malformed ${kind}: ${shown(args)}` };
   const actor = args.requestedBy;
   if (isFinalPhase(now.phase) || now.phase === 'rolling-back')
     return { detail: `${kind} by ${actor}: migration is ${now.phase}`, actor };
