@@ -52,7 +52,7 @@ export async function compensate(s: MigrationState, why: Interrupt): Promise<voi
   if (
     why.kind === 'step-failed' &&
     status.compensations.length === 0 &&
-    patched('fail-without-rollback-when-nothing-changed')
+    (s.changes.settledAtStart || patched('fail-without-rollback-when-nothing-changed'))
   ) {
     const failure = s.recordFailure(why.reason);
     s.enter('failed');

@@ -111,6 +111,14 @@ export class MigrationState {
     undoInLedger: boolean;
     /** A ledger that cannot be written past `pendingLedgerMax` entries stops the migration (nothing is dropped). */
     boundedLedger: boolean;
+    /**
+     * The changes older code decided later, on first use (`measurement-ledger`, `interrupt-cancels-neutral-activity`,
+     * `archive-blocked`, `fail-without-rollback-when-nothing-changed`), all on from the start: a run that records this
+     * never calls those `patched()`, so none of them can land beside a local activity's result and replay out of
+     * order (seen in CI as a query's replay failing on the `interrupt-cancels-neutral-activity` marker). A run from
+     * before has no such marker and still decides each on first use, as it did.
+     */
+    settledAtStart: boolean;
   };
   private readonly pendingLedgerMax: number;
 
@@ -121,6 +129,7 @@ export class MigrationState {
       askAfterSoak: patched('ask-after-soak'),
       undoInLedger: patched('undo-in-ledger'),
       boundedLedger: patched('bounded-ledger'),
+      settledAtStart: patched('lazy-changes-at-start'),
     };
     this.pendingLedgerMax = input.pendingLedgerMax ?? DEFAULT_PENDING_LEDGER_MAX;
     this.plan = input.plan;
@@ -435,7 +444,7 @@ export class MigrationState {
   async flushLedger(): Promise<void> {
     // Patched: histories recorded before the ledger existed wrote nothing here. Not in `changes`: recorded histories
     // have its marker after the first activity, and called at the start they no longer replay.
-    if (!this.pendingLedger.length || !patched('measurement-ledger')) return;
+    if (!this.pendingLedger.length || !(this.changes.settledAtStart || patched('measurement-ledger'))) return;
     const batch = this.pendingLedger.splice(0);
     const ledger = ledgerOf(this.plan);
     try {

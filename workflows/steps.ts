@@ -70,7 +70,7 @@ function asks(s: MigrationState, err: unknown): boolean {
   const cause = err instanceof ActivityFailure ? err.cause : undefined;
   // Not in `changes`: a run in flight would then decide it false, and one that recorded it here would not replay.
   if (cause instanceof ApplicationFailure && cause.type === ErrorType.RepositoryDirty)
-    return patched('archive-blocked');
+    return s.changes.settledAtStart || patched('archive-blocked');
   return s.changes.askAfterSoak;
 }
 

@@ -18,7 +18,7 @@ export async function checkpoint(s: MigrationState): Promise<void> {
  */
 export async function interruptible<T>(s: MigrationState, run: () => Promise<T>): Promise<T> {
   // Not in `changes`: recorded histories have its marker after the first search attributes; moved, they fail replay.
-  if (!patched('interrupt-cancels-neutral-activity')) return run();
+  if (!(s.changes.settledAtStart || patched('interrupt-cancels-neutral-activity'))) return run();
   if (s.interrupt) throw s.interrupt;
   return CancellationScope.cancellable(async () => {
     const work = run();
