@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { SignalDefinition } from '@temporalio/common';
@@ -49,6 +50,21 @@ export const trafficCalls = (a: StubActivities) => a.setTrafficPercent.mock.call
 export const ledgerRows = (a: StubActivities) => a.appendLedger.mock.calls.flatMap((c) => c[0].entries);
 /** The events of a workflow's (current run's) history. */
 export const eventsOf = async (h: WorkflowHandle) => (await h.fetchHistory()).events ?? [];
+/**
+ * Sends a signal whose argument is `json` as written, through the frontend's own API: a client need not be ours,
+ * nor able to build the value (raw JSON may be deeper than JSON.stringify can write).
+ */
+export async function rawSignal(client: Client, workflowId: string, signalName: string, json: string): Promise<void> {
+  await client.workflowService.signalWorkflowExecution({
+    namespace: client.options.namespace,
+    workflowExecution: { workflowId },
+    signalName,
+    identity: 'raw-signal',
+    requestId: randomUUID(),
+    input: { payloads: [{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from(json) }] },
+  });
+}
+
 /** Waits `ms` of real time. */
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

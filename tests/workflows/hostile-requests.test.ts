@@ -1,10 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { approversFor, signalHandled as handled, withTestKeys } from '../../lib/drive';
 import { REQUEST_LIMITS } from '../../model/requests';
 import { approveSignal, REQUEST_DEFINITIONS, statusQuery } from '../../workflows/definitions';
 import { recordFaults } from '../helpers/fault-summary';
 import { stubActivities } from '../helpers/stub-activities';
-import { createWorkflowEnv, quickPlan, type WorkflowEnv } from '../helpers/workflow-env';
+import { createWorkflowEnv, quickPlan, rawSignal, type WorkflowEnv } from '../helpers/workflow-env';
 
 describe('requests that would wedge a migration are refused, and it goes on (stubbed activities, dev server)', () => {
   let env: WorkflowEnv;
@@ -15,18 +14,6 @@ describe('requests that would wedge a migration are refused, and it goes on (stu
   afterAll(async () => {
     await env?.teardown();
   });
-
-  /** Sends a signal whose argument is `json` as written: a client need not be ours, nor able to build the value. */
-  const rawSignal = async (workflowId: string, signalName: string, json: string) => {
-    await env.client.workflowService.signalWorkflowExecution({
-      namespace: env.client.options.namespace,
-      workflowExecution: { workflowId },
-      signalName,
-      identity: 'hostile-test',
-      requestId: randomUUID(),
-      input: { payloads: [{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from(json) }] },
-    });
-  };
 
   it('a deeply nested approval, an inherited name as requester, an outsized Update: refused; the gates still open', async () => {
     const { plan, signers } = withTestKeys(quickPlan());
@@ -44,7 +31,7 @@ describe('requests that would wedge a migration are refused, and it goes on (stu
         // An empty role and a comment nested 100,000 levels deep (about 400 KB), sent as raw JSON as any client of the
         // frontend can: it parses, but stringifying it (for the audit) overflows the stack.
         const deep = `{"gate":"go","role":"","approver":"${a.approver}","comment":${'['.repeat(100_000)}"x"${']'.repeat(100_000)}}`;
-        await handled(h, () => rawSignal(s.migrationId, REQUEST_DEFINITIONS.approve.signal.name, deep));
+        await handled(h, () => rawSignal(env.client, s.migrationId, REQUEST_DEFINITIONS.approve.signal.name, deep));
         // `constructor` is no approver of the plan, but every object inherits it: a key lookup found a function.
         const signature = {
           migrationId: s.migrationId,

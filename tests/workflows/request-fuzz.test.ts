@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Worker } from '@temporalio/worker';
 import { approversFor, withTestKeys } from '../../lib/drive';
 import { bundleWorkflows } from '../../lib/time-skipping';
@@ -6,7 +5,7 @@ import { REQUEST_KINDS, type RequestKind } from '../../model/requests';
 import { REQUEST_DEFINITIONS, rollbackSignal, statusQuery } from '../../workflows/definitions';
 import { recordFaults } from '../helpers/fault-summary';
 import { stubActivities } from '../helpers/stub-activities';
-import { createWorkflowEnv, quickPlan, type WorkflowEnv } from '../helpers/workflow-env';
+import { createWorkflowEnv, quickPlan, rawSignal, type WorkflowEnv } from '../helpers/workflow-env';
 
 /** The fuzzer's seed: MO_FUZZ_SEED replays a run that failed (its seed is in the test's name). */
 const SEED = Number(process.env.MO_FUZZ_SEED ?? 20261207);
@@ -101,16 +100,8 @@ describe(`requests fuzzed (seed ${SEED}): a migration under junk still answers, 
         for (let i = 0; i < REQUESTS_SENT; i++) {
           const kind = REQUEST_KINDS[Math.floor(rnd() * REQUEST_KINDS.length)]!;
           const json = junk(rnd, kind);
-          const payload = { metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from(json) };
           if (rnd() < 0.5) {
-            await env.client.workflowService.signalWorkflowExecution({
-              namespace: env.client.options.namespace,
-              workflowExecution: { workflowId: s.migrationId },
-              signalName: REQUEST_DEFINITIONS[kind].signal.name,
-              identity: 'fuzz',
-              requestId: randomUUID(),
-              input: { payloads: [payload] },
-            });
+            await rawSignal(env.client, s.migrationId, REQUEST_DEFINITIONS[kind].signal.name, json);
           } else {
             // An Update as the typed client sends it: a refusal comes back as the Update's failure, at once.
             const args = JSON.parse(json) as never;
