@@ -1,7 +1,8 @@
 /**
  * Jest runs TypeScript through swc (type checking is `npm run typecheck`). Tiers: unit (pure code, no stack,
  * `npm run test:unit`), then workflows, integration, e2e and faults, which share the local stack that their global
- * setup brings up. `npm test` runs every tier with two workers, each with a slot of its own on the stack
+ * setup brings up. `npm test` runs every tier with three workers (the files mostly wait on timers and servers: two cores are not busy with
+ * two), each with a slot of its own on the stack
  * (tests/helpers/slot.ts); a file marked `@exclusive` runs alone (tests/machine-environment.js).
  */
 const transform = { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] };

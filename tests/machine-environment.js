@@ -1,5 +1,5 @@
 /**
- * The test environment of the tiers that share the local stack, run by two Jest workers at once. Each worker has a
+ * The test environment of the tiers that share the local stack, run by three Jest workers at once. Each worker has a
  * slot of its own (task queue, demo database, repository, crontab user, compose project: tests/helpers/slot.ts), so
  * most files run side by side. A file that takes the whole machine (it stops PostgreSQL, restarts the Temporal server)
  * says so in its first doc comment with `@exclusive <why>`: it waits until no other file runs and keeps the others

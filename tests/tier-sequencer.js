@@ -1,7 +1,7 @@
 /**
- * The order two Jest workers take the files in: files marked `@exclusive` first (they run alone, so they go before the
+ * The order the Jest workers take the files in: files marked `@exclusive` first (they run alone, so they go before the
  * others start; the unit tier, which takes no lock, runs beside the first of them), then the slowest first by the durations of the last full run (`tests/file-timings.json`, written by
- * tests/timing-reporter.js), so the two workers finish close together; files with no recorded duration by tier, then
+ * tests/timing-reporter.js), so the workers finish close together; files with no recorded duration by tier, then
  * name. Fixed by the file, not by Jest's own timing cache, so a fresh clone runs in the same order.
  */
 const fs = require('node:fs');
@@ -33,7 +33,7 @@ class TierSequencer extends Sequencer {
     const exclusives = tests.filter((t) => exclusive(t.path)).sort(bySize);
     const units = tests.filter((t) => !exclusive(t.path) && tier(t) === 0).sort(bySize);
     const rest = tests.filter((t) => !exclusive(t.path) && tier(t) !== 0).sort(bySize);
-    // While the first exclusive file has the machine, the other worker runs the unit tier, which needs no stack and
+    // While the first exclusive file has the machine, the other workers run the unit tier, which needs no stack and
     // takes no lock; the next exclusive file waits for the first, and then the rest start.
     return [...exclusives.slice(0, 1), ...units, ...exclusives.slice(1), ...rest];
   }

@@ -1,7 +1,7 @@
 /**
  * Prints every test file's wall time at the end of a run, slowest first, with each tier's total and the run's wall
  * time. With MO_RECORD_TIMINGS=1 a run without failures also writes them to tests/file-timings.json, the order the
- * sequencer gives two workers (slowest first).
+ * sequencer gives the workers (slowest first).
  */
 const fs = require('node:fs');
 const path = require('node:path');

@@ -3,7 +3,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 
 /**
- * This Jest worker's slot: two workers run test files side by side on one stack, so each has a demo target of its
+ * This Jest worker's slot: three workers run test files side by side on one stack, so each has a demo target of its
  * own (`MO_SLOT_PREFIX` sets a second checkout's runs apart on the same stack). `tests/setup-slot.ts` gives the slot's processes their task queue and demo database; `slottedPlan` gives a plan
  * file its own repository, backup and report folders, crontab user, compose project and name.
  */
