@@ -102,104 +102,18 @@ interface CertFiles {
 }
 
 /**
- * A CA and two leaf certificates made with the openssl CLI. Keys are EC P-256 in PKCS#8 PEM (`genpkey`), which
- * both rustls (NativeConnection) and grpc-js (Connection) read. rustls (webpki) only looks at subjectAltName, never
- * CN, and checks the EKU, so both leaves carry them explicitly.
+ * The CA, the server certificate and one client certificate, made by the script we ship for the compose stack's mTLS
+ * (scripts/make-certs): the test's proxy trusts exactly what an operator's server would.
  */
 function makeCertificates(dir: string): CertFiles {
   const f = (name: string) => path.join(dir, name);
-  const openssl = (...args: string[]) => {
-    try {
-      execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    } catch (err) {
-      const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
-      throw new Error(`openssl ${args[0]} failed: ${stderr || String(err)}`);
-    }
-  };
-  const key = (name: string) =>
-    openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', f(name));
-  fs.writeFileSync(
-    f('ext.cnf'),
-    [
-      '[ca]',
-      'basicConstraints = critical, CA:TRUE',
-      'keyUsage = critical, keyCertSign, cRLSign',
-      'subjectKeyIdentifier = hash',
-      '[server]',
-      'basicConstraints = critical, CA:FALSE',
-      'keyUsage = critical, digitalSignature',
-      'extendedKeyUsage = serverAuth',
-      `subjectAltName = DNS:${SERVER_NAME}, IP:127.0.0.1`,
-      'subjectKeyIdentifier = hash',
-      'authorityKeyIdentifier = keyid',
-      '[client]',
-      'basicConstraints = critical, CA:FALSE',
-      'keyUsage = critical, digitalSignature',
-      'extendedKeyUsage = clientAuth',
-      'subjectKeyIdentifier = hash',
-      'authorityKeyIdentifier = keyid',
-      '',
-    ].join('\n'),
-  );
-  key('ca.key');
-  // `-config` points at our file so the distribution's openssl.cnf adds no extensions of its own.
-  openssl(
-    'req',
-    '-x509',
-    '-new',
-    '-key',
-    f('ca.key'),
-    '-sha256',
-    '-days',
-    '7',
-    '-subj',
-    '/CN=migration-orchestrator test CA',
-    '-config',
-    f('ext.cnf'),
-    '-extensions',
-    'ca',
-    '-out',
-    f('ca.crt'),
-  );
-  for (const [name, cn] of [
-    ['server', SERVER_NAME],
-    ['client', 'migration-orchestrator test client'],
-  ] as const) {
-    key(`${name}.key`);
-    openssl(
-      'req',
-      '-new',
-      '-key',
-      f(`${name}.key`),
-      '-subj',
-      `/CN=${cn}`,
-      '-config',
-      f('ext.cnf'),
-      '-out',
-      f(`${name}.csr`),
-    );
-    openssl(
-      'x509',
-      '-req',
-      '-in',
-      f(`${name}.csr`),
-      '-CA',
-      f('ca.crt'),
-      '-CAkey',
-      f('ca.key'),
-      '-CAcreateserial',
-      '-CAserial',
-      f('ca.srl'),
-      '-sha256',
-      '-days',
-      '7',
-      '-extfile',
-      f('ext.cnf'),
-      '-extensions',
-      name,
-      '-out',
-      f(`${name}.crt`),
-    );
+  const script = path.join(__dirname, '..', '..', 'scripts', 'make-certs');
+  const args = ['--server-name', SERVER_NAME, '--server-name', '127.0.0.1', '--client', 'client', '--days', '7'];
+  try {
+    execFileSync('bash', [script, dir, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
+    throw new Error(`scripts/make-certs failed: ${stderr || String(err)}`);
   }
   return {
     caFile: f('ca.crt'),

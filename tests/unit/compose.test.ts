@@ -227,6 +227,59 @@ function composeProblems(doc: ComposeFile): string[] {
   problems.push(...persistenceProblems(stack));
   problems.push(...setupProblems(stack));
   problems.push(...workerProblems(stack));
+  problems.push(...tlsProblems(stack));
+  return problems;
+}
+
+/** The files scripts/make-certs writes by default: the CA, the server's, and one per default client. */
+function madeCertificates(): Set<string> {
+  const script = fs.readFileSync(path.join(root, 'scripts', 'make-certs'), 'utf8');
+  const clients = /clients=\(([^)]+)\)/.exec(script)?.[1]?.split(/\s+/).filter(Boolean) ?? [];
+  return new Set(['ca.crt', ...['server', ...clients].flatMap((c) => [`${c}.crt`, `${c}.key`])]);
+}
+
+/** Where a service mounts the certificates folder (`…:/certs:ro`), if it does. */
+function certsMount(s: Service): string | undefined {
+  for (const v of s.volumes ?? []) {
+    if (typeof v !== 'string') continue;
+    const [source, target, mode] = splitColons(v);
+    if (/TEMPORAL_CERTS_DIR/.test(source ?? '') && target && mode === 'ro') return target;
+  }
+  return undefined;
+}
+
+/**
+ * mTLS: the frontend requires client certificates signed by the stack's CA, and every service that talks to it shows
+ * one that scripts/make-certs makes, from the certificates folder mounted read-only.
+ */
+function tlsProblems(st: Stack): string[] {
+  const problems: string[] = [];
+  const made = madeCertificates();
+  const fileIn = (name: string, s: Service, p: string | null | undefined, what: string) => {
+    const dir = certsMount(s);
+    const file = withDefaults(p ?? '');
+    if (!file) problems.push(`${name}: no ${what}`);
+    else if (!dir) problems.push(`${name}: ${what} ${file}, but the certificates folder is not mounted read-only`);
+    else if (path.posix.dirname(file) !== dir || !made.has(path.posix.basename(file)))
+      problems.push(`${name}: ${what} ${file} is not a file scripts/make-certs makes in ${dir}`);
+  };
+  const server = st.services[st.server]!;
+  const env = envOf(server);
+  if (env.TEMPORAL_TLS_REQUIRE_CLIENT_AUTH !== 'true')
+    problems.push(`${st.server}: the frontend does not require client certificates (TEMPORAL_TLS_REQUIRE_CLIENT_AUTH)`);
+  fileIn(st.server, server, env.TEMPORAL_TLS_CLIENT1_CA_CERT, 'CA for client certificates');
+  fileIn(st.server, server, env.TEMPORAL_TLS_FRONTEND_CERT, 'frontend certificate');
+  fileIn(st.server, server, env.TEMPORAL_TLS_FRONTEND_KEY, 'frontend key');
+  fileIn(st.server, server, env.TEMPORAL_TLS_SERVER_CERT, 'internode certificate');
+  for (const [name, s] of Object.entries(st.services)) {
+    if (name === st.server || !/temporal:7233/.test(envOf(s).TEMPORAL_ADDRESS ?? '')) continue;
+    const e = envOf(s);
+    // The UI server reads its own variable names; the CLI, admin-tools and the worker read envconfig's.
+    const ui = imageName(s) === 'temporalio/ui';
+    fileIn(name, s, ui ? e.TEMPORAL_TLS_CERT : e.TEMPORAL_TLS_CLIENT_CERT_PATH, 'client certificate');
+    fileIn(name, s, ui ? e.TEMPORAL_TLS_KEY : e.TEMPORAL_TLS_CLIENT_KEY_PATH, 'client key');
+    fileIn(name, s, ui ? e.TEMPORAL_TLS_CA : e.TEMPORAL_TLS_SERVER_CA_CERT_PATH, 'server CA');
+  }
   return problems;
 }
 
@@ -901,6 +954,29 @@ describe('docker-compose.yml (validated structurally: its images cannot be pulle
       'a namespace other than the worker',
       (d) => void (svcEnv(d, 'temporal-setup').TEMPORAL_NAMESPACE = 'prod'),
       /namespace prod is not the worker's default/,
+    ],
+    [
+      'a frontend that does not require client certificates',
+      (d) => void delete svcEnv(d, 'temporal').TEMPORAL_TLS_REQUIRE_CLIENT_AUTH,
+      /temporal: the frontend does not require client certificates/,
+    ],
+    [
+      'a UI without a client certificate',
+      (d) => void delete svcEnv(d, 'temporal-ui').TEMPORAL_TLS_CERT,
+      /temporal-ui: no client certificate/,
+    ],
+    [
+      'a setup job whose certificate scripts/make-certs does not make',
+      (d) => void (svcEnv(d, 'temporal-setup').TEMPORAL_TLS_CLIENT_CERT_PATH = '/certs/admin.crt'),
+      /temporal-setup: client certificate \/certs\/admin\.crt is not a file scripts\/make-certs makes/,
+    ],
+    [
+      'a worker without the certificates folder',
+      (d) =>
+        void (d.services!.worker!.volumes = d.services!.worker!.volumes!.filter(
+          (v) => typeof v !== 'string' || !v.includes('CERTS'),
+        )),
+      /worker: client certificate \/certs\/worker\.crt, but the certificates folder is not mounted/,
     ],
     [
       'a worker without the TLS variables',
