@@ -76,7 +76,7 @@ export interface StackConfig {
   trustFile: string | undefined;
   /** `MO_INSECURE_ACCEPT_UNSIGNED=1` (or the worker's `--insecure-accept-unsigned`): admit every run. */
   insecureAcceptUnsigned: boolean;
-  /** The task queues our workflows run on (`MO_WORKFLOW_QUEUE`, comma-separated; default this queue and `migrations`). */
+  /** The task queues our workflows run on: this one and `MO_WORKFLOW_QUEUE` (comma-separated; default `migrations`). */
   workflowQueues: string[];
 }
 
@@ -101,10 +101,13 @@ export function loadConfig(): StackConfig {
   };
 }
 
-/** The central queues our workflows run on: `MO_WORKFLOW_QUEUE`, else this worker's queue and the default one. */
+/**
+ * The queues our workflows run on: this worker's own (every worker registers our workflows) and `MO_WORKFLOW_QUEUE`
+ * (the central queue an agent serves), else `migrations`.
+ */
 function workflowQueues(own: string): string[] {
   const named = optionalEnv('MO_WORKFLOW_QUEUE');
-  const list = named ? named.split(',').map((q) => q.trim()) : [own, 'migrations'];
+  const list = [own, ...(named ? named.split(',').map((q) => q.trim()) : ['migrations'])];
   return [...new Set(list.filter(Boolean))];
 }
 
