@@ -159,6 +159,12 @@ function tooOld(signedAt: string, startedAtMs: number): string | undefined {
 
 const same = (a: unknown, b: unknown) => canonicalJson(a) === canonicalJson(b);
 
+/** The same job as the scheduler sees it: its name (which marks its line or schedule), schedule and command. */
+const sameJob = (a: unknown, b: Pick<JobSpec, 'name' | 'schedule' | 'command'>) => {
+  const j = (a ?? {}) as Partial<JobSpec>;
+  return same([j.name, j.schedule, j.command], [b.name, b.schedule, b.command]);
+};
+
 /**
  * Why undo records do not belong to the plan, or undefined: each record's router, database variable, scheduler
  * (crontab user), jobs, repository and compose project must be the plan's own.
@@ -184,7 +190,7 @@ function recordProblem(r: Record<string, unknown>, plan: Plan): string | undefin
       return r.project === plan.target.composeProject ? undefined : "its compose project is not the plan's";
     case 'unified-job':
       if (!same(r.scheduler, plan.scheduler)) return "its scheduler (crontab user) is not the plan's";
-      return same(r.job, plan.unifiedJob) ? undefined : "its job is not the plan's unified job";
+      return sameJob(r.job, plan.unifiedJob) ? undefined : "its job is not the plan's unified job";
     case 'legacy-jobs':
       if (!same(r.scheduler, plan.scheduler)) return "its scheduler (crontab user) is not the plan's";
       return Array.isArray(r.jobs) && r.jobs.every(legacy) ? undefined : "its jobs are not the plan's legacy jobs";
@@ -202,7 +208,7 @@ export function scheduledJobProblem(
   plan: Plan,
   queue?: string,
 ): string | undefined {
-  if (!same(job, plan.unifiedJob)) return `job ${JSON.stringify(job?.name)} is not the plan's unified job`;
+  if (!sameJob(job, plan.unifiedJob)) return `job ${JSON.stringify(job?.name)} is not the plan's unified job`;
   if (runOn !== queue) return `runOn ${JSON.stringify(runOn)} is not the plan's commands queue (${queue ?? 'central'})`;
   return undefined;
 }
