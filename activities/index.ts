@@ -3,6 +3,7 @@ import type Docker from 'dockerode';
 import type { Client } from '@temporalio/client';
 import { rollbackWorkflowId } from '../model/status';
 import { MAX_STOP_GRACE_MS, type JobSpec, type UnifiedContainerSpec } from '../model/plan';
+import { createAdmission, type AdmissionConfig } from './admission';
 import { archiveLegacyScripts, restoreArchivedScripts } from './archive';
 import { backupDatabase } from './backup';
 import { evaluateMetrics, hostChecks, runChecks, type HostChecksInput, type RunChecksInput } from './checks';
@@ -26,6 +27,8 @@ export interface ActivityDeps {
   client: Client;
   /** Task queue the job schedules start their workflows on. */
   taskQueue?: string;
+  /** How this worker admits runs (its trust file); without one, no run is admitted. */
+  admission?: AdmissionConfig;
 }
 
 /** Container specs with `envFrom` resolved from the worker's environment (values never pass through history). */
@@ -110,6 +113,7 @@ export function createActivities(deps: ActivityDeps) {
     findUnifiedOwner: scheduler.findUnifiedOwner,
   };
   return {
+    ...createAdmission(deps.admission ?? { workflowQueues: [], client: deps.client }),
     backupDatabase,
     startContainers: (project: string, specs: ContainerSpec[], owner: { migrationId?: string } = {}) =>
       startContainers(deps.docker, project, specs, owningMigration(owner.migrationId)),

@@ -1,4 +1,5 @@
-import type { JobSpec, SchedulerSpec } from '../model/plan';
+import type { JobSpec, Plan, SchedulerSpec } from '../model/plan';
+import type { StartProof } from '../model/admission';
 
 /** Input of the scheduler operations on legacy jobs. */
 export interface JobsInput {
@@ -16,6 +17,8 @@ export interface JobInput {
   backupDir: string;
   /** Temporal Schedules: the task queue the job's runs execute its command on (the commands agent), if not central. */
   runOn?: string;
+  /** Temporal Schedules: the admitted migration's plan and start proof, which each scheduled run is checked against. */
+  admission?: { plan: Plan; proof?: StartProof };
 }
 
 /** What a scheduler operation changed (plain data; the undo is the opposite operation). */

@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { JobSpec, SchedulerSpec } from '../model/plan';
 import { ErrorType, permanent } from './errors';
 import { WorkflowType } from '../model/constants';
+import type { ScheduledJobInput } from '../model/status';
 import {
   crontabUnifiedOwner,
   disableLine,
@@ -111,7 +112,20 @@ async function installSchedule(client: Client, i: JobInput, taskQueue: string): 
         type: 'startWorkflow',
         // The workflow that runs the job's command on the worker.
         workflowType: WorkflowType.scheduledJobWorkflow,
-        args: [{ job: i.job, ...(i.runOn ? { runOn: i.runOn } : {}) }],
+        args: [
+          {
+            job: i.job,
+            ...(i.runOn ? { runOn: i.runOn } : {}),
+            // Each run is admitted against the migration's plan and start proof (workflows/scheduled-job.ts).
+            ...(i.admission
+              ? {
+                  migrationId: i.migrationId,
+                  plan: i.admission.plan,
+                  ...(i.admission.proof ? { proof: i.admission.proof } : {}),
+                }
+              : {}),
+          } satisfies ScheduledJobInput,
+        ],
         taskQueue,
       },
       state: { paused: false, note: text },

@@ -1,3 +1,4 @@
+import { demoStartProof, ensureDemoTrust } from '../demo/keys';
 import { execFile, execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -60,7 +61,7 @@ async function completedMigration(): Promise<string> {
   const taskQueue = `bench-cli-${Date.now().toString(36)}`;
   const id = `${taskQueue}-closed`;
   const logFile = path.join(os.tmpdir(), `${taskQueue}.log`);
-  const worker = startWorkerProcess(logFile, { MO_TASK_QUEUE: taskQueue });
+  const worker = startWorkerProcess(logFile, { MO_TASK_QUEUE: taskQueue, MO_TRUST_FILE: ensureDemoTrust() });
   const client = await connectClient(config);
   try {
     await worker.ready;
@@ -69,7 +70,7 @@ async function completedMigration(): Promise<string> {
     const handle = await client.workflow.start<typeof migrationWorkflow>(WorkflowType.migrationWorkflow, {
       taskQueue,
       workflowId: id,
-      args: [{ migrationId: id, plan, startedBy: 'bench' }],
+      args: [{ migrationId: id, plan, startedBy: 'bench', proof: await demoStartProof('start', id, plan, 'bench') }],
     });
     await handle.signal(abortSignal, { requestedBy: 'bench', reason: 'a closed migration for cli_status_closed_ms' });
     // Closed, and completed: a failed workflow task (a bug) leaves it running; a failed run has no result to read.

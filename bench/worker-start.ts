@@ -1,3 +1,4 @@
+import { ensureDemoTrust } from '../demo/keys';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,7 +33,7 @@ async function coldStart(env: NodeJS.ProcessEnv, tag: string): Promise<{ startS:
   });
   const logFile = path.join(os.tmpdir(), `${taskQueue}.log`);
   const t0 = Date.now();
-  const worker = startWorkerProcess(logFile, { ...env, MO_TASK_QUEUE: taskQueue });
+  const worker = startWorkerProcess(logFile, { MO_TRUST_FILE: ensureDemoTrust(), ...env, MO_TASK_QUEUE: taskQueue });
   try {
     await worker.ready;
     let firstTaskAt: number | undefined;

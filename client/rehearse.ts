@@ -81,7 +81,13 @@ export async function rehearse(
   const log: RehearsalLog = { wouldDo: [], findings: [], ledgerRows: 0 };
   const [env, bundle] = await Promise.all([createTimeSkippingEnv(), bundleWorkflows()]);
   try {
-    const real = createActivities({ docker: dockerClient(config.dockerHost), client: env.client });
+    // The rehearsal's own in-process worker on the test server admits its own run: nothing it runs can change the
+    // target (production-changing activities only record what they would do), and the operator started it.
+    const real = createActivities({
+      docker: dockerClient(config.dockerHost),
+      client: env.client,
+      admission: { insecure: true, workflowQueues: [] },
+    });
     const taskQueue = 'rehearsal';
     const worker = await Worker.create({
       connection: env.nativeConnection,

@@ -15,7 +15,7 @@ import { approveUpdate, rollbackSignal, statusQuery } from '../workflows/definit
 import { rollbackWorkflowId } from '../model/status';
 import { signRequest } from '../lib/signing';
 import { claimFor } from '../model/auth';
-import { demoApprover, demoKeyFile, demoSigner, ensureDemoKeys } from './keys';
+import { DEMO_TRUST_FILE, demoApprover, demoKeyFile, demoSigner, demoStartProof, ensureDemoKeys } from './keys';
 import { planDetails } from '../model/card';
 import type { migrationWorkflow } from '../workflows/migration';
 import type { GateName, Plan } from '../model/plan';
@@ -143,6 +143,8 @@ export async function runDemo(args: DemoOptions): Promise<DemoOutcome> {
   const config = loadConfig();
   // The demo plan reads its approvers' keys (made once per checkout, printed below).
   const keys = ensureDemoKeys();
+  // The workers admit runs signed by the demo's starter (a worker without a trust file refuses to start).
+  process.env.MO_TRUST_FILE ??= DEMO_TRUST_FILE;
   const plan = loadDemoPlan(args);
   const logs = path.join(config.dataDir, 'logs');
 
@@ -279,6 +281,8 @@ function startWorkers(args: DemoOptions, logs: string, releaseSticky: () => Prom
     agent = startWorkerProcess(demoLogFile(logs, 'agent'), {
       ...args.workerEnv,
       MO_TASK_QUEUE: args.agent.queue,
+      // The agent runs activities only for our workflows on the central queue.
+      MO_WORKFLOW_QUEUE: loadConfig().taskQueue,
     });
     pids.agent.push(agent.child.pid!);
     await agent.ready;
@@ -315,12 +319,13 @@ async function resetStickyQueues(client: Client, config: StackConfig, workflowId
   );
 }
 
-/** Starts the migration of the demo plan, as `migrate start` would. */
-function startMigration(client: Client, config: StackConfig, plan: Plan, workflowId: string) {
+/** Starts the migration of the demo plan, as `migrate start` would: signed with the demo starter's key. */
+async function startMigration(client: Client, config: StackConfig, plan: Plan, workflowId: string) {
+  const proof = await demoStartProof('start', workflowId, plan, 'demo');
   return client.workflow.start<typeof migrationWorkflow>(WorkflowType.migrationWorkflow, {
     taskQueue: config.taskQueue,
     workflowId,
-    args: [{ migrationId: workflowId, plan, startedBy: 'demo' }],
+    args: [{ migrationId: workflowId, plan, startedBy: 'demo', proof }],
     staticSummary: `Migration ${plan.name} (demo)`,
     staticDetails: planDetails(plan),
   });

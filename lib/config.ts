@@ -72,6 +72,12 @@ export interface StackConfig {
   metricsAddress: string | undefined;
   /** How long a stopping worker lets running activities finish before cancelling them, in ms. */
   shutdownGraceMs: number;
+  /** The worker's OpenSSH allowed_signers file of who may start migrations and rollbacks (`MO_TRUST_FILE`). */
+  trustFile: string | undefined;
+  /** `MO_INSECURE_ACCEPT_UNSIGNED=1` (or the worker's `--insecure-accept-unsigned`): admit every run. */
+  insecureAcceptUnsigned: boolean;
+  /** The task queues our workflows run on: this one and `MO_WORKFLOW_QUEUE` (comma-separated; default `migrations`). */
+  workflowQueues: string[];
 }
 
 /** The stack configuration from the environment (process first, then `.stack/env`). */
@@ -89,7 +95,20 @@ export function loadConfig(): StackConfig {
     dataDir: optionalEnv('MO_DATA_DIR') ?? path.join(projectRoot, '.stack', 'data'),
     metricsAddress: metricsAddress(optionalEnv('MO_METRICS_ADDRESS')),
     shutdownGraceMs: positiveInt('MO_SHUTDOWN_GRACE_MS', 30_000),
+    trustFile: optionalEnv('MO_TRUST_FILE'),
+    insecureAcceptUnsigned: optionalEnv('MO_INSECURE_ACCEPT_UNSIGNED') === '1',
+    workflowQueues: workflowQueues(optionalEnv('MO_TASK_QUEUE') ?? 'migrations'),
   };
+}
+
+/**
+ * The queues our workflows run on: this worker's own (every worker registers our workflows) and `MO_WORKFLOW_QUEUE`
+ * (the central queue an agent serves), else `migrations`.
+ */
+function workflowQueues(own: string): string[] {
+  const named = optionalEnv('MO_WORKFLOW_QUEUE');
+  const list = [own, ...(named ? named.split(',').map((q) => q.trim()) : ['migrations'])];
+  return [...new Set(list.filter(Boolean))];
 }
 
 /** The local dev server of `scripts/stack`, when nothing else is configured. */

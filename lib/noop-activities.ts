@@ -35,6 +35,8 @@ export function noopActivities(metrics: MetricSpec[]): NoopActivities {
   });
   let percent = 0;
   const stubs: { [K in keyof Activities]: Fn } = {
+    // Stub workers of workflow logic admit every run, explicitly, as a worker started --insecure-accept-unsigned.
+    admitRun: async (i: { claimedBy?: string }) => ({ admitted: true, by: i.claimedBy ?? 'test', mode: 'insecure' }),
     backupDatabase: async (i: { step: string }) => backup(i.step),
     startContainers: async () => [],
     deployUnified: async () => [{ name: 'scorer-1', id: 'c1', service: 'scorer', running: true, status: 'Up' }],

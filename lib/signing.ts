@@ -18,13 +18,13 @@ export type Signer = (text: string) => Promise<string>;
  * Signs with `ssh-keygen -Y sign`, as a person would: the private key file (passphrase and ssh-agent work as with
  * ssh), or the public key file of a key held by ssh-agent.
  */
-export function sshKeygenSigner(keyFile: string): Signer {
+export function sshKeygenSigner(keyFile: string, namespace = SIGNATURE_NAMESPACE): Signer {
   return async (text) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'migrate-sign-'));
     try {
       const file = path.join(dir, 'request');
       fs.writeFileSync(file, text);
-      await run('ssh-keygen', ['-Y', 'sign', '-q', '-f', keyFile, '-n', SIGNATURE_NAMESPACE, file]);
+      await run('ssh-keygen', ['-Y', 'sign', '-q', '-f', keyFile, '-n', namespace, file]);
       return fs.readFileSync(`${file}.sig`, 'utf8');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -41,33 +41,38 @@ function wireString(bytes: Uint8Array | string): Buffer {
 }
 
 /** An Ed25519 key pair in memory: its OpenSSH public key line and a signer that writes what `ssh-keygen -Y sign` does. */
-export function memoryKey(comment = 'migrate-test'): { publicKey: string; sign: Signer } {
+export function memoryKey(
+  comment = 'migrate-test',
+  namespace = SIGNATURE_NAMESPACE,
+): { publicKey: string; sign: Signer; signIn: (namespace: string) => Signer } {
   const seed = randomBytes(32);
   const pub = ed25519.getPublicKey(seed);
   const pubBlob = Buffer.concat([wireString('ssh-ed25519'), wireString(pub)]);
-  const sign: Signer = async (text) => {
-    const hash = 'sha512';
-    const signed = Buffer.concat([
-      Buffer.from('SSHSIG'),
-      wireString(SIGNATURE_NAMESPACE),
-      wireString(''),
-      wireString(hash),
-      wireString(sha512(utf8(text))),
-    ]);
-    const sig = ed25519.sign(signed, seed);
-    const blob = Buffer.concat([
-      Buffer.from('SSHSIG'),
-      Buffer.from([0, 0, 0, 1]),
-      wireString(pubBlob),
-      wireString(SIGNATURE_NAMESPACE),
-      wireString(''),
-      wireString(hash),
-      wireString(Buffer.concat([wireString('ssh-ed25519'), wireString(sig)])),
-    ]);
-    const b64 = blob.toString('base64').replace(/.{1,70}/g, '$&\n');
-    return Promise.resolve(`-----BEGIN SSH SIGNATURE-----\n${b64}-----END SSH SIGNATURE-----\n`);
-  };
-  return { publicKey: `ssh-ed25519 ${pubBlob.toString('base64')} ${comment}`, sign };
+  const signIn =
+    (ns: string): Signer =>
+    (text) => {
+      const hash = 'sha512';
+      const signed = Buffer.concat([
+        Buffer.from('SSHSIG'),
+        wireString(ns),
+        wireString(''),
+        wireString(hash),
+        wireString(sha512(utf8(text))),
+      ]);
+      const sig = ed25519.sign(signed, seed);
+      const blob = Buffer.concat([
+        Buffer.from('SSHSIG'),
+        Buffer.from([0, 0, 0, 1]),
+        wireString(pubBlob),
+        wireString(ns),
+        wireString(''),
+        wireString(hash),
+        wireString(Buffer.concat([wireString('ssh-ed25519'), wireString(sig)])),
+      ]);
+      const b64 = blob.toString('base64').replace(/.{1,70}/g, '$&\n');
+      return Promise.resolve(`-----BEGIN SSH SIGNATURE-----\n${b64}-----END SSH SIGNATURE-----\n`);
+    };
+  return { publicKey: `ssh-ed25519 ${pubBlob.toString('base64')} ${comment}`, sign: signIn(namespace), signIn };
 }
 
 /**

@@ -98,6 +98,8 @@ export const ErrorType = {
   ShellNotAllowed: 'ShellNotAllowed',
   /** The rollback undid its steps, then failed (verification or report): its failure carries the undo outcomes. */
   RollbackIncomplete: 'RollbackIncomplete',
+  /** A run or an activity that no trusted starter admitted (the worker's trust file): nothing ran. */
+  NotAdmitted: 'NotAdmitted',
   /** The backup's snapshot or pg_dump failed or ran past its time limit: retried by the activity's policy. */
   BackupFailed: 'BackupFailed',
   /** The dump did not restore, or restored other row counts than were dumped: retried by the activity's policy. */

@@ -5,6 +5,7 @@
  */
 import type { GateName, Phase } from './constants';
 import type { RequestSignature } from './signatures';
+import type { StartProof } from './admission';
 import type { Comparator, JobSpec, Plan, RouterSpec, SchedulerSpec } from './plan';
 
 /** Payload of the `approve` signal. */
@@ -176,6 +177,11 @@ export interface RollbackInput {
   fromPhase: Phase | 'unknown';
   /** Ledger entries the migration had not written yet when it decided to roll back (its report shows them). */
   recent?: LedgerEntry[];
+  /**
+   * Started by hand: the rollback starter's signature (`migrate rollback`, namespace migrate-rollback). Started by its
+   * migration: the migration's own start proof, re-verified.
+   */
+  proof?: StartProof;
 }
 
 /** One undo step as it happened. */
@@ -222,6 +228,11 @@ export interface MigrationInput {
   migrationId: string;
   plan: Plan;
   startedBy: string;
+  /**
+   * Who started it, as the worker verifies against its trust file (`migrate start` signs over the workflow ID, the
+   * migration ID, the plan's digest and the time). Not secret; it stays in the input through continue-as-new.
+   */
+  proof?: StartProof;
   /** Set by continue-as-new during the soak: the state carried into the next run. */
   carried?: CarriedState;
   /** Soak checks per run before the history is rolled over with continue-as-new. */
@@ -278,6 +289,15 @@ export interface CheckResult {
   wouldRun?: string;
   /** Passed, with something a person should know (a privileged SQL role the plan allowed): shown in the report. */
   warning?: string;
+}
+
+/** What a job schedule starts: the job, where it runs, and the admitted migration (plan and start proof) it is of. */
+export interface ScheduledJobInput {
+  job: JobSpec;
+  runOn?: string;
+  migrationId?: string;
+  plan?: Plan;
+  proof?: StartProof;
 }
 
 /** The rollback workflow's ID for a migration: deterministic, so a second start finds the first. */

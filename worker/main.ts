@@ -6,6 +6,8 @@ import { applyStackEnv, loadConfig } from '../lib/config';
 import { workflowBundleFor } from '../lib/workflow-bundle';
 import { formatLogLine, logLevel } from './logging';
 import { workerInterceptors } from './redact';
+import { callerCheck } from './admission';
+import { loadTrust } from '../activities/admission';
 
 /**
  * Starts the worker: registers the workflows and activities on the task queue and runs until SIGTERM/SIGINT. Logs are
@@ -18,6 +20,8 @@ async function run(): Promise<void> {
   // Checked before anything connects, so a typo stops the worker at once instead of logging at every level.
   const level = logLevel(process.env.MO_LOG_LEVEL);
   const config = loadConfig();
+  const insecure = config.insecureAcceptUnsigned || process.argv.includes('--insecure-accept-unsigned');
+  refuseWithoutTrust(config.trustFile, insecure);
   Runtime.install({
     // JSON lines on stdout; a logged error keeps its stack and causes.
     logger: new DefaultLogger(level, (entry) => void process.stdout.write(`${formatLogLine(entry)}\n`)),
@@ -38,22 +42,49 @@ async function run(): Promise<void> {
     namespace: config.temporalNamespace,
     taskQueue: config.taskQueue,
     workflowBundle: await workflowBundleFor(config.dataDir),
-    activities: createActivities({ docker: dockerClient(config.dockerHost), client, taskQueue: config.taskQueue }),
+    activities: createActivities({
+      docker: dockerClient(config.dockerHost),
+      client,
+      taskQueue: config.taskQueue,
+      admission: { trustFile: config.trustFile, insecure, client, workflowQueues: config.workflowQueues },
+    }),
     shutdownGraceTime: config.shutdownGraceMs,
-    // Nothing secret reaches history: every activity's result and error is redacted on its way out.
-    interceptors: workerInterceptors,
+    // Nothing secret reaches history: every activity's result and error is redacted on its way out. Activities run
+    // only for our own workflows (not a foreign workflow scheduling our activity types here).
+    interceptors: {
+      ...workerInterceptors,
+      activity: [
+        ...(insecure ? [] : [callerCheck(client, config.workflowQueues)]),
+        ...(workerInterceptors.activity ?? []),
+      ],
+    },
   });
   log.info('worker started', {
     taskQueue: config.taskQueue,
     pid: process.pid,
     metrics: config.metricsAddress ? `http://${config.metricsAddress}/metrics` : 'off',
     shutdownGraceMs: config.shutdownGraceMs,
+    admission: insecure ? 'INSECURE: every run admitted unsigned' : `trust file ${config.trustFile}`,
+    workflowQueues: config.workflowQueues,
   });
   // The SDK turns SIGTERM/SIGINT into a graceful shutdown (see above); run() resolves once every task has drained.
   await worker.run();
   log.info('worker stopped', { taskQueue: config.taskQueue });
   await client.connection.close();
   await connection.close();
+}
+
+/**
+ * A worker without a trust file would run whatever anyone with access to the Temporal frontend starts: it refuses to
+ * start unless told so explicitly. A trust file that cannot be read or parsed stops it too, naming the line.
+ */
+function refuseWithoutTrust(trustFile: string | undefined, insecure: boolean): void {
+  if (insecure) return;
+  if (!trustFile)
+    throw new Error(
+      'no trust file: set MO_TRUST_FILE to an OpenSSH allowed_signers file of who may start migrations (namespaces="migrate-start") and rollbacks (namespaces="migrate-rollback"), or run with --insecure-accept-unsigned (MO_INSECURE_ACCEPT_UNSIGNED=1) to admit every run unsigned',
+    );
+  loadTrust(trustFile);
 }
 
 run().catch((err) => {

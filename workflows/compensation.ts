@@ -4,8 +4,10 @@ import {
   ParentClosePolicy,
   patched,
   startChild,
+  uuid4,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { LedgerEntry } from '../model/status';
 import type { Phase } from '../model/constants';
 import { rollbackWorkflowId } from '../model/status';
@@ -148,21 +150,36 @@ async function startRollback(
   fromPhase: Phase,
   recent?: LedgerEntry[],
 ): Promise<ChildWorkflowHandle<typeof rollbackWorkflow>> {
-  return startChild(rollbackWorkflow, {
-    workflowId: rollbackWorkflowId(s.migrationId),
-    parentClosePolicy: ParentClosePolicy.ABANDON,
-    args: [
-      {
-        migrationId: s.migrationId,
-        plan: s.plan,
-        compensations: s.status.compensations,
-        reason: why.reason,
-        requestedBy: why.requestedBy,
-        fromPhase,
-        ...(recent?.length ? { recent } : {}),
-      },
-    ],
-  });
+  const start = (workflowId: string) =>
+    startChild(rollbackWorkflow, {
+      workflowId,
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      args: [
+        {
+          migrationId: s.migrationId,
+          plan: s.plan,
+          compensations: s.status.compensations,
+          reason: why.reason,
+          requestedBy: why.requestedBy,
+          fromPhase,
+          ...(recent?.length ? { recent } : {}),
+          // The rollback re-verifies the migration's own start proof and checks it was started by this run.
+          ...(s.changes.admission && s.input.proof ? { proof: s.input.proof } : {}),
+        },
+      ],
+    });
+  const id = rollbackWorkflowId(s.migrationId);
+  if (!s.changes.admission) return start(id);
+  try {
+    return await start(id);
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    // Another workflow holds the rollback's ID (a squatter started under it): the rollback cannot be blocked, it starts
+    // under an ID nobody could predict (uuid4 is the workflow's seeded, replay-safe generator), and the audit says so.
+    const fallback = `${id}-${uuid4()}`;
+    s.audit('rollback-id-taken', `workflow ID ${id} is held by another workflow: the rollback runs as ${fallback}`);
+    return start(fallback);
+  }
 }
 
 /** Records the undo outcomes and ends the migration rolled back, or failed if the legacy path did not verify. */

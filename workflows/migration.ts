@@ -22,6 +22,8 @@ import {
   type Archived,
 } from './steps';
 import { checkpoint, hold, interruptible } from './waits';
+import { admit, notAdmitted, refuseForeignId } from './admission';
+import { planDigest } from '../model/signatures';
 
 /**
  * The migration runbook: preflight → go → backup → deploy → parallel run → traffic shift → cutover → soak → archive →
@@ -40,6 +42,9 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     refuseInvalidPlan(input.plan);
   }
   const s = new MigrationState(input);
+  // Before any handler or activity: the worker admits the run against its trust file (patched: runs started before
+  // admission existed go on as they were).
+  if (s.changes.admission) await admitMigration(input);
   installHandlers(s);
   upsertSearchAttributes([{ key: migrationNameKey, value: s.plan.name }]);
   try {
@@ -71,6 +76,34 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   // Entries a handler wrote while the run settled.
   await s.flushLedger();
   return s.result();
+}
+
+/**
+ * The admission of a migration run: its ID is the workflow's, and its start proof verifies against the worker's trust
+ * file. A fresh start is signed at most 15 minutes before the server started it. A carried soak run (continue-as-new)
+ * must come from a run of our migration workflow for this migration, and re-verifies the proof that stays in the input
+ * against the plan it carries, so a carried input nobody signed, or carrying another plan, runs nothing.
+ */
+async function admitMigration(input: MigrationInput): Promise<void> {
+  const info = workflowInfo();
+  refuseForeignId(input.migrationId);
+  const digest = planDigest(input.plan);
+  if (input.carried && input.carried.status?.planDigest !== digest)
+    notAdmitted("the carried status names another plan than the input's");
+  const from = input.carried
+    ? info.continuedFromExecutionRunId
+      ? { workflowId: info.workflowId, runId: info.continuedFromExecutionRunId }
+      : notAdmitted('a carried input comes only from continue-as-new of an admitted run, never from a start')
+    : undefined;
+  await admit({
+    kind: 'start',
+    workflowId: info.workflowId,
+    migrationId: input.migrationId,
+    planDigest: digest,
+    claimedBy: input.startedBy,
+    ...(from ? { from } : { startedAtMs: info.startTime.getTime() }),
+    ...(input.proof ? { proof: input.proof } : {}),
+  });
 }
 
 /** Fails the workflow, before any activity, when its ID could name a folder outside the backup or report folder. */
@@ -263,6 +296,8 @@ async function cutover(s: MigrationState): Promise<void> {
     job,
     backupDir: plan.target.backupDir,
     ...(runOn ? { runOn } : {}),
+    // A scheduled run checks its job against the admitted plan and re-verifies the start proof.
+    ...(s.changes.admission ? { admission: { plan, ...(s.input.proof ? { proof: s.input.proof } : {}) } } : {}),
   });
   await s.record({ kind: 'legacy-jobs', scheduler, jobs, at: at() });
   await quick.disableLegacyJobs({ migrationId, scheduler, jobs, backupDir: plan.target.backupDir });

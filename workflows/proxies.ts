@@ -91,6 +91,15 @@ export const ledgerActs = withSummaries(
 );
 
 /**
+ * The admission check: the worker verifies the run's start proof against its own trust file (worker-local config,
+ * so an activity, local: it runs on the worker that runs the workflow, before any other activity).
+ */
+export const admitActs = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumAttempts: 5 },
+});
+
+/**
  * Notifications go out beside the runbook, never awaited by a phase: each attempt is short (a receiver that hangs is
  * given up on after 20 s) and the attempts go on in the background, with backoff, for some six minutes.
  */

@@ -16,6 +16,9 @@ import { stopGraceSeconds } from '../model/plan';
 import { keptBecause, undoLanes, undoOrder, undoPrerequisites, whatRunsNow, whatToDo } from '../model/undo';
 import { planDigest } from '../model/signatures';
 import { timerSummary } from '../model/summaries';
+import { rollbackWorkflowId } from '../model/status';
+import { undoRecordsProblem } from '../model/admission';
+import { admit, notAdmitted } from './admission';
 
 /**
  * Undoes a migration's recorded steps (in reverse order within each lane, the lanes side by side), verifies the legacy
@@ -31,6 +34,7 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackRe
   // Patched: rollbacks recorded before ran the lanes through whatever failed (a failed re-enable of the legacy jobs
   // still removed the unified job).
   const neverLess = patched('undo-never-less');
+  if (patched('admission')) await admitRollback(input);
   const started = Date.now();
   const budget = budgeted ? new Budget(input, started) : undefined;
   const steps = undoOrder(input.compensations);
@@ -55,6 +59,33 @@ export async function rollbackWorkflow(input: RollbackInput): Promise<RollbackRe
   } finally {
     await budget?.done();
   }
+}
+
+/**
+ * The admission of a rollback, before any undo: its migration ID is the one its ID was derived from, every undo record
+ * is the plan's own (router, database variable, crontab user, jobs, repository, compose project), and the worker admits
+ * it: started by hand, the rollback starter's signature (trust file, migrate-rollback, at most 15 minutes old); started
+ * by a migration, the parent run must be our migration workflow for this migration, and its start proof re-verifies.
+ */
+async function admitRollback(input: RollbackInput): Promise<void> {
+  const info = workflowInfo();
+  // Its ID is the migration's rollback ID, or that ID with a suffix (the fallback when a squatter holds it).
+  const id = rollbackWorkflowId(String(input.migrationId));
+  if (info.workflowId !== id && !info.workflowId.startsWith(`${id}-`))
+    notAdmitted(`input.migrationId ${JSON.stringify(input.migrationId)} is not the migration of ${info.workflowId}`);
+  const bad = undoRecordsProblem(input.compensations, input.plan);
+  if (bad) notAdmitted(bad);
+  const parent = info.parent;
+  await admit({
+    kind: 'rollback',
+    workflowId: info.workflowId,
+    migrationId: input.migrationId,
+    planDigest: planDigest(input.plan),
+    ...(parent
+      ? { from: { workflowId: parent.workflowId, runId: parent.runId } }
+      : { startedAtMs: info.startTime.getTime(), claimedBy: input.requestedBy }),
+    ...(input.proof ? { proof: input.proof } : {}),
+  });
 }
 
 /** The verification of the legacy path and the report (the budget is measured up to the report). */

@@ -119,6 +119,8 @@ export class MigrationState {
      * before has no such marker and still decides each on first use, as it did.
      */
     settledAtStart: boolean;
+    /** The run is admitted by the worker (start proof, trust file) before anything else; its rollback child too. */
+    admission: boolean;
   };
   private readonly pendingLedgerMax: number;
 
@@ -130,6 +132,7 @@ export class MigrationState {
       undoInLedger: patched('undo-in-ledger'),
       boundedLedger: patched('bounded-ledger'),
       settledAtStart: patched('lazy-changes-at-start'),
+      admission: patched('admission'),
     };
     this.pendingLedgerMax = input.pendingLedgerMax ?? DEFAULT_PENDING_LEDGER_MAX;
     this.plan = input.plan;

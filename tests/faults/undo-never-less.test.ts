@@ -10,6 +10,8 @@ import { stopContainers } from '../../activities/containers';
 import type { JobSpec, Plan, RouterSpec } from '../../model/plan';
 import type { Compensation, RollbackResult } from '../../model/status';
 import { rollbackWorkflow } from '../../workflows/rollback';
+import { rollbackWorkflowId } from '../../model/status';
+import { DEMO_TRUST_FILE, demoStartProof } from '../../demo/keys';
 import { recordFaults } from '../helpers/fault-summary';
 import { SLOT } from '../helpers/slot';
 import { config, scratchDatabase, systemUser, tempDir, uniq, withPg } from '../helpers/stack';
@@ -54,7 +56,11 @@ describe('a rollback never leaves less running than before (real crontab, router
     systemUser(USER);
     [env, db] = await Promise.all([createWorkflowEnv('dev', 'undo-never-less'), scratchDatabase('mo_undo')]);
     process.env[URL_ENV] = db.url;
-    acts = createActivities({ docker, client: env.client });
+    acts = createActivities({
+      docker,
+      client: env.client,
+      admission: { trustFile: DEMO_TRUST_FILE, workflowQueues: [] },
+    });
   });
   afterAll(async () => {
     await Promise.all(projects.map((p) => stopContainers(docker, p, { anyOwner: true }).catch(() => undefined)));
@@ -98,11 +104,22 @@ describe('a rollback never leaves less running than before (real crontab, router
   /** Runs the rollback workflow on a worker with the real activities. */
   async function rollBack(id: string, plan: Plan, compensations: Compensation[]): Promise<RollbackResult> {
     const { worker, taskQueue } = await env.createWorker(acts as unknown as StubActivities);
-    return worker.runUntil(() =>
+    return worker.runUntil(async () =>
       env.client.workflow.execute(rollbackWorkflow, {
         taskQueue,
-        workflowId: `${id}-rollback`,
-        args: [{ migrationId: id, plan, compensations, reason: 'gate failed', requestedBy: 'test', fromPhase: 'soak' }],
+        workflowId: rollbackWorkflowId(id),
+        args: [
+          {
+            migrationId: id,
+            plan,
+            compensations,
+            reason: 'gate failed',
+            requestedBy: 'test',
+            fromPhase: 'soak',
+            // Started by hand: signed by the stack's starter, as `migrate rollback` signs.
+            proof: await demoStartProof('rollback', rollbackWorkflowId(id), plan, 'test', id),
+          },
+        ],
       }),
     );
   }

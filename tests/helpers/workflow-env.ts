@@ -5,6 +5,7 @@ import type { SignalDefinition } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { loadPlan } from '../../client/plan';
+import { demoStartProof } from '../../demo/keys';
 import { connectClient } from '../../client/connection';
 import { drive, realClock, signalHandled, virtualClock, withoutKeys, type Clock } from '../../lib/drive';
 import type { GateSpec, Plan } from '../../model/plan';
@@ -135,10 +136,12 @@ export async function createWorkflowEnv(server: Server, queuePrefix: string): Pr
       const id = server === 'time-skipping' ? `migration-${uniq()}` : `migration-real-${uniq()}`;
       const t0 = await clock.now();
       const { soakChecksPerRun, auditKept, pendingLedgerMax } = opts;
+      // Signed as `migrate start` signs (the stack's starter key): a worker with real admission admits it.
+      const proof = await demoStartProof('start', id, plan, 'test');
       const handle = await client.workflow.start(migrationWorkflow, {
         taskQueue,
         workflowId: id,
-        args: [{ migrationId: id, plan, startedBy: 'test', soakChecksPerRun, auditKept, pendingLedgerMax }],
+        args: [{ migrationId: id, plan, startedBy: 'test', proof, soakChecksPerRun, auditKept, pendingLedgerMax }],
       });
       // Awaiting the result unlocks time skipping; until the first task completes, the server could skip past it.
       if (server === 'time-skipping') await firstTaskCompleted(handle);

@@ -1,5 +1,6 @@
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { testAdmission, admittedJob } from '../helpers/admission';
 import { runJob } from '../../activities';
 import { WorkflowType } from '../../model/constants';
 import { workerInterceptors } from '../../worker/redact';
@@ -39,7 +40,7 @@ describe('workflow history on the dev server holds no secret an activity threw',
       namespace: config.temporalNamespace,
       taskQueue,
       workflowBundle: bundle,
-      activities: { runJob },
+      activities: { runJob, ...testAdmission(client) },
       interceptors: workerInterceptors,
     });
     const job = {
@@ -48,9 +49,10 @@ describe('workflow history on the dev server holds no secret an activity threw',
       command: [process.execPath, '-e', `console.error('auth: DB_PASS=' + process.env.${envName}); process.exit(4)`],
     };
     try {
+      const input = await admittedJob(job, `leaky-${uniq()}`);
       const err = await worker.runUntil(
         client.workflow
-          .execute(WorkflowType.scheduledJobWorkflow, { taskQueue, workflowId, args: [{ job }] })
+          .execute(WorkflowType.scheduledJobWorkflow, { taskQueue, workflowId, args: [input] })
           .catch((e: unknown) => e),
       );
       expect(err).toBeInstanceOf(WorkflowFailedError);

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { connectClient } from '../../client/connection';
+import { admittedJob } from '../helpers/admission';
 import { startWorkerProcess } from '../../lib/worker-process';
 import type { JobSpec } from '../../model/plan';
 import type { scheduledJobWorkflow } from '../../workflows/scheduled-job';
@@ -43,7 +44,7 @@ describe('the worker entry (worker/main.ts) as its own process', () => {
         client.workflow.execute<typeof scheduledJobWorkflow>('scheduledJobWorkflow', {
           taskQueue,
           workflowId: `worker-logs-${uniq()}`,
-          args: [{ job }],
+          args: [await admittedJob(job, `worker-logs-job-${uniq()}`)],
         }),
       ).rejects.toThrow(WorkflowFailedError);
     } finally {

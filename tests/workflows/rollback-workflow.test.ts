@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { rollbackSignal } from '../../workflows/definitions';
 import { rollbackWorkflow } from '../../workflows/rollback';
+import { rollbackWorkflowId } from '../../model/status';
 import { stubActivities } from '../helpers/stub-activities';
 import { uniq } from '../helpers/stack';
 import {
@@ -100,13 +101,15 @@ describe('rollback workflow: failures after the undo, budget, undo order (stubbe
     });
     const at = new Date().toISOString();
     const { worker, taskQueue } = await env.createWorker(acts);
+    const migrationId = `order-${uniq()}`;
     const result = await worker.runUntil(() =>
       env.client.workflow.execute(rollbackWorkflow, {
         taskQueue,
-        workflowId: `rollback-order-${uniq()}`,
+        // A rollback's ID is its migration's rollback ID (admission refuses another).
+        workflowId: rollbackWorkflowId(migrationId),
         args: [
           {
-            migrationId: `order-${uniq()}`,
+            migrationId,
             plan,
             compensations: [
               { kind: 'legacy-jobs', scheduler: plan.scheduler, jobs: plan.legacyJobs, at },

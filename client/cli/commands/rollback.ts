@@ -15,6 +15,8 @@ import { asOption, EXAMPLE_ID, examples, outputOptions } from '../options';
 import { print, renderAnswer } from '../render';
 import { planOf, readStatus, withClient } from '../temporal';
 import { operatorRequest } from './requests';
+import { signedStart } from './start';
+import { defaultStartKey } from '../../../lib/start-proof';
 
 /** `migrate rollback <id>`: a signal to a running migration, else a hand-started rollback workflow. */
 export function addRollbackCommand(program: Command): void {
@@ -26,7 +28,10 @@ export function addRollbackCommand(program: Command): void {
       )
       .argument('<id>', 'migration ID')
       .requiredOption('--reason <text>', 'why')
-      .option('--key <file>', 'sign with this OpenSSH Ed25519 key (never required: a rollback is never blocked)')
+      .option(
+        '--key <file>',
+        "sign with this OpenSSH Ed25519 key (default MO_SIGNING_KEY, else ~/.ssh/id_ed25519): a running migration records whether it verified; a rollback started by hand must be signed by a starter in the worker's trust file (migrate-rollback)",
+      )
       .option(
         '--plan <file>',
         "a migration no longer in Temporal: its plan file, to find its ledger (the plan run is the ledger's)",
@@ -63,17 +68,12 @@ export function addRollbackCommand(program: Command): void {
         // Stuck or terminated: its recorded undo list (queried from its history) drives a hand-started rollback; with
         // no history left, the undo records of its ledger do.
         const recorded = desc ? await fromHistory(client, id) : await fromLedger(id, o);
+        const workflowId = rollbackWorkflowId(id);
+        const proof = await signedStart('rollback', workflowId, id, recorded.plan, o.as, o.key ?? defaultStartKey());
         const started = await client.workflow.start<typeof rollbackWorkflow>(WorkflowType.rollbackWorkflow, {
           taskQueue: loadConfig().taskQueue,
-          workflowId: rollbackWorkflowId(id),
-          args: [
-            {
-              migrationId: id,
-              ...recorded,
-              reason: o.reason,
-              requestedBy: o.as,
-            },
-          ],
+          workflowId,
+          args: [{ migrationId: id, ...recorded, reason: o.reason, requestedBy: o.as, proof }],
         });
         const r = await started.result();
         print(

@@ -11,6 +11,8 @@ import { startWarnings } from '../../start-warnings';
 import type { Plan } from '../../../model/plan';
 import { planDigest } from '../../../model/signatures';
 import { planDetails } from '../../../model/card';
+import type { StartKind, StartProof } from '../../../model/admission';
+import { signStartWithKey } from '../../../lib/start-proof';
 import { asOption, examples, outputOptions } from '../options';
 import { authenticationLine, print } from '../render';
 import { withClient } from '../temporal';
@@ -24,6 +26,10 @@ export function addStartCommand(program: Command): void {
       .argument('<plan>', 'YAML plan file')
       .option('--id <id>', 'workflow ID (default: <plan name>-<timestamp>)')
       .addOption(asOption())
+      .option(
+        '--key <file>',
+        "sign the start with this OpenSSH Ed25519 key (default MO_SIGNING_KEY, else ~/.ssh/id_ed25519); the worker's trust file must list it for --as",
+      )
       .option(
         '--allow-short-retention',
         "start even if the namespace's retention is shorter than the plan's runbook plus a margin (a warning instead)",
@@ -48,11 +54,13 @@ export function addStartCommand(program: Command): void {
         const config = loadConfig();
         await checkNamespaceRetention(client, plan, o.allowShortRetention === true);
         for (const w of await startWarnings(plan, config.dockerHost)) process.stderr.write(`warning: ${w}\n`);
+        // Signed last, just before the start: the worker refuses a start signed more than 15 minutes before it.
+        const proof = await signedStart('start', id, id, plan, o.as, o.key);
         const handle = await client.workflow
           .start<typeof migrationWorkflow>(WorkflowType.migrationWorkflow, {
             taskQueue: config.taskQueue,
             workflowId: id,
-            args: [{ migrationId: id, plan, startedBy: o.as }],
+            args: [{ migrationId: id, plan, startedBy: o.as, proof }],
             staticSummary: `Migration ${plan.name}`,
             // The runbook this plan runs, step by step, beside the current-details card the workflow keeps.
             staticDetails: planDetails(plan),
@@ -88,6 +96,22 @@ export function addStartCommand(program: Command): void {
         );
       }, o.as);
     });
+}
+
+/** A start proof made with the operator's key (`ssh-keygen -Y sign`); a missing key is a CLI error saying what to do. */
+export async function signedStart(
+  kind: StartKind,
+  workflowId: string,
+  migrationId: string,
+  plan: Plan,
+  signer: string,
+  key?: string,
+): Promise<StartProof> {
+  try {
+    return await signStartWithKey({ kind, workflowId, migrationId, planDigest: planDigest(plan), signer }, key);
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}; nothing was started`, ExitCode.error);
+  }
 }
 
 /**
