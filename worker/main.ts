@@ -2,6 +2,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/wo
 import { createActivities } from '../activities';
 import { connectClient, connectionProblem } from '../client/connection';
 import { dockerClient } from '../activities/docker';
+import { workerDataConverter } from '../lib/codec';
 import { applyStackEnv, loadConfig } from '../lib/config';
 import { workflowBundleFor } from '../lib/workflow-bundle';
 import { formatLogLine, logLevel } from './logging';
@@ -18,6 +19,8 @@ async function run(): Promise<void> {
   // Checked before anything connects, so a typo stops the worker at once instead of logging at every level.
   const level = logLevel(process.env.MO_LOG_LEVEL);
   const config = loadConfig();
+  // Sealed payloads (lib/codec.ts): without codec keys the worker refuses to start, unless --insecure-unsealed.
+  const dataConverter = workerDataConverter();
   Runtime.install({
     // JSON lines on stdout; a logged error keeps its stack and causes.
     logger: new DefaultLogger(level, (entry) => void process.stdout.write(`${formatLogLine(entry)}\n`)),
@@ -38,6 +41,7 @@ async function run(): Promise<void> {
     namespace: config.temporalNamespace,
     taskQueue: config.taskQueue,
     workflowBundle: await workflowBundleFor(config.dataDir),
+    dataConverter,
     activities: createActivities({ docker: dockerClient(config.dockerHost), client, taskQueue: config.taskQueue }),
     shutdownGraceTime: config.shutdownGraceMs,
     // Nothing secret reaches history: every activity's result and error is redacted on its way out.
@@ -48,6 +52,7 @@ async function run(): Promise<void> {
     pid: process.pid,
     metrics: config.metricsAddress ? `http://${config.metricsAddress}/metrics` : 'off',
     shutdownGraceMs: config.shutdownGraceMs,
+    sealed: dataConverter.payloadCodecs?.length ? 'yes' : 'NO (--insecure-unsealed)',
   });
   // The SDK turns SIGTERM/SIGINT into a graceful shutdown (see above); run() resolves once every task has drained.
   await worker.run();
