@@ -44,7 +44,9 @@ function presentedToken(req: http.IncomingMessage): string | undefined {
 }
 
 function fromJson(body: unknown): Payload[] {
-  const payloads = (body as { payloads?: unknown } | null)?.payloads;
+  if (typeof body !== 'object' || body === null) throw new Error('expected an object');
+  // Proto3 JSON leaves an empty list out: `{}` is no payloads (the stock CLI sends it).
+  const payloads = (body as { payloads?: unknown }).payloads ?? [];
   if (!Array.isArray(payloads)) throw new Error('payloads: expected an array of {metadata, data}');
   return payloads.map((p: JsonPayload, i) => {
     if (typeof p !== 'object' || p === null) throw new Error(`payloads[${i}]: expected an object`);
@@ -111,7 +113,9 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, o: Co
   if (req.method === 'OPTIONS')
     return void send(req.headers.origin && !cors['Access-Control-Allow-Origin'] ? 403 : 204, '');
   if (req.method === 'GET' && url.pathname === '/session') return session(url, o, send);
-  if (req.method !== 'POST' || (url.pathname !== '/encode' && url.pathname !== '/decode'))
+  // As the protocol asks, only the URL's last part says which: the server may be mounted under any path.
+  const op = url.pathname.endsWith('/encode') ? 'encode' : url.pathname.endsWith('/decode') ? 'decode' : undefined;
+  if (req.method !== 'POST' || !op)
     return void send(404, JSON.stringify({ error: 'expected POST /encode or POST /decode' }));
   if (!sameToken(presentedToken(req), o.token))
     return void send(401, JSON.stringify({ error: 'a valid token is required (Authorization: Bearer …)' }), {
@@ -123,7 +127,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, o: Co
   } catch (err) {
     return void send(400, JSON.stringify({ error: `expected {"payloads": [...]}: ${(err as Error).message}` }));
   }
-  const out = url.pathname === '/encode' ? await o.codec.encode(payloads) : await o.codec.decode(payloads);
+  const out = op === 'encode' ? await o.codec.encode(payloads) : await o.codec.decode(payloads);
   send(200, JSON.stringify(toJson(out)));
 }
 

@@ -12,10 +12,12 @@ export class SealedActivityInbound implements ActivityInboundCallsInterceptor {
   execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>): Promise<unknown> {
     const reason = unsealedReason(input.args);
     if (!reason) return next(input);
-    throw ApplicationFailure.create({
-      nonRetryable: true,
-      type: ErrorType.Unsealed,
-      message: unsealedMessage(`activity ${activityInfo().activityType}`, reason),
-    });
+    return Promise.reject(
+      ApplicationFailure.create({
+        nonRetryable: true,
+        type: ErrorType.Unsealed,
+        message: unsealedMessage(`activity ${activityInfo().activityType}`, reason),
+      }),
+    );
   }
 }

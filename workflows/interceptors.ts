@@ -26,7 +26,8 @@ const refusal = (what: string, reason: string) =>
 class SealedInbound implements WorkflowInboundCallsInterceptor {
   execute(input: WorkflowExecuteInput, next: Next<WorkflowInboundCallsInterceptor, 'execute'>): Promise<unknown> {
     const reason = unsealedReason(input.args);
-    if (reason) throw refusal(`workflow ${workflowInfo().workflowType}`, reason);
+    // A rejected promise fails the workflow; thrown synchronously it would fail the workflow task, again and again.
+    if (reason) return Promise.reject(refusal(`workflow ${workflowInfo().workflowType}`, reason));
     return next(input);
   }
 
@@ -49,13 +50,13 @@ class SealedInbound implements WorkflowInboundCallsInterceptor {
   handleUpdate(input: UpdateInput, next: Next<WorkflowInboundCallsInterceptor, 'handleUpdate'>): Promise<unknown> {
     // Every Update of ours has a validator; this holds for one that would not.
     const reason = unsealedReason(input.args);
-    if (reason) throw refusal(`update ${input.name}`, reason);
+    if (reason) return Promise.reject(refusal(`update ${input.name}`, reason));
     return next(input);
   }
 
   handleQuery(input: QueryInput, next: Next<WorkflowInboundCallsInterceptor, 'handleQuery'>): Promise<unknown> {
     const reason = unsealedReason(input.args);
-    if (reason) throw refusal(`query ${input.queryName}`, reason);
+    if (reason) return Promise.reject(refusal(`query ${input.queryName}`, reason));
     return next(input);
   }
 }
