@@ -11,6 +11,7 @@ import type { migrationWorkflow } from '../workflows/migration';
 import { WorkflowType } from '../model/constants';
 import type { Plan } from '../model/plan';
 import { log, type Figures } from './lib';
+import { workerDataConverter } from '../lib/codec';
 
 const { History } = temporal.api.history.v1;
 
@@ -45,6 +46,7 @@ export async function historyBench(): Promise<Figures> {
         taskQueue,
         workflowBundle: bundle,
         activities: noopActivities(plan.metrics),
+        dataConverter: workerDataConverter(),
       });
       return worker.runUntil(async () => {
         const t0 = Date.now();

@@ -4,6 +4,7 @@ import { applyStackEnv, loadConfig } from '../lib/config';
 import { noopActivities, passingReadings } from '../lib/noop-activities';
 import { workflowBundleFor } from '../lib/workflow-bundle';
 import type { MetricSpec } from '../model/plan';
+import { workerDataConverter } from '../lib/codec';
 
 /**
  * A worker whose activities do nothing real, for benchmarks of the orchestration itself (reaction time, history,
@@ -40,6 +41,7 @@ async function run(): Promise<void> {
     // The cached bundle, as the real worker: the peak memory is the migrations', not webpack's.
     workflowBundle: await workflowBundleFor(config.dataDir),
     activities,
+    dataConverter: workerDataConverter(),
   });
   console.log(JSON.stringify({ level: 'info', msg: 'worker started', taskQueue: config.taskQueue, pid: process.pid }));
   await worker.run();

@@ -1,7 +1,9 @@
 import { Command, CommanderError } from '@commander-js/extra-typings';
 // Bundled into the compiled CLI (resolveJsonModule): no file is read at run time.
 import { version } from '../package.json';
+import { CodecKeyError, UnsealedPayloadError } from '../lib/codec';
 import { addAuditCommand } from './cli/commands/audit';
+import { addCodecServerCommand } from './cli/commands/codec-server';
 import { addCompletionCommand } from './cli/commands/completion';
 import { addGateCommands } from './cli/commands/gates';
 import { addHistoryCommand } from './cli/commands/history';
@@ -45,6 +47,7 @@ export function buildCli(): Command {
   addHistoryCommand(program);
   addAuditCommand(program);
   addRehearseCommand(program);
+  addCodecServerCommand(program);
   addCompletionCommand(program);
   program.addHelpText(
     'after',
@@ -75,6 +78,10 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CliError) {
       process.stderr.write(`${err.message}\n`);
       return err.code;
+    }
+    if (err instanceof CodecKeyError || err instanceof UnsealedPayloadError) {
+      process.stderr.write(`${err.message}\n`);
+      return ExitCode.error;
     }
     process.stderr.write(
       `${err instanceof Error ? err.message : String(err)}\nIs the stack up? \`npm run stack status\`\n`,

@@ -1,4 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
+import { clientDataConverter } from '../lib/codec';
 import type { StackConfig } from '../lib/config';
 
 /** Why a connection failed, in the words an operator acts on: which server, which settings, what to check. */
@@ -30,13 +31,20 @@ export function connectionProblem(config: StackConfig, err: unknown): Error {
 /**
  * A Temporal client for the configured server and namespace (address, TLS, mTLS, API key as the stock CLI reads
  * them, see `loadConfig`); close it with `client.connection.close()`. `identity` is what the server records as the
- * caller of every request (the CLI sends `--as`).
+ * caller of every request (the CLI sends `--as`). Payloads are sealed with the codec keys (`lib/codec.ts`); without
+ * keys it throws `CodecKeyError` before connecting.
  */
 export async function connectClient(config: StackConfig, identity?: string): Promise<Client> {
+  const dataConverter = clientDataConverter();
   const connection = await Connection.connect({ ...config.temporalConnection, connectTimeout: '10 seconds' }).catch(
     (err: unknown) => {
       throw connectionProblem(config, err);
     },
   );
-  return new Client({ connection, namespace: config.temporalNamespace, ...(identity ? { identity } : {}) });
+  return new Client({
+    connection,
+    namespace: config.temporalNamespace,
+    dataConverter,
+    ...(identity ? { identity } : {}),
+  });
 }

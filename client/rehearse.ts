@@ -16,6 +16,7 @@ import { WorkflowType, type Phase } from '../model/constants';
 import type { MigrationInput } from '../model/status';
 import type { Plan } from '../model/plan';
 import { workerInterceptors } from '../worker/redact';
+import { workerDataConverter } from '../lib/codec';
 
 /** One phase of the rehearsed timeline, in virtual time. */
 export interface TimelineRow {
@@ -95,6 +96,7 @@ export async function rehearse(
       workflowBundle: bundle,
       activities: rehearsalActivities(real, log),
       interceptors: workerInterceptors,
+      dataConverter: workerDataConverter(),
     });
     return await worker.runUntil(async () => {
       const migrationId = `rehearsal-${plan.name}`;

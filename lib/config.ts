@@ -175,8 +175,12 @@ function positiveInt(name: string, dflt: number): number {
 export function temporalCliArgs(config: StackConfig, ...args: string[]): string[] {
   // A profile carries TLS and keys the address alone does not; the stock CLI reads the same file.
   const profile = optionalEnv('TEMPORAL_PROFILE');
+  // Payloads are sealed (lib/codec.ts): the stock CLI opens and seals them through the codec server. The token goes
+  // by TEMPORAL_CODEC_AUTH (`temporalCliEnv` in lib/codec.ts), never on a command line.
+  const codec = optionalEnv('MO_CODEC_ENDPOINT');
   return [
     ...args,
+    ...(codec ? ['--codec-endpoint', codec] : []),
     '--address',
     config.temporalAddress,
     '--namespace',

@@ -4,6 +4,7 @@ import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { migrationNameKey, migrationPhaseKey, trafficPercentKey } from '../workflows/definitions';
+import { clientDataConverter } from './codec';
 import { loadConfig, requireEnv } from './config';
 import { cachedWorkflowBundle } from './workflow-bundle';
 
@@ -15,6 +16,8 @@ import { cachedWorkflowBundle } from './workflow-bundle';
 export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: requireEnv('MO_TIME_SKIPPING_SERVER') } },
+    // Sealed as on the dev server; its workers take `workerDataConverter()`.
+    client: { dataConverter: clientDataConverter() },
   });
   // Read here, not at load: the proto tables are heavy, and the CLI loads this module for every command.
   const { INDEXED_VALUE_TYPE_KEYWORD: KEYWORD, INDEXED_VALUE_TYPE_INT: INT } = temporal.api.enums.v1.IndexedValueType;

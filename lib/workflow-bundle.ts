@@ -16,6 +16,9 @@ const MODEL = path.join(projectRoot, 'model');
 const ZOD_LOCALES = /zod[\\/]v4[\\/]locales[\\/]index\.js$/;
 const ZOD_LOCALES_STUB = path.join(__dirname, 'zod-locales-stub.mjs');
 
+/** Refuses input no known codec key sealed, before any workflow code runs (`workflows/interceptors.ts`). */
+const INTERCEPTORS = [path.join(WORKFLOWS, 'interceptors.ts')];
+
 /** Modules loaded once per worker and shared by its workflows (see `workflows/shared-libraries.ts`). */
 const PRELOAD = [path.join(WORKFLOWS, 'shared-libraries.ts')];
 
@@ -69,6 +72,7 @@ export function bundleWorkflows(): Promise<WorkflowBundle> {
     logger: quietLogger,
     webpackConfigHook: withoutZodLocales,
     preloadModules: PRELOAD,
+    workflowInterceptorModules: INTERCEPTORS,
   });
 }
 

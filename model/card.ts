@@ -3,16 +3,25 @@ import type { GateState, MigrationStatus } from './status';
 import type { Plan } from './plan';
 import { formatMs } from './format';
 import { missingRoles, openGateOf } from './rules';
+import { codecFlags } from './sealed';
 import type { Wait } from './summaries';
 
 /**
  * The migration's "current details" in the Temporal UI: a short Markdown card that reads like the runbook — phase,
  * traffic split, what it waits for, who must act, the exact `migrate` and `temporal` commands, and what happens at
  * the timeout. Pure: built from the status, the plan and the current wait each time the state changes
- * (`MigrationState.audit`).
+ * (`MigrationState.audit`). With a `codecEndpoint`, its stock commands carry the codec server's flags (payloads are
+ * sealed: the stock CLI seals a request through it).
  */
-export function runbookCard(plan: Plan, status: MigrationStatus, nowMs: number, wait?: Wait): string {
+export function runbookCard(
+  plan: Plan,
+  status: MigrationStatus,
+  nowMs: number,
+  wait?: Wait,
+  codecEndpoint?: string,
+): string {
   const id = status.migrationId;
+  const codec = codecFlags(codecEndpoint);
   const lines = [`### ${plan.name} · ${status.phase}`, ''];
   const item = (label: string, text: string) => lines.push(`- **${label}:** ${text}`);
   item('Migration', `\`${id}\` (run ${status.runs + 1})`);
@@ -35,10 +44,10 @@ export function runbookCard(plan: Plan, status: MigrationStatus, nowMs: number, 
     item('Commands', `\`migrate resume ${id}\` · \`migrate retry ${id} --reason …\` · \`migrate rollback ${id}\``);
     item(
       'Stock CLI',
-      `\`temporal workflow update execute --workflow-id ${id} --name resume --input '{"requestedBy":"<you>"}'\``,
+      `\`temporal workflow update execute${codec} --workflow-id ${id} --name resume --input '{"requestedBy":"<you>"}'\``,
     );
   } else if (gate) {
-    gateLines(plan, id, gate, nowMs, item);
+    gateLines(plan, id, gate, nowMs, item, codec);
   } else if (status.paused) {
     item('Paused', `\`migrate resume ${id}\` goes on`);
   } else if (status.waitingFor && status.waitingUntil) {
@@ -57,7 +66,7 @@ export function runbookCard(plan: Plan, status: MigrationStatus, nowMs: number, 
 type Item = (label: string, text: string) => void;
 
 /** What waiting on an open gate means: who, the commands, and the timeout's consequence. */
-function gateLines(plan: Plan, id: string, gate: GateState, nowMs: number, item: Item): void {
+function gateLines(plan: Plan, id: string, gate: GateState, nowMs: number, item: Item, codec: string): void {
   const spec = plan.approvals.gates[gate.name];
   const missing = missingRoles(gate);
   const signed = gate.signatures.map((x) => `${x.role}=${x.approver}`).join(', ');
@@ -67,7 +76,7 @@ function gateLines(plan: Plan, id: string, gate: GateState, nowMs: number, item:
   item('Command', `\`migrate approve ${id} --gate ${gate.name} --role ${role} --as <you>\` (or \`migrate reject …\`)`);
   item(
     'Stock CLI',
-    `\`temporal workflow update execute --workflow-id ${id} --name approve --input '<request>'\`; ` +
+    `\`temporal workflow update execute${codec} --workflow-id ${id} --name approve --input '<request>'\`; ` +
       `\`migrate approve … --print-request\` prints the ${plan.approvals.keys ? 'signed ' : ''}request`,
   );
   if (!spec) return;

@@ -106,6 +106,8 @@ export const ErrorType = {
   BackupVerificationFailed: 'BackupVerificationFailed',
   /** The crontab changed between our read and our write (a person's edit): retried, re-read, edited on top of it. */
   CrontabChanged: 'CrontabChanged',
+  /** An input that no known key sealed (model/sealed.ts): the task runs nothing and fails for good. */
+  Unsealed: 'Unsealed',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 

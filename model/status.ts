@@ -241,6 +241,11 @@ export interface MigrationInput {
   auditKept?: number;
   /** Unwritten ledger entries at which the migration stops and asks (default 1,000; see `ledgerBacklogged`). */
   pendingLedgerMax?: number;
+  /**
+   * The codec server the stock `temporal` commands on the card point at (`MO_CODEC_ENDPOINT` of `migrate start`): a
+   * URL, not a secret; the card names the token only as `$TEMPORAL_CODEC_AUTH`.
+   */
+  codecEndpoint?: string;
 }
 
 /** Failed, consecutive failed and inconclusive evaluations of one metric so far. */

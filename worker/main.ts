@@ -2,6 +2,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/wo
 import { createActivities } from '../activities';
 import { connectClient, connectionProblem } from '../client/connection';
 import { dockerClient } from '../activities/docker';
+import { workerDataConverter } from '../lib/codec';
 import { applyStackEnv, loadConfig } from '../lib/config';
 import { workflowBundleFor } from '../lib/workflow-bundle';
 import { formatLogLine, logLevel } from './logging';
@@ -22,6 +23,8 @@ async function run(): Promise<void> {
   const config = loadConfig();
   const insecure = config.insecureAcceptUnsigned || process.argv.includes('--insecure-accept-unsigned');
   refuseWithoutTrust(config.trustFile, insecure);
+  // Sealed payloads (lib/codec.ts): without codec keys the worker refuses to start, unless --insecure-unsealed.
+  const dataConverter = workerDataConverter();
   Runtime.install({
     // JSON lines on stdout; a logged error keeps its stack and causes.
     logger: new DefaultLogger(level, (entry) => void process.stdout.write(`${formatLogLine(entry)}\n`)),
@@ -42,6 +45,7 @@ async function run(): Promise<void> {
     namespace: config.temporalNamespace,
     taskQueue: config.taskQueue,
     workflowBundle: await workflowBundleFor(config.dataDir),
+    dataConverter,
     activities: createActivities({
       docker: dockerClient(config.dockerHost),
       client,
@@ -66,6 +70,7 @@ async function run(): Promise<void> {
     shutdownGraceMs: config.shutdownGraceMs,
     admission: insecure ? 'INSECURE: every run admitted unsigned' : `trust file ${config.trustFile}`,
     workflowQueues: config.workflowQueues,
+    sealed: dataConverter.payloadCodecs?.length ? 'yes' : 'NO (--insecure-unsealed)',
   });
   // The SDK turns SIGTERM/SIGINT into a graceful shutdown (see above); run() resolves once every task has drained.
   await worker.run();

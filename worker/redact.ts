@@ -4,6 +4,7 @@ import type {
   Next,
   WorkerInterceptors,
 } from '@temporalio/worker';
+import { SealedActivityInbound } from './sealed';
 import { envSecrets, planEnvNames, redactDeep, redactError, withSecrets } from '../activities/redact';
 
 /**
@@ -22,7 +23,10 @@ export class RedactingActivityInbound implements ActivityInboundCallsInterceptor
   }
 }
 
-/** The worker's interceptors: every worker that runs the real activities registers these. */
+/**
+ * The worker's interceptors: every worker that runs the real activities registers these. Unsealed input is refused
+ * first, so nothing of ours runs on it.
+ */
 export const workerInterceptors: WorkerInterceptors = {
-  activity: [() => ({ inbound: new RedactingActivityInbound() })],
+  activity: [() => ({ inbound: new SealedActivityInbound() }), () => ({ inbound: new RedactingActivityInbound() })],
 };

@@ -206,7 +206,7 @@ export class MigrationState {
 
   /** The Temporal UI's current details: the runbook card of the state as it is now. */
   showCard(): void {
-    setCurrentDetails(runbookCard(this.plan, this.current, Date.now(), this.wait));
+    setCurrentDetails(runbookCard(this.plan, this.current, Date.now(), this.wait, this.input.codecEndpoint));
   }
 
   /** The plan lists approver keys: approvals and rejections must be signed. */

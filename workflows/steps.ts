@@ -1,6 +1,7 @@
 import { ActivityFailure, ApplicationFailure, continueAsNew, patched } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { ErrorType } from '../model/constants';
+import { codecFlags } from '../model/sealed';
 import { trafficMetric } from './metrics';
 import { on, routerProxies } from './proxies';
 import { Interrupt, type MigrationState } from './state';
@@ -60,7 +61,7 @@ export async function archiveScripts(s: MigrationState): Promise<Archived> {
       // Docs that named a legacy script now name its replacement; the run's start marks its archive commit.
       replacementName: plan.unifiedJob.name,
       startedAt: s.status.startedAt,
-      rollbackProcedure: rollbackProcedure(s.migrationId),
+      rollbackProcedure: rollbackProcedure(s.migrationId, s.input.codecEndpoint),
     }),
   );
 }
@@ -96,10 +97,10 @@ export async function askAfterSoak<T>(s: MigrationState, step: string, run: () =
 }
 
 /** The rollback procedure the archive README gives. */
-function rollbackProcedure(migrationId: string): string {
+function rollbackProcedure(migrationId: string, codecEndpoint?: string): string {
   return [
     `Start the rollback workflow: \`migrate rollback ${migrationId} --reason "<why>"\``,
-    `(or \`temporal workflow signal --workflow-id ${migrationId} --name rollback --input '{"reason":"<why>","requestedBy":"<you>"}'\` while the migration runs).`,
+    `(or \`temporal workflow signal${codecFlags(codecEndpoint)} --workflow-id ${migrationId} --name rollback --input '{"reason":"<why>","requestedBy":"<you>"}'\` while the migration runs).`,
     'It stops the unified containers, restores the legacy crontab lines / schedules, puts traffic back on the legacy path, restores these scripts with git revert, and verifies.',
     'Restoring the database from a backup is never automatic: see the operator runbook.',
   ].join('\n');

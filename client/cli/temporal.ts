@@ -15,6 +15,17 @@ import type { MigrationResult } from '../../model/status';
 import { connectClient } from '../connection';
 import { CliError, ExitCode } from './errors';
 
+/**
+ * The first value of payloads read from a history, decoded as the SDK decodes: the codecs in reverse order (a payload
+ * no codec key sealed is refused, `lib/codec.ts`), then the payload converter.
+ */
+async function firstValue<T>(client: Client, payloads: Payload[] | null | undefined): Promise<T | undefined> {
+  const { payloadCodecs, payloadConverter } = client.options.loadedDataConverter;
+  let decoded: Payload[] = payloads ?? [];
+  for (const codec of [...payloadCodecs].reverse()) decoded = await codec.decode(decoded);
+  return decoded[0] ? payloadConverter.fromPayload<T>(decoded[0]) : undefined;
+}
+
 /** Runs `fn` with a client for the configured stack and closes its connection afterwards. */
 export async function withClient<T>(fn: (client: Client) => Promise<T>, identity?: string): Promise<T> {
   applyStackEnv();
@@ -133,11 +144,7 @@ async function completedResult(client: Client, id: string): Promise<MigrationRes
     });
   const completed = page.history?.events?.[0]?.workflowExecutionCompletedEventAttributes;
   if (!completed) return undefined;
-  // As the SDK decodes a result: the codecs in reverse order, then the payload converter.
-  const { payloadCodecs, payloadConverter } = client.options.loadedDataConverter;
-  let payloads: Payload[] = completed.result?.payloads ?? [];
-  for (const codec of [...payloadCodecs].reverse()) payloads = await codec.decode(payloads);
-  return payloads[0] ? payloadConverter.fromPayload<MigrationResult>(payloads[0]) : undefined;
+  return firstValue<MigrationResult>(client, completed.result?.payloads);
 }
 
 /**
@@ -238,7 +245,7 @@ export async function planOf(client: Client, id: string): Promise<Plan> {
       throw err;
     });
   const started = history.history?.events?.[0]?.workflowExecutionStartedEventAttributes;
-  const payload = started?.input?.payloads?.[0];
-  if (!payload?.data) throw new CliError(`cannot read the plan of ${id} from its history`, ExitCode.error);
-  return client.options.loadedDataConverter.payloadConverter.fromPayload<{ plan: Plan }>(payload).plan;
+  const input = await firstValue<{ plan: Plan }>(client, started?.input?.payloads);
+  if (!input?.plan) throw new CliError(`cannot read the plan of ${id} from its history`, ExitCode.error);
+  return input.plan;
 }

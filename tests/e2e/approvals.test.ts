@@ -7,6 +7,7 @@ import { connectClient } from '../../client/connection';
 import { loadPlan } from '../../client/plan';
 import { demoApprover, demoKeyFile, demoSigner } from '../../demo/keys';
 import { setupDemoTarget } from '../../demo/target';
+import { temporalCliEnv } from '../../lib/codec';
 import { requireEnv, temporalCliArgs } from '../../lib/config';
 import { signRequest } from '../../lib/signing';
 import { startWorkerProcess, type WorkerProcess } from '../../lib/worker-process';
@@ -30,7 +31,9 @@ const as = (role: string, keyOf = role) => ['--as', demoApprover(role), '--key',
 async function stockUpdate(id: string, name: string, input: unknown): Promise<{ code: number; out: string }> {
   const args = temporalCliArgs(config, 'workflow', 'update', 'execute', '--workflow-id', id, '--name', name);
   try {
-    const r = await exec(requireEnv('TEMPORAL_CLI_PATH'), [...args, '--input', JSON.stringify(input)]);
+    const r = await exec(requireEnv('TEMPORAL_CLI_PATH'), [...args, '--input', JSON.stringify(input)], {
+      env: temporalCliEnv(),
+    });
     return { code: 0, out: r.stdout + r.stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -211,13 +214,11 @@ describe('signed approvals against the dev server: Updates with answers, signatu
     plan.preflight[0].measure = { kind: 'command', command: ['sh -c "id > /tmp/pwned"'], shell: true };
     const bad = `${id}-stock`;
     const args = temporalCliArgs(config, 'workflow', 'start', '--type', 'migrationWorkflow', '--task-queue', taskQueue);
-    await exec(requireEnv('TEMPORAL_CLI_PATH'), [
-      ...args,
-      '--workflow-id',
-      bad,
-      '--input',
-      JSON.stringify({ migrationId: bad, plan, startedBy: 'mallory' }),
-    ]);
+    await exec(
+      requireEnv('TEMPORAL_CLI_PATH'),
+      [...args, '--workflow-id', bad, '--input', JSON.stringify({ migrationId: bad, plan, startedBy: 'mallory' })],
+      { env: temporalCliEnv() },
+    );
     const handle = client.workflow.getHandle(bad);
     await expect(handle.result()).rejects.toThrow();
     const history = await handle.fetchHistory();

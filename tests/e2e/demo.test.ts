@@ -12,6 +12,7 @@ import { connectClient } from '../../client/connection';
 import { loadPlan } from '../../client/plan';
 import { runDemo, type DemoOutcome } from '../../demo/demo';
 import { integrity, withDb } from '../../demo/target';
+import { temporalCliEnv } from '../../lib/codec';
 import { requireEnv, temporalCliArgs } from '../../lib/config';
 import { GATES } from '../../model/constants';
 import { approveSignal } from '../../workflows/definitions';
@@ -62,6 +63,8 @@ describe('the demo migrates a real system end to end (worker process, dev server
               '--input',
               JSON.stringify(a),
             ),
+            // Payloads are sealed: the stock CLI seals through the codec server, with the token in its environment.
+            { env: temporalCliEnv() },
           );
         },
       });

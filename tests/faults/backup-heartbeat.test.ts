@@ -3,11 +3,12 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
+import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { Client as PgClient } from 'pg';
 import { backupDatabase, sha256File, type BackupInput, type BackupProgress } from '../../activities/backup';
 import { connectClient } from '../../client/connection';
+import { workerDataConverter } from '../../lib/codec';
 import { startWorkerProcess, type WorkerProcess } from '../../lib/worker-process';
 import type { BackupRecord } from '../../model/status';
 import type { backupWorkflow } from '../helpers/backup-workflow';
@@ -116,6 +117,7 @@ describe('backups under a 10-s heartbeat timeout (half the migration’s), in re
       taskQueue,
       workflowBundle: bundle,
       activities: { backupDatabase },
+      dataConverter: workerDataConverter(),
     });
     return worker.runUntil(async () => {
       const handle = await client.workflow.start<typeof backupWorkflow>('backupWorkflow', {
@@ -216,6 +218,7 @@ describe('backups under a 10-s heartbeat timeout (half the migration’s), in re
       namespace: config.temporalNamespace,
       taskQueue,
       workflowBundle: bundle,
+      dataConverter: workerDataConverter(),
     });
     try {
       const first = await start();
@@ -232,7 +235,9 @@ describe('backups under a 10-s heartbeat timeout (half the migration’s), in re
             throw new Error(`the backup never reported its restore; last: ${JSON.stringify(progress)}`);
           const pending = (await handle.describe()).raw.pendingActivities?.[0];
           const payload = pending?.heartbeatDetails?.payloads?.[0];
-          progress = payload ? defaultPayloadConverter.fromPayload<BackupProgress>(payload) : undefined;
+          progress = payload
+            ? await decodeFromPayloadsAtIndex<BackupProgress>(client.options.loadedDataConverter, 0, [payload])
+            : undefined;
         }
         expect(progress.dump?.file).toBeDefined();
         const inode = fs.statSync(progress.dump!.file).ino;

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { runDemo, type DemoOutcome } from '../../demo/demo';
+import { temporalCliEnv } from '../../lib/codec';
 import { requireEnv, temporalCliArgs } from '../../lib/config';
 import { startWorkerProcess, type WorkerProcess } from '../../lib/worker-process';
 import { migrateCli } from '../helpers/cli';
@@ -130,6 +131,7 @@ describe('a rollback started by hand', () => {
     const temporal = (...args: string[]) =>
       execFileSync(requireEnv('TEMPORAL_CLI_PATH'), temporalCliArgs(config, ...args), {
         encoding: 'utf8',
+        env: temporalCliEnv(),
         // The stock CLI asks before deleting one workflow (1.9); the answer is on its standard input.
         input: 'y\n',
         // Its errors (the deleted workflow not found, as expected) go into the thrown error, not the test log.

@@ -1,5 +1,6 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { backupDatabase } from '../../activities/backup';
+import { workerDataConverter } from '../../lib/codec';
 import { applyStackEnv, loadConfig, requireEnv } from '../../lib/config';
 
 /**
@@ -15,6 +16,7 @@ async function run(): Promise<void> {
     namespace: config.temporalNamespace,
     taskQueue: requireEnv('MO_BACKUP_TASK_QUEUE'),
     activities: { backupDatabase },
+    dataConverter: workerDataConverter(),
   });
   console.log(`worker started (pid ${process.pid})`);
   await worker.run();

@@ -7,6 +7,7 @@ import { Client, Connection } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { quoteIdent } from '../../activities/database';
 import { ensureDatabase } from '../../lib/admin-db';
+import { clientDataConverter } from '../../lib/codec';
 import { applyStackEnv, loadConfig, requireEnv } from '../../lib/config';
 
 applyStackEnv();
@@ -62,6 +63,7 @@ export async function stackClient(): Promise<Client> {
   return new Client({
     connection: await Connection.connect({ address: config.temporalAddress }),
     namespace: config.temporalNamespace,
+    dataConverter: clientDataConverter(),
   });
 }
 

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import type { SignalDefinition } from '@temporalio/common';
+import type { Payload, SignalDefinition } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { loadPlan } from '../../client/plan';
 import { demoStartProof } from '../../demo/keys';
 import { connectClient } from '../../client/connection';
+import { workerDataConverter } from '../../lib/codec';
 import { drive, realClock, signalHandled, virtualClock, withoutKeys, type Clock } from '../../lib/drive';
 import type { GateSpec, Plan } from '../../model/plan';
 import type { MigrationResult, MigrationStatus, OperatorArgs } from '../../model/status';
@@ -62,8 +63,17 @@ export async function rawSignal(client: Client, workflowId: string, signalName: 
     signalName,
     identity: 'raw-signal',
     requestId: randomUUID(),
-    input: { payloads: [{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from(json) }] },
+    // Sealed as our clients seal (the codec works on the payload's bytes, so any JSON text goes through as written).
+    input: {
+      payloads: await sealed(client, [{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from(json) }]),
+    },
   });
+}
+
+/** `payloads` through the client's codecs, as the SDK encodes them. */
+async function sealed(client: Client, payloads: Payload[]): Promise<Payload[]> {
+  for (const codec of client.options.loadedDataConverter.payloadCodecs) payloads = await codec.encode(payloads);
+  return payloads;
 }
 
 /** Waits `ms` of real time. */
@@ -125,7 +135,14 @@ export async function createWorkflowEnv(server: Server, queuePrefix: string): Pr
 
   const createWorker = async (activities: StubActivities) => {
     const taskQueue = `${queuePrefix}-${uniq()}`;
-    const worker = await Worker.create({ connection, namespace, taskQueue, workflowBundle, activities });
+    const worker = await Worker.create({
+      connection,
+      namespace,
+      taskQueue,
+      workflowBundle,
+      activities,
+      dataConverter: workerDataConverter(),
+    });
     return { worker, taskQueue };
   };
 

@@ -1,9 +1,10 @@
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { messageIdFor, notify, type NotifyInput } from '../../activities/notify';
 import { notifyEach } from '../helpers/notify-workflow';
 import { smtpSink, webhookReceiver } from '../helpers/receivers';
-import { config, uniq } from '../helpers/stack';
+import { config, stackClient, uniq } from '../helpers/stack';
+import { workerDataConverter } from '../../lib/codec';
 
 describe('notifications to a local webhook receiver and a local SMTP sink', () => {
   const TOKEN = 'tok-5f2b9c7e1d';
@@ -172,10 +173,7 @@ describe('notifications sent by a workflow through a Temporal worker, with retri
       logger: { trace: quiet, debug: quiet, info: quiet, warn: quiet, log: quiet, error: console.error },
     });
     connection = await NativeConnection.connect({ address: config.temporalAddress });
-    client = new Client({
-      connection: await Connection.connect({ address: config.temporalAddress }),
-      namespace: config.temporalNamespace,
-    });
+    client = await stackClient();
     smtp = await smtpSink('mailer', SMTP_PASS);
     process.env.MO_TEST_WF_SMTP_URL = `smtp://mailer:${SMTP_PASS}@127.0.0.1:${smtp.port}?tls=off`;
   });
@@ -193,6 +191,7 @@ describe('notifications sent by a workflow through a Temporal worker, with retri
       namespace: config.temporalNamespace,
       taskQueue,
       workflowBundle: bundle,
+      dataConverter: workerDataConverter(),
       activities: { notify },
     });
     return worker.runUntil(

@@ -1,11 +1,12 @@
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { type Client, WorkflowFailedError } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { testAdmission, admittedJob } from '../helpers/admission';
 import { runJob } from '../../activities';
 import { WorkflowType } from '../../model/constants';
 import { workerInterceptors } from '../../worker/redact';
-import { config, uniq } from '../helpers/stack';
+import { config, stackClient, uniq } from '../helpers/stack';
 import { bundleWorkflows, historyText } from '../helpers/temporal';
+import { workerDataConverter } from '../../lib/codec';
 
 /**
  * The worker's interceptor is the last stop before workflow history: an activity that puts a secret in its error
@@ -19,10 +20,7 @@ describe('workflow history on the dev server holds no secret an activity threw',
   beforeAll(async () => {
     bundle = await bundleWorkflows();
     connection = await NativeConnection.connect({ address: config.temporalAddress });
-    client = new Client({
-      connection: await Connection.connect({ address: config.temporalAddress }),
-      namespace: config.temporalNamespace,
-    });
+    client = await stackClient();
   });
   afterAll(async () => {
     await connection?.close();
@@ -40,6 +38,7 @@ describe('workflow history on the dev server holds no secret an activity threw',
       namespace: config.temporalNamespace,
       taskQueue,
       workflowBundle: bundle,
+      dataConverter: workerDataConverter(),
       activities: { runJob, ...testAdmission(client) },
       interceptors: workerInterceptors,
     });

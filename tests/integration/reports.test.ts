@@ -13,6 +13,7 @@ import type { Plan } from '../../model/plan';
 import { planDigest } from '../../model/signatures';
 import { config, scratchDatabase, tempDir, uniq, withPg } from '../helpers/stack';
 import { parseSvg, pointsPerSeries } from '../helpers/svg';
+import { clientDataConverter } from '../../lib/codec';
 
 const ROOT = path.join(__dirname, '..', '..');
 const IMAGE = '![Gate metrics across the traffic steps and the soak](completion-metrics.svg)';
@@ -317,7 +318,7 @@ describe('reports from any machine: stored in the ledger database, read back by 
     db = await scratchDatabase('mo_stored_reports');
     process.env[urlEnv] = db.url;
     const connection = await Connection.connect(config.temporalConnection);
-    client = new Client({ connection, namespace: config.temporalNamespace });
+    client = new Client({ connection, namespace: config.temporalNamespace, dataConverter: clientDataConverter() });
   });
   afterAll(async () => {
     for (const id of started)

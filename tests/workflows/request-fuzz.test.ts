@@ -1,4 +1,5 @@
 import { Worker } from '@temporalio/worker';
+import { workerDataConverter } from '../../lib/codec';
 import { approversFor, withTestKeys } from '../../lib/drive';
 import { bundleWorkflows } from '../../lib/time-skipping';
 import { REQUEST_KINDS, type RequestKind } from '../../model/requests';
@@ -129,7 +130,8 @@ describe(`requests fuzzed (seed ${SEED}): a migration under junk still answers, 
     expect(updatesRefused).toBeGreaterThan(REQUESTS_SENT / 4);
     // The history replays against the workflow code: nothing the junk did made it nondeterministic.
     const history = await handle.fetchHistory();
-    await Worker.runReplayHistory({ workflowBundle: await bundleWorkflows() }, history, handle.workflowId);
+    const replay = { workflowBundle: await bundleWorkflows(), dataConverter: workerDataConverter() };
+    await Worker.runReplayHistory(replay, history, handle.workflowId);
     recordFaults([
       { suite: 'requests', what: `${REQUESTS_SENT} fuzzed requests (seed ${SEED})`, kind: 'bad-input', ok: true },
     ]);

@@ -1,3 +1,5 @@
+import type { Payload } from '@temporalio/common';
+import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import { runbookCard } from '../../model/card';
 import { stubActivities } from '../helpers/stub-activities';
 import { createWorkflowEnv, productionPlan, type WorkflowEnv } from '../helpers/workflow-env';
@@ -49,15 +51,16 @@ describe('migration workflow on the production plan (stubbed activities, time-sk
 
     // Every activity and timer of every run carries its summary; spot-check the ones a reader looks for.
     const summaries: string[] = [];
-    const decode = (p?: { data?: Uint8Array | null } | null) =>
-      p?.data ? (JSON.parse(Buffer.from(p.data).toString('utf8')) as string) : undefined;
+    // Summaries are sealed like every payload: decoded as the UI decodes them, through the codec.
+    const decode = async (p?: Payload | null) =>
+      p ? await decodeFromPayloadsAtIndex<string>(env.client.options.loadedDataConverter, 0, [p]) : undefined;
     const handle = env.client.workflow.getHandle(id);
     const runs = [(await handle.describe()).runId];
     for (let runId: string | undefined = runs[0]; runId;) {
       const events = (await env.client.workflow.getHandle(id, runId).fetchHistory()).events ?? [];
       for (const e of events) {
         if (!e.activityTaskScheduledEventAttributes && !e.timerStartedEventAttributes) continue;
-        const summary = decode(e.userMetadata?.summary);
+        const summary = await decode(e.userMetadata?.summary);
         expect({ event: e.eventId?.toString(), summary }).toEqual({
           event: e.eventId?.toString(),
           summary: expect.any(String),

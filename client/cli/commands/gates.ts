@@ -1,4 +1,5 @@
 import type { Command, OptionValues } from '@commander-js/extra-typings';
+import { codecAuthRef, codecEndpoint } from '../../../lib/codec';
 import { loadConfig, temporalCliArgs } from '../../../lib/config';
 import type { GateName } from '../../../model/constants';
 import { REQUESTS, type GateDecision, type MigrationRequest } from '../../../model/requests';
@@ -74,7 +75,7 @@ function printRequest(id: string, name: string, args: object, format: OutputForm
     format,
     { workflowId: id, update: name, input: args, temporal: [...cmd, '--input', input] },
     () =>
-      `${JSON.stringify(args, null, 2)}\n\n# send it with the stock CLI:\ntemporal ${cmd.join(' ')} --input '${input}'`,
+      `${JSON.stringify(args, null, 2)}\n\n# send it with the stock CLI:\ntemporal ${cmd.join(' ')}${codecEndpoint() ? ` --codec-auth ${codecAuthRef()}` : ''} --input '${input}'`,
   );
 }
 

@@ -4,6 +4,7 @@ import { optionalTsToMs } from '@temporalio/common/lib/time';
 import { migrationIdProblem, WorkflowType } from '../../../model/constants';
 import { CliError, ExitCode } from '../errors';
 import { loadConfig, workflowUiUrl } from '../../../lib/config';
+import { codecEndpoint } from '../../../lib/codec';
 import type { migrationWorkflow } from '../../../workflows/migration';
 import { loadPlan } from '../../plan';
 import { checkRetention } from '../../retention';
@@ -50,6 +51,8 @@ export function addStartCommand(program: Command): void {
       const id = o.id ?? `${plan.name}-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
       const bad = migrationIdProblem(id);
       if (bad) throw new CliError(`--id: ${bad}`, ExitCode.error);
+      // Not a secret: the stock commands on the UI's card point at it (the token only by its variable's name).
+      const codec = codecEndpoint();
       await withClient(async (client) => {
         const config = loadConfig();
         await checkNamespaceRetention(client, plan, o.allowShortRetention === true);
@@ -60,7 +63,7 @@ export function addStartCommand(program: Command): void {
           .start<typeof migrationWorkflow>(WorkflowType.migrationWorkflow, {
             taskQueue: config.taskQueue,
             workflowId: id,
-            args: [{ migrationId: id, plan, startedBy: o.as, proof }],
+            args: [{ migrationId: id, plan, startedBy: o.as, proof, ...(codec ? { codecEndpoint: codec } : {}) }],
             staticSummary: `Migration ${plan.name}`,
             // The runbook this plan runs, step by step, beside the current-details card the workflow keeps.
             staticDetails: planDetails(plan),
