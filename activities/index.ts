@@ -12,6 +12,7 @@ import { ErrorType, permanent } from './errors';
 import { WorkflowType } from '../model/constants';
 import { heartbeat, heartbeatWhile } from './heartbeat';
 import { appendLedger, readLedger } from './ledger';
+import type { Signer } from '../lib/signing';
 import { notify } from './notify';
 import { runCommand } from './process';
 import { writeCompletionReport, writeRollbackReport } from './reports';
@@ -26,6 +27,8 @@ export interface ActivityDeps {
   client: Client;
   /** Task queue the job schedules start their workflows on. */
   taskQueue?: string;
+  /** Seals each ledger append with the worker's ledger key (`MO_LEDGER_SEAL_KEY`); absent: the ledger is unsealed. */
+  ledgerSealer?: Signer;
 }
 
 /** Container specs with `envFrom` resolved from the worker's environment (values never pass through history). */
@@ -148,7 +151,7 @@ export function createActivities(deps: ActivityDeps) {
     runJob,
     writeCompletionReport,
     writeRollbackReport,
-    appendLedger,
+    appendLedger: (input: Parameters<typeof appendLedger>[0]) => appendLedger(input, deps.ledgerSealer),
     readLedger,
   };
 }

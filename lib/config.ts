@@ -72,6 +72,8 @@ export interface StackConfig {
   metricsAddress: string | undefined;
   /** How long a stopping worker lets running activities finish before cancelling them, in ms. */
   shutdownGraceMs: number;
+  /** The worker's OpenSSH Ed25519 key file that seals ledger heads (`MO_LEDGER_SEAL_KEY`), or undefined. */
+  ledgerSealKey: string | undefined;
 }
 
 /** The stack configuration from the environment (process first, then `.stack/env`). */
@@ -89,6 +91,7 @@ export function loadConfig(): StackConfig {
     dataDir: optionalEnv('MO_DATA_DIR') ?? path.join(projectRoot, '.stack', 'data'),
     metricsAddress: metricsAddress(optionalEnv('MO_METRICS_ADDRESS')),
     shutdownGraceMs: positiveInt('MO_SHUTDOWN_GRACE_MS', 30_000),
+    ledgerSealKey: optionalEnv('MO_LEDGER_SEAL_KEY'),
   };
 }
 

@@ -18,13 +18,13 @@ export type Signer = (text: string) => Promise<string>;
  * Signs with `ssh-keygen -Y sign`, as a person would: the private key file (passphrase and ssh-agent work as with
  * ssh), or the public key file of a key held by ssh-agent.
  */
-export function sshKeygenSigner(keyFile: string): Signer {
+export function sshKeygenSigner(keyFile: string, namespace = SIGNATURE_NAMESPACE): Signer {
   return async (text) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'migrate-sign-'));
     try {
       const file = path.join(dir, 'request');
       fs.writeFileSync(file, text);
-      await run('ssh-keygen', ['-Y', 'sign', '-q', '-f', keyFile, '-n', SIGNATURE_NAMESPACE, file]);
+      await run('ssh-keygen', ['-Y', 'sign', '-q', '-f', keyFile, '-n', namespace, file]);
       return fs.readFileSync(`${file}.sig`, 'utf8');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -41,7 +41,10 @@ function wireString(bytes: Uint8Array | string): Buffer {
 }
 
 /** An Ed25519 key pair in memory: its OpenSSH public key line and a signer that writes what `ssh-keygen -Y sign` does. */
-export function memoryKey(comment = 'migrate-test'): { publicKey: string; sign: Signer } {
+export function memoryKey(
+  comment = 'migrate-test',
+  namespace = SIGNATURE_NAMESPACE,
+): { publicKey: string; sign: Signer } {
   const seed = randomBytes(32);
   const pub = ed25519.getPublicKey(seed);
   const pubBlob = Buffer.concat([wireString('ssh-ed25519'), wireString(pub)]);
@@ -49,7 +52,7 @@ export function memoryKey(comment = 'migrate-test'): { publicKey: string; sign: 
     const hash = 'sha512';
     const signed = Buffer.concat([
       Buffer.from('SSHSIG'),
-      wireString(SIGNATURE_NAMESPACE),
+      wireString(namespace),
       wireString(''),
       wireString(hash),
       wireString(sha512(utf8(text))),
@@ -59,7 +62,7 @@ export function memoryKey(comment = 'migrate-test'): { publicKey: string; sign: 
       Buffer.from('SSHSIG'),
       Buffer.from([0, 0, 0, 1]),
       wireString(pubBlob),
-      wireString(SIGNATURE_NAMESPACE),
+      wireString(namespace),
       wireString(''),
       wireString(hash),
       wireString(Buffer.concat([wireString('ssh-ed25519'), wireString(sig)])),
@@ -70,20 +73,27 @@ export function memoryKey(comment = 'migrate-test'): { publicKey: string; sign: 
   return { publicKey: `ssh-ed25519 ${pubBlob.toString('base64')} ${comment}`, sign };
 }
 
+/** What a signature is made for: the migration and plan, and for a gate decision the opening of its gate. */
+export interface SignTarget {
+  migrationId: string;
+  planDigest: string;
+  /** A gate decision: the open gate's `openedAt` as the status shows it (the signature is good for that opening). */
+  gateOpenedAt?: string;
+  /** The signing time (ms); now unless given (a driver on the time-skipping server signs at virtual time). */
+  atMs?: number;
+}
+
 /**
  * Signs a request's claim (`claimFor`, so it is what the workflow verifies) for a migration and plan: a fresh nonce,
  * the time, and the SSHSIG over the canonical text.
  */
-export async function signRequest(
-  claim: UnsignedClaim,
-  target: { migrationId: string; planDigest: string },
-  signer: Signer,
-): Promise<RequestSignature> {
+export async function signRequest(claim: UnsignedClaim, target: SignTarget, signer: Signer): Promise<RequestSignature> {
   const base = {
     migrationId: target.migrationId,
     nonce: randomUUID(),
-    signedAt: new Date().toISOString(),
+    signedAt: new Date(target.atMs ?? Date.now()).toISOString(),
     planDigest: target.planDigest,
+    ...(target.gateOpenedAt !== undefined ? { gateOpenedAt: target.gateOpenedAt } : {}),
     sshsig: '',
   };
   const sshsig = await signer(signedText(signedFieldsOf(claim, base)));

@@ -1,5 +1,7 @@
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { sshKeygenSigner } from '../lib/signing';
+import { LEDGER_SEAL_NAMESPACE } from '../model/ledger-chain';
 import { connectClient, connectionProblem } from '../client/connection';
 import { dockerClient } from '../activities/docker';
 import { applyStackEnv, loadConfig } from '../lib/config';
@@ -38,7 +40,12 @@ async function run(): Promise<void> {
     namespace: config.temporalNamespace,
     taskQueue: config.taskQueue,
     workflowBundle: await workflowBundleFor(config.dataDir),
-    activities: createActivities({ docker: dockerClient(config.dockerHost), client, taskQueue: config.taskQueue }),
+    activities: createActivities({
+      docker: dockerClient(config.dockerHost),
+      client,
+      taskQueue: config.taskQueue,
+      ...(config.ledgerSealKey ? { ledgerSealer: sshKeygenSigner(config.ledgerSealKey, LEDGER_SEAL_NAMESPACE) } : {}),
+    }),
     shutdownGraceTime: config.shutdownGraceMs,
     // Nothing secret reaches history: every activity's result and error is redacted on its way out.
     interceptors: workerInterceptors,
