@@ -143,7 +143,7 @@ const pick = (v: object, keys: readonly string[]): Record<string, unknown> =>
  * mistaken for part of what the person signed. Expects an argument `requestShapeProblem` accepted.
  */
 export function knownArgs<K extends RequestKind>(kind: K, args: RequestArgs[K]): RequestArgs[K] {
-  const out = pick(args, KNOWN_FIELDS[kind] as readonly string[]);
+  const out = pick(args, KNOWN_FIELDS[kind]);
   const signature = out.signature;
   if (signature !== null && typeof signature === 'object' && !Array.isArray(signature))
     out.signature = pick(signature, SIGNATURE_FIELDS);

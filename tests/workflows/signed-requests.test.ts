@@ -51,7 +51,9 @@ describe('signatures that mean it: forward moves signed, a window, the open gate
         s0 = s;
         const h = env.client.workflow.getHandle(s.migrationId);
         const sign = signerAt(env, s, signers);
-        await env.signalHandled(s.migrationId, (x) => x.signal(pauseSignal, { requestedBy: 'mallory', reason: 'hold' }));
+        await env.signalHandled(s.migrationId, (x) =>
+          x.signal(pauseSignal, { requestedBy: 'mallory', reason: 'hold' }),
+        );
         // Unsigned forward moves: the Update's validator refuses them, the signal is audited as refused.
         refusals.resume = await outcome(h.executeUpdate(resumeUpdate, { args: [{ requestedBy: olga }] }));
         refusals.retry = await outcome(h.executeUpdate(retryUpdate, { args: [{ requestedBy: olga }] }));
@@ -68,12 +70,16 @@ describe('signatures that mean it: forward moves signed, a window, the open gate
     });
     expect(result.phase).toBe('complete');
     expect(refusals).toEqual({
-      resume: expect.stringMatching(/^resume by .*: unsigned: the plan lists approver keys, so a resume must be signed/),
+      resume: expect.stringMatching(
+        /^resume by .*: unsigned: the plan lists approver keys, so a resume must be signed/,
+      ),
       retry: expect.stringMatching(/^retry by .*: unsigned: the plan lists approver keys, so a retry must be signed/),
       signedResume: 'accepted',
     });
     const audit = status.audit.map((e) => `${e.kind}: ${e.detail}`);
-    expect(audit).toContainEqual('paused: hold (requester NOT verified: unsigned: the plan lists approver keys, so a pause must be signed (migrate pause --key …))');
+    expect(audit).toContainEqual(
+      'paused: hold (requester NOT verified: unsigned: the plan lists approver keys, so a pause must be signed (migrate pause --key …))',
+    );
     expect(audit).toContainEqual(expect.stringMatching(/^rejected: resume by mallory: unsigned/));
     expect(audit).toContainEqual(expect.stringMatching(/^rejected: fail by mallory: unsigned/));
     expect(audit).toContainEqual('resumed: checked (requester verified)');
