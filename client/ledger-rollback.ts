@@ -63,7 +63,8 @@ export function fromRows(
     if (r.kind !== 'compensation' || !r.data || typeof r.data !== 'object' || !('kind' in r.data)) return [];
     const c = r.data as Compensation;
     const problem = undoRecordProblem(plan, c);
-    if (problem) throw refuse(`has an undo record at row ${r.seq} (${String(c.kind)}) that is not the plan's: ${problem}`);
+    if (problem)
+      throw refuse(`has an undo record at row ${r.seq} (${String(c.kind)}) that is not the plan's: ${problem}`);
     return [c];
   });
   const phase = rows.filter((r) => r.kind === 'phase').at(-1)?.detail;

@@ -382,7 +382,9 @@ async function approveRole(ctx: OperatorContext, s: MigrationStatus, gate: GateS
     log(`  gate ${gate.name} waits for ${role}; ${approver} runs one of:`);
     log(`    npx ${approve}`);
     const stock = ['temporal', 'workflow', 'update', 'execute', '--address', config.temporalAddress];
-    log(`    ${shellCommand([...stock, '--workflow-id', workflowId, '--name', 'approve', '--input', JSON.stringify(approval)])}`);
+    log(
+      `    ${shellCommand([...stock, '--workflow-id', workflowId, '--name', 'approve', '--input', JSON.stringify(approval)])}`,
+    );
   } else {
     log(`  demo approver: ${approve}`);
     await (args.approve

@@ -117,7 +117,8 @@ export function sealProblem(
   seal: LedgerSeal | undefined,
   sealKey: string,
 ): string | undefined {
-  if (!seal) return 'has no seal from the worker, though the plan names a ledger.sealKey (rows or the seal were removed)';
+  if (!seal)
+    return 'has no seal from the worker, though the plan names a ledger.sealKey (rows or the seal were removed)';
   const text = ledgerSealText(migrationId, table, seal.rows, seal.head);
   const check = verifySshSignature(seal.sshsig, sealKey, text, LEDGER_SEAL_NAMESPACE);
   if (!check.ok) return `has a seal that does not verify with the plan's ledger.sealKey: ${check.reason}`;

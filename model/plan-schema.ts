@@ -163,7 +163,9 @@ function toPlan(f: PlanForm, resolvePath: (p: string) => string, keys: Record<st
       databaseUrlEnv: f.ledger.databaseUrlEnv ?? target.databaseUrlEnv,
       table: f.ledger.table,
       // As the key line is compared: type and key, no comment.
-      ...(f.ledger.sealKey !== undefined ? { sealKey: f.ledger.sealKey.trim().split(/\s+/).slice(0, 2).join(' ') } : {}),
+      ...(f.ledger.sealKey !== undefined
+        ? { sealKey: f.ledger.sealKey.trim().split(/\s+/).slice(0, 2).join(' ') }
+        : {}),
     },
     successMetrics: f.successMetrics.map(toChecked),
     ...(f.retry !== undefined ? { retry: toRetry(f.retry) } : {}),

@@ -119,7 +119,9 @@ function approvalSummary(status: MigrationStatus, gateName: GateName | undefined
   const last = status.evaluations.at(-1);
   if (last) {
     const readings = last.readings.map((r) => `${r.name} ${r.value ?? '?'}${r.passed === false ? ' (failed)' : ''}`);
-    lines.push(`  last gate check: ${last.step} ${last.passed ? 'passed' : 'FAILED'} at ${last.at}: ${readings.join(', ')}`);
+    lines.push(
+      `  last gate check: ${last.step} ${last.passed ? 'passed' : 'FAILED'} at ${last.at}: ${readings.join(', ')}`,
+    );
   }
   return lines.join('\n');
 }
