@@ -13,6 +13,7 @@ import { ErrorType, permanent } from './errors';
 import { WorkflowType } from '../model/constants';
 import { heartbeat, heartbeatWhile } from './heartbeat';
 import { appendLedger, readLedger } from './ledger';
+import type { Signer } from '../lib/signing';
 import { notify } from './notify';
 import { runCommand } from './process';
 import { writeCompletionReport, writeRollbackReport } from './reports';
@@ -29,6 +30,8 @@ export interface ActivityDeps {
   taskQueue?: string;
   /** How this worker admits runs (its trust file); without one, no run is admitted. */
   admission?: AdmissionConfig;
+  /** Seals each ledger append with the worker's ledger key (`MO_LEDGER_SEAL_KEY`); absent: the ledger is unsealed. */
+  ledgerSealer?: Signer;
 }
 
 /** Container specs with `envFrom` resolved from the worker's environment (values never pass through history). */
@@ -152,7 +155,7 @@ export function createActivities(deps: ActivityDeps) {
     runJob,
     writeCompletionReport,
     writeRollbackReport,
-    appendLedger,
+    appendLedger: (input: Parameters<typeof appendLedger>[0]) => appendLedger(input, deps.ledgerSealer),
     readLedger,
   };
 }

@@ -1,5 +1,7 @@
 import { Client } from 'pg';
 import type { LedgerEntry } from '../model/status';
+import { ledgerSealText, type LedgerSeal } from '../model/ledger-chain';
+import type { Signer } from '../lib/signing';
 import { connect, pgTargetFromEnv, quoteIdent } from './database';
 import { redact, redactDeep } from './redact';
 
@@ -43,28 +45,90 @@ async function ensureHashColumns(db: Client, table: string): Promise<void> {
  * (`activities/redact.ts`): the workflow builds rows from redacted activity results, so this changes nothing but a
  * secret that came another way, and such a row then no longer matches its hash, which `migrate audit verify` names.
  */
-export async function appendLedger(input: {
-  migrationId: string;
-  databaseUrlEnv: string;
-  table: string;
-  entries: LedgerEntry[];
-}): Promise<{ inserted: number }> {
+export async function appendLedger(
+  input: {
+    migrationId: string;
+    databaseUrlEnv: string;
+    table: string;
+    entries: LedgerEntry[];
+  },
+  sealer?: Signer,
+): Promise<{ inserted: number }> {
   const db = await connect(pgTargetFromEnv(input.databaseUrlEnv));
   try {
     await db.query(ensureTable(input.table));
     await ensureHashColumns(db, input.table);
-    const r = await db.query(
-      `insert into ${quoteIdent(input.table)} (migration_id, seq, at, kind, actor, detail, data, prev_hash, hash)
-       select $1, e.seq, e.at, e.kind, e.actor, e.detail, e.data, e."prevHash", e.hash
-         from jsonb_to_recordset($2::jsonb)
-           as e(seq integer, at timestamptz, kind text, actor text, detail text, data jsonb, "prevHash" text, hash text)
-       on conflict (migration_id, seq) do nothing`,
-      [input.migrationId, JSON.stringify(input.entries.map(redactEntry))],
-    );
-    return { inserted: r.rowCount ?? 0 };
+    const inserted = await insertEntries(db, input);
+    if (sealer) await sealHead(db, input, sealer);
+    return { inserted };
   } finally {
     await db.end().catch(() => undefined);
   }
+}
+
+/** The table of a ledger's seals, beside the ledger table itself: one row per migration, its newest sealed head. */
+export const sealsTableOf = (ledgerTable: string): string => `${ledgerTable}_seals`;
+
+/**
+ * Seals the ledger's head as the workflow built it (the newest entry's sequence number and hash), with the worker's
+ * ledger key: a rollback from the ledger then detects rows cut from the end, added or rewritten, since nobody without
+ * the key can seal another head. A retried older batch never replaces a newer seal.
+ */
+async function sealHead(
+  db: Client,
+  input: { migrationId: string; table: string; entries: LedgerEntry[] },
+  sealer: Signer,
+): Promise<void> {
+  const last = input.entries.at(-1);
+  if (!last?.hash) return;
+  const rows = last.seq + 1;
+  const sshsig = await sealer(ledgerSealText(input.migrationId, input.table, rows, last.hash));
+  const table = quoteIdent(sealsTableOf(input.table));
+  await db.query(`create table if not exists ${table} (
+    migration_id text primary key, rows integer not null, head text not null, sshsig text not null,
+    sealed_at timestamptz not null default now())`);
+  await db.query(
+    `insert into ${table} as s (migration_id, rows, head, sshsig) values ($1, $2, $3, $4)
+     on conflict (migration_id) do update set rows = excluded.rows, head = excluded.head, sshsig = excluded.sshsig,
+       sealed_at = now() where excluded.rows > s.rows`,
+    [input.migrationId, rows, last.hash, sshsig],
+  );
+}
+
+/** The newest seal of a migration's ledger, or undefined (no seals table, or no seal for it). */
+export async function readLedgerSeal(input: {
+  migrationId: string;
+  databaseUrlEnv: string;
+  table: string;
+}): Promise<LedgerSeal | undefined> {
+  const db = await connect(pgTargetFromEnv(input.databaseUrlEnv));
+  try {
+    const table = quoteIdent(sealsTableOf(input.table));
+    const exists = await db.query<{ ok: boolean }>('select to_regclass($1) is not null as ok', [table]);
+    if (!exists.rows[0]?.ok) return undefined;
+    const r = await db.query<LedgerSeal>(`select rows, head, sshsig from ${table} where migration_id = $1`, [
+      input.migrationId,
+    ]);
+    return r.rows[0];
+  } finally {
+    await db.end().catch(() => undefined);
+  }
+}
+
+/** Inserts a batch of entries; (migration, seq) rows already there are left as they are. */
+async function insertEntries(
+  db: Client,
+  input: { migrationId: string; table: string; entries: LedgerEntry[] },
+): Promise<number> {
+  const r = await db.query(
+    `insert into ${quoteIdent(input.table)} (migration_id, seq, at, kind, actor, detail, data, prev_hash, hash)
+     select $1, e.seq, e.at, e.kind, e.actor, e.detail, e.data, e."prevHash", e.hash
+       from jsonb_to_recordset($2::jsonb)
+         as e(seq integer, at timestamptz, kind text, actor text, detail text, data jsonb, "prevHash" text, hash text)
+     on conflict (migration_id, seq) do nothing`,
+    [input.migrationId, JSON.stringify(input.entries.map(redactEntry))],
+  );
+  return r.rowCount ?? 0;
 }
 
 /** A ledger row with its text and data redacted, its sequence number, time and hashes as they are. */

@@ -7,7 +7,7 @@ import { startWorkerProcess } from '../lib/worker-process';
 import { memoryKey, signRequest, type Signer } from '../lib/signing';
 import { claimFor } from '../model/auth';
 import type { GateName, Plan } from '../model/plan';
-import { approveUpdate } from '../workflows/definitions';
+import { approveUpdate, statusQuery } from '../workflows/definitions';
 import { rollbackWorkflowId } from '../model/status';
 import { planDigest } from '../model/signatures';
 import type { migrationWorkflow } from '../workflows/migration';
@@ -136,10 +136,12 @@ async function approveUntilDone(
       const roles = plan.approvals.gates[gate].roles.map((r) => r.role);
       const p = (async () => {
         const handle = client.workflow.getHandle(wf.workflowId);
+        // A gate decision is signed for the opening of its gate.
+        const gateOpenedAt = (await handle.query(statusQuery)).gates[gate]?.openedAt;
         for (const [i, role] of roles.entries()) {
           const approver = `${role}-bench`;
           const args = { gate, role, approver };
-          const target = { migrationId: wf.workflowId, planDigest: digest };
+          const target = { migrationId: wf.workflowId, planDigest: digest, gateOpenedAt };
           const signature = await signRequest(claimFor({ kind: 'approve', args }), target, signers[approver]!);
           // The reaction is timed from the moment the deciding (last) approval is sent.
           if (i === roles.length - 1) lastSent.set(key, Date.now());

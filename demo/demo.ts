@@ -14,6 +14,7 @@ import type { ApproveArgs, GateState } from '../model/status';
 import { approveUpdate, rollbackSignal, statusQuery } from '../workflows/definitions';
 import { rollbackWorkflowId } from '../model/status';
 import { signRequest } from '../lib/signing';
+import { shellCommand } from '../model/format';
 import { claimFor } from '../model/auth';
 import { DEMO_TRUST_FILE, demoApprover, demoKeyFile, demoSigner, demoStartProof, ensureDemoKeys } from './keys';
 import { planDetails } from '../model/card';
@@ -77,7 +78,7 @@ async function signedApproval(
   if (!s.approvalsAuthenticated || !s.planDigest) return a;
   const signature = await signRequest(
     claimFor({ kind: 'approve', args: a }),
-    { migrationId: s.migrationId, planDigest: s.planDigest },
+    { migrationId: s.migrationId, planDigest: s.planDigest, gateOpenedAt: s.gates[a.gate]?.openedAt },
     demoSigner(a.approver),
   );
   return { ...a, signature };
@@ -377,16 +378,20 @@ async function approveRole(ctx: OperatorContext, s: MigrationStatus, gate: GateS
   const approver = demoApprover(role);
   const approval = await signedApproval(s, { gate: gate.name, role, approver });
   const keyFile = path.relative(process.cwd(), demoKeyFile(approver));
+  // The approver names the plan they read: approve signs only for the plan the migration runs.
+  const approve = shellCommand([
+    ...['migrate', 'approve', workflowId, '--gate', gate.name, '--role', role, '--as', approver],
+    ...['--key', keyFile, '--plan', path.relative(process.cwd(), args.plan)],
+  ]);
   if (args.manual) {
     log(`  gate ${gate.name} waits for ${role}; ${approver} runs one of:`);
-    log(`    npx migrate approve ${workflowId} --gate ${gate.name} --role ${role} --as ${approver} --key ${keyFile}`);
+    log(`    npx ${approve}`);
+    const stock = ['temporal', 'workflow', 'update', 'execute', '--address', config.temporalAddress];
     log(
-      `    temporal workflow update execute --address ${config.temporalAddress} --workflow-id ${workflowId} --name approve --input '${JSON.stringify(approval)}'`,
+      `    ${shellCommand([...stock, '--workflow-id', workflowId, '--name', 'approve', '--input', JSON.stringify(approval)])}`,
     );
   } else {
-    log(
-      `  demo approver: migrate approve ${workflowId} --gate ${gate.name} --role ${role} --as ${approver} --key ${keyFile}`,
-    );
+    log(`  demo approver: ${approve}`);
     await (args.approve
       ? args.approve(workflowId, approval)
       : handle.executeUpdate(approveUpdate, { args: [approval] }).then(() => undefined));

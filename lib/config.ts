@@ -78,6 +78,8 @@ export interface StackConfig {
   insecureAcceptUnsigned: boolean;
   /** The task queues our workflows run on: this one and `MO_WORKFLOW_QUEUE` (comma-separated; default `migrations`). */
   workflowQueues: string[];
+  /** The worker's OpenSSH Ed25519 key file that seals ledger heads (`MO_LEDGER_SEAL_KEY`), or undefined. */
+  ledgerSealKey: string | undefined;
 }
 
 /** The stack configuration from the environment (process first, then `.stack/env`). */
@@ -98,6 +100,7 @@ export function loadConfig(): StackConfig {
     trustFile: optionalEnv('MO_TRUST_FILE'),
     insecureAcceptUnsigned: optionalEnv('MO_INSECURE_ACCEPT_UNSIGNED') === '1',
     workflowQueues: workflowQueues(optionalEnv('MO_TASK_QUEUE') ?? 'migrations'),
+    ledgerSealKey: optionalEnv('MO_LEDGER_SEAL_KEY'),
   };
 }
 

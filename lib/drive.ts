@@ -122,8 +122,14 @@ export async function drive(
         const signer = s.approvalsAuthenticated && s.planDigest ? opts.signers?.[a.approver] : undefined;
         const args = { gate: gate.name, ...a };
         const claim = claimFor({ kind: 'approve', args });
-        const signature =
-          signer && (await signRequest(claim, { migrationId: s.migrationId, planDigest: s.planDigest! }, signer));
+        // Signed at the server's time (virtual on the time-skipping server), for this opening of the gate.
+        const target = {
+          migrationId: s.migrationId,
+          planDigest: s.planDigest!,
+          ...(gate.openedAt ? { gateOpenedAt: gate.openedAt } : {}),
+          atMs: await env.now(),
+        };
+        const signature = signer && (await signRequest(claim, target, signer));
         await handle.signal(approveSignal, { ...args, ...(signature ? { signature } : {}) });
       }
       continue;

@@ -75,20 +75,27 @@ export function memoryKey(
   return { publicKey: `ssh-ed25519 ${pubBlob.toString('base64')} ${comment}`, sign: signIn(namespace), signIn };
 }
 
+/** What a signature is made for: the migration and plan, and for a gate decision the opening of its gate. */
+export interface SignTarget {
+  migrationId: string;
+  planDigest: string;
+  /** A gate decision: the open gate's `openedAt` as the status shows it (the signature is good for that opening). */
+  gateOpenedAt?: string;
+  /** The signing time (ms); now unless given (a driver on the time-skipping server signs at virtual time). */
+  atMs?: number;
+}
+
 /**
  * Signs a request's claim (`claimFor`, so it is what the workflow verifies) for a migration and plan: a fresh nonce,
  * the time, and the SSHSIG over the canonical text.
  */
-export async function signRequest(
-  claim: UnsignedClaim,
-  target: { migrationId: string; planDigest: string },
-  signer: Signer,
-): Promise<RequestSignature> {
+export async function signRequest(claim: UnsignedClaim, target: SignTarget, signer: Signer): Promise<RequestSignature> {
   const base = {
     migrationId: target.migrationId,
     nonce: randomUUID(),
-    signedAt: new Date().toISOString(),
+    signedAt: new Date(target.atMs ?? Date.now()).toISOString(),
     planDigest: target.planDigest,
+    ...(target.gateOpenedAt !== undefined ? { gateOpenedAt: target.gateOpenedAt } : {}),
     sshsig: '',
   };
   const sshsig = await signer(signedText(signedFieldsOf(claim, base)));

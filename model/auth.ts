@@ -1,10 +1,11 @@
 /**
  * Who sent a request, as the workflow can prove it: pure and deterministic (signatures are checked with noble's
- * Ed25519 inside the workflow). A plan with `approvals.keys` needs every approval and rejection signed by the key of
- * the person it names; operator requests (rollback above all) are never refused for want of a signature, but the
- * audit says whether their sender was verified.
+ * Ed25519 inside the workflow). A plan with `approvals.keys` needs every approval and rejection, and every request that
+ * moves the migration forward (resume, retry, fail), signed by the key of the person it names; the others (pause, abort,
+ * rollback: the safe direction) are never refused for want of a signature, but the audit says whether their sender
+ * was verified.
  */
-import { ownValue, type MigrationRequest } from './requests';
+import { ownValue, REQUESTS, type MigrationRequest } from './requests';
 import type { RequestSignature, SignedFields } from './signatures';
 import { signedText, verifySshSignature } from './signatures';
 
@@ -55,6 +56,11 @@ export interface AuthContext {
   /** Nonces of signed requests already accepted. */
   nonces: readonly string[];
   nowMs: number;
+  /**
+   * Signatures that mean it (migrations started since `strict-signatures`): good for `windowMs` after they were
+   * signed, and a gate decision only for the opening of the gate that is open now (absent: no gate is open).
+   */
+  strict?: { windowMs: number; openGate?: { name: string; openedAt?: string } };
 }
 
 /** The outcome: who is verified (`null`: the plan has no keys), or why the request is refused. */
@@ -73,7 +79,30 @@ export function signedFieldsOf(claim: RequestClaim, signature: RequestSignature)
     nonce: signature.nonce,
     signedAt: signature.signedAt,
     planDigest: signature.planDigest,
+    ...(signature.gateOpenedAt !== undefined ? { gateOpenedAt: signature.gateOpenedAt } : {}),
   };
+}
+
+/** A gate decision (approve, reject): signed for one gate, and under `strict` for its current opening. */
+const decidesGate = (decision: string): boolean => ownValue(REQUESTS, decision)?.sender === 'approver';
+
+const minutes = (ms: number) => (ms % 60_000 === 0 ? `${ms / 60_000}m` : `${ms / 1000}s`);
+
+/** Why a signature is stale or meant for another gate or another opening of it, under `strict`; else undefined. */
+function strictProblem(claim: RequestClaim, signature: RequestSignature, signedMs: number, ctx: AuthContext) {
+  const { strict } = ctx;
+  if (!strict) return undefined;
+  if (signedMs < ctx.nowMs - strict.windowMs)
+    return `expired: signed at ${signature.signedAt}, more than ${minutes(strict.windowMs)} ago (approvals.signatureWindow): sign it again`;
+  if (!decidesGate(claim.decision)) return undefined;
+  const open = strict.openGate;
+  if (!open) return 'no gate is open';
+  if (claim.gate !== open.name) return `signed for gate ${claim.gate}, but the open gate is ${open.name}`;
+  if (signature.gateOpenedAt !== open.openedAt)
+    return signature.gateOpenedAt === undefined
+      ? `not signed for this opening of gate ${open.name} (opened at ${open.openedAt}): sign it again now it is open`
+      : `signed for gate ${open.name} opened at ${signature.gateOpenedAt}, not for its opening at ${open.openedAt}`;
+  return undefined;
 }
 
 /** Why a signature does not prove this request for this migration and plan, or nothing when it does. */
@@ -90,7 +119,7 @@ function signatureProblem(claim: RequestClaim, signature: RequestSignature, key:
   const at = Date.parse(signature.signedAt);
   if (!Number.isFinite(at)) return `signedAt ${JSON.stringify(signature.signedAt)} is not a time`;
   if (at > ctx.nowMs + MAX_CLOCK_SKEW_MS) return `signed in the future (${signature.signedAt})`;
-  return undefined;
+  return strictProblem(claim, signature, at, ctx);
 }
 
 const isSignature = (s: RequestSignature): boolean =>
@@ -98,7 +127,8 @@ const isSignature = (s: RequestSignature): boolean =>
   typeof s === 'object' &&
   (['migrationId', 'nonce', 'signedAt', 'planDigest', 'sshsig'] as const).every(
     (k) => typeof s[k] === 'string' && s[k].length > 0,
-  );
+  ) &&
+  (s.gateOpenedAt === undefined || typeof s.gateOpenedAt === 'string');
 
 /**
  * Authenticates a request. `required`: refuse it unless signed by the person's key (approvals and rejections of a
@@ -113,7 +143,8 @@ export function authenticate(claim: RequestClaim, ctx: AuthContext, required: bo
       `unsigned: the plan lists approver keys, so a ${claim.decision} must be signed (migrate ${claim.decision} --key …)`,
     );
   if (!key) return unverified(`${claim.person} has no key in the plan`);
-  if (required && claim.gate === undefined) return { refused: 'a signed decision names its gate (--gate)' };
+  if (required && decidesGate(claim.decision) && claim.gate === undefined)
+    return { refused: 'a signed decision names its gate (--gate)' };
   const problem = signatureProblem(claim, claim.signature, key, ctx);
   return problem ? unverified(problem) : { verified: true, nonce: claim.signature.nonce };
 }

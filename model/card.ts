@@ -41,11 +41,16 @@ export function runbookCard(
   if (status.attention) {
     item('Needs a decision', status.attention);
     item('Who acts', 'an operator');
-    item('Commands', `\`migrate resume ${id}\` · \`migrate retry ${id} --reason …\` · \`migrate rollback ${id}\``);
+    const key = plan.approvals.keys ? ' --key <your key>' : '';
     item(
-      'Stock CLI',
-      `\`temporal workflow update execute${codec} --workflow-id ${id} --name resume --input '{"requestedBy":"<you>"}'\``,
+      'Commands',
+      `\`migrate resume ${id}${key}\` · \`migrate retry ${id} --reason …${key}\` · \`migrate rollback ${id}\``,
     );
+    if (!plan.approvals.keys)
+      item(
+        'Stock CLI',
+        `\`temporal workflow update execute${codec} --workflow-id ${id} --name resume --input '{"requestedBy":"<you>"}'\``,
+      );
   } else if (gate) {
     gateLines(plan, id, gate, nowMs, item, codec);
   } else if (status.paused) {
@@ -73,7 +78,10 @@ function gateLines(plan: Plan, id: string, gate: GateState, nowMs: number, item:
   item('Waiting for', `gate **${gate.name}**: ${missing.join(', ')}${signed ? ` (signed: ${signed})` : ''}`);
   item('Who acts', missing.join(', '));
   const role = missing[0] ?? '<role>';
-  item('Command', `\`migrate approve ${id} --gate ${gate.name} --role ${role} --as <you>\` (or \`migrate reject …\`)`);
+  item(
+    'Command',
+    `\`migrate approve ${id} --gate ${gate.name} --role ${role} --as <you> --plan <plan file>\` (or \`migrate reject …\`)`,
+  );
   item(
     'Stock CLI',
     `\`temporal workflow update execute${codec} --workflow-id ${id} --name approve --input '<request>'\`; ` +

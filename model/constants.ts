@@ -169,3 +169,6 @@ export type RetryKind = keyof typeof DEFAULT_RETRY;
 
 /** What a unified container is given to stop when the plan sets no `unifiedJob.stopGrace`: Docker's own default. */
 export const DEFAULT_STOP_GRACE_MS = 10_000;
+
+/** How long a signed request stays good after it was signed, unless the plan sets `approvals.signatureWindow`. */
+export const DEFAULT_SIGNATURE_WINDOW_MS = 15 * 60_000;

@@ -99,3 +99,14 @@ export function formatReading(value: number, threshold: number, unit?: string): 
   }
   return unit ? `${text} ${unit}` : text;
 }
+
+/**
+ * One shell word that a POSIX shell reads back as `text` exactly: bare when it is only safe characters, else in
+ * single quotes with each `'` written as `'\''` (a quote in a comment cannot end the word or start a command).
+ */
+export function shellQuote(text: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/** A command line of shell words, each quoted as `shellQuote` does. */
+export const shellCommand = (words: readonly string[]): string => words.map(shellQuote).join(' ');

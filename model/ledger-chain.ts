@@ -89,3 +89,41 @@ export function verifyLedger(migrationId: string, rows: LedgerEntry[]): LedgerVe
   }
   return { ok: true, rows: rows.length, signatures };
 }
+
+/** The SSHSIG namespace a worker seals ledger heads in (never an approval's: one cannot pass for the other). */
+export const LEDGER_SEAL_NAMESPACE = 'migrate-ledger';
+
+/** What a worker seals after each append: how many rows the migration's ledger has, and the newest row's hash. */
+export interface LedgerSeal {
+  rows: number;
+  head: string;
+  /** `ssh-keygen -Y sign -n migrate-ledger` over `ledgerSealText` with the worker's ledger key. */
+  sshsig: string;
+}
+
+/** The exact text a worker signs for a ledger's head. */
+export const ledgerSealText = (migrationId: string, table: string, rows: number, head: string): string =>
+  `${LEDGER_SEAL_NAMESPACE} v1\n${canonicalJson({ head, migrationId, rows, table })}\n`;
+
+/**
+ * Why a ledger's rows are not the rows the worker sealed, or undefined: the seal must verify with the key the plan
+ * names (`ledger.sealKey`), and the rows must be as many as it says and end in its head. Rows cut from the end, added,
+ * or rewritten (even with the chain rebuilt after them) no longer match a seal that only the worker's key can make.
+ */
+export function sealProblem(
+  migrationId: string,
+  table: string,
+  rows: LedgerEntry[],
+  seal: LedgerSeal | undefined,
+  sealKey: string,
+): string | undefined {
+  if (!seal)
+    return 'has no seal from the worker, though the plan names a ledger.sealKey (rows or the seal were removed)';
+  const text = ledgerSealText(migrationId, table, seal.rows, seal.head);
+  const check = verifySshSignature(seal.sshsig, sealKey, text, LEDGER_SEAL_NAMESPACE);
+  if (!check.ok) return `has a seal that does not verify with the plan's ledger.sealKey: ${check.reason}`;
+  const head = rows.at(-1)?.hash ?? '';
+  if (rows.length !== seal.rows || head !== seal.head)
+    return `is not what the worker sealed: ${seal.rows} rows ending in ${seal.head.slice(0, 12)}… sealed, ${rows.length} rows ending in ${head.slice(0, 12) || 'nothing'}… found (rows cut from the end, added or rewritten)`;
+  return undefined;
+}

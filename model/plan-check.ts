@@ -119,6 +119,7 @@ export function planToForm(plan: Plan): Form {
     approvals: present({
       separationOfDuties: a.separationOfDuties,
       keys: a.keys,
+      signatureWindow: a.signatureWindowMs === undefined ? undefined : duration(a.signatureWindowMs),
       gates: Object.fromEntries(Object.entries(a.gates).map(([name, g]) => [name, gateForm(g)])),
     }),
     soak: plan.soak,

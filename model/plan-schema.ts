@@ -89,7 +89,10 @@ function readKeysFile(file: string, options: PlanSchemaOptions): { sources: KeyS
     sources: sources.filter((s) => !bad.includes(s)),
     issues: [
       ...issues,
-      ...bad.map((s) => ({ path, message: `${s.where}: the key of ${s.name} is not an Ed25519 key` })),
+      ...bad.map((s) => ({
+        path,
+        message: `${s.where}: the key of ${s.name} is refused: ${String(parseEd25519PublicKey(s.key))}`,
+      })),
     ],
   };
 }
@@ -149,12 +152,21 @@ function toPlan(f: PlanForm, resolvePath: (p: string) => string, keys: Record<st
       gates: byGate((g) => toGate(f.approvals.gates[g])),
       separationOfDuties: f.approvals.separationOfDuties,
       ...(Object.keys(keys).length ? { keys } : {}),
+      // Left out when absent, so a plan from before it normalises as it did (and its digest is the same).
+      ...(f.approvals.signatureWindow !== undefined ? { signatureWindowMs: ms(f.approvals.signatureWindow) } : {}),
     },
     soak: { onFailure: f.soak.onFailure },
     notifications: toNotifications(f.notifications),
     archive: { docs: f.archive.docs.map(normalizePosixPath), reason: f.archive.reason },
     rollback: { checks: f.rollback.checks.map(toChecked), budgetMs: ms(f.rollback.budget) },
-    ledger: { databaseUrlEnv: f.ledger.databaseUrlEnv ?? target.databaseUrlEnv, table: f.ledger.table },
+    ledger: {
+      databaseUrlEnv: f.ledger.databaseUrlEnv ?? target.databaseUrlEnv,
+      table: f.ledger.table,
+      // As the key line is compared: type and key, no comment.
+      ...(f.ledger.sealKey !== undefined
+        ? { sealKey: f.ledger.sealKey.trim().split(/\s+/).slice(0, 2).join(' ') }
+        : {}),
+    },
     successMetrics: f.successMetrics.map(toChecked),
     ...(f.retry !== undefined ? { retry: toRetry(f.retry) } : {}),
   };

@@ -445,7 +445,13 @@ function publicKeySchema() {
     .string(says(KEY_LINE))
     .min(1)
     .refine((k) => typeof parseEd25519PublicKey(k) !== 'string', {
-      error: (iss) => `expected ${KEY_LINE}, got ${describeValue(iss.input)}`,
+      error: (iss) => {
+        // A well-formed key that no one may be trusted with (small order, off the curve) says why.
+        const why = typeof iss.input === 'string' ? parseEd25519PublicKey(iss.input) : undefined;
+        return typeof why === 'string' && /small-order|curve/.test(why)
+          ? `refused: ${why}`
+          : `expected ${KEY_LINE}, got ${describeValue(iss.input)}`;
+      },
     })
     .describe("The approver's OpenSSH Ed25519 public key (the line of ~/.ssh/id_ed25519.pub).");
 }
@@ -507,6 +513,11 @@ function approvalsSchema(fields: Fields) {
       separationOfDuties: flag().default(true).describe('No person signs more than one role of a gate.'),
       keys: stringMap(publicKey)
         .describe('Approver name → OpenSSH Ed25519 public key. With keys, every approval and rejection must be signed.')
+        .optional(),
+      signatureWindow: fields.duration
+        .describe(
+          "How long a signed request stays good after it was signed, by the workflow's clock (default 15m); older ones are refused.",
+        )
         .optional(),
       keysFile: fields.localPath
         .describe('A file of "name ssh-ed25519 AAAA…" lines (ssh allowed_signers form), relative to the plan file.')
@@ -570,6 +581,11 @@ function ledgerSchema({ envName }: Fields) {
   return mapping({
     databaseUrlEnv: envName.optional(),
     table: text('a table name (a-z, 0-9, _)', TABLE).default('migration_ledger'),
+    sealKey: publicKeySchema()
+      .describe(
+        "The worker's ledger key (the public half of MO_LEDGER_SEAL_KEY): a rollback from the ledger requires the rows it sealed.",
+      )
+      .optional(),
   })
     .default(() => ({ table: 'migration_ledger' }))
     .describe('Where every evaluation, reading, approval and undo is appended; default: the target database.');

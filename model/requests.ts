@@ -3,6 +3,7 @@
  * whether it must be signed and what it does. The kind is the name on the wire of its signal and its Update
  * (`workflows/definitions.ts` makes both from it); the workflow installs a handler per kind, the CLI a command per kind.
  */
+import type { RequestSignature } from './signatures';
 import type { ApproveArgs, OperatorArgs, RejectArgs } from './status';
 
 /** Every request, in the order the workflow installs its handlers. */
@@ -36,12 +37,16 @@ export interface RequestSpec {
   description: string;
 }
 
-const operator = (noun: OperatorRequest, description: string): RequestSpec => ({
-  sender: 'operator',
-  signature: 'optional',
-  noun,
-  description,
-});
+/**
+ * An operator request. Those that move a migration forward past a stop a person or a check made (resume after a
+ * pause, retry of a gate that waits for a decision, fail by hand) need a signature like an approval; those that go
+ * the safe direction (pause, abort, rollback) never do, and are audited as verified or not.
+ */
+const operator = (
+  noun: OperatorRequest,
+  description: string,
+  signature: RequestSpec['signature'] = 'optional',
+): RequestSpec => ({ sender: 'operator', signature, noun, description });
 
 /** Every request kind's rules and description. */
 export const REQUESTS: Readonly<Record<RequestKind, RequestSpec>> = {
@@ -58,11 +63,15 @@ export const REQUESTS: Readonly<Record<RequestKind, RequestSpec>> = {
     description: 'reject an open gate (the migration rolls back)',
   },
   pause: operator('pause', 'hold the runbook at the next step'),
-  resume: operator('resume', 'go on after a pause'),
+  resume: operator('resume', 'go on after a pause', 'required'),
   abort: operator('abort', 'stop the migration (what changed is rolled back)'),
   rollback: operator('rollback', 'roll a migration back'),
-  retry: operator('retry', 'measure a gate again that waits for a decision (inconclusive, or a failed soak check)'),
-  fail: operator('fail', 'fail the running step by hand (what changed is rolled back)'),
+  retry: operator(
+    'retry',
+    'measure a gate again that waits for a decision (inconclusive, or a failed soak check)',
+    'required',
+  ),
+  fail: operator('fail', 'fail the running step by hand (what changed is rolled back)', 'required'),
 };
 
 /** The largest request a handler reads: its depth, its keys and the length of all its text together. */
@@ -100,4 +109,43 @@ export function requestShapeProblem(args: unknown): string | undefined {
 /** `record[key]` when `key` is the record's own (never `constructor` or another inherited property), else undefined. */
 export function ownValue<T>(record: Readonly<Record<string, T>> | undefined, key: string): T | undefined {
   return record !== undefined && Object.prototype.hasOwnProperty.call(record, key) ? record[key] : undefined;
+}
+
+/** The fields each request's argument may carry: all of them signed (the claim, or the signature's own fields). */
+const OPERATOR_FIELDS = ['reason', 'requestedBy', 'signature'] as const;
+const KNOWN_FIELDS: { readonly [K in RequestKind]: readonly (keyof RequestArgs[K])[] } = {
+  approve: ['gate', 'role', 'approver', 'comment', 'signature'],
+  reject: ['gate', 'role', 'approver', 'reason', 'signature'],
+  pause: OPERATOR_FIELDS,
+  resume: OPERATOR_FIELDS,
+  abort: OPERATOR_FIELDS,
+  rollback: OPERATOR_FIELDS,
+  retry: OPERATOR_FIELDS,
+  fail: OPERATOR_FIELDS,
+};
+
+/** The fields of a request's signature (`RequestSignature`). */
+const SIGNATURE_FIELDS: readonly (keyof RequestSignature)[] = [
+  'migrationId',
+  'nonce',
+  'signedAt',
+  'planDigest',
+  'gateOpenedAt',
+  'sshsig',
+];
+
+const pick = (v: object, keys: readonly string[]): Record<string, unknown> =>
+  Object.fromEntries(keys.filter((k) => Object.prototype.hasOwnProperty.call(v, k)).map((k) => [k, (v as never)[k]]));
+
+/**
+ * A request's argument with only the fields its kind has, in its signature too: a field nobody signed is dropped
+ * before anything reads or stores the request, so it can neither ride along into the status and the ledger nor be
+ * mistaken for part of what the person signed. Expects an argument `requestShapeProblem` accepted.
+ */
+export function knownArgs<K extends RequestKind>(kind: K, args: RequestArgs[K]): RequestArgs[K] {
+  const out = pick(args, KNOWN_FIELDS[kind]);
+  const signature = out.signature;
+  if (signature !== null && typeof signature === 'object' && !Array.isArray(signature))
+    out.signature = pick(signature, SIGNATURE_FIELDS);
+  return out as unknown as RequestArgs[K];
 }

@@ -29,6 +29,8 @@ export interface SignedFields {
   signedAt: string;
   /** SHA-256 of the validated plan the migration runs (so a person approves this plan). */
   planDigest: string;
+  /** When the gate decided on opened (workflow time): the signature is good for that opening of that gate only. */
+  gateOpenedAt?: string;
 }
 
 /** A request's signature: what was signed besides the request's own fields, and the armored SSHSIG. */
@@ -38,6 +40,8 @@ export interface RequestSignature {
   nonce: string;
   signedAt: string;
   planDigest: string;
+  /** A gate decision: the `openedAt` of the gate as the status showed it (absent on operator requests). */
+  gateOpenedAt?: string;
   /** `-----BEGIN SSH SIGNATURE----- …` as `ssh-keygen -Y sign` writes it. */
   sshsig: string;
 }
@@ -141,10 +145,25 @@ export function parseEd25519PublicKey(line: string): Uint8Array | string {
     const inner = r.text();
     const key = r.string();
     if (inner !== 'ssh-ed25519' || key.length !== 32 || !r.done) return 'the key blob is not an Ed25519 key';
-    return key;
+    return weakKeyProblem(key) ?? key;
   } catch {
     return 'the key blob is truncated';
   }
+}
+
+/**
+ * Why a 32-byte Ed25519 public key must not be trusted, or undefined: a key that is no point of the curve, or a point of
+ * small order (the identity among them). For such a key, signatures that verify can be made without any private key
+ * (the identity key verifies every message with R = identity, s = 0), so a plan naming one lets anyone sign.
+ */
+export function weakKeyProblem(key: Uint8Array): string | undefined {
+  try {
+    if (ed25519.ExtendedPoint.fromHex(key).isSmallOrder())
+      return 'a small-order Ed25519 key (such as the identity): anyone can make signatures it verifies';
+  } catch {
+    return 'the key is not a point of the Ed25519 curve';
+  }
+  return undefined;
 }
 
 /** The parts of an armored SSHSIG signature (PROTOCOL.sshsig), or why it is not one. */

@@ -5,7 +5,8 @@
  * is verified by its own undo) before anything of the unified side is taken away, and an undo that fails keeps
  * everything that depends on it as it is. Workflow-safe; tested in `tests/unit/undo.test.ts`.
  */
-import { routeOf } from './plan';
+import { routeOf, type Plan } from './plan';
+import { canonicalJson } from './signatures';
 import type { Compensation, UndoOutcome } from './status';
 
 type Kind = Compensation['kind'];
@@ -146,4 +147,33 @@ export function whatToDo(migrationId: string, steps: Compensation[], outcomes: U
     `retry: migrate rollback ${migrationId} --reason "<why>" (undoes what is left; what was undone stays undone)`,
     ...steps.filter((c) => left.has(c.kind)).map((c, i) => `by hand ${i + 1}: ${byHand(c)}`),
   ];
+}
+
+/**
+ * Why an undo record is not one this plan's migration writes, or undefined: each names only what the plan names (its
+ * compose project, its router and target database variable, its scheduler with its crontab user, its jobs, its
+ * repository), as the migration workflow records them. A record that names anything else was not written by it, and
+ * following it would let whoever wrote the row choose what the rollback runs.
+ */
+export function undoRecordProblem(plan: Plan, c: Compensation): string | undefined {
+  const same = (a: unknown, b: unknown) => canonicalJson(a) === canonicalJson(b);
+  const differs = (what: string) => `its ${what} is not the plan's`;
+  switch (c.kind) {
+    case 'containers':
+      return c.project === plan.target.composeProject ? undefined : differs(`compose project ${c.project}`);
+    case 'traffic':
+      if (!same(c.router, plan.traffic.router)) return differs('router');
+      if (c.databaseUrlEnv !== plan.target.databaseUrlEnv) return differs(`database variable ${c.databaseUrlEnv}`);
+      return c.restorePercent === 0 ? undefined : `it restores ${c.restorePercent} % unified, not 0`;
+    case 'unified-job':
+      if (!same(c.scheduler, plan.scheduler)) return differs('scheduler (crontab user, command, queue)');
+      return same(c.job, plan.unifiedJob) ? undefined : differs('unified job');
+    case 'legacy-jobs':
+      if (!same(c.scheduler, plan.scheduler)) return differs('scheduler (crontab user, command, queue)');
+      return same(c.jobs, plan.legacyJobs) ? undefined : differs('legacy jobs');
+    case 'archive':
+      return c.repository === plan.target.repository ? undefined : differs(`repository ${c.repository}`);
+    default:
+      return `its kind ${JSON.stringify((c as { kind?: unknown }).kind)} is no undo the migration records`;
+  }
 }

@@ -1,5 +1,7 @@
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { sshKeygenSigner } from '../lib/signing';
+import { LEDGER_SEAL_NAMESPACE } from '../model/ledger-chain';
 import { connectClient, connectionProblem } from '../client/connection';
 import { dockerClient } from '../activities/docker';
 import { workerDataConverter } from '../lib/codec';
@@ -51,6 +53,7 @@ async function run(): Promise<void> {
       client,
       taskQueue: config.taskQueue,
       admission: { trustFile: config.trustFile, insecure, client, workflowQueues: config.workflowQueues },
+      ...(config.ledgerSealKey ? { ledgerSealer: sshKeygenSigner(config.ledgerSealKey, LEDGER_SEAL_NAMESPACE) } : {}),
     }),
     shutdownGraceTime: config.shutdownGraceMs,
     // Nothing secret reaches history: every activity's result and error is redacted on its way out. Activities run

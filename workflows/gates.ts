@@ -25,7 +25,7 @@ export async function approvalGate(s: MigrationState, name: GateName): Promise<v
     `approval needed: ${name}`,
     `Gate ${name} needs: ${needs.join(', ')}.\n` +
       state.requiredRoles
-        .map((r) => `  migrate approve ${s.migrationId} --gate ${name} --role ${r} --as <you>`)
+        .map((r) => `  migrate approve ${s.migrationId} --gate ${name} --role ${r} --as <you> --plan <plan file>`)
         .join('\n'),
     { gate: name, roles: state.requiredRoles },
   );

@@ -4,6 +4,7 @@ import { ErrorType } from '../model/constants';
 import { approvalsWaitingMetric } from './metrics';
 import { authenticate, claimFor, type Authentication } from '../model/auth';
 import {
+  knownArgs,
   REQUEST_KINDS,
   REQUESTS,
   requestShapeProblem,
@@ -53,20 +54,21 @@ export function installHandlers(s: MigrationState): void {
     // No argument may fail a handler: one that threw would fail the workflow task on every attempt and every replay,
     // and wedge the migration. Malformed or outsized requests are refused before any rule reads them; anything a
     // rule still throws on is refused too.
-    const guarded = <T>(args: A, step: () => Refusal | T): Refusal | T => {
-      const shape = requestShapeProblem(args);
+    const guarded = <T>(raw: A, step: (args: A) => Refusal | T): Refusal | T => {
+      const shape = requestShapeProblem(raw);
       if (shape) return { detail: `${REQUESTS[kind].noun} refused: ${shape}` };
       try {
-        return step();
+        // Only what the sender could sign goes on: an unsigned extra field is dropped, never stored.
+        return step(knownArgs(kind, raw as never) as A);
       } catch (err) {
         return {
           detail: `${REQUESTS[kind].noun} refused: ${(err instanceof Error ? err.message : 'unreadable').slice(0, 300)}`,
         };
       }
     };
-    const screen = (args: A) => guarded(args, () => r.screen(args));
-    const run = (args: A): Refusal | RequestAnswer =>
-      guarded(args, () => {
+    const screen = (raw: A) => guarded(raw, (args) => r.screen(args));
+    const run = (raw: A): Refusal | RequestAnswer =>
+      guarded(raw, (args) => {
         const who = r.screen(args);
         return isRefusal(who) ? who : r.apply(args, who);
       });
@@ -111,12 +113,10 @@ const REQUEST_HANDLERS: { readonly [K in RequestKind]: (s: MigrationState) => Re
 /** Authenticates a request's claim against the plan's keys (a signature required where its kind and the plan say so). */
 function screenClaim(s: MigrationState, request: MigrationRequest): Refusal | Verified {
   const claim = claimFor(request);
-  const { noun, signature } = REQUESTS[request.kind];
-  const auth = authenticate(
-    { ...claim, signature: request.args.signature },
-    s.authContext(),
-    signature === 'required' && s.signed,
-  );
+  const { noun, signature, sender } = REQUESTS[request.kind];
+  // Operator requests that must be signed (resume, retry, fail) are so for migrations started since the change.
+  const required = signature === 'required' && s.signed && (sender === 'approver' || s.changes.strictSignatures);
+  const auth = authenticate({ ...claim, signature: request.args.signature }, s.authContext(), required);
   return 'refused' in auth && auth.refused !== undefined
     ? { detail: `${noun} by ${claim.person}: ${auth.refused}`, actor: claim.person }
     : (auth as Verified);
@@ -205,8 +205,9 @@ const OPERATOR_EFFECTS: Record<OperatorRequest, (s: MigrationState, args: Operat
 };
 
 /**
- * pause, resume, abort, rollback, retry and fail: never refused for want of a signature (a rollback is the safe
- * direction), but with approver keys in the plan the audit says whether the sender was verified.
+ * pause, resume, abort, rollback, retry and fail. With approver keys in the plan, resume, retry and fail (forward
+ * moves) are refused unless signed (`screenClaim`); pause, abort and rollback never are (the safe direction), and the
+ * audit says whether their sender was verified.
  */
 function operatorRequest(s: MigrationState, kind: OperatorRequest): Request<OperatorArgs> {
   const { status } = s;

@@ -6,7 +6,7 @@ import {
   setCurrentDetails,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { GateName, InterruptKind, Phase } from '../model/constants';
+import { DEFAULT_SIGNATURE_WINDOW_MS, type GateName, type InterruptKind, type Phase } from '../model/constants';
 import type {
   BackupRecord,
   CarriedState,
@@ -26,7 +26,7 @@ import type { AuthContext, Authentication } from '../model/auth';
 import type { FailureCount } from '../model/status';
 import type { RollbackResult } from '../model/status';
 import { runbookCard } from '../model/card';
-import { newGate } from '../model/rules';
+import { newGate, openGateOf } from '../model/rules';
 import { waitLabel, type Wait } from '../model/summaries';
 import { chained } from '../model/ledger-chain';
 import { phaseMetric } from './metrics';
@@ -121,6 +121,11 @@ export class MigrationState {
     settledAtStart: boolean;
     /** The run is admitted by the worker (start proof, trust file) before anything else; its rollback child too. */
     admission: boolean;
+    /**
+     * Signatures that mean it: resume, retry and fail signed like approvals, every signature good for the plan's
+     * window only, and a gate decision only for the opening of the gate that is open.
+     */
+    strictSignatures: boolean;
   };
   private readonly pendingLedgerMax: number;
 
@@ -133,6 +138,7 @@ export class MigrationState {
       boundedLedger: patched('bounded-ledger'),
       settledAtStart: patched('lazy-changes-at-start'),
       admission: patched('admission'),
+      strictSignatures: patched('strict-signatures'),
     };
     this.pendingLedgerMax = input.pendingLedgerMax ?? DEFAULT_PENDING_LEDGER_MAX;
     this.plan = input.plan;
@@ -222,6 +228,16 @@ export class MigrationState {
       ...(this.plan.approvals.keys ? { keys: this.plan.approvals.keys } : {}),
       nonces: this.status.nonces ?? [],
       nowMs: Date.now(),
+      ...(this.changes.strictSignatures ? { strict: this.strictAuth() } : {}),
+    };
+  }
+
+  /** The window of a signature and the gate it may decide on now. */
+  private strictAuth(): NonNullable<AuthContext['strict']> {
+    const open = openGateOf(this.current.gates);
+    return {
+      windowMs: this.plan.approvals.signatureWindowMs ?? DEFAULT_SIGNATURE_WINDOW_MS,
+      ...(open ? { openGate: { name: open.name, ...(open.openedAt ? { openedAt: open.openedAt } : {}) } } : {}),
     };
   }
 

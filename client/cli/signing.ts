@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { signRequest, sshKeygenSigner } from '../../lib/signing';
 import { claimFor } from '../../model/auth';
-import { REQUESTS, type MigrationRequest } from '../../model/requests';
+import { ownValue, REQUESTS, type MigrationRequest } from '../../model/requests';
 import type { MigrationStatus } from '../../model/status';
 import { planDigest, type RequestSignature } from '../../model/signatures';
 import { loadPlan } from '../plan';
@@ -23,7 +23,8 @@ export interface SignOptions {
 /**
  * The signature of a request when the migration's plan lists approver keys, made with `ssh-keygen -Y sign` over the
  * migration, the request's claim (as the workflow reads it), a fresh nonce, the time and the plan's digest. A kind that
- * requires a signature (approve, reject) fails without a key; the others go unsigned and the audit says so.
+ * requires a signature (approve, reject, resume, retry, fail) fails without a key; the others go unsigned and the
+ * audit says so.
  */
 export async function signatureFor(
   status: MigrationStatus,
@@ -37,7 +38,7 @@ export async function signatureFor(
   if (!fs.existsSync(key)) {
     if (!required) return undefined;
     throw new CliError(
-      `${status.migrationId} needs signed approvals, and there is no key at ${key}: name yours with --key <file> (an OpenSSH Ed25519 key whose public half the plan lists for ${claim.person})`,
+      `${status.migrationId} needs a signed ${request.kind} (its plan lists keys), and there is no key at ${key}: name yours with --key <file> (an OpenSSH Ed25519 key whose public half the plan lists for ${claim.person})`,
       ExitCode.error,
     );
   }
@@ -49,5 +50,12 @@ export async function signatureFor(
         ExitCode.rejected,
       );
   }
-  return signRequest(claim, { migrationId: status.migrationId, planDigest: status.planDigest }, sshKeygenSigner(key));
+  // A gate decision is good for the opening of its gate the status shows, and only that one.
+  const gateOpenedAt = claim.gate === undefined ? undefined : ownValue(status.gates, claim.gate)?.openedAt;
+  const target = {
+    migrationId: status.migrationId,
+    planDigest: status.planDigest,
+    ...(gateOpenedAt !== undefined ? { gateOpenedAt } : {}),
+  };
+  return signRequest(claim, target, sshKeygenSigner(key));
 }

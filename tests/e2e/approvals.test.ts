@@ -25,7 +25,10 @@ const PLAN = slottedPlan(path.join(root, 'plans', 'demo.yaml'));
 const taskQueue = `approvals-${uniq()}`;
 const migrate = (...args: string[]) => migrateCli(args, { MO_TASK_QUEUE: taskQueue });
 /** `--as <role>-demo --key <their key>`. */
-const as = (role: string, keyOf = role) => ['--as', demoApprover(role), '--key', demoKeyFile(demoApprover(keyOf))];
+const as = (role: string, keyOf = role) => [
+  ...['--as', demoApprover(role), '--key', demoKeyFile(demoApprover(keyOf))],
+  ...['--plan', PLAN],
+];
 
 /** The stock `temporal workflow update execute`, as a person without our CLI would send a request. */
 async function stockUpdate(id: string, name: string, input: unknown): Promise<{ code: number; out: string }> {
@@ -95,7 +98,19 @@ describe('signed approvals against the dev server: Updates with answers, signatu
     ];
     for (const [, key, reason] of cases) {
       const t0 = Date.now();
-      const r = await migrate('approve', id, '--gate', 'go', '--role', 'technical-lead', '--as', claim.person, ...key);
+      const r = await migrate(
+        'approve',
+        id,
+        '--gate',
+        'go',
+        '--role',
+        'technical-lead',
+        '--as',
+        claim.person,
+        ...key,
+        '--plan',
+        PLAN,
+      );
       expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 4, stderr: expect.stringMatching(reason) });
       // An answer, not a poll: well inside the 30-s answer timeout.
       expect(Date.now() - t0).toBeLessThan(15_000);
@@ -134,23 +149,50 @@ describe('signed approvals against the dev server: Updates with answers, signatu
     expect(wrongRole.stderr).toContain('gate go does not need role stakeholder');
     expect((await status(id)).audit.at(-1)).toMatchObject({ kind: 'rejected', actor: 'stakeholder-demo' });
 
-    // The stock CLI with a request our CLI signed: accepted once; the same request again is a replay.
+    // Approve shows what is approved, and signs only for a plan the person read: --plan, or --yes-i-read <digest>.
+    const key = ['--as', demoApprover('technical-lead'), '--key', demoKeyFile(demoApprover('technical-lead'))];
+    const go = ['approve', id, '--gate', 'go', '--role', 'technical-lead', ...key];
+    const unread = await migrate(...go);
+    expect(unread.code).toBe(64);
+    expect(unread.stderr).toContain(`plan sha256 ${atGate.planDigest}`);
+    expect(unread.stderr).toContain(
+      `approve needs --plan <file> (the plan you read) or --yes-i-read ${atGate.planDigest}`,
+    );
+    const misread = await migrate(...go, '--yes-i-read', 'f'.repeat(64));
+    expect(misread.code).toBe(4);
+    expect(misread.stderr).toContain('is not the digest of the plan');
+    expect((await status(id)).gates.go?.signatures).toEqual([]);
+
+    // The stock CLI with a request our CLI signed, run as printed through a shell: a quote and a command
+    // substitution in the comment stay text. Accepted once; the same request again is a replay.
+    const marker = path.join(tempDir('mo-quote'), 'ran');
+    const comment = `it's fine; $(touch ${marker})`;
     const printed = await migrate(
-      'approve',
-      id,
-      '--gate',
-      'go',
-      '--role',
-      'technical-lead',
-      ...as('technical-lead'),
+      ...go,
+      '--yes-i-read',
+      atGate.planDigest!.slice(0, 12),
+      '--comment',
+      comment,
       '--print-request',
     );
     expect(printed.code).toBe(0);
     const request = JSON.parse(printed.stdout.slice(0, printed.stdout.indexOf('\n\n'))) as ApproveArgs;
-    expect(printed.stdout).toContain('workflow update execute');
-    const first = await stockUpdate(id, 'approve', request);
+    const line = printed.stdout.trim().split('\n').at(-1)!;
+    expect(line).toMatch(/^temporal workflow update execute /);
+    const cli = requireEnv('TEMPORAL_CLI_PATH');
+    const first = await exec('bash', ['-c', `temporal() { "$MO_TEMPORAL" "$@"; }\n${line}`], {
+      env: { ...process.env, MO_TEMPORAL: cli },
+    }).then(
+      (r) => ({ code: 0, out: r.stdout + r.stderr }),
+      (e: { code?: number; stdout?: string; stderr?: string }) => ({
+        code: e.code ?? 1,
+        out: `${e.stdout}${e.stderr}`,
+      }),
+    );
     expect(first.code).toBe(0);
     expect(first.out).toContain('signature verified');
+    expect(fs.existsSync(marker)).toBe(false);
+    expect((await status(id)).gates.go?.signatures[0]?.comment).toBe(comment);
     const again = await stockUpdate(id, 'approve', request);
     expect(again.code).not.toBe(0);
     expect(again.out).toContain('replayed');

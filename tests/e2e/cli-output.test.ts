@@ -41,7 +41,10 @@ const crontabUser = 'mo-cli-output';
 
 const migrate = (...args: string[]) => migrateCli(args, { MO_TASK_QUEUE: taskQueue });
 /** `--as <role>-demo --key <its key>`: the demo plan lists its approvers' keys, so every decision is signed. */
-const as = (role: string) => ['--as', demoApprover(role), '--key', demoKeyFile(demoApprover(role))];
+/** `--as <role>-demo --key <their key>`: a person the plan lists, signing (operator requests). */
+const signedAs = (role: string) => ['--as', demoApprover(role), '--key', demoKeyFile(demoApprover(role))];
+/** The same, for a gate decision: with the plan file they read. */
+const as = (role: string) => [...signedAs(role), '--plan', PLAN];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs `migrate … -o json` (or the given form), expects exit 0 and returns the parsed output. */
@@ -364,11 +367,12 @@ describe('migrate -o json|jsonl, status --watch, usage errors, --version and com
     expect((await query(A)).paused).toBe(true);
     // Long enough for the watchers (every second) to see the pause.
     await sleep(2500);
-    const resumed = await json<RequestAnswer>('resume', A, '--as', 'olga', '-o', 'json');
-    expect(resumed).toMatchObject({ accepted: true, paused: false });
+    // A forward move: signed by a person the plan lists (the plan lists keys), and verified.
+    const resumed = await json<RequestAnswer>('resume', A, ...signedAs('technical-lead'), '-o', 'json');
+    expect(resumed).toMatchObject({ accepted: true, paused: false, verified: true });
     expect((await query(A)).paused).toBe(false);
     // A refusal is an exit code and a reason on stderr, with nothing on stdout to mistake for an answer.
-    const retry = await migrate('retry', A, '--as', 'olga', '--reason', 'again', '-o', 'json');
+    const retry = await migrate('retry', A, ...signedAs('technical-lead'), '--reason', 'again', '-o', 'json');
     expect(retry).toMatchObject({ code: ExitCode.rejected, stdout: '' });
     expect(retry.stderr).toContain('no gate evaluation is waiting for a decision');
 
@@ -398,8 +402,16 @@ describe('migrate -o json|jsonl, status --watch, usage errors, --version and com
     expect(rejected).toMatchObject({ accepted: true, verified: true, gate: { name: 'go', outcome: 'rejected' } });
     const aborted = await json<RequestAnswer>('abort', C, '--as', 'olga', '--reason', 'postponed', '-o', 'json');
     expect(aborted).toMatchObject({ accepted: true, phase: 'gate:go' });
-    const failed = await json<RequestAnswer>('fail', D, '--as', 'olga', '--reason', 'wrong scores', '-o', 'json');
-    expect(failed).toMatchObject({ accepted: true });
+    const failed = await json<RequestAnswer>(
+      'fail',
+      D,
+      ...signedAs('technical-lead'),
+      '--reason',
+      'wrong scores',
+      '-o',
+      'json',
+    );
+    expect(failed).toMatchObject({ accepted: true, verified: true });
     const rolledBack = await json<RequestAnswer>('rollback', E, '--as', 'olga', '--reason', 'cli test', '-o', 'json');
     expect(rolledBack).toMatchObject({ accepted: true });
 

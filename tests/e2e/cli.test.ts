@@ -22,7 +22,10 @@ function migrate(...args: string[]): Promise<{ code: number; stdout: string; std
 }
 const taskQueue = `cli-${uniq()}`;
 /** `--as <role>-demo --key <its key>`: the demo plan lists its approvers' keys, so every decision is signed. */
-const as = (role: string) => ['--as', demoApprover(role), '--key', demoKeyFile(demoApprover(role))];
+/** `--as <role>-demo --key <their key>`: a person the plan lists, signing (operator requests). */
+const signedAs = (role: string) => ['--as', demoApprover(role), '--key', demoKeyFile(demoApprover(role))];
+/** The same, for a gate decision: with the plan file they read. */
+const as = (role: string) => [...signedAs(role), '--plan', PLAN];
 
 describe('the migrate CLI against a real running migration', () => {
   let worker: WorkerProcess;
@@ -93,9 +96,10 @@ describe('the migrate CLI against a real running migration', () => {
     expect(twice.code).toBe(4);
     expect(twice.stderr).toContain('separation of duties');
 
-    expect((await migrate('resume', id, '--as', 'olga')).code).toBe(4);
+    // resume and retry move the migration forward: signed (the plan lists keys), then refused by the rules, exit 4.
+    expect((await migrate('resume', id, ...signedAs('technical-lead'))).code).toBe(4);
     // retry needs a gate evaluation waiting for a decision: refused, with the reason, exit 4.
-    const retry = await migrate('retry', id, '--as', 'olga', '--reason', 'look again');
+    const retry = await migrate('retry', id, ...signedAs('technical-lead'), '--reason', 'look again');
     expect(retry.code).toBe(4);
     expect(retry.stderr).toContain('no gate evaluation is waiting for a decision');
     expect((await migrate('pause', id, '--as', 'olga', '--reason', 'freeze')).code).toBe(0);
@@ -104,7 +108,7 @@ describe('the migrate CLI against a real running migration', () => {
     expect(paused.gates.go?.signatures.map((x) => `${x.role}:${x.approver}`)).toEqual([
       'technical-lead:technical-lead-demo',
     ]);
-    expect((await migrate('resume', id, '--as', 'olga')).code).toBe(0);
+    expect((await migrate('resume', id, ...signedAs('technical-lead'))).code).toBe(0);
 
     const list = JSON.parse((await migrate('list', '--json', '--phase', 'gate:go')).stdout) as {
       id: string;

@@ -7,6 +7,9 @@ import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { RetryingActivity } from '../../client/retries';
 import { runDemo } from '../../demo/demo';
+import { demoApprover, demoSigner } from '../../demo/keys';
+import { signRequest } from '../../lib/signing';
+import { claimFor } from '../../model/auth';
 import { resumeSignal, statusQuery } from '../../workflows/definitions';
 import { type MigrationStatus } from '../../model/status';
 import { expectCompletedOnce } from '../helpers/end-state';
@@ -38,7 +41,11 @@ describe('outages of the services a migration depends on', () => {
       during.archive = s;
       expect(git(repo, 'status', '--porcelain')).toContain(EDITED);
       git(repo, '-c', 'user.name=Ops', '-c', 'user.email=ops@example.com', 'commit', '-q', '-am', 'hotfix note');
-      await handle.signal(resumeSignal, { requestedBy: 'ops', reason: 'committed the hotfix note' });
+      // Resume moves the migration forward: the demo plan lists keys, so a person it lists signs it.
+      const args = { requestedBy: demoApprover('technical-lead'), reason: 'committed the hotfix note' };
+      const target = { migrationId: s.migrationId, planDigest: s.planDigest! };
+      const signature = await signRequest(claimFor({ kind: 'resume', args }), target, demoSigner(args.requestedBy));
+      await handle.signal(resumeSignal, { ...args, signature });
       survived.push('target repository dirty at archive');
     };
     try {

@@ -12,6 +12,15 @@ const bare = (line: string) => line.split(' ').slice(0, 2).join(' ');
 
 const issues = planIssues;
 
+/** The Ed25519 identity point, and a point of order 8: small-order keys, for which signatures can be made up. */
+const IDENTITY = Uint8Array.from([1, ...new Array<number>(31).fill(0)]);
+const ORDER_8 = Uint8Array.from(Buffer.from('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a', 'hex'));
+/** An OpenSSH key line for raw key bytes. */
+function weakKey(key: Uint8Array): string {
+  const wire = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
+  return `ssh-ed25519 ${Buffer.concat([wire(Buffer.from('ssh-ed25519')), wire(Buffer.from(key))]).toString('base64')}`;
+}
+
 describe('approver keys in the plan', () => {
   it('gathers keys from approvals.keys, allow-list entries { name, key } and a keys file, without comments', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mo-keys-'));
@@ -58,6 +67,34 @@ describe('approver keys in the plan', () => {
       (d: Record<string, any>) => (d.approvals.keys = { tina: 'ssh-rsa AAAAB3NzaC1yc2E tina@laptop' }),
       'approvals.keys.tina',
       'expected an OpenSSH "ssh-ed25519 AAAA…" public key line',
+    ],
+    [
+      'the identity key (it verifies every message)',
+      (d: Record<string, any>) => (d.approvals.keys = { tina: weakKey(IDENTITY) }),
+      'approvals.keys.tina',
+      'refused: a small-order Ed25519 key',
+    ],
+    [
+      'a small-order key (a point of order 8)',
+      (d: Record<string, any>) => (d.approvals.keys = { tina: weakKey(ORDER_8) }),
+      'approvals.keys.tina',
+      'refused: a small-order Ed25519 key',
+    ],
+    [
+      'a small-order key on an allow-list entry',
+      (d: Record<string, any>) =>
+        (d.approvals.gates.go.roles = [
+          { role: 'technical-lead', approvers: [{ name: 'tina', key: weakKey(IDENTITY) }] },
+          'engineering-manager',
+        ]),
+      'approvals.gates.go.roles[0].approvers[0].key',
+      'refused: a small-order Ed25519 key',
+    ],
+    [
+      'a small-order seal key for the ledger',
+      (d: Record<string, any>) => (d.ledger = { ...(d.ledger ?? {}), sealKey: weakKey(IDENTITY) }),
+      'ledger.sealKey',
+      'refused: a small-order Ed25519 key',
     ],
     [
       'a keys file that does not exist',

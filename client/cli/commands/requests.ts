@@ -22,8 +22,8 @@ const EXAMPLES: Record<Exclude<OperatorRequest, 'rollback'>, string[]> = {
 const ownCommand = (kind: RequestKind): kind is keyof typeof EXAMPLES => kind in EXAMPLES;
 
 /**
- * Sends an operator request (signed when the plan lists keys and a key is at hand; never required) and returns the
- * workflow's answer; a refusal exits with `rejected`.
+ * Sends an operator request (signed when the plan lists keys and a key is at hand; resume, retry and fail must be)
+ * and returns the workflow's answer; a refusal exits with `rejected`.
  */
 export async function operatorRequest(
   id: string,
@@ -49,7 +49,9 @@ export function addRequestCommands(program: Command): void {
         .option('--reason <text>', 'why')
         .option(
           '--key <file>',
-          'sign with this OpenSSH Ed25519 key (default ~/.ssh/id_ed25519 when the plan lists keys)',
+          REQUESTS[kind].signature === 'required'
+            ? 'sign with this OpenSSH Ed25519 key (default ~/.ssh/id_ed25519; required when the plan lists keys)'
+            : 'sign with this OpenSSH Ed25519 key (default ~/.ssh/id_ed25519 when the plan lists keys; never required)',
         )
         .addOption(asOption()),
     )
