@@ -179,7 +179,13 @@ describe('the stock commands on the card', () => {
     expect(codecEndpointProblem("http://x' ; rm -rf /")).toMatch(/expected an http\(s\) URL/);
     const status = { migrationId: 'm1', phase: 'soak', runs: 0, trafficPercent: 100, gates: {}, compensations: [] };
     const card = (endpoint?: string) =>
-      runbookCard({ name: 'p' } as never, { ...status, attention: 'decide' } as never, 0, undefined, endpoint);
+      runbookCard(
+        { name: 'p', approvals: {} } as never,
+        { ...status, attention: 'decide' } as never,
+        0,
+        undefined,
+        endpoint,
+      );
     expect(card('http://127.0.0.1:18234')).toContain(
       'temporal workflow update execute --codec-endpoint http://127.0.0.1:18234 --codec-auth "$TEMPORAL_CODEC_AUTH" --workflow-id m1',
     );

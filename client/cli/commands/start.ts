@@ -88,17 +88,25 @@ export function addStartCommand(program: Command): void {
           approvalsAuthenticated: Object.keys(plan.approvals.keys ?? {}).length > 0,
           startedBy: o.as,
         };
-        print(o.output, started, () =>
-          [
-            `started ${id}`,
-            `  ${started.uiUrl}`,
-            `  plan sha256 ${started.planDigest}`,
-            `  approvals ${authenticationLine(started)}`,
-            `  next: migrate status ${id} --watch`,
-          ].join('\n'),
-        );
+        print(o.output, started, () => startedText(started));
       }, o.as);
     });
+}
+
+/** What `migrate start` prints as text: the ID, the UI link, the plan's digest, how approvals are checked, what next. */
+function startedText(s: {
+  migrationId: string;
+  uiUrl: string;
+  planDigest: string;
+  approvalsAuthenticated: boolean;
+}): string {
+  return [
+    `started ${s.migrationId}`,
+    `  ${s.uiUrl}`,
+    `  plan sha256 ${s.planDigest}`,
+    `  approvals ${authenticationLine(s)}`,
+    `  next: migrate status ${s.migrationId} --watch`,
+  ].join('\n');
 }
 
 /** A start proof made with the operator's key (`ssh-keygen -Y sign`); a missing key is a CLI error saying what to do. */
