@@ -158,7 +158,7 @@ describe('the demo migrates a real system end to end (worker process, dev server
     // The database URL's password is in no workflow history.
     const c2 = await connectClient(config);
     try {
-      const history = historyText(await c2.workflow.getHandle(outcome.workflowId).fetchHistory());
+      const history = await historyText(await c2.workflow.getHandle(outcome.workflowId).fetchHistory());
       expect(history).toContain('DEMO_DATABASE_URL');
       expect(history).not.toContain(new URL(outcome.databaseUrl).password);
     } finally {

@@ -64,11 +64,13 @@ describe('secrets never reach workflow histories, logs, reports or notifications
             .getHandle(id)
             .fetchHistory()
             .catch(() => undefined);
-          if (h) places.push([`history ${id}`, historyText(h)]);
+          if (h) places.push([`history ${id}`, await historyText(h)]);
         }
       } finally {
         await client.connection.close();
       }
+      // The histories were read opened, not as ciphertext: the plan's variable names are in the migration's input.
+      expect(places[0]?.[1]).toContain('MO_SECRET_TEST_WEBHOOK_TOKEN');
       places.push(['worker log', fs.readFileSync(workerLog, 'utf8').slice(logStart)]);
       for (const f of filesUnder(reportDir)) places.push([f, fs.readFileSync(f, 'utf8')]);
       hook.requests.forEach((r, i) => places.push([`webhook body ${i}`, r.body]));

@@ -55,7 +55,7 @@ describe('workflow history on the dev server holds no secret an activity threw',
           .catch((e: unknown) => e),
       );
       expect(err).toBeInstanceOf(WorkflowFailedError);
-      const text = historyText(await client.workflow.getHandle(workflowId).fetchHistory());
+      const text = await historyText(await client.workflow.getHandle(workflowId).fetchHistory());
       expect(text).toContain('job leaky-job exited 4: auth: DB_PASS=***');
       expect(text).not.toContain(secret);
     } finally {

@@ -156,6 +156,8 @@ const CONNECTION_VARIABLES = [
 const MIN_RETENTION_MS = parseDuration('30d')!;
 
 const SECRET_KEY = /(PASSWORD|PASSWD|PWD|SECRET|TOKEN|API_?KEY|PRIVATE_KEY|CREDENTIALS?)$|(^|_)(DATABASE_URL|DSN)$/i;
+/** Switches named like secrets: the UI's "send credentials to the codec server" is true or false, nothing more. */
+const NOT_SECRET = /_INCLUDE_CREDENTIALS$/;
 const REQUIRED_SUBSTITUTION = /^\$\{([A-Za-z_][A-Za-z0-9_]*):?\?[^}]*\}$/;
 const URL_WITH_PASSWORD = /:\/\/[^/\s:@]+:([^@\s]+)@/;
 const substitutedVar = (v: string | null | undefined) => /^\$\{([A-Za-z_][A-Za-z0-9_]*)/.exec(v ?? '')?.[1];
@@ -220,7 +222,8 @@ function composeProblems(doc: ComposeFile): string[] {
   if (dbs.length !== 1) return [...problems, `expected one PostgreSQL service, found ${dbs.length}`];
   const servers = named(isTemporalServer);
   if (servers.length !== 1) return [...problems, `expected one Temporal server service, found ${servers.length}`];
-  const workers = named((s) => !!s.build);
+  // The worker runs its image's CMD; other services built from this repository (the codec server) run a command.
+  const workers = named((s) => !!s.build && !s.command);
   if (workers.length !== 1)
     return [...problems, `expected one service built from this repository, found ${workers.length}`];
   const stack: Stack = { services, db: dbs[0]!, server: servers[0]!, worker: workers[0]!, registrars: [] };
@@ -228,6 +231,55 @@ function composeProblems(doc: ComposeFile): string[] {
   problems.push(...setupProblems(stack));
   problems.push(...workerProblems(stack));
   problems.push(...tlsProblems(stack));
+  problems.push(...codecProblems(stack));
+  return problems;
+}
+
+/** Where a service mounts the keys folder read-only, if it does. */
+function keysMount(s: Service): string | undefined {
+  for (const v of s.volumes ?? []) {
+    if (typeof v !== 'string') continue;
+    const [source, target, mode] = splitColons(v);
+    if (/MO_KEYS_DIR/.test(source ?? '') && target && mode === 'ro') return target;
+  }
+  return undefined;
+}
+
+/**
+ * Sealed payloads: the worker and a codec server read one key file from the same mounted folder; the codec server is
+ * the worker's image running `migrate codec-server` with a token file; the UI points its browser at the port the codec
+ * server publishes, with credentials (the session cookie).
+ */
+function codecProblems(st: Stack): string[] {
+  const problems: string[] = [];
+  const worker = st.services[st.worker]!;
+  const codecs = Object.entries(st.services).filter(([, s]) =>
+    JSON.stringify(s.command ?? '').includes('codec-server'),
+  );
+  if (codecs.length !== 1) return [`expected one codec server service, found ${codecs.length}`];
+  const [name, codec] = codecs[0]!;
+  if (JSON.stringify(codec.build) !== JSON.stringify(worker.build))
+    problems.push(`${name}: not built as ${st.worker} is (the codec server is the worker's image)`);
+  const keysFile = (n: string, s: Service) => {
+    const file = envOf(s).MO_CODEC_KEYS_FILE;
+    const dir = keysMount(s);
+    if (!file || !dir || path.posix.dirname(file) !== dir)
+      problems.push(`${n}: MO_CODEC_KEYS_FILE ${file ?? '(unset)'} is not in its read-only keys folder`);
+    return file;
+  };
+  if (keysFile(st.worker, worker) !== keysFile(name, codec)) problems.push(`${name}: reads other keys than the worker`);
+  const token = envOf(codec).MO_CODEC_SERVER_TOKEN_FILE;
+  if (!token || path.posix.dirname(token) !== keysMount(codec))
+    problems.push(`${name}: no token file in its keys folder (MO_CODEC_SERVER_TOKEN_FILE)`);
+  const ui = Object.entries(st.services).find(([, s]) => imageName(s) === 'temporalio/ui');
+  const endpoint = ui ? envOf(ui[1]).TEMPORAL_CODEC_ENDPOINT : undefined;
+  const published = portsOf(codec).map((p) => p.published);
+  if (!endpoint || !published.includes(new URL(endpoint).port))
+    problems.push(
+      `${ui?.[0] ?? 'UI'}: TEMPORAL_CODEC_ENDPOINT ${endpoint ?? '(unset)'} is not the port ${name} publishes`,
+    );
+  else if (envOf(ui![1]).TEMPORAL_CODEC_INCLUDE_CREDENTIALS !== 'true')
+    problems.push(`${ui![0]}: the codec endpoint is called without credentials (the token's session cookie)`);
   return problems;
 }
 
@@ -317,7 +369,7 @@ function fileProblems(doc: ComposeFile): string[] {
       if (typeof f === 'string' ? !exists(f) : f.required !== false && !exists(f.path))
         problems.push(`${name}: env_file ${typeof f === 'string' ? f : f.path} does not exist`);
     for (const [key, value] of Object.entries(envOf(s))) {
-      if (SECRET_KEY.test(key) && value !== null && !REQUIRED_SUBSTITUTION.test(value))
+      if (SECRET_KEY.test(key) && !NOT_SECRET.test(key) && value !== null && !REQUIRED_SUBSTITUTION.test(value))
         problems.push(
           // A literal is not echoed: it may be a real secret.
           `${name}: ${key} must come from the environment as \${VAR:?message} (or pass through), not ${value.startsWith('${') ? value : 'a literal'}`,
@@ -741,7 +793,7 @@ function dockerfileProblems(text: string): string[] {
 }
 
 const workerDockerfile = (doc: ComposeFile): string => {
-  const build = Object.values(doc.services ?? {}).find((s) => s.build)?.build;
+  const build = Object.values(doc.services ?? {}).find((s) => s.build && !s.command)?.build;
   const b = typeof build === 'string' ? { context: build } : (build ?? {});
   return path.join(root, b.context ?? '.', b.dockerfile ?? 'Dockerfile');
 };
@@ -781,7 +833,9 @@ describe('docker-compose.yml (validated structurally: its images cannot be pulle
       )
       .join('\n');
     const used = new Set([...text.matchAll(/(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]!));
-    const passedThrough = Object.entries(envOf(Object.values(readCompose().services ?? {}).find((s) => s.build)!))
+    const passedThrough = Object.entries(
+      envOf(Object.values(readCompose().services ?? {}).find((s) => s.build && !s.command)!),
+    )
       .filter(([, v]) => v === null)
       .map(([k]) => k);
     expect([...used, ...passedThrough].filter((v) => !new RegExp(`^#\\s+${v}\\s`, 'm').test(header))).toEqual([]);
@@ -977,6 +1031,21 @@ describe('docker-compose.yml (validated structurally: its images cannot be pulle
           (v) => typeof v !== 'string' || !v.includes('CERTS'),
         )),
       /worker: client certificate \/certs\/worker\.crt, but the certificates folder is not mounted/,
+    ],
+    [
+      'a codec server reading other keys than the worker',
+      (d) => void (svcEnv(d, 'codec-server').MO_CODEC_KEYS_FILE = '/keys/other-keys'),
+      /codec-server: reads other keys than the worker/,
+    ],
+    [
+      'a UI pointed at another port than the codec server',
+      (d) => void (svcEnv(d, 'temporal-ui').TEMPORAL_CODEC_ENDPOINT = 'http://localhost:9999'),
+      /temporal-ui: TEMPORAL_CODEC_ENDPOINT http:\/\/localhost:9999 is not the port codec-server publishes/,
+    ],
+    [
+      'a codec server without a token',
+      (d) => void delete svcEnv(d, 'codec-server').MO_CODEC_SERVER_TOKEN_FILE,
+      /codec-server: no token file/,
     ],
     [
       'a worker without the TLS variables',
