@@ -5,7 +5,17 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { getTrafficPercent } from '../activities/traffic';
 import { connectClient } from '../client/connection';
 import { loadPlan } from '../client/plan';
-import { applyStackEnv, loadConfig, projectRoot, requireEnv, workflowUiUrl, type StackConfig } from '../lib/config';
+import {
+  applyStackEnv,
+  loadConfig,
+  projectRoot,
+  requireEnv,
+  temporalCliArgs,
+  workflowUiUrl,
+  type StackConfig,
+} from '../lib/config';
+import { codecAuthRef, codecEndpoint } from '../lib/codec';
+import { planDigest } from '../model/signatures';
 import { startWorkerProcess, type WorkerProcess } from '../lib/worker-process';
 import { isFinalPhase, WorkflowType } from '../model/constants';
 import type { MigrationStatus } from '../model/status';
@@ -378,17 +388,25 @@ async function approveRole(ctx: OperatorContext, s: MigrationStatus, gate: GateS
   const approver = demoApprover(role);
   const approval = await signedApproval(s, { gate: gate.name, role, approver });
   const keyFile = path.relative(process.cwd(), demoKeyFile(approver));
-  // The approver names the plan they read: approve signs only for the plan the migration runs.
+  // The approver names the plan they read: approve signs only for the plan the migration runs. A plan the demo changed
+  // (a test's shorter waits) is not the file's: the approver confirms its digest instead.
+  const digest = s.planDigest;
+  const read =
+    digest && digest !== planDigest(loadPlan(args.plan))
+      ? ['--yes-i-read', digest]
+      : ['--plan', path.relative(process.cwd(), args.plan)];
   const approve = shellCommand([
     ...['migrate', 'approve', workflowId, '--gate', gate.name, '--role', role, '--as', approver],
-    ...['--key', keyFile, '--plan', path.relative(process.cwd(), args.plan)],
+    ...['--key', keyFile, ...read],
   ]);
   if (args.manual) {
     log(`  gate ${gate.name} waits for ${role}; ${approver} runs one of:`);
     log(`    npx ${approve}`);
-    const stock = ['temporal', 'workflow', 'update', 'execute', '--address', config.temporalAddress];
+    // Payloads are sealed: the stock CLI goes through the codec server, its token read from its file when it runs.
+    const stock = temporalCliArgs(config, 'workflow', 'update', 'execute', '--workflow-id', workflowId);
+    const auth = codecEndpoint() ? ` --codec-auth ${codecAuthRef()}` : '';
     log(
-      `    ${shellCommand([...stock, '--workflow-id', workflowId, '--name', 'approve', '--input', JSON.stringify(approval)])}`,
+      `    ${shellCommand(['temporal', ...stock, '--name', 'approve'])}${auth} ${shellCommand(['--input', JSON.stringify(approval)])}`,
     );
   } else {
     log(`  demo approver: ${approve}`);

@@ -1,7 +1,14 @@
-import { ApplicationFailure, ContinueAsNew, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  ContinueAsNew,
+  patched,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { CheckResult } from '../model/status';
 import { ErrorType, migrationIdProblem } from '../model/constants';
-import { migrationNameKey, trafficPercentKey } from './definitions';
+import { migrationNameKey, statusQuery, trafficPercentKey } from './definitions';
 import { compensate, interruptFor, recordTrafficUndo } from './compensation';
 import { approvalGate as gate, metricGate, soakCheck } from './gates';
 import { installHandlers } from './handlers';
@@ -44,7 +51,12 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   const s = new MigrationState(input);
   // Before any handler or activity: the worker admits the run against its trust file (patched: runs started before
   // admission existed go on as they were).
-  if (s.changes.admission) await admitMigration(input);
+  if (s.changes.admission) {
+    // Status answers while the worker admits (a local activity that may take a few tasks): `migrate status` right
+    // after `migrate start` reads the run, not "no handler". Requests wait for the handlers below.
+    setHandler(statusQuery, () => s.status);
+    await admitMigration(input);
+  }
   installHandlers(s);
   upsertSearchAttributes([{ key: migrationNameKey, value: s.plan.name }]);
   try {

@@ -8,12 +8,13 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
 import { connectClient } from '../../client/connection';
 import { loadPlan } from '../../client/plan';
 import { demoStartProof } from '../../demo/keys';
 import { drive } from '../../lib/drive';
 import { optionalEnv, temporalCliArgs } from '../../lib/config';
+import { temporalCliEnv, workerDataConverter } from '../../lib/codec';
 import { startWorkerProcess, type WorkerProcess } from '../../lib/worker-process';
 import { WorkflowType } from '../../model/constants';
 import type { Plan } from '../../model/plan';
@@ -198,6 +199,8 @@ describe('every entry is admitted', () => {
         '--input-file',
         input,
       ),
+      // With the team's codec token (the input goes in sealed): the seal is not what refuses this start.
+      { env: temporalCliEnv() },
     );
     const h = client.workflow.getHandle(id);
     expect(await failureOf(h)).toMatch(
@@ -260,15 +263,21 @@ describe('every entry is admitted', () => {
   });
 
   it("a foreign workflow scheduling our activity types on an agent's queue is refused by the agent", async () => {
-    const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../helpers/foreign-workflow') });
+    const bundle = await bundleWorkflowCode({
+      workflowsPath: require.resolve('../helpers/foreign-workflow'),
+      logger: new DefaultLogger('WARN'),
+    });
     const foreignQueue = `foreign-${uniq()}`;
     const { NativeConnection } = await import('@temporalio/worker');
     const connection = await NativeConnection.connect(config.temporalConnection);
+    // Its author holds the team's codec keys (payloads are sealed, tests/integration/sealed.test.ts refuses the
+    // unsealed case): what stops it here is the admission of the caller, not the seal.
     const worker = await Worker.create({
       connection,
       namespace: config.temporalNamespace,
       taskQueue: foreignQueue,
       workflowBundle: bundle,
+      dataConverter: workerDataConverter(),
     });
     const [file, named] = [target('foreign'), target('impostor')];
     try {

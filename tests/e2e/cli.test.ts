@@ -8,6 +8,7 @@ import { setupDemoTarget } from '../../demo/target';
 import { requireEnv } from '../../lib/config';
 import { startWorkerProcess, type WorkerProcess } from '../../lib/worker-process';
 import { isFinalPhase } from '../../model/constants';
+import { planDigest } from '../../model/signatures';
 import type { MigrationStatus } from '../../model/status';
 
 import { migrateCli } from '../helpers/cli';
@@ -138,7 +139,9 @@ describe('the migrate CLI against a real running migration', () => {
     expect(history.code).toBe(0);
     // The caption is on stderr; stdout is the table (a header row, then the rows).
     expect(history.stderr).toContain(`ledger of ${id} (${end!.audit.length} rows, table migration_ledger)`);
-    expect(history.stdout).toMatch(/rejected\s+olga\s+retry by olga: no gate evaluation is waiting/);
+    expect(history.stdout).toMatch(
+      /rejected\s+technical-lead-demo\s+retry by technical-lead-demo: no gate evaluation is waiting/,
+    );
     const report = await migrate('report', id, '--kind', 'validation');
     expect(report.code).toBe(0);
     // The plan's five checks, after the findings about the target (legacy jobs found, paths, image, router, ...).
@@ -195,14 +198,31 @@ describe('the migrate CLI against a real running migration', () => {
     const longPlan = path.join(root, 'plans', `.cli-test-${uniq()}.yaml`);
     fs.writeFileSync(longPlan, fs.readFileSync(PLAN, 'utf8').replace('parallelRun: 6s', 'parallelRun: 2m'));
     const rolled = `${id}-rb`;
+    let longDigest: string;
     try {
+      longDigest = planDigest(loadPlan(longPlan));
       expect((await migrate('start', longPlan, '--id', rolled)).code).toBe(0);
     } finally {
       fs.rmSync(longPlan, { force: true });
     }
     await statusUntil(rolled, (s) => s.phase === 'gate:go');
+    // Its plan file is gone: the approvers confirm the digest they read instead.
     for (const role of ['technical-lead', 'engineering-manager'])
-      expect((await migrate('approve', rolled, '--gate', 'go', '--role', role, ...as(role))).code).toBe(0);
+      expect(
+        (
+          await migrate(
+            'approve',
+            rolled,
+            '--gate',
+            'go',
+            '--role',
+            role,
+            ...signedAs(role),
+            '--yes-i-read',
+            longDigest,
+          )
+        ).code,
+      ).toBe(0);
     // The parallel run is a durable wait: the text status draws its progress.
     await statusUntil(rolled, (s) => s.phase === 'parallel-run' && !!s.waitingUntil);
     const text = await migrate('status', rolled);

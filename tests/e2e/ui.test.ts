@@ -10,6 +10,9 @@ import { projectRoot, requireEnv } from '../../lib/config';
 import { startWorkerProcess, type WorkerProcess } from '../../lib/worker-process';
 import { abortSignal, migrationNameKey, migrationPhaseKey, statusQuery } from '../../workflows/definitions';
 import { planDetails } from '../../model/card';
+import { planDigest } from '../../model/signatures';
+import { codecEndpoint, codecServerToken } from '../../lib/codec';
+import { signStartWithKey } from '../../lib/start-proof';
 import { PHASES } from '../../model/constants';
 import type { migrationWorkflow } from '../../workflows/migration';
 import { freePort } from '../helpers/ports';
@@ -77,6 +80,7 @@ describe('the Temporal Web UI reads like the runbook: a running and a finished m
     });
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     page.setDefaultTimeout(UI_WAIT);
+    await openCodecSession();
     fs.mkdirSync(ARTIFACTS, { recursive: true });
   });
   afterAll(async () => {
@@ -84,6 +88,24 @@ describe('the Temporal Web UI reads like the runbook: a running and a finished m
     await client?.connection.close();
     await worker?.stop();
   });
+
+  /**
+   * Payloads are sealed, so the UI shows them only through the codec server: the browser gets the codec server's
+   * session cookie once (as a person would, from the link `migrate` prints), and the UI sends it with its decode calls
+   * ("include cross-origin credentials", the UI's own data encoder setting, kept in the page's local storage).
+   */
+  async function openCodecSession(): Promise<void> {
+    const endpoint = codecEndpoint();
+    if (!endpoint)
+      throw new Error('the stack runs no codec server (MO_CODEC_ENDPOINT is unset): run `npm run stack up`');
+    const session = await page.goto(`${endpoint}/session?token=${encodeURIComponent(codecServerToken())}`);
+    expect(session?.status()).toBeLessThan(400);
+    await page.addInitScript((url: string) => {
+      localStorage.setItem('endpoint', JSON.stringify(url));
+      localStorage.setItem('includeCredentials', 'true');
+      localStorage.setItem('overrideRemoteCodecConfiguration', 'true');
+    }, endpoint);
+  }
 
   /** Saves a full-page screenshot into test-artifacts/ and checks it is a real picture. */
   async function screenshot(name: string): Promise<void> {
@@ -117,10 +139,18 @@ describe('the Temporal Web UI reads like the runbook: a running and a finished m
 
   it('shows a running migration waiting at its go gate: the card says who acts and how; summaries name each step', async () => {
     // The quickest real point of waiting: preflight runs against the demo target, the go gate opens.
+    // Started as `migrate start` starts it: signed by a starter the worker trusts, with the codec server on the card.
+    const proof = await signStartWithKey({
+      kind: 'start',
+      workflowId: id,
+      migrationId: id,
+      planDigest: planDigest(plan),
+      signer: 'ui-test',
+    });
     const handle = await client!.workflow.start<typeof migrationWorkflow>('migrationWorkflow', {
       taskQueue,
       workflowId: id,
-      args: [{ migrationId: id, plan, startedBy: 'ui-test' }],
+      args: [{ migrationId: id, plan, startedBy: 'ui-test', proof, codecEndpoint: codecEndpoint() }],
       staticSummary: `Migration ${plan.name} (UI test)`,
       staticDetails: planDetails(plan),
     });
@@ -135,8 +165,11 @@ describe('the Temporal Web UI reads like the runbook: a running and a finished m
     const card = await cardText(`${plan.name} · gate:go`);
     expect(card).toMatch(/Waiting for: gate go: technical-lead, engineering-manager/);
     expect(card).toMatch(/Who acts: technical-lead, engineering-manager/);
-    expect(card).toContain(`migrate approve ${id} --gate go --role technical-lead --as <you>`);
-    expect(card).toContain(`temporal workflow update execute --workflow-id ${id} --name approve`);
+    expect(card).toContain(`migrate approve ${id} --gate go --role technical-lead --as <you> --plan <plan file>`);
+    // The stock command reaches the codec server too; the token only by its variable.
+    expect(card).toContain(
+      `temporal workflow update execute --codec-endpoint ${codecEndpoint()} --codec-auth "$TEMPORAL_CODEC_AUTH" --workflow-id ${id} --name approve`,
+    );
     expect(card).toMatch(
       /At the timeout: \d{4}-\d\d-\d\d \d\d:\d\d UTC \(\d+ min( \d+ s)? left\): a reminder goes out/,
     );
@@ -145,6 +178,10 @@ describe('the Temporal Web UI reads like the runbook: a running and a finished m
     const details = await cardText(`Runbook of ${plan.name}`);
     expect(details).toContain(`traffic shift: ${plan.traffic.steps.join(' → ')} %`);
     expect(details).toMatch(/gate go: technical-lead, engineering-manager \(timeout 10 min, then notify-and-wait\)/);
+    // What the server holds, and a reader without the codec sees: the details are sealed.
+    const sealed = (await handle.describe()).raw.executionConfig?.userMetadata?.details;
+    expect(Buffer.from(sealed?.metadata?.encoding ?? []).toString()).toBe('binary/encrypted');
+    expect(Buffer.from(sealed?.data ?? []).toString()).not.toContain('Runbook of');
     await screenshot('ui-running-card.png');
 
     // The event history: the gate's timer and the preflight's activity say what they are.

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { connectClient } from '../../client/connection';
 import { loadPlan } from '../../client/plan';
+import { demoStartProof } from '../../demo/keys';
 import { setupDemoTarget } from '../../demo/target';
 import { requireEnv } from '../../lib/config';
 import { startWorkerProcess } from '../../lib/worker-process';
@@ -32,7 +33,8 @@ describe('the worker process: Prometheus metrics, JSON logs, graceful shutdown o
       const handle = await client.workflow.start<typeof migrationWorkflow>('migrationWorkflow', {
         taskQueue,
         workflowId: id,
-        args: [{ migrationId: id, plan, startedBy: 'test' }],
+        // Signed as `migrate start` signs it: the worker admits only starters its trust file lists.
+        args: [{ migrationId: id, plan, startedBy: 'test', proof: await demoStartProof('start', id, plan, 'test') }],
       });
       await eventually(
         async () => (await handle.describe()).raw.pendingActivities ?? [],

@@ -15,7 +15,10 @@ export interface CliRun {
  * Runs `bin/migrate` as an operator would; never throws, resolves to the exit code and output. `child` is the process
  * (to stop a `--watch` that a failed test leaves behind).
  */
-export function migrateCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> & { child: ChildProcess } {
+export function migrateCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<CliRun> & { child: ChildProcess; out: () => string } {
   let child: ChildProcess | undefined;
   const run = new Promise<CliRun>((resolve) => {
     child = execFile(
@@ -25,7 +28,10 @@ export function migrateCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise
       (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
-  return Object.assign(run, { child: child! });
+  // What it has printed so far, for a test that waits until a watcher has shown a state before it moves on.
+  let printed = '';
+  child!.stdout?.on('data', (b: Buffer | string) => (printed += b.toString()));
+  return Object.assign(run, { child: child!, out: () => printed });
 }
 
 /** The objects of a JSON Lines output, one per line (each line must parse on its own). */
