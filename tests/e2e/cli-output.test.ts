@@ -559,8 +559,10 @@ describe('migrate -o json|jsonl, status --watch, usage errors, --version and com
       expect(l).not.toMatch(/\d\.\d{4,}/);
     }
 
+    // Verified rows: the eight approvals of the three gates, and the resume, a forward move signed by technical-lead
+    // (the plan lists keys; the signed retry was refused, the unsigned pause is audited as not verified).
     const signed = db.rows.filter((r) => r.verified === 'true').length;
-    expect(signed).toBe(8);
+    expect(signed).toBe(9);
     const verdict = await json<LedgerVerification>('audit', 'verify', A, '--plan', PLAN, '-o', 'json');
     expect(verdict).toEqual({ ok: true, rows: db.rows.length, signatures: signed });
     const perRow = await migrate('audit', 'verify', A, '--plan', PLAN, '-o', 'jsonl');
