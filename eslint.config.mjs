@@ -71,6 +71,7 @@ export default tseslint.config(
         process: 'readonly',
         console: 'readonly',
         setTimeout: 'readonly',
+        setInterval: 'readonly',
         __dirname: 'readonly',
       },
     },

@@ -494,6 +494,12 @@ async function printSummary(run: DemoRun, log: Log): Promise<void> {
   const archive = final.audit.find((a) => a.kind === 'archive');
   if (archive && result.phase === 'complete') log(`  archive: ${archive.detail} in ${target.repository}`);
   log(`  Temporal UI: ${workflowUiUrl(config, workflowId)}`);
+  const codec = codecEndpoint();
+  const tokenFile = process.env.MO_CODEC_SERVER_TOKEN_FILE;
+  if (codec && tokenFile)
+    log(
+      `  payloads are sealed: the UI shows them once your browser has the codec server's session (open ${codec}/session?token=<the token in ${tokenFile}>) and the UI's Data Encoder setting "include cross-origin credentials" is on`,
+    );
 }
 
 if (require.main === module) {

@@ -160,45 +160,9 @@ function tooOld(signedAt: string, startedAtMs: number): string | undefined {
 const same = (a: unknown, b: unknown) => canonicalJson(a) === canonicalJson(b);
 
 /** The same job as the scheduler sees it: its name (which marks its line or schedule), schedule and command. */
-const sameJob = (a: unknown, b: Pick<JobSpec, 'name' | 'schedule' | 'command'>) => {
+export function sameJob(a: unknown, b: Pick<JobSpec, 'name' | 'schedule' | 'command'>): boolean {
   const j = (a ?? {}) as Partial<JobSpec>;
   return same([j.name, j.schedule, j.command], [b.name, b.schedule, b.command]);
-};
-
-/**
- * Why undo records do not belong to the plan, or undefined: each record's router, database variable, scheduler
- * (crontab user), jobs, repository and compose project must be the plan's own.
- */
-export function undoRecordsProblem(records: unknown, plan: Plan): string | undefined {
-  if (!Array.isArray(records)) return 'compensations: expected a list of undo records';
-  for (const [i, r] of (records as Record<string, unknown>[]).entries()) {
-    const bad = recordProblem(r, plan);
-    if (bad) return `compensations[${i}] (${String(r?.kind)}): ${bad}`;
-  }
-  return undefined;
-}
-
-function recordProblem(r: Record<string, unknown>, plan: Plan): string | undefined {
-  if (!r || typeof r !== 'object') return 'not an undo record';
-  const legacy = (j: unknown) => plan.legacyJobs.some((l) => same(l, j));
-  switch (r.kind) {
-    case 'traffic':
-      if (!same(r.router, plan.traffic.router)) return "its router is not the plan's";
-      if (r.databaseUrlEnv !== plan.target.databaseUrlEnv) return "its database variable is not the plan's";
-      return r.restorePercent === 0 ? undefined : 'it restores a share other than 0 %';
-    case 'containers':
-      return r.project === plan.target.composeProject ? undefined : "its compose project is not the plan's";
-    case 'unified-job':
-      if (!same(r.scheduler, plan.scheduler)) return "its scheduler (crontab user) is not the plan's";
-      return sameJob(r.job, plan.unifiedJob) ? undefined : "its job is not the plan's unified job";
-    case 'legacy-jobs':
-      if (!same(r.scheduler, plan.scheduler)) return "its scheduler (crontab user) is not the plan's";
-      return Array.isArray(r.jobs) && r.jobs.every(legacy) ? undefined : "its jobs are not the plan's legacy jobs";
-    case 'archive':
-      return r.repository === plan.target.repository ? undefined : "its repository is not the plan's";
-    default:
-      return 'unknown kind';
-  }
 }
 
 /** Why a scheduled run's job is not the plan's unified job on the plan's commands queue, or undefined. */

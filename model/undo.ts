@@ -7,6 +7,7 @@
  */
 import { routeOf, type Plan } from './plan';
 import { canonicalJson } from './signatures';
+import { sameJob } from './admission';
 import type { Compensation, UndoOutcome } from './status';
 
 type Kind = Compensation['kind'];
@@ -150,30 +151,48 @@ export function whatToDo(migrationId: string, steps: Compensation[], outcomes: U
 }
 
 /**
- * Why an undo record is not one this plan's migration writes, or undefined: each names only what the plan names (its
- * compose project, its router and target database variable, its scheduler with its crontab user, its jobs, its
- * repository), as the migration workflow records them. A record that names anything else was not written by it, and
- * following it would let whoever wrote the row choose what the rollback runs.
+ * Why an undo record does not belong to the plan, or undefined: what it would act on (router, database variable,
+ * scheduler and its crontab user, jobs by name, schedule and command, repository, compose project) must be the plan's
+ * own. Both the rollback workflow's admission and the ledger rollback check every record with it before any undo.
  */
-export function undoRecordProblem(plan: Plan, c: Compensation): string | undefined {
-  const same = (a: unknown, b: unknown) => canonicalJson(a) === canonicalJson(b);
+export function undoRecordProblem(plan: Plan, record: unknown): string | undefined {
+  if (!record || typeof record !== 'object') return 'not an undo record';
+  const r = record as Record<string, unknown>;
   const differs = (what: string) => `its ${what} is not the plan's`;
-  switch (c.kind) {
+  switch (r.kind) {
     case 'containers':
-      return c.project === plan.target.composeProject ? undefined : differs(`compose project ${c.project}`);
+      return r.project === plan.target.composeProject ? undefined : differs(`compose project ${String(r.project)}`);
     case 'traffic':
-      if (!same(c.router, plan.traffic.router)) return differs('router');
-      if (c.databaseUrlEnv !== plan.target.databaseUrlEnv) return differs(`database variable ${c.databaseUrlEnv}`);
-      return c.restorePercent === 0 ? undefined : `it restores ${c.restorePercent} % unified, not 0`;
+      if (!same(r.router, plan.traffic.router)) return differs('router');
+      if (r.databaseUrlEnv !== plan.target.databaseUrlEnv)
+        return differs(`database variable ${String(r.databaseUrlEnv)}`);
+      return r.restorePercent === 0 ? undefined : `it restores ${String(r.restorePercent)} % unified, not 0`;
     case 'unified-job':
-      if (!same(c.scheduler, plan.scheduler)) return differs('scheduler (crontab user, command, queue)');
-      return same(c.job, plan.unifiedJob) ? undefined : differs('unified job');
+      if (!same(r.scheduler, plan.scheduler)) return differs('scheduler (crontab user)');
+      return sameJob(r.job, plan.unifiedJob) ? undefined : "its job is not the plan's unified job";
     case 'legacy-jobs':
-      if (!same(c.scheduler, plan.scheduler)) return differs('scheduler (crontab user, command, queue)');
-      return same(c.jobs, plan.legacyJobs) ? undefined : differs('legacy jobs');
+      if (!same(r.scheduler, plan.scheduler)) return differs('scheduler (crontab user)');
+      return Array.isArray(r.jobs) && r.jobs.every((j) => plan.legacyJobs.some((l) => same(l, j)))
+        ? undefined
+        : "its jobs are not the plan's legacy jobs";
     case 'archive':
-      return c.repository === plan.target.repository ? undefined : differs(`repository ${c.repository}`);
+      return r.repository === plan.target.repository ? undefined : differs(`repository ${String(r.repository)}`);
     default:
-      return `its kind ${JSON.stringify((c as { kind?: unknown }).kind)} is no undo the migration records`;
+      return `its kind ${JSON.stringify(r.kind)} is no undo the migration records`;
   }
+}
+
+const same = (a: unknown, b: unknown) => canonicalJson(a) === canonicalJson(b);
+
+/**
+ * Why undo records do not belong to the plan, or undefined: each record's router, database variable, scheduler
+ * (crontab user), jobs, repository and compose project must be the plan's own.
+ */
+export function undoRecordsProblem(records: unknown, plan: Plan): string | undefined {
+  if (!Array.isArray(records)) return 'compensations: expected a list of undo records';
+  for (const [i, r] of (records as Record<string, unknown>[]).entries()) {
+    const bad = undoRecordProblem(plan, r);
+    if (bad) return `compensations[${i}] (${String(r?.kind)}): ${bad}`;
+  }
+  return undefined;
 }

@@ -228,7 +228,9 @@ function operatorRequest(s: MigrationState, kind: OperatorRequest): Request<Oper
       s.acceptNonce(who);
       const [auditKind, text] = OPERATOR_EFFECTS[kind](s, args);
       const detail = s.signed ? `${text} (${verifiedText(who)})` : text;
-      s.audit(auditKind, detail, args.requestedBy, s.signed ? { verified: who.verified } : undefined);
+      // A verified request keeps what was signed, as an approval does: `migrate audit verify` checks it again.
+      const signed = who.verified ? { claim: claimFor({ kind, args }), signature: args.signature } : {};
+      s.audit(auditKind, detail, args.requestedBy, s.signed ? { verified: who.verified, ...signed } : undefined);
       return answer(s, detail, who);
     },
   };

@@ -17,7 +17,7 @@ import { keptBecause, undoLanes, undoOrder, undoPrerequisites, whatRunsNow, what
 import { planDigest } from '../model/signatures';
 import { timerSummary } from '../model/summaries';
 import { rollbackWorkflowId } from '../model/status';
-import { undoRecordsProblem } from '../model/admission';
+import { undoRecordsProblem } from '../model/undo';
 import { admit, notAdmitted } from './admission';
 
 /**

@@ -28,6 +28,11 @@ function enabledCommands() {
 }
 
 let stop = false;
+// Gone with the demo or test that started it (the process that started it is no longer its parent).
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) stop = true;
+}, 1000).unref();
 process.on('SIGTERM', () => (stop = true));
 process.on('SIGINT', () => (stop = true));
 (async () => {

@@ -1,7 +1,7 @@
 'use strict';
 // Submission generator: inserts Reddit-like posts at a steady rate.
 // `node generate.js --rate 20 --seconds 60` (rate per second), or `--count 500` for a burst.
-const { withDb } = require('./pipeline');
+const { exitWithParent, withDb } = require('./pipeline');
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -24,6 +24,7 @@ async function insertSubmissions(db, n) {
 async function main() {
   const count = arg('count', 0);
   if (count) return withDb((db) => insertSubmissions(db, count));
+  exitWithParent();
   const rate = arg('rate', 10);
   const seconds = arg('seconds', 60);
   const until = Date.now() + seconds * 1000;

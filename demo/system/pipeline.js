@@ -25,6 +25,17 @@ const OWNED = {
   unified: "unified_share(s.id) < coalesce((select percent from migration_routing where route = 'unified'), 0)",
 };
 
+/**
+ * Ends this process once the process that started it is gone: a demo or test killed with SIGKILL must not leave a
+ * submission source (or a cron) running, which would feed the next run of the same database for an hour.
+ */
+function exitWithParent() {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(0);
+  }, 1000).unref();
+}
+
 async function faults(db) {
   const r = await db.query('select name from demo_faults where enabled');
   return new Set(r.rows.map((x) => x.name));
@@ -128,4 +139,4 @@ async function withDb(fn) {
   }
 }
 
-module.exports = { qualityScore, trustScore, scoreBatch, trustBatch, shadowBatch, withDb };
+module.exports = { exitWithParent, qualityScore, trustScore, scoreBatch, trustBatch, shadowBatch, withDb };

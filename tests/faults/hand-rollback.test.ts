@@ -9,7 +9,8 @@ import { migrateCli } from '../helpers/cli';
 import { expectLegacyRestored, systemSnapshot as snapshot } from '../helpers/end-state';
 import { recordFaults } from '../helpers/fault-summary';
 import { shortWaits, shortWaitsPlanFile } from '../helpers/short-waits';
-import { config } from '../helpers/stack';
+import { config, stackClient, uniq } from '../helpers/stack';
+import { rollbackWorkflowId } from '../../model/status';
 import { slottedPlan } from '../helpers/slot';
 
 const PLAN = slottedPlan(path.join(__dirname, '..', '..', 'plans', 'demo.yaml'));
@@ -70,6 +71,13 @@ describe('a rollback started by hand', () => {
       const before = await snapshot(outcome);
       expect(before.routing).toEqual([{ percent: 50 }]);
       expect(before.containers.map((c) => c.running)).toEqual([true]);
+      // Someone holds the rollback's workflow ID with a workflow of their own, on a queue nobody serves (it runs for
+      // ever): it must not block the rollback.
+      const client = await stackClient();
+      const squatter = await client.workflow.start('squatter', {
+        taskQueue: `nobody-${uniq()}`,
+        workflowId: rollbackWorkflowId(outcome.workflowId),
+      });
 
       const first = await migrateCli([
         'rollback',
@@ -80,6 +88,13 @@ describe('a rollback started by hand', () => {
         'olga',
       ]);
       expect(first).toMatchObject({ code: 0, stdout: expect.stringMatching(/rolled back and verified in [\d.]+ s/) });
+      const fallback = new RegExp(
+        `^warning: ${rollbackWorkflowId(outcome.workflowId)} is held by a squatter on task queue nobody-\\S+, not our rollback: the rollback runs as (${rollbackWorkflowId(outcome.workflowId)}-[0-9a-f-]{36})$`,
+        'm',
+      );
+      const ranAs = fallback.exec(first.stderr)?.[1];
+      expect(ranAs).toBeDefined();
+      expect((await client.workflow.getHandle(ranAs!).describe()).status.name).toBe('COMPLETED');
       await expectLegacyRestored(outcome);
       const report = first.stdout.match(/report: (\S+)/)![1]!;
       expect(fs.readFileSync(report, 'utf8')).toContain('terminated by mistake');
@@ -92,6 +107,8 @@ describe('a rollback started by hand', () => {
       // Idempotent: the second run found everything undone and changed nothing (no routing row, commit, crontab edit).
       expect(await snapshot(outcome)).toEqual(after);
       recordFaults([{ ...row, what: 'the same rollback run twice: second changes nothing', ok: true }]);
+      await squatter.terminate('test over');
+      await client.connection.close();
     } catch (err) {
       recordFaults([{ ...row, what: 'hand-started rollback, twice', ok: false }]);
       throw err;

@@ -9,10 +9,10 @@ import {
   parseAllowedSigners,
   principalMatches,
   startText,
-  undoRecordsProblem,
   type AdmissionContext,
 } from '../../model/admission';
 import { loadPlan } from '../../client/plan';
+import { undoRecordsProblem } from '../../model/undo';
 import { planDigest } from '../../model/signatures';
 import type { Compensation } from '../../model/status';
 
@@ -129,11 +129,11 @@ describe('undo records against the admitted plan', () => {
     expect(bad(0, { router: { kind: 'command', command: ['sh', '-c', 'id'] } })).toBe(
       "compensations[0] (traffic): its router is not the plan's",
     );
-    expect(bad(0, { databaseUrlEnv: 'OTHER_URL' })).toMatch(/database variable is not the plan's/);
-    expect(bad(1, { project: 'someone-else' })).toMatch(/compose project is not the plan's/);
+    expect(bad(0, { databaseUrlEnv: 'OTHER_URL' })).toMatch(/its database variable OTHER_URL is not the plan's/);
+    expect(bad(1, { project: 'someone-else' })).toMatch(/its compose project someone-else is not the plan's/);
     expect(bad(2, { job: { ...plan.unifiedJob, command: ['sh', '-c', 'id'] } })).toMatch(/not the plan's unified job/);
     expect(bad(3, { scheduler: { kind: 'crontab', user: 'root' } })).toMatch(/crontab user\) is not the plan's/);
-    expect(bad(4, { repository: '/etc' })).toMatch(/repository is not the plan's/);
+    expect(bad(4, { repository: '/etc' })).toMatch(/its repository \/etc is not the plan's/);
     expect(undoRecordsProblem({}, plan)).toBe('compensations: expected a list of undo records');
   });
 });

@@ -105,7 +105,7 @@ describe("undo records are the plan's, and the rows are the ones the worker seal
     [
       'a job of its own',
       { kind: 'unified-job', scheduler: plan.scheduler, job: { ...plan.unifiedJob, command: ['id'] }, at },
-      /its unified job is not the plan's/,
+      /its job is not the plan's unified job/,
     ],
     ['another repository', { kind: 'archive', repository: '/etc', at }, /its repository \/etc is not the plan's/],
   ])('refuses a forged undo record with %s, naming its row', (_what, forged, message) => {

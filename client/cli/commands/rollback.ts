@@ -1,4 +1,5 @@
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Command } from '@commander-js/extra-typings';
 import { loadConfig } from '../../../lib/config';
 import { ledgerOf, type Plan } from '../../../model/plan';
@@ -68,13 +69,15 @@ export function addRollbackCommand(program: Command): void {
         // Stuck or terminated: its recorded undo list (queried from its history) drives a hand-started rollback; with
         // no history left, the undo records of its ledger do.
         const recorded = desc ? await fromHistory(client, id) : await fromLedger(id, o);
-        const workflowId = rollbackWorkflowId(id);
-        const proof = await signedStart('rollback', workflowId, id, recorded.plan, o.as, o.key ?? defaultStartKey());
-        const started = await client.workflow.start<typeof rollbackWorkflow>(WorkflowType.rollbackWorkflow, {
-          taskQueue: loadConfig().taskQueue,
-          workflowId,
-          args: [{ migrationId: id, ...recorded, reason: o.reason, requestedBy: o.as, proof }],
-        });
+        const start = async (workflowId: string) => {
+          const proof = await signedStart('rollback', workflowId, id, recorded.plan, o.as, o.key ?? defaultStartKey());
+          return client.workflow.start<typeof rollbackWorkflow>(WorkflowType.rollbackWorkflow, {
+            taskQueue: loadConfig().taskQueue,
+            workflowId,
+            args: [{ migrationId: id, ...recorded, reason: o.reason, requestedBy: o.as, proof }],
+          });
+        };
+        const started = await start(rollbackWorkflowId(id)).catch((err: unknown) => squatted(client, id, err, start));
         const r = await started.result();
         print(
           o.output,
@@ -86,6 +89,31 @@ export function addRollbackCommand(program: Command): void {
           throw new CliError(`rollback verification failed: ${r.failedChecks.join('; ')}`, ExitCode.error);
       }, o.as);
     });
+}
+
+/**
+ * The rollback's ID is held by a running workflow. Our own rollback of this migration (its type, on our queue) is
+ * followed instead of started twice; anything else there is a squatter, which cannot block the rollback: it starts
+ * under the ID with a random suffix (the rollback workflow admits that form), and says so.
+ */
+async function squatted<T>(
+  client: Client,
+  id: string,
+  err: unknown,
+  start: (workflowId: string) => Promise<T>,
+): Promise<T> {
+  if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  const held = await client.workflow.getHandle(rollbackWorkflowId(id)).describe();
+  if (held.type === WorkflowType.rollbackWorkflow && held.taskQueue === loadConfig().taskQueue)
+    throw new CliError(
+      `a rollback of ${id} already runs (${held.workflowId}); follow it with: migrate status ${id} --watch`,
+      ExitCode.rejected,
+    );
+  const fallback = `${rollbackWorkflowId(id)}-${randomUUID()}`;
+  process.stderr.write(
+    `warning: ${rollbackWorkflowId(id)} is held by a ${held.type} on task queue ${held.taskQueue}, not our rollback: the rollback runs as ${fallback}\n`,
+  );
+  return start(fallback);
 }
 
 /** The rollback input of a migration Temporal still has: its status (queried from its history) and its plan. */
