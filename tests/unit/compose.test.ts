@@ -236,14 +236,7 @@ function composeProblems(doc: ComposeFile): string[] {
 }
 
 /** Where a service mounts the keys folder read-only, if it does. */
-function keysMount(s: Service): string | undefined {
-  for (const v of s.volumes ?? []) {
-    if (typeof v !== 'string') continue;
-    const [source, target, mode] = splitColons(v);
-    if (/MO_KEYS_DIR/.test(source ?? '') && target && mode === 'ro') return target;
-  }
-  return undefined;
-}
+const keysMount = (s: Service) => readOnlyMount(s, 'MO_KEYS_DIR');
 
 /**
  * Sealed payloads: the worker and a codec server read one key file from the same mounted folder; the codec server is
@@ -290,15 +283,18 @@ function madeCertificates(): Set<string> {
   return new Set(['ca.crt', ...['server', ...clients].flatMap((c) => [`${c}.crt`, `${c}.key`])]);
 }
 
-/** Where a service mounts the certificates folder (`…:/certs:ro`), if it does. */
-function certsMount(s: Service): string | undefined {
+/** Where a service mounts the host folder named by `variable` (`${VARIABLE:-…}:/target:ro`) read-only, if it does. */
+function readOnlyMount(s: Service, variable: string): string | undefined {
   for (const v of s.volumes ?? []) {
     if (typeof v !== 'string') continue;
     const [source, target, mode] = splitColons(v);
-    if (/TEMPORAL_CERTS_DIR/.test(source ?? '') && target && mode === 'ro') return target;
+    if ((source ?? '').includes(variable) && target && mode === 'ro') return target;
   }
   return undefined;
 }
+
+/** Where a service mounts the certificates folder (`…:/certs:ro`), if it does. */
+const certsMount = (s: Service) => readOnlyMount(s, 'TEMPORAL_CERTS_DIR');
 
 /**
  * mTLS: the frontend requires client certificates signed by the stack's CA, and every service that talks to it shows
