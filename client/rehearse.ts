@@ -8,7 +8,8 @@ import { dockerClient } from '../activities/docker';
 import { rehearsalActivities, type Finding, type RehearsalLog, type WouldDo } from '../activities/rehearsal';
 import { applyStackEnv, loadConfig } from '../lib/config';
 import { drive, signalHandled, virtualClock, withTestKeys } from '../lib/drive';
-import type { Signer } from '../lib/signing';
+import { signRequest, type Signer } from '../lib/signing';
+import { claimFor } from '../model/auth';
 import { bundleWorkflows, createTimeSkippingEnv, firstTaskCompleted } from '../lib/time-skipping';
 import { resumeSignal } from '../workflows/definitions';
 import { type MigrationStatus } from '../model/status';
@@ -159,9 +160,15 @@ function driveToEnd(
         severity: 'needs-decision',
         what: s.attention,
       });
-      await signalHandled(handle, (h) =>
-        h.signal(resumeSignal, { requestedBy: 'rehearsal', reason: 'rehearsal goes on' }),
-      );
+      // A forward move: with keys in the plan it is signed, here by the first stand-in.
+      const [who, signer] = Object.entries(signers)[0] ?? [];
+      const args = { requestedBy: who ?? 'rehearsal', reason: 'rehearsal goes on' };
+      const target = { migrationId: s.migrationId, planDigest: s.planDigest ?? '', atMs: await env.currentTimeMs() };
+      const signature =
+        signer && s.approvalsAuthenticated
+          ? await signRequest(claimFor({ kind: 'resume', args }), target, signer)
+          : undefined;
+      await signalHandled(handle, (h) => h.signal(resumeSignal, { ...args, ...(signature ? { signature } : {}) }));
       return true;
     },
   });
